@@ -1,0 +1,12 @@
+"""archc: a declarative architecture-spec compiler for vision networks.
+
+``archc.check(spec)`` analyses a YAML spec without torch; ``archc.compile(spec, **params)``
+returns a ``torch.nn.Module`` whose submodule names are the spec's node names.
+"""
+
+from archc.api import check, compile
+from archc.errors import ArchcError
+from archc.resolve import Limits
+
+__all__ = ["ArchcError", "Limits", "check", "compile"]
+__version__ = "0.1.0"

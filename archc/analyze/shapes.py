@@ -1,0 +1,115 @@
+"""One walk over the graph: every node's output shape, parameters, MACs and other ops.
+
+Errors are collected per node; a node whose input failed is skipped silently, so the report
+lists the independent problems, each at its own spec line.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from math import prod
+
+from archc import blocks as library
+from archc.errors import ArchcError, LimitError, ShapeError, SpecError
+from archc.ir import Graph, Node
+from archc.resolve import Limits
+
+__all__ = ["NodeInfo", "Analysis", "analyze"]
+
+Shape = tuple[int, ...]
+
+
+@dataclass(frozen=True)
+class NodeInfo:
+    node: Node
+    in_shapes: tuple[Shape, ...]
+    shape: Shape
+    params: int
+    macs: int
+    other_ops: int
+
+
+@dataclass
+class Analysis:
+    graph: Graph
+    info: dict[str, NodeInfo] = field(default_factory=dict)
+    shapes: dict[str, Shape] = field(default_factory=dict)  # every producer (graph inputs too)
+    errors: list[ArchcError] = field(default_factory=list)
+
+    @property
+    def params(self) -> int:
+        return sum(i.params for i in self.info.values())
+
+    @property
+    def macs(self) -> int:
+        return sum(i.macs for i in self.info.values())
+
+    @property
+    def output_shapes(self) -> list[Shape]:
+        return [self.shapes[o] for o in self.graph.outputs if o in self.shapes]
+
+    def raise_errors(self) -> None:
+        if self.errors:
+            first = self.errors[0]
+            first.others = self.errors[1:]
+            raise first
+
+
+def _node_info(node: Node, ins: tuple[Shape, ...]) -> NodeInfo:
+    block = library.get(node.op)
+    out = block.shape(node.args, ins)
+    return NodeInfo(node, ins, out, block.count_params(node.args, ins), block.macs(node.args, ins, out),
+                    block.other_ops(node.args, ins, out))
+
+
+def _check_inplace(graph: Graph, errors: list[ArchcError]) -> None:
+    """An in-place op must be the only reader of its input, or it corrupts the other readers."""
+    readers = graph.consumers()
+    inputs = {n for n, _ in graph.inputs}
+    for node in graph.nodes:
+        if node.args.get("inplace") and node.inputs:
+            src = node.inputs[0]
+            if src in inputs or len(readers.get(src, [])) > 1 or src in graph.outputs:
+                others = [r for r in readers.get(src, []) if r != node.path]
+                errors.append(SpecError(f"inplace=true would overwrite '{src}', which is also read by "
+                                        f"{', '.join(others) or 'the caller'}", node.loc, node=node.path,
+                                        hint="set inplace: false here"))
+
+
+def analyze(graph: Graph, limits: Limits | None = None) -> Analysis:
+    """Infer shapes and costs of every node; problems go to ``Analysis.errors`` (nothing raised)."""
+    limits = limits or Limits()
+    result = Analysis(graph)
+    result.shapes.update(dict(graph.inputs))
+    total = 0
+    for node in graph.nodes:
+        if any(src not in result.shapes for src in node.inputs):
+            continue  # an input already failed and was reported
+        ins = tuple(result.shapes[s] for s in node.inputs)
+        try:
+            info = _node_info(node, ins)
+        except ArchcError as e:
+            result.errors.append(e.located(node.loc, node.path))
+            continue
+        except (ValueError, TypeError, ZeroDivisionError, OverflowError) as e:
+            result.errors.append(ShapeError(f"{node.op}: {e}", node.loc, node=node.path))
+            continue
+        total += info.params
+        if total > limits.max_params:
+            result.errors.append(LimitError(f"the model reaches {total:,} parameters here, over the limit of "
+                                            f"{limits.max_params:,}", node.loc, node=node.path,
+                                            hint="raise it with --max-params if this is intended"))
+            return result
+        if prod(info.shape) > limits.max_activation:
+            result.errors.append(LimitError(f"output {info.shape} has {prod(info.shape):,} elements per sample, "
+                                            f"over the limit of {limits.max_activation:,}", node.loc,
+                                            node=node.path))
+            return result
+        if min(info.shape, default=1) < 1:
+            result.errors.append(ShapeError(f"output shape {info.shape} is empty", node.loc, node=node.path,
+                                            hint="the input is too small for this many downsamplings"))
+            continue
+        result.info[node.path] = info
+        result.shapes[node.path] = info.shape
+    _check_inplace(graph, result.errors)
+    return result

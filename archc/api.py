@@ -1,0 +1,41 @@
+"""The Python API: ``archc.check`` (no torch) and ``archc.compile`` (torch)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Mapping
+
+from archc.analyze import Analysis, analyze
+from archc.resolve import Limits, resolve
+
+if TYPE_CHECKING:
+    import torch
+
+__all__ = ["check", "compile"]
+
+
+def check(spec: str | Path, params: Mapping[str, Any] | None = None, input_shape: Any = None,
+          limits: Limits | None = None) -> Analysis:
+    """Resolve and statically analyse a spec; raise the (first, with ``.others``) spec errors."""
+    limits = limits or Limits()
+    resolved = resolve(spec, params, input_shape, limits)
+    analysis = analyze(resolved.graph, limits)
+    for err in analysis.errors:
+        if err.loc is not None and not err.chain:
+            err.chain = resolved.source.includes.get(err.loc.file, ())
+    analysis.raise_errors()
+    return analysis
+
+
+def compile(spec: str | Path, *, device: "str | torch.device | None" = None, input_shape: Any = None,
+            limits: Limits | None = None, **params: Any) -> "torch.fx.GraphModule":  # noqa: A001
+    """Compile a spec (path or built-in name) into a torch module; keyword arguments set `params`.
+
+    >>> model = archc.compile("resnet50", num_classes=10)
+    """
+    analysis = check(spec, params, input_shape, limits)
+    from archc.backend import build_module
+
+    module = build_module(analysis.graph, analysis, device)
+    module.archc_graph = analysis.graph  # type: ignore[assignment]
+    return module

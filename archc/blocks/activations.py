@@ -1,0 +1,41 @@
+"""Element-wise activations: relu, relu6, gelu, silu, tanh, sigmoid, leaky_relu, hardswish, hardsigmoid."""
+
+from __future__ import annotations
+
+from typing import Any, Sequence
+
+from archc.blocks.base import Args, Block, Param, Shape, elementwise
+from archc.blocks.registry import register
+
+_INPLACE = {"inplace": Param("bool", False)}
+# op name -> (torch.nn class name, its parameters)
+_TABLE: dict[str, tuple[str, dict[str, Param]]] = {
+    "relu": ("ReLU", _INPLACE),
+    "relu6": ("ReLU6", _INPLACE),
+    "silu": ("SiLU", _INPLACE),
+    "hardswish": ("Hardswish", _INPLACE),
+    "hardsigmoid": ("Hardsigmoid", _INPLACE),
+    "leaky_relu": ("LeakyReLU", {"negative_slope": Param("float", 0.01), **_INPLACE}),
+    "gelu": ("GELU", {"approximate": Param("str", "none", choices=("none", "tanh"))}),
+    "tanh": ("Tanh", {}),
+    "sigmoid": ("Sigmoid", {}),
+}
+
+
+def _same(args: Args, ins: Sequence[Shape]) -> Shape:
+    return ins[0]
+
+
+def _builder(cls_name: str) -> Any:
+    def build(args: Args, ins: Sequence[Shape]) -> Any:
+        from torch import nn
+
+        return getattr(nn, cls_name)(**args)
+
+    return build
+
+
+for _name, (_cls, _params) in _TABLE.items():
+    register(Block(_name, f"{_name}: element-wise activation (torch.nn.{_cls}).", _params, _same,
+                   build=_builder(_cls), other_ops=elementwise, category="act",
+                   tags=frozenset({"inplace"}) if "inplace" in _params else frozenset()))

@@ -1,0 +1,31 @@
+"""batchnorm2d: batch normalisation over the channels of a (C, H, W) map."""
+
+from __future__ import annotations
+
+from typing import Any, Sequence
+
+from archc.blocks.base import Args, Block, Param, Shape, elementwise, need_rank
+from archc.blocks.registry import register
+
+PARAMS = {
+    "eps": Param("float", 1e-5, min=0),
+    "momentum": Param("float|none", 0.1),
+    "affine": Param("bool", True),
+    "track_running_stats": Param("bool", True),
+}
+
+
+def shape(args: Args, ins: Sequence[Shape]) -> Shape:
+    need_rank(ins[0], 3, "batchnorm2d")
+    return ins[0]
+
+
+def build(args: Args, ins: Sequence[Shape]) -> Any:
+    from torch import nn
+
+    return nn.BatchNorm2d(ins[0][0], args["eps"], args["momentum"], args["affine"], args["track_running_stats"])
+
+
+register(Block("batchnorm2d", __doc__ or "", PARAMS, shape, build=build,
+               count_params=lambda a, s: 2 * s[0][0] if a["affine"] else 0,
+               other_ops=elementwise, category="norm"))

@@ -1,0 +1,72 @@
+"""conv2d: 2-D convolution (grouped, depthwise, dilated, `same`/`valid` padding)."""
+
+from __future__ import annotations
+
+from typing import Any, Sequence
+
+from archc.blocks.base import Args, Block, Param, Shape, conv_size, need_rank, pair
+from archc.blocks.registry import register
+from archc.errors import ShapeError
+
+PARAMS = {
+    "out_channels": Param("int", min=1),
+    "kernel_size": Param("int2", min=1),
+    "stride": Param("int2", 1, min=1),
+    "padding": Param("int2", 0, choices=("same", "valid"), min=0),
+    "dilation": Param("int2", 1, min=1),
+    "groups": Param("int", 1, min=1),
+    "bias": Param("bool", True),
+    "padding_mode": Param("str", "zeros", choices=("zeros", "reflect", "replicate", "circular")),
+}
+
+
+def _padding(args: Args) -> tuple[int, int] | None:
+    """Explicit padding per axis, or None for `same`."""
+    pad = args["padding"]
+    if pad == "same":
+        return None
+    return (0, 0) if pad == "valid" else pair(pad)
+
+
+def _check_groups(c_in: int, args: Args) -> None:
+    g, c_out = args["groups"], args["out_channels"]
+    if c_in % g or c_out % g:
+        raise ShapeError(f"groups={g} must divide both input channels ({c_in}) and out_channels ({c_out})",
+                         hint="for a depthwise convolution use groups equal to the input channels")
+
+
+def shape(args: Args, ins: Sequence[Shape]) -> Shape:
+    need_rank(ins[0], 3, "conv2d")
+    c, h, w = ins[0]
+    _check_groups(c, args)
+    pad = _padding(args)
+    if pad is None:
+        if pair(args["stride"]) != (1, 1):
+            raise ShapeError("padding='same' needs stride 1", hint="use an explicit padding with strides")
+        return (args["out_channels"], h, w)
+    (kh, kw), (sh, sw), (dh, dw) = pair(args["kernel_size"]), pair(args["stride"]), pair(args["dilation"])
+    return (args["out_channels"], conv_size(h, kh, sh, pad[0], dh, what="kernel"),
+            conv_size(w, kw, sw, pad[1], dw, what="kernel"))
+
+
+def count_params(args: Args, ins: Sequence[Shape]) -> int:
+    kh, kw = pair(args["kernel_size"])
+    c_out = args["out_channels"]
+    return c_out * (ins[0][0] // args["groups"]) * kh * kw + (c_out if args["bias"] else 0)
+
+
+def macs(args: Args, ins: Sequence[Shape], out: Shape) -> int:
+    kh, kw = pair(args["kernel_size"])
+    return out[0] * out[1] * out[2] * (ins[0][0] // args["groups"]) * kh * kw
+
+
+def build(args: Args, ins: Sequence[Shape]) -> Any:
+    from torch import nn
+
+    return nn.Conv2d(ins[0][0], args["out_channels"], pair(args["kernel_size"]), pair(args["stride"]),
+                     args["padding"] if isinstance(args["padding"], str) else pair(args["padding"]),
+                     pair(args["dilation"]), args["groups"], args["bias"], args["padding_mode"])
+
+
+register(Block("conv2d", __doc__ or "", PARAMS, shape, build=build, count_params=count_params,
+               macs=macs, category="conv"))

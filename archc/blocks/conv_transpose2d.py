@@ -1,0 +1,57 @@
+"""conv_transpose2d: transposed 2-D convolution (learned upsampling)."""
+
+from __future__ import annotations
+
+from typing import Any, Sequence
+
+from archc.blocks.base import Args, Block, Param, Shape, need_rank, pair
+from archc.blocks.registry import register
+from archc.errors import ShapeError
+
+PARAMS = {
+    "out_channels": Param("int", min=1),
+    "kernel_size": Param("int2", min=1),
+    "stride": Param("int2", 1, min=1),
+    "padding": Param("int2", 0, min=0),
+    "output_padding": Param("int2", 0, min=0),
+    "groups": Param("int", 1, min=1),
+    "bias": Param("bool", True),
+    "dilation": Param("int2", 1, min=1),
+}
+
+
+def shape(args: Args, ins: Sequence[Shape]) -> Shape:
+    need_rank(ins[0], 3, "conv_transpose2d")
+    c, h, w = ins[0]
+    g = args["groups"]
+    if c % g or args["out_channels"] % g:
+        raise ShapeError(f"groups={g} must divide input channels ({c}) and out_channels ({args['out_channels']})")
+    k, s, p, op, d = (pair(args[n]) for n in ("kernel_size", "stride", "padding", "output_padding", "dilation"))
+    size = [(n - 1) * s[i] - 2 * p[i] + d[i] * (k[i] - 1) + op[i] + 1 for i, n in enumerate((h, w))]
+    if min(size) < 1:
+        raise ShapeError(f"output size {tuple(size)} is empty", hint="reduce padding")
+    return (args["out_channels"], size[0], size[1])
+
+
+def count_params(args: Args, ins: Sequence[Shape]) -> int:
+    kh, kw = pair(args["kernel_size"])
+    c_out = args["out_channels"]
+    return ins[0][0] * (c_out // args["groups"]) * kh * kw + (c_out if args["bias"] else 0)
+
+
+def macs(args: Args, ins: Sequence[Shape], out: Shape) -> int:
+    kh, kw = pair(args["kernel_size"])
+    c, h, w = ins[0]
+    return c * h * w * (args["out_channels"] // args["groups"]) * kh * kw
+
+
+def build(args: Args, ins: Sequence[Shape]) -> Any:
+    from torch import nn
+
+    return nn.ConvTranspose2d(ins[0][0], args["out_channels"], pair(args["kernel_size"]), pair(args["stride"]),
+                              pair(args["padding"]), pair(args["output_padding"]), args["groups"], args["bias"],
+                              pair(args["dilation"]))
+
+
+register(Block("conv_transpose2d", __doc__ or "", PARAMS, shape, build=build, count_params=count_params,
+               macs=macs, category="conv"))

@@ -1,0 +1,28 @@
+"""groupnorm: group normalisation of a (C, H, W) map."""
+
+from __future__ import annotations
+
+from typing import Any, Sequence
+
+from archc.blocks.base import Args, Block, Param, Shape, elementwise
+from archc.blocks.registry import register
+from archc.errors import ShapeError
+
+PARAMS = {"num_groups": Param("int", min=1), "eps": Param("float", 1e-5, min=0), "affine": Param("bool", True)}
+
+
+def shape(args: Args, ins: Sequence[Shape]) -> Shape:
+    if ins[0][0] % args["num_groups"]:
+        raise ShapeError(f"num_groups={args['num_groups']} does not divide the {ins[0][0]} channels")
+    return ins[0]
+
+
+def build(args: Args, ins: Sequence[Shape]) -> Any:
+    from torch import nn
+
+    return nn.GroupNorm(args["num_groups"], ins[0][0], args["eps"], args["affine"])
+
+
+register(Block("groupnorm", __doc__ or "", PARAMS, shape, build=build,
+               count_params=lambda a, s: 2 * s[0][0] if a["affine"] else 0, other_ops=elementwise,
+               category="norm"))

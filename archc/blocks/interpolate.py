@@ -1,0 +1,57 @@
+"""interpolate (resize by size or scale_factor), resize_to (resize input 0 to input 1's H, W), identity."""
+
+from __future__ import annotations
+
+from typing import Any, Sequence
+
+from archc.blocks.base import Args, Block, Param, Shape, need_rank, pair
+from archc.blocks.registry import register
+from archc.errors import ShapeError
+
+MODES = ("nearest", "bilinear", "bicubic", "area", "nearest-exact")
+PARAMS = {
+    "size": Param("int2|none", None, min=1),
+    "scale_factor": Param("float2|none", None, min=0),
+    "mode": Param("str", "nearest", choices=MODES),
+    "align_corners": Param("bool", None, choices=(None,)),
+}
+
+
+def shape(args: Args, ins: Sequence[Shape]) -> Shape:
+    need_rank(ins[0], 3, "interpolate")
+    c, h, w = ins[0]
+    if (args["size"] is None) == (args["scale_factor"] is None):
+        raise ShapeError("give exactly one of size and scale_factor")
+    if args["size"] is not None:
+        return (c, *pair(args["size"]))
+    sf = args["scale_factor"]
+    fh, fw = (sf, sf) if not isinstance(sf, list) else sf
+    return (c, int(h * fh), int(w * fw))
+
+
+def function(args: Args) -> tuple[Any, dict[str, Any]]:
+    from torch.nn import functional as F
+
+    size = pair(args["size"]) if args["size"] is not None else None
+    sf = args["scale_factor"]
+    return F.interpolate, {"size": size, "scale_factor": tuple(sf) if isinstance(sf, list) else sf,
+                           "mode": args["mode"], "align_corners": args["align_corners"]}
+
+
+def resize_shape(args: Args, ins: Sequence[Shape]) -> Shape:
+    need_rank(ins[0], 3, "resize_to")
+    need_rank(ins[1], 3, "resize_to (reference)")
+    return (ins[0][0], ins[1][1], ins[1][2])
+
+
+def resize_fn(args: Args) -> tuple[Any, dict[str, Any]]:
+    from archc.backend.modules import resize_to
+
+    return resize_to, {"mode": args["mode"]}
+
+
+register(Block("interpolate", __doc__ or "", PARAMS, shape, kind="function", function=function,
+               category="resize"))
+register(Block("resize_to", "resize_to: resize input 0 to the H, W of input 1 when they differ (U-Net skips).",
+               {"mode": Param("str", "nearest", choices=MODES)}, resize_shape, kind="function",
+               function=resize_fn, arity=(2, 2), category="resize"))

@@ -1,0 +1,42 @@
+"""layernorm: layer normalisation over the channel axis, channels-last (L, D) or channels-first (C, H, W)."""
+
+from __future__ import annotations
+
+from typing import Any, Sequence
+
+from archc.blocks.base import Args, Block, Param, Shape, elementwise
+from archc.blocks.registry import register
+
+PARAMS = {
+    "eps": Param("float", 1e-5, min=0),
+    "elementwise_affine": Param("bool", True),
+    "bias": Param("bool", True),
+    "channels": Param("str", "last", choices=("last", "first")),
+}
+
+
+def _dim(args: Args, ins: Sequence[Shape]) -> int:
+    return ins[0][0] if args["channels"] == "first" else ins[0][-1]
+
+
+def shape(args: Args, ins: Sequence[Shape]) -> Shape:
+    return ins[0]
+
+
+def count_params(args: Args, ins: Sequence[Shape]) -> int:
+    if not args["elementwise_affine"]:
+        return 0
+    return _dim(args, ins) * (2 if args["bias"] else 1)
+
+
+def build(args: Args, ins: Sequence[Shape]) -> Any:
+    from torch import nn
+
+    from archc.backend.modules import LayerNorm2d
+
+    cls = LayerNorm2d if args["channels"] == "first" else nn.LayerNorm
+    return cls(_dim(args, ins), eps=args["eps"], elementwise_affine=args["elementwise_affine"], bias=args["bias"])
+
+
+register(Block("layernorm", __doc__ or "", PARAMS, shape, build=build, count_params=count_params,
+               other_ops=elementwise, category="norm"))

@@ -1,0 +1,75 @@
+"""Multi-input ops: add and mul (with broadcasting), concat along a dim."""
+
+from __future__ import annotations
+
+import operator
+from typing import Any, Sequence
+
+from archc.blocks.base import Args, Block, Param, Shape, elementwise
+from archc.blocks.registry import register
+from archc.errors import ShapeError
+from archc.blocks.reshape import _axis
+
+
+def broadcast(args: Args, ins: Sequence[Shape]) -> Shape:
+    rank = max(len(s) for s in ins)
+    out = []
+    for i in range(rank):
+        sizes = {s[i - rank + len(s)] for s in ins if i - rank + len(s) >= 0} - {1}
+        if len(sizes) > 1:
+            shapes = " and ".join(str(s) for s in ins)
+            hint = None
+            if i == 0 and rank == 3:
+                hint = (f"the inputs have {' and '.join(str(s[0]) for s in ins)} channels: "
+                        "add a downsample (1x1 conv + batchnorm) on the skip, or match out_channels?")
+            elif rank == 3:
+                hint = "the spatial sizes differ: check the strides of both branches"
+            raise ShapeError(f"cannot combine shapes {shapes}", hint=hint)
+        out.append(sizes.pop() if sizes else 1)
+    return tuple(out)
+
+
+def concat_shape(args: Args, ins: Sequence[Shape]) -> Shape:
+    rank = len(ins[0])
+    if any(len(s) != rank for s in ins):
+        raise ShapeError(f"concat needs inputs of equal rank, got {', '.join(map(str, ins))}")
+    a = _axis(args["dim"], rank, "dim")
+    for s in ins[1:]:
+        if any(s[i] != ins[0][i] for i in range(rank) if i != a):
+            raise ShapeError(f"concat along dim {args['dim']}: shapes {ins[0]} and {s} differ on another axis",
+                             hint="resize one input (e.g. `resize_to`) or fix the padding/strides")
+    return (*ins[0][:a], sum(s[a] for s in ins), *ins[0][a + 1:])
+
+
+def _binary(fn: Any) -> Any:
+    def function(args: Args) -> tuple[Any, dict[str, Any]]:
+        return fn, {}
+
+    return function
+
+
+def _concat(args: Args) -> tuple[Any, dict[str, Any]]:
+    import torch
+
+    return torch.cat, {"dim": args["dim"]}
+
+
+register(Block("add", "add: element-wise sum of two or more inputs (broadcasting).", {}, broadcast,
+               kind="function", function=_binary(operator.add), other_ops=elementwise, arity=(2, None),
+               category="merge"))
+register(Block("mul", "mul: element-wise product of two or more inputs (broadcasting, e.g. attention gates).", {},
+               broadcast, kind="function", function=_binary(operator.mul), other_ops=elementwise,
+               arity=(2, None), category="merge"))
+register(Block("concat", "concat: join inputs along dim (default 1, the channels).", {"dim": Param("int", 1)},
+               concat_shape, kind="function", function=_concat, arity=(2, None), category="merge",
+               tags=frozenset({"list_input"})))
+
+
+def _identity(args: Args) -> tuple[Any, dict[str, Any]]:
+    from archc.backend.modules import identity
+
+    return identity, {}
+
+
+register(Block("identity", "identity: pass the input through unchanged (a named tap point).", {},
+               lambda a, s: s[0], kind="function", function=_identity, category="layout"))

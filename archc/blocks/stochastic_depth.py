@@ -1,0 +1,19 @@
+"""stochastic_depth: drop whole residual branches per sample (torchvision.ops.StochasticDepth)."""
+
+from __future__ import annotations
+
+from typing import Any, Sequence
+
+from archc.blocks.base import Args, Block, Param, Shape
+from archc.blocks.registry import register
+
+PARAMS = {"p": Param("float", min=0), "mode": Param("str", "row", choices=("row", "batch"))}
+
+
+def build(args: Args, ins: Sequence[Shape]) -> Any:
+    from torchvision.ops import StochasticDepth
+
+    return StochasticDepth(args["p"], args["mode"])
+
+
+register(Block("stochastic_depth", __doc__ or "", PARAMS, lambda a, s: s[0], build=build, category="reg"))

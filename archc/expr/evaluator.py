@@ -1,0 +1,351 @@
+"""A small expression language for specs, parsed and evaluated by hand.
+
+Grammar (Python-like): literals (ints, floats, 'strings', [lists], true/false/none),
+declared names, `+ - * / // % **`, comparisons, `and or not`, `a if c else b`, list indexing
+and slicing, and calls to the functions in :data:`FUNCTIONS`. Nothing else exists: no
+attributes, no dunders, no comprehensions, no format strings. Size, nesting depth and the
+magnitude of every number are bounded *before* computing, so `2 ** 100000` is refused.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from typing import Any, Callable, Mapping
+
+from archc.errors import ExprError, Loc
+
+__all__ = ["FUNCTIONS", "deep_interpolate", "evaluate", "interpolate", "is_expr", "parse"]
+
+MAX_LEN = 500
+MAX_DEPTH = 40
+MAX_BITS = 64
+MAX_FLOAT = 1e18
+MAX_SEQ = 10_000
+
+_TOKEN = re.compile(r"""
+    (?P<ws>\s+)
+  | (?P<num>(\d+\.\d*|\.\d+|\d+)([eE][-+]?\d+)?)
+  | (?P<str>'[^'\\\n]*'|"[^"\\\n]*")
+  | (?P<name>[A-Za-z_][A-Za-z0-9_]*)
+  | (?P<op>\*\*|//|==|!=|<=|>=|[-+*/%<>()\[\],:])
+""", re.VERBOSE)
+_KEYWORDS = {"and", "or", "not", "if", "else"}
+_CONSTS = {"true": True, "True": True, "false": False, "False": False, "none": None, "None": None}
+_CMP: dict[str, Callable[[Any, Any], bool]] = {
+    "==": lambda a, b: a == b, "!=": lambda a, b: a != b, "<": lambda a, b: a < b,
+    "<=": lambda a, b: a <= b, ">": lambda a, b: a > b, ">=": lambda a, b: a >= b,
+}
+
+Node = tuple[Any, ...]
+
+
+def make_divisible(v: float, divisor: int = 8, min_value: int | None = None) -> int:
+    """Round channels to a multiple of ``divisor``, never dropping more than 10% (MobileNet rule)."""
+    floor_ = divisor if min_value is None else min_value
+    out = max(floor_, int(v + divisor / 2) // divisor * divisor)
+    return out + divisor if out < 0.9 * v else out
+
+
+def _range(*args: int) -> list[int]:
+    r = range(*args)
+    if len(r) > MAX_SEQ:
+        raise ValueError(f"range of {len(r)} items is over the limit of {MAX_SEQ}")
+    return list(r)
+
+
+FUNCTIONS: dict[str, Callable[..., Any]] = {
+    "min": min, "max": max, "abs": abs, "round": round, "int": int, "float": float,
+    "ceil": math.ceil, "floor": math.floor, "sqrt": math.sqrt, "len": len, "sum": sum,
+    "range": _range, "make_divisible": make_divisible, "str": str, "bool": bool,
+}
+
+
+class _Parser:
+    def __init__(self, text: str, loc: Loc | None) -> None:
+        self.text, self.loc = text, loc
+        self.toks = self._tokenize(text)
+        self.pos = 0
+        self.depth = 0
+
+    def fail(self, msg: str) -> ExprError:
+        return ExprError(f"{msg} in expression '{self.text}'", self.loc)
+
+    def _tokenize(self, text: str) -> list[tuple[str, str]]:
+        toks, i = [], 0
+        while i < len(text):
+            m = _TOKEN.match(text, i)
+            if not m:
+                raise self.fail(f"unexpected character {text[i]!r}")
+            kind = m.lastgroup or ""
+            if kind == "name" and m.group() in _KEYWORDS:
+                kind = "op"
+            if kind != "ws":
+                toks.append((kind, m.group()))
+            i = m.end()
+        return toks + [("end", "")]
+
+    def peek(self) -> tuple[str, str]:
+        return self.toks[self.pos]
+
+    def take(self, value: str | None = None) -> tuple[str, str]:
+        tok = self.toks[self.pos]
+        if value is not None and tok[1] != value:
+            raise self.fail(f"expected '{value}' but found '{tok[1] or 'end'}'")
+        self.pos += 1
+        return tok
+
+    def accept(self, *values: str) -> str | None:
+        kind, val = self.peek()
+        if kind == "op" and val in values:
+            self.pos += 1
+            return val
+        return None
+
+    def parse(self) -> Node:
+        node = self.expr()
+        if self.peek()[0] != "end":
+            raise self.fail(f"unexpected '{self.peek()[1]}'")
+        return node
+
+    def expr(self) -> Node:
+        self.depth += 1
+        if self.depth > MAX_DEPTH:
+            raise self.fail("expression nested too deeply")
+        node = self.binary(0)
+        if self.accept("if"):
+            cond = self.binary(0)
+            self.take("else")
+            node = ("ifelse", cond, node, self.expr())
+        self.depth -= 1
+        return node
+
+    _LEVELS: list[tuple[str, ...]] = [("or",), ("and",), ("not",), ("==", "!=", "<", "<=", ">", ">="),
+                                      ("+", "-"), ("*", "/", "//", "%")]
+
+    def binary(self, level: int) -> Node:
+        if level == len(self._LEVELS):
+            return self.unary()
+        ops = self._LEVELS[level]
+        if ops == ("not",):
+            return ("not", self.binary(level)) if self.accept("not") else self.binary(level + 1)
+        node = self.binary(level + 1)
+        if level == 3:  # chained comparisons: a < b < c
+            pairs = []
+            while op := self.accept(*ops):
+                pairs.append((op, self.binary(level + 1)))
+            return ("cmp", node, tuple(pairs)) if pairs else node
+        while op := self.accept(*ops):
+            node = (op, node, self.binary(level + 1))
+        return node
+
+    def unary(self) -> Node:
+        if op := self.accept("-", "+"):
+            return ("neg" if op == "-" else "pos", self.unary())
+        node = self.postfix()
+        if self.accept("**"):
+            node = ("**", node, self.unary())
+        return node
+
+    def postfix(self) -> Node:
+        node = self.atom()
+        while True:
+            if self.accept("["):
+                node = self.subscript(node)
+            elif self.peek() == ("op", "("):
+                if node[0] != "name" or node[1] not in FUNCTIONS:
+                    raise self.fail("only the built-in functions can be called "
+                                    f"({', '.join(sorted(FUNCTIONS))})")
+                self.take("(")
+                node = ("call", node[1], tuple(self.items(")")))
+            else:
+                return node
+
+    def subscript(self, node: Node) -> Node:
+        lo = hi = None
+        if self.peek() != ("op", ":"):
+            lo = self.expr()
+        if self.accept(":"):
+            if self.peek() != ("op", "]"):
+                hi = self.expr()
+            self.take("]")
+            return ("slice", node, lo, hi)
+        self.take("]")
+        if lo is None:
+            raise self.fail("empty index")
+        return ("index", node, lo)
+
+    def items(self, close: str) -> list[Node]:
+        out: list[Node] = []
+        while not self.accept(close):
+            out.append(self.expr())
+            if not self.accept(","):
+                self.take(close)
+                break
+        return out
+
+    def atom(self) -> Node:
+        kind, val = self.take()
+        if kind == "num":
+            return ("const", float(val) if any(c in val for c in ".eE") else int(val))
+        if kind == "str":
+            return ("const", val[1:-1])
+        if kind == "name":
+            return ("const", _CONSTS[val]) if val in _CONSTS else ("name", val)
+        if (kind, val) == ("op", "("):
+            node = self.expr()
+            self.take(")")
+            return node
+        if (kind, val) == ("op", "["):
+            return ("list", tuple(self.items("]")))
+        raise self.fail(f"unexpected '{val or 'end'}'")
+
+
+def parse(text: str, loc: Loc | None = None) -> Node:
+    """Parse an expression (without the surrounding ``${}``) into a small tuple tree."""
+    if len(text) > MAX_LEN:
+        raise ExprError(f"expression longer than {MAX_LEN} characters", loc)
+    return _Parser(text, loc).parse()
+
+
+class _Eval:
+    def __init__(self, env: Mapping[str, Any], text: str, loc: Loc | None) -> None:
+        self.env, self.text, self.loc = env, text, loc
+
+    def fail(self, msg: str, hint: str | None = None) -> ExprError:
+        return ExprError(f"{msg} in expression '{self.text}'", self.loc, hint=hint)
+
+    def check(self, v: Any) -> Any:
+        if isinstance(v, bool) or v is None:
+            return v
+        if isinstance(v, int) and v.bit_length() > MAX_BITS:
+            raise self.fail(f"integer result over {MAX_BITS} bits")
+        if isinstance(v, float) and not (math.isfinite(v) and abs(v) <= MAX_FLOAT):
+            raise self.fail("number out of range")
+        if isinstance(v, (str, list)) and len(v) > MAX_SEQ:
+            raise self.fail(f"value longer than {MAX_SEQ} items")
+        return v
+
+    def number(self, v: Any, op: str) -> float:
+        if isinstance(v, bool) or not isinstance(v, (int, float)):
+            raise self.fail(f"'{op}' needs numbers, got {type(v).__name__}")
+        return v
+
+    def arith(self, op: str, a: Any, b: Any) -> Any:
+        if op == "+" and type(a) is type(b) and isinstance(a, (str, list)):
+            return self.check(a + b)
+        a, b = self.number(a, op), self.number(b, op)
+        if op == "**":
+            if abs(a) > 1 and b * math.log2(abs(a)) > MAX_BITS:
+                raise self.fail(f"{a} ** {b} is too large")
+            if b < 0 and a == 0:
+                raise self.fail("zero to a negative power")
+            return self.check(a ** b)
+        if op == "*" and abs(a) > 1 and abs(b) > 1 and math.log2(abs(a)) + math.log2(abs(b)) > MAX_BITS:
+            raise self.fail("product is too large")
+        if op in ("/", "//", "%") and b == 0:
+            raise self.fail("division by zero")
+        fn: dict[str, Callable[[Any, Any], Any]] = {
+            "+": lambda x, y: x + y, "-": lambda x, y: x - y, "*": lambda x, y: x * y,
+            "/": lambda x, y: x / y, "//": lambda x, y: x // y, "%": lambda x, y: x % y}
+        return self.check(fn[op](a, b))
+
+    def run(self, n: Node) -> Any:
+        tag = n[0]
+        if tag == "const":
+            return n[1]
+        if tag == "name":
+            if n[1] not in self.env:
+                from difflib import get_close_matches
+                close = get_close_matches(n[1], list(self.env), 1)
+                raise self.fail(f"unknown name '{n[1]}'",
+                                f"did you mean '{close[0]}'?" if close else
+                                f"names in scope: {', '.join(sorted(self.env)) or 'none'}")
+            return self.env[n[1]]
+        if tag == "list":
+            return self.check([self.run(x) for x in n[1]])
+        if tag == "ifelse":
+            return self.run(n[2]) if self.run(n[1]) else self.run(n[3])
+        if tag == "and":
+            a = self.run(n[1])
+            return self.run(n[2]) if a else a
+        if tag == "or":
+            a = self.run(n[1])
+            return a if a else self.run(n[2])
+        if tag == "not":
+            return not self.run(n[1])
+        if tag in ("neg", "pos"):
+            v = self.number(self.run(n[1]), "-")
+            return -v if tag == "neg" else v
+        if tag == "cmp":
+            return self.compare(n)
+        if tag in ("index", "slice"):
+            return self.subscript(n)
+        if tag == "call":
+            return self.call(n[1], [self.run(a) for a in n[2]])
+        return self.arith(tag, self.run(n[1]), self.run(n[2]))
+
+    def compare(self, n: Node) -> bool:
+        left = self.run(n[1])
+        for op, rnode in n[2]:
+            right = self.run(rnode)
+            try:
+                if not _CMP[op](left, right):
+                    return False
+            except TypeError:
+                raise self.fail(f"cannot compare {type(left).__name__} and {type(right).__name__}") from None
+            left = right
+        return True
+
+    def subscript(self, n: Node) -> Any:
+        seq = self.run(n[1])
+        if not isinstance(seq, list):
+            raise self.fail(f"only lists can be indexed, not {type(seq).__name__}")
+        idx = [self.run(x) if x is not None else None for x in n[2:]]
+        if any(i is not None and (isinstance(i, bool) or not isinstance(i, int)) for i in idx):
+            raise self.fail("list indices must be integers")
+        if n[0] == "slice":
+            return seq[idx[0]:idx[1]]
+        if not -len(seq) <= idx[0] < len(seq):
+            raise self.fail(f"index {idx[0]} out of range for a list of {len(seq)}")
+        return seq[idx[0]]
+
+    def call(self, name: str, args: list[Any]) -> Any:
+        if name in ("str", "len") or all(isinstance(a, (int, float, bool, list)) for a in args):
+            try:
+                return self.check(FUNCTIONS[name](*args))
+            except (TypeError, ValueError, OverflowError) as e:
+                raise self.fail(f"{name}(): {e}") from None
+        raise self.fail(f"{name}() got an argument of the wrong type")
+
+
+def is_expr(value: Any) -> bool:
+    return isinstance(value, str) and "${" in value
+
+
+_INTERP = re.compile(r"\$\{([^{}]*)\}")
+
+
+def evaluate(text: str, env: Mapping[str, Any], loc: Loc | None = None) -> Any:
+    """Evaluate an expression (without ``${}``) in ``env``."""
+    return _Eval(env, text, loc).run(parse(text, loc))
+
+
+def interpolate(value: str, env: Mapping[str, Any], loc: Loc | None = None) -> Any:
+    """Resolve a spec string: ``"${e}"`` gives e's value (any type); ``"a${e}b"`` gives a string."""
+    whole = _INTERP.fullmatch(value.strip())
+    if whole:
+        return evaluate(whole.group(1), env, loc)
+    if "${" in _INTERP.sub("", value):
+        raise ExprError(f"unterminated or nested '${{' in '{value}'", loc)
+    return _INTERP.sub(lambda m: str(evaluate(m.group(1), env, loc)), value)
+
+
+def deep_interpolate(value: Any, env: Mapping[str, Any], loc: Loc | None = None) -> Any:
+    """Resolve every ``${}`` string inside a value, descending into lists (which may carry ``locs``)."""
+    if isinstance(value, str) and "${" in value:
+        return interpolate(value, env, loc)
+    if isinstance(value, list):
+        locs = getattr(value, "locs", None) or [loc] * len(value)
+        return [deep_interpolate(x, env, locs[i]) for i, x in enumerate(value)]
+    return value

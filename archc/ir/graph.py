@@ -1,0 +1,71 @@
+"""The resolved graph: every node a library block with concrete arguments, inputs by path."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Mapping
+
+from archc.errors import Loc
+
+__all__ = ["Node", "Group", "Graph"]
+
+
+@dataclass(frozen=True)
+class Node:
+    """One primitive op. ``path`` is also its module path in the compiled model (``layer1.0.conv1``)."""
+
+    path: str
+    op: str
+    args: Mapping[str, Any]
+    inputs: tuple[str, ...]
+    loc: Loc | None = None
+
+
+@dataclass(frozen=True)
+class Group:
+    """A named level of the hierarchy (block instance, repeat, seq) for summaries and diagrams."""
+
+    path: str
+    label: str
+    loc: Loc | None = None
+
+
+@dataclass(frozen=True)
+class Graph:
+    """A whole model: graph inputs with shapes, nodes in execution order, outputs."""
+
+    name: str
+    inputs: tuple[tuple[str, tuple[int, ...]], ...]
+    nodes: tuple[Node, ...]
+    outputs: tuple[str, ...]
+    groups: tuple[Group, ...] = ()
+    params: Mapping[str, Any] = field(default_factory=dict)
+    meta: Mapping[str, Any] = field(default_factory=dict)
+    file: str = ""
+
+    def node(self, path: str) -> Node:
+        return self._index()[path]
+
+    def _index(self) -> dict[str, Node]:
+        idx = self.__dict__.get("_idx")
+        if idx is None:
+            idx = {n.path: n for n in self.nodes}
+            object.__setattr__(self, "_idx", idx)
+        return idx
+
+    def consumers(self) -> dict[str, list[str]]:
+        """For each producer path (node or graph input), the nodes that read it."""
+        out: dict[str, list[str]] = {}
+        for n in self.nodes:
+            for src in n.inputs:
+                out.setdefault(src, []).append(n.path)
+        return out
+
+    def text(self) -> str:
+        """A deterministic one-line-per-node listing (golden tests, diffs)."""
+        lines = [f"graph {self.name}({', '.join(f'{n}: {list(s)}' for n, s in self.inputs)})"]
+        for n in self.nodes:
+            args = ", ".join(f"{k}={v!r}" for k, v in n.args.items())
+            lines.append(f"  {n.path} = {n.op}({', '.join(n.inputs)}{', ' if args else ''}{args})")
+        lines.append(f"  return {', '.join(self.outputs)}")
+        return "\n".join(lines)

@@ -1,0 +1,192 @@
+"""A strict YAML reader built on the parser's event stream.
+
+It composes the document itself instead of trusting PyYAML's composer, so that it can refuse
+what PyYAML accepts silently: tags, anchors and aliases, duplicate keys, YAML 1.1 surprises
+(`no`, `on`, `010`, `1:30`, dates), NaN/inf, deep nesting and huge files. Values keep their
+source positions for error messages.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Any, Iterator
+
+import yaml
+
+from archc.errors import Loc, YamlError
+
+__all__ = ["LocDict", "LocList", "load_text", "load_file", "loc_of", "MAX_BYTES", "MAX_DEPTH"]
+
+MAX_BYTES = 1_000_000
+MAX_DEPTH = 64
+MAX_EVENTS = 500_000
+
+_Parser: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
+_INT = re.compile(r"[-+]?(0|[1-9][0-9_]*)")
+_HEX = re.compile(r"0x[0-9a-fA-F]+|0o[0-7]+")
+_LEADING_ZERO = re.compile(r"[-+]?0[0-9]+")
+_FLOAT = re.compile(r"[-+]?(\.[0-9]+|[0-9]+\.[0-9]*|[0-9]+)([eE][-+]?[0-9]+)?")
+_NONFINITE = re.compile(r"[-+]?\.(nan|NaN|NAN|inf|Inf|INF)")
+_NULL = {"", "~", "null", "Null", "NULL"}
+_BOOL = {"true": True, "True": True, "TRUE": True, "false": False, "False": False, "FALSE": False}
+
+
+class LocDict(dict):  # type: ignore[type-arg]
+    """A mapping that remembers the position of itself, of each key and of each value."""
+
+    loc: Loc
+    key_locs: dict[str, Loc]
+    val_locs: dict[str, Loc]
+
+    def __init__(self, loc: Loc) -> None:
+        super().__init__()
+        self.loc = loc
+        self.key_locs = {}
+        self.val_locs = {}
+
+
+class LocList(list):  # type: ignore[type-arg]
+    """A sequence that remembers the position of itself and of each item."""
+
+    loc: Loc
+    locs: list[Loc]
+
+    def __init__(self, loc: Loc) -> None:
+        super().__init__()
+        self.loc = loc
+        self.locs = []
+
+
+def loc_of(container: Any, key: Any, fallback: Loc | None = None) -> Loc | None:
+    """Position of ``container[key]``'s value, or the best known fallback."""
+    if isinstance(container, LocDict):
+        return container.val_locs.get(key, container.loc)
+    if isinstance(container, LocList) and isinstance(key, int) and 0 <= key < len(container.locs):
+        return container.locs[key]
+    return getattr(container, "loc", fallback)
+
+
+def _scalar(value: str, plain: bool, loc: Loc) -> Any:
+    if not plain:
+        return value
+    if value in _NULL:
+        return None
+    if value in _BOOL:
+        return _BOOL[value]
+    if _NONFINITE.fullmatch(value):
+        raise YamlError(f"'{value}' is not a finite number", loc, hint="NaN and infinity are not allowed in specs")
+    if _LEADING_ZERO.fullmatch(value):
+        raise YamlError(f"ambiguous number '{value}' (octal in YAML 1.1, decimal in 1.2)", loc,
+                        hint="drop the leading zero, or quote it if you meant a string")
+    if _INT.fullmatch(value):
+        return int(value.replace("_", ""))
+    if _HEX.fullmatch(value):
+        return int(value, 0)
+    if _FLOAT.fullmatch(value):
+        return float(value)
+    return value
+
+
+class _Composer:
+    def __init__(self, events: Iterator[Any], file: str) -> None:
+        self.events = events
+        self.file = file
+        self.count = 0
+
+    def loc(self, event: Any) -> Loc:
+        return Loc(self.file, event.start_mark.line + 1, event.start_mark.column + 1)
+
+    def next(self) -> Any:
+        self.count += 1
+        if self.count > MAX_EVENTS:
+            raise YamlError(f"document too large (over {MAX_EVENTS} YAML events)", None)
+        return next(self.events)
+
+    def check(self, event: Any, depth: int) -> None:
+        loc = self.loc(event)
+        if isinstance(event, yaml.AliasEvent) or getattr(event, "anchor", None):
+            raise YamlError("YAML anchors and aliases are not allowed", loc,
+                            hint="define a reusable block under `blocks:` instead")
+        tag = getattr(event, "tag", None)
+        implicit = getattr(event, "implicit", True)
+        if tag is not None and not (implicit is True or (isinstance(implicit, tuple) and implicit[0])):
+            raise YamlError(f"YAML tags are not allowed ('{tag}')", loc, hint="remove the tag")
+        if depth > MAX_DEPTH:
+            raise YamlError(f"nesting deeper than {MAX_DEPTH} levels", loc)
+
+    def node(self, event: Any, depth: int) -> Any:
+        self.check(event, depth)
+        loc = self.loc(event)
+        if isinstance(event, yaml.ScalarEvent):
+            return _scalar(event.value, not event.style and event.implicit[0], loc)
+        if isinstance(event, yaml.SequenceStartEvent):
+            seq = LocList(loc)
+            while not isinstance(ev := self.next(), yaml.SequenceEndEvent):
+                seq.locs.append(self.loc(ev))
+                seq.append(self.node(ev, depth + 1))
+            return seq
+        if isinstance(event, yaml.MappingStartEvent):
+            return self.mapping(loc, depth)
+        raise YamlError(f"unexpected YAML element {type(event).__name__}", loc)
+
+    def mapping(self, loc: Loc, depth: int) -> LocDict:
+        out = LocDict(loc)
+        while not isinstance(ev := self.next(), yaml.MappingEndEvent):
+            self.check(ev, depth + 1)
+            kloc = self.loc(ev)
+            if not isinstance(ev, yaml.ScalarEvent):
+                raise YamlError("mapping keys must be plain names", kloc)
+            key = ev.value
+            if key in out:
+                first = out.key_locs[key]
+                raise YamlError(f"duplicate key '{key}' (first defined at line {first.line})", kloc,
+                                hint="YAML would silently keep the last one; remove or rename one of them")
+            val_ev = self.next()
+            out.key_locs[key] = kloc
+            out.val_locs[key] = self.loc(val_ev)
+            out[key] = self.node(val_ev, depth + 1)
+        return out
+
+    def document(self) -> Any:
+        ev = self.next()  # StreamStart
+        ev = self.next()
+        if isinstance(ev, yaml.StreamEndEvent):
+            return None
+        data = self.node(self.next(), 1)
+        self.next()  # DocumentEnd
+        ev = self.next()
+        if not isinstance(ev, yaml.StreamEndEvent):
+            raise YamlError("a spec file holds exactly one YAML document", self.loc(ev))
+        return data
+
+
+def load_text(text: str, file: str = "<string>") -> Any:
+    """Parse one YAML document strictly; raise :class:`YamlError` with a location on any problem."""
+    if len(text.encode("utf-8", errors="replace")) > MAX_BYTES:
+        raise YamlError(f"file larger than {MAX_BYTES} bytes", Loc(file, 1, 1))
+    try:
+        return _Composer(yaml.parse(text, Loader=_Parser), file).document()
+    except yaml.MarkedYAMLError as e:
+        mark = e.problem_mark or e.context_mark
+        loc = Loc(file, mark.line + 1, mark.column + 1) if mark else Loc(file, 1, 1)
+        raise YamlError(f"invalid YAML: {e.problem or e.context}", loc) from None
+    except yaml.YAMLError as e:
+        raise YamlError(f"invalid YAML: {e}", Loc(file, 1, 1)) from None
+
+
+def load_file(path: str | Path, display: str | None = None) -> Any:
+    """Read and parse a spec file; ``display`` is the name used in error messages."""
+    p = Path(path)
+    name = display or str(p)
+    try:
+        size = p.stat().st_size
+        if size > MAX_BYTES:
+            raise YamlError(f"file larger than {MAX_BYTES} bytes ({size})", Loc(name, 1, 1))
+        text = p.read_text(encoding="utf-8")
+    except UnicodeDecodeError:
+        raise YamlError("file is not valid UTF-8", Loc(name, 1, 1)) from None
+    except OSError as e:
+        raise YamlError(f"cannot read spec: {e.strerror}", None, hint=f"path: {name}") from None
+    return load_text(text, name)

@@ -1,0 +1,80 @@
+"""Stage 3: spec data -> graph IR (params, expressions, blocks, repeats, `extends`)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Mapping
+
+from archc.errors import ArchcError, ResolveError
+from archc.expr import deep_interpolate
+from archc.ir import Graph
+from archc.ir.order import execution_order
+from archc.load import LocDict
+from archc.resolve.expand import Expander, Limits
+from archc.resolve.spec import SpecSource, builtin_dir, builtin_names, find_spec, load_spec, settle_params
+from archc.schema import validate
+
+__all__ = ["Limits", "Resolved", "resolve", "find_spec", "builtin_dir", "builtin_names"]
+
+
+@dataclass
+class Resolved:
+    graph: Graph
+    source: SpecSource
+
+
+def _input_shapes(data: LocDict, env: Mapping[str, Any], override: Any) -> list[tuple[str, tuple[int, ...]]]:
+    raw = override if override is not None else data.get("input")
+    loc = data.val_locs.get("input", data.loc)
+    if raw is None:
+        raise ResolveError("the spec declares no `input:` shape", data.loc,
+                           hint="add e.g. `input: [3, 224, 224]` or pass --input 3x224x224")
+    named = raw.items() if isinstance(raw, dict) else [("input", raw)]
+    out = []
+    for name, shape in named:
+        dims = []
+        for d in shape:
+            v = deep_interpolate(d, env, loc)
+            if isinstance(v, str) and v in env:
+                v = env[v]
+            if isinstance(v, bool) or not isinstance(v, int) or v < 1:
+                raise ResolveError(f"input size {d!r} must be a positive integer", loc,
+                                   hint="give a concrete size with --input, e.g. --input 3x224x224")
+            dims.append(v)
+        out.append((name, tuple(dims)))
+    return out
+
+
+def resolve(spec: str | Path, params: Mapping[str, Any] | None = None, input_shape: Any = None,
+            limits: Limits | None = None) -> Resolved:
+    """Load, validate and expand a spec into a :class:`Graph` (no torch involved)."""
+    source = load_spec(find_spec(spec))
+    try:
+        return Resolved(_build(source, dict(params or {}), input_shape, limits or Limits()), source)
+    except ArchcError as e:
+        for err in (e, *e.others):
+            if err.loc is not None and not err.chain:
+                err.chain = source.includes.get(err.loc.file, ())
+        raise
+
+
+def _build(source: SpecSource, params: dict[str, Any], input_shape: Any, limits: Limits) -> Graph:
+    data = source.data
+    validate(data, str(source.path))
+    env = settle_params(data, params)
+    inputs = _input_shapes(data, env, input_shape)
+    ex = Expander(data.get("blocks"), limits)
+    top = ex.new_scope("", {name: ("input", name) for name, _ in inputs})
+    nodes_spec = data["nodes"]
+    items = [(k, v, nodes_spec.val_locs.get(k), env) for k, v in nodes_spec.items()]
+    last = ex.entries(top, items, "")
+    out_names = data.get("outputs") or [last]
+    out_locs = getattr(data.get("outputs"), "locs", [data.val_locs.get("nodes")] * len(out_names))
+    outputs = tuple(ex.follow((top, str(n), out_locs[i])) for i, n in enumerate(out_names))
+    nodes = execution_order(ex.finish(), [n for n, _ in inputs])
+    meta = {k: data[k] for k in ("family", "reference", "description") if k in data}
+    return Graph(str(data["name"]), tuple(inputs), tuple(nodes), outputs, tuple(ex.groups), env, meta,
+                 str(source.path))
+
+

@@ -1,0 +1,330 @@
+"""Expand a spec's nodes, blocks, repeats and `each` loops into a flat list of primitive nodes.
+
+Names are looked up lazily: every input is a reference (scope, name) that is followed to a
+concrete node path once the whole spec is expanded, so a node may name a later node and cycles
+are found (and reported) by the graph stage rather than forbidden by ordering.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from difflib import get_close_matches
+from typing import Any, Mapping
+
+from archc import blocks as library
+from archc.errors import ArchcError, LimitError, Loc, ResolveError
+from archc.expr import deep_interpolate
+from archc.ir import Group, Node
+from archc.load import LocDict, LocList
+
+__all__ = ["Expander", "Limits", "RESERVED"]
+
+RESERVED = {"op", "in", "when", "repeat", "as", "name", "seq", "nodes", "out", "inputs", "doc"}
+
+
+@dataclass(frozen=True)
+class Limits:
+    """Caps checked before anything is allocated; configurable from the API and CLI."""
+
+    max_nodes: int = 50_000
+    max_params: int = 20_000_000_000
+    max_activation: int = 20_000_000_000  # elements of one sample's largest tensor
+    max_block_depth: int = 32
+
+
+Ref = tuple[int, str, Loc | None]  # (scope id, name, where it was named)
+
+
+@dataclass
+class _Pending:
+    path: str
+    op: str
+    args: dict[str, Any]
+    refs: list[Ref]
+    loc: Loc | None
+
+
+class Expander:
+    def __init__(self, blocks: LocDict | None, limits: Limits) -> None:
+        self.blocks = blocks or LocDict(Loc("<spec>", 1, 1))
+        self.limits = limits
+        self.bind: dict[tuple[int, str], tuple[str, Any]] = {}  # ("node", path) | ("ref", Ref) | ("input", name)
+        self.scopes: list[str] = []  # scope id -> path prefix, for messages
+        self.first: list[str] = []  # scope id -> name of its first input (default input of entry 0)
+        self.pending: list[_Pending] = []
+        self.groups: list[Group] = []
+        self.depth = 0
+
+    # -- scopes and names -------------------------------------------------
+    def new_scope(self, prefix: str, inputs: Mapping[str, tuple[str, Any]]) -> int:
+        sid = len(self.scopes)
+        self.scopes.append(prefix)
+        self.first.append(next(iter(inputs), "input"))
+        for name, target in inputs.items():
+            self.bind[(sid, name)] = target
+        return sid
+
+    def define(self, sid: int, name: str, target: tuple[str, Any], loc: Loc | None) -> None:
+        if (sid, name) in self.bind:
+            raise ResolveError(f"name '{name}' is defined twice in '{self.scopes[sid] or 'the model'}'", loc,
+                               hint="`input` and declared block inputs are reserved names")
+        self.bind[(sid, name)] = target
+
+    def follow(self, ref: Ref) -> str:
+        """The concrete producer path of a reference (a node path or graph input name)."""
+        seen: list[Ref] = []
+        while True:
+            sid, name, loc = ref
+            target = self.bind.get((sid, name))
+            if target is None:
+                names = [n for (s, n) in self.bind if s == sid]
+                close = get_close_matches(name, names, 1)
+                raise ResolveError(f"unknown node '{name}'", loc,
+                                   hint=f"did you mean '{close[0]}'?" if close else
+                                   f"known here: {', '.join(sorted(names)[:12])}")
+            kind, value = target
+            if kind != "ref":
+                return str(value)
+            if any(r[:2] == value[:2] for r in seen):
+                raise ResolveError(f"'{name}' is skipped (when: false) and refers back to itself", loc)
+            seen.append(ref)
+            ref = value
+
+    # -- values ------------------------------------------------------------
+    @staticmethod
+    def value(v: Any, env: Mapping[str, Any], loc: Loc | None) -> Any:
+        return deep_interpolate(v, env, loc)
+
+    def field(self, spec: LocDict, key: str, env: Mapping[str, Any], default: Any = None) -> Any:
+        return self.value(spec[key], env, spec.val_locs.get(key)) if key in spec else default
+
+    def count(self, n: int, loc: Loc | None, what: str) -> None:
+        if len(self.pending) + n > self.limits.max_nodes:
+            raise LimitError(f"{what} would make the model larger than {self.limits.max_nodes} nodes", loc,
+                             hint="raise the limit with --max-nodes if this is intended")
+
+    # -- expansion -----------------------------------------------------------
+    def entries(self, sid: int, items: list[tuple[str, Any, Loc | None, Mapping[str, Any]]], prefix: str) -> str:
+        """Expand a scope's entries in order; each defaults to the previous one's output."""
+        prev: Ref = (sid, self.first[sid], None)
+        last = self.first[sid]
+        errors: list[ArchcError] = []
+        for name, spec, loc, env in items:
+            try:
+                self.node(sid, name, spec, loc, env, prefix, prev)
+            except LimitError:
+                raise
+            except ArchcError as e:
+                errors.append(e)
+                self.bind.setdefault((sid, name), ("ref", prev))
+            prev, last = (sid, name, loc), name
+        if errors:
+            errors[0].others.extend(errors[1:])
+            raise errors[0]
+        return last
+
+    def node(self, sid: int, name: str, spec: Any, loc: Loc | None, env: Mapping[str, Any],
+             prefix: str, prev: Ref) -> None:
+        if isinstance(spec, str):
+            op = self.value(spec, env, loc)
+            spec = LocDict(loc or Loc("<spec>", 1, 1))
+            spec["op"], spec.val_locs["op"] = op, loc
+        if not isinstance(spec, LocDict):
+            raise ResolveError(f"node '{name}' must be an op name or a mapping", loc)
+        refs = self.inputs(sid, spec, env, prev)
+        if not self.field(spec, "when", env, True):
+            self.define(sid, name, ("ref", refs[0]), loc)
+            return
+        path = prefix + name
+        if "repeat" in spec:
+            return self.repeat(sid, name, spec, env, path, refs)
+        if "seq" in spec or "nodes" in spec:
+            body = spec["seq"] if "seq" in spec else spec["nodes"]
+            return self.group(sid, name, spec, body, spec.get("inputs"), env, path, refs, "seq" if "seq" in spec
+                              else "group")
+        if "op" not in spec:
+            raise ResolveError(f"node '{name}' needs an `op` (or `seq`/`nodes`)", spec.loc)
+        op = self.field(spec, "op", env)
+        if not isinstance(op, str):
+            raise ResolveError(f"op must be a name, got {op!r}", spec.val_locs.get("op"))
+        if op in self.blocks:
+            return self.instance(sid, name, op, spec, env, path, refs)
+        self.primitive(sid, name, op, spec, env, path, refs)
+
+    def inputs(self, sid: int, spec: LocDict, env: Mapping[str, Any], prev: Ref) -> list[Ref]:
+        if "in" not in spec:
+            return [prev]
+        raw = spec["in"]
+        loc = spec.val_locs.get("in")
+        items = raw if isinstance(raw, list) else [raw]
+        locs = raw.locs if isinstance(raw, LocList) else [loc] * len(items)
+        refs = []
+        for item, iloc in zip(items, locs):
+            name = self.value(item, env, iloc)
+            if not isinstance(name, str):
+                raise ResolveError(f"`in` must name nodes, got {name!r}", iloc)
+            refs.append((sid, name, iloc))
+        return refs
+
+    def repeat(self, sid: int, name: str, spec: LocDict, env: Mapping[str, Any], path: str,
+               refs: list[Ref]) -> None:
+        n = self.field(spec, "repeat", env)
+        loc = spec.val_locs.get("repeat")
+        if isinstance(n, bool) or not isinstance(n, int) or n < 0:
+            raise ResolveError(f"repeat must be a non-negative integer, got {n!r}", loc)
+        self.count(n, loc, f"repeat: {n}")
+        var = spec.get("as", "i")
+        inner = LocDict(spec.loc)
+        for k, v in spec.items():
+            if k not in ("repeat", "as", "name", "in", "when"):
+                inner[k], inner.key_locs[k], inner.val_locs[k] = v, spec.key_locs[k], spec.val_locs[k]
+        child = self.new_scope(path + ".", {"input": ("ref", refs[0])})
+        self.groups.append(Group(path, f"{inner.get('op', 'group')} x{n}", spec.loc))
+        items = []
+        for i in range(n):
+            ienv = {**env, var: i}
+            cname = str(self.field(spec, "name", ienv, str(i)))
+            items.append((cname, inner, spec.loc, ienv))
+        last = self.entries(child, items, path + ".")
+        self.define(sid, name, ("ref", (child, last, spec.loc)), spec.loc)
+
+    def group(self, sid: int, name: str, spec: LocDict, body: Any, declared: Any, env: Mapping[str, Any],
+              path: str, refs: list[Ref], label: str) -> None:
+        in_names = list(declared) if declared else ["input"]
+        if len(in_names) != len(refs):
+            raise ResolveError(f"'{name}' takes {len(in_names)} input(s) ({', '.join(in_names)}) "
+                               f"but gets {len(refs)}", spec.val_locs.get("in", spec.loc))
+        self.depth += 1
+        if self.depth > self.limits.max_block_depth:
+            raise LimitError(f"blocks nested deeper than {self.limits.max_block_depth} (recursive block?)", spec.loc)
+        gid = self.new_scope(path + ".", {n: ("ref", r) for n, r in zip(in_names, refs)})
+        self.groups.append(Group(path, label, spec.loc))
+        items = self.seq_items(body, env) if isinstance(body, list) else [
+            (k, v, body.val_locs.get(k), env) for k, v in body.items()]
+        last = self.entries(gid, items, path + ".")
+        out = spec.get("out", last)
+        self.depth -= 1
+        self.define(sid, name, ("ref", (gid, out, spec.val_locs.get("out", spec.loc))), spec.loc)
+
+    def seq_items(self, body: LocList, env: Mapping[str, Any]) -> list[tuple[str, Any, Loc | None, Mapping[str, Any]]]:
+        """Flatten `each` loops and drop `when: false` items, numbering the rest 0, 1, ..."""
+        flat: list[tuple[Any, Loc | None, Mapping[str, Any]]] = []
+        self._flatten(body, env, flat)
+        return [(str(i), spec, loc, e) for i, (spec, loc, e) in enumerate(flat)]
+
+    def _flatten(self, body: LocList, env: Mapping[str, Any], out: list[tuple[Any, Loc | None, Mapping[str, Any]]]) -> None:
+        for idx, item in enumerate(body):
+            loc = body.locs[idx] if isinstance(body, LocList) else None
+            if isinstance(item, LocDict) and not self.field(item, "when", env, True):
+                continue
+            if not (isinstance(item, LocDict) and "each" in item):
+                out.append((item, loc, env))
+                continue
+            values = self.field(item, "each", env)
+            if not isinstance(values, list):
+                raise ResolveError(f"`each` needs a list, got {values!r}", item.val_locs.get("each"))
+            self.count(len(values), item.val_locs.get("each"), f"each over {len(values)} items")
+            names = item.get("as", "v")
+            for v in values:
+                self._flatten(item["items"], {**env, **self.unpack(names, v, item.val_locs.get("as", loc))}, out)
+
+    @staticmethod
+    def unpack(names: Any, value: Any, loc: Loc | None) -> dict[str, Any]:
+        if isinstance(names, str):
+            return {names: value}
+        if not isinstance(value, list) or len(value) != len(names):
+            raise ResolveError(f"cannot unpack {value!r} into {list(names)}", loc)
+        return dict(zip(names, value))
+
+    def instance(self, sid: int, name: str, op: str, spec: LocDict, env: Mapping[str, Any], path: str,
+                 refs: list[Ref]) -> None:
+        bdef = self.blocks[op]
+        declared = bdef.get("args") or LocDict(bdef.loc)
+        benv = dict(env)
+        for key in spec:
+            if key not in RESERVED and key not in declared:
+                close = get_close_matches(key, list(declared), 1)
+                raise ResolveError(f"block '{op}' has no argument '{key}'", spec.key_locs.get(key),
+                                   hint=f"did you mean '{close[0]}'?" if close else
+                                   f"arguments: {', '.join(declared) or 'none'}")
+        for arg, decl in declared.items():
+            default = decl.get("default", _MISSING) if isinstance(decl, LocDict) else _MISSING
+            if arg in spec:
+                benv[arg] = self.field(spec, arg, env)
+            elif default is not _MISSING:
+                benv[arg] = self.value(default, benv, decl.val_locs.get("default"))
+            else:
+                raise ResolveError(f"block '{op}' needs argument '{arg}'", spec.loc)
+            kind = decl.get("type", "any") if isinstance(decl, LocDict) else decl
+            if not _fits(kind, benv[arg]):
+                raise ResolveError(f"argument '{arg}' of block '{op}' should be {kind}, got {benv[arg]!r}",
+                                   spec.val_locs.get(arg, spec.loc))
+        body = bdef["seq"] if "seq" in bdef else bdef["nodes"]
+        bspec = LocDict(spec.loc)
+        if "out" in bdef:
+            bspec["out"], bspec.val_locs["out"] = bdef["out"], bdef.val_locs["out"]
+        self.group(sid, name, bspec, body, bdef.get("inputs"), benv, path, refs, op)
+
+    def primitive(self, sid: int, name: str, op: str, spec: LocDict, env: Mapping[str, Any], path: str,
+                  refs: list[Ref]) -> None:
+        try:
+            block = library.get(op)
+        except ArchcError as e:
+            local = get_close_matches(op, list(self.blocks), 1)
+            raise e.located(spec.val_locs.get("op", spec.loc), path).__class__(
+                e.message, spec.val_locs.get("op", spec.loc), node=path,
+                hint=f"did you mean '{local[0]}'?" if local else e.hint) from None
+        lo, hi = block.arity
+        if len(refs) < lo or (hi is not None and len(refs) > hi):
+            want = f"{lo}" if lo == hi else f"at least {lo}" if hi is None else f"{lo} to {hi}"
+            raise ResolveError(f"{op} takes {want} input(s), got {len(refs)}", spec.val_locs.get("in", spec.loc),
+                               node=path, hint="name them with `in: [a, b]`" if lo > 1 else None)
+        args: dict[str, Any] = {}
+        for key in spec:
+            if key in RESERVED:
+                continue
+            if key not in block.params:
+                close = get_close_matches(key, list(block.params), 1)
+                raise ResolveError(f"{op} has no argument '{key}'", spec.key_locs.get(key), node=path,
+                                   hint=f"did you mean '{close[0]}'?" if close else
+                                   f"arguments: {', '.join(block.params) or 'none'}")
+        for key, param in block.params.items():
+            if key in spec:
+                value = self.field(spec, key, env)
+                expected = param.check(value)
+                if expected:
+                    raise ResolveError(f"{op}: {key} should be {expected}, got {value!r}",
+                                       spec.val_locs.get(key), node=path)
+                args[key] = value
+            elif param.default is library.REQUIRED:
+                raise ResolveError(f"{op} needs argument '{key}'", spec.loc, node=path)
+            else:
+                args[key] = param.default
+        self.count(1, spec.loc, f"node '{path}'")
+        self.pending.append(_Pending(path, op, args, refs, spec.val_locs.get("op", spec.loc)))
+        self.define(sid, name, ("node", path), spec.loc)
+
+    def finish(self) -> list[Node]:
+        """Follow every reference to its producer and freeze the nodes."""
+        nodes, errors = [], []
+        for p in self.pending:
+            try:
+                nodes.append(Node(p.path, p.op, p.args, tuple(self.follow(r) for r in p.refs), p.loc))
+            except ArchcError as e:
+                errors.append(e.located(p.loc, p.path))
+        if errors:
+            errors[0].others.extend(errors[1:])
+            raise errors[0]
+        return nodes
+
+
+_MISSING = object()
+_TYPES: dict[str, Any] = {"int": int, "float": (int, float), "bool": bool, "str": str, "list": list}
+
+
+def _fits(kind: Any, value: Any) -> bool:
+    if kind == "any" or kind not in _TYPES:
+        return True
+    if kind != "bool" and isinstance(value, bool):
+        return False
+    return isinstance(value, _TYPES[kind])

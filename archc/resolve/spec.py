@@ -1,0 +1,140 @@
+"""Find spec files, follow `extends:` safely, merge overrides, settle `params`."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from difflib import get_close_matches
+from pathlib import Path
+from typing import Any, Mapping
+
+from archc.errors import Loc, ResolveError, UsageError, rel
+from archc.expr import deep_interpolate
+from archc.load import LocDict, load_file
+
+__all__ = ["SpecSource", "builtin_dir", "builtin_names", "find_spec", "load_spec", "settle_params", "MAX_EXTENDS"]
+
+MAX_EXTENDS = 8
+
+
+@dataclass
+class SpecSource:
+    """A spec after `extends:` merging; ``includes`` maps each file to the chain that pulled it in."""
+
+    data: LocDict
+    path: Path
+    includes: dict[str, tuple[Loc, ...]] = field(default_factory=dict)
+
+
+def builtin_dir() -> Path:
+    env = os.environ.get("ARCHC_SPECS")
+    return Path(env) if env else Path(__file__).resolve().parents[2] / "specs"
+
+
+def builtin_names() -> list[str]:
+    d = builtin_dir()
+    return sorted(p.stem for p in d.glob("*.yaml")) if d.is_dir() else []
+
+
+def find_spec(spec: str | os.PathLike[str]) -> Path:
+    """A path to a spec file, or the name of a built-in spec (``resnet50``)."""
+    p = Path(spec)
+    if p.suffix in (".yaml", ".yml") or p.exists():
+        if not p.is_file():
+            raise UsageError(f"no such spec file: {p}")
+        return p
+    name = str(spec)
+    cand = builtin_dir() / f"{name}.yaml"
+    if "/" not in name and "\\" not in name and cand.is_file():
+        return cand
+    close = get_close_matches(name, builtin_names(), 3)
+    raise UsageError(f"unknown spec '{name}'", hint=f"did you mean {', '.join(close)}?" if close else
+                     "give a path to a .yaml file or a built-in name (see `archc list`)")
+
+
+def _within(path: Path, roots: list[Path]) -> bool:
+    rp = path.resolve()
+    return any(rp == r or r in rp.parents for r in roots)
+
+
+def _extends_target(value: Any, loc: Loc | None, here: Path, roots: list[Path]) -> Path:
+    if not isinstance(value, str) or "://" in value or value.startswith(("/", "~")) or "\\" in value:
+        raise ResolveError(f"extends: '{value}' must be a built-in spec name or a relative path", loc,
+                           hint="URLs and absolute paths are not followed")
+    if value.endswith((".yaml", ".yml")):
+        target = here.parent / value
+        if not _within(target, roots):
+            raise ResolveError(f"extends: '{value}' points outside the spec's folder", loc,
+                               hint="specs may only extend files in their own folder tree or built-in specs")
+        if not target.is_file():
+            raise ResolveError(f"extends: no such file '{value}'", loc)
+        return target
+    cand = builtin_dir() / f"{value}.yaml"
+    if "/" in value or not cand.is_file():
+        close = get_close_matches(value, builtin_names(), 3)
+        raise ResolveError(f"extends: unknown spec '{value}'", loc,
+                           hint=f"did you mean {', '.join(close)}?" if close else None)
+    return cand
+
+
+def merge(base: Any, over: Any) -> Any:
+    """Deep-merge ``over`` into ``base``: mappings merge key by key, ``null`` deletes, the rest replaces."""
+    if not (isinstance(base, LocDict) and isinstance(over, LocDict)):
+        return over
+    out = LocDict(over.loc)
+    for src in (base, over):
+        for k, v in src.items():
+            if src is over and v is None:
+                out.pop(k, None)
+                continue
+            out[k] = merge(out[k], v) if (src is over and k in out) else v
+            out.key_locs[k] = src.key_locs[k]
+            out.val_locs[k] = src.val_locs[k]
+    return out
+
+
+def load_spec(path: Path) -> SpecSource:
+    """Load a spec and everything it extends (depth, cycles and folders checked)."""
+    roots = [path.resolve().parent, builtin_dir().resolve()]
+    includes: dict[str, tuple[Loc, ...]] = {}
+
+    def load(p: Path, chain: tuple[Loc, ...], seen: tuple[Path, ...]) -> LocDict:
+        display = rel(p)
+        includes.setdefault(display, chain)
+        data = load_file(p, display)
+        if not isinstance(data, LocDict):
+            raise ResolveError("a spec must be a YAML mapping with at least `name` and `nodes`",
+                               getattr(data, "loc", None) or Loc(display, 1, 1))
+        if "extends" not in data:
+            return data
+        loc = data.val_locs["extends"]
+        target = _extends_target(data["extends"], loc, p, roots)
+        if target.resolve() in seen:
+            raise ResolveError(f"extends cycle: {' -> '.join(rel(s) for s in (*seen, target))}", loc)
+        if len(chain) >= MAX_EXTENDS:
+            raise ResolveError(f"extends chain deeper than {MAX_EXTENDS}", loc)
+        base = load(target, (*chain, loc), (*seen, target.resolve()))
+        child = LocDict(data.loc)
+        for k, v in data.items():
+            if k != "extends":
+                child[k], child.key_locs[k], child.val_locs[k] = v, data.key_locs[k], data.val_locs[k]
+        return merge(base, child)
+
+    data = load(path, (), (path.resolve(),))
+    return SpecSource(data, path, includes)
+
+
+def settle_params(data: LocDict, overrides: Mapping[str, Any]) -> dict[str, Any]:
+    """Defaults from the spec, overridden by the caller; later params may use earlier ones in `${}`."""
+    declared = data.get("params") or LocDict(data.loc)
+    for key in overrides:
+        if key not in declared:
+            close = get_close_matches(key, list(declared), 1)
+            raise UsageError(f"unknown parameter '{key}' for spec '{data.get('name')}'",
+                             hint=f"did you mean '{close[0]}'?" if close else
+                             f"parameters: {', '.join(declared) or 'none'}")
+    env: dict[str, Any] = {}
+    for key, value in declared.items():
+        value = overrides.get(key, value)
+        env[key] = deep_interpolate(value, env, declared.val_locs.get(key))
+    return env

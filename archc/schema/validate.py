@@ -1,0 +1,98 @@
+"""Validate a spec against ``archc.schema.json`` and turn every violation into a located error."""
+
+from __future__ import annotations
+
+import json
+import re
+from difflib import get_close_matches
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+from archc.errors import Loc, SchemaError
+from archc.load import LocDict, LocList
+
+__all__ = ["SCHEMA_PATH", "schema_text", "validate"]
+
+SCHEMA_PATH = Path(__file__).with_name("archc.schema.json")
+MAX_ERRORS = 20
+_IDENT = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,63}$")
+
+
+def schema_text() -> str:
+    return SCHEMA_PATH.read_text(encoding="utf-8")
+
+
+@lru_cache(maxsize=1)
+def _validator() -> Any:
+    from jsonschema import Draft202012Validator
+
+    return Draft202012Validator(json.loads(schema_text()))
+
+
+def _walk(data: Any, path: list[Any]) -> tuple[Any, Loc | None, Any]:
+    """Follow a JSON path into the loaded data: (parent container, value location, key)."""
+    parent, loc, node = None, getattr(data, "loc", None), data
+    for key in path:
+        parent = node
+        if isinstance(node, LocDict) and key in node:
+            loc, node = node.val_locs.get(key, loc), node[key]
+        elif isinstance(node, LocList) and isinstance(key, int) and key < len(node):
+            loc, node = node.locs[key], node[key]
+        else:
+            break
+    return parent, loc, path[-1] if path else None
+
+
+def _leaf(err: Any) -> Any:
+    """Descend into anyOf/oneOf to the most specific branch error."""
+    from jsonschema.exceptions import best_match
+
+    while err.context:
+        deeper = best_match(err.context)
+        if deeper is None or len(deeper.absolute_path) < len(err.absolute_path):
+            break
+        if deeper.validator in ("type", "pattern") and len(deeper.absolute_path) == len(err.absolute_path):
+            break
+        err = deeper
+    return err
+
+
+def _to_error(err: Any, data: Any) -> SchemaError:
+    err = _leaf(err)
+    path = list(err.absolute_path)
+    _, loc, _ = _walk(data, path)
+    where = ".".join(str(p) for p in path) or "the spec"
+    inst = err.instance
+    if err.validator == "additionalProperties" and isinstance(inst, LocDict):
+        allowed = list(err.schema.get("properties", {}))
+        extra = [k for k in inst if k not in allowed]
+        key = extra[0] if extra else "?"
+        close = get_close_matches(key, allowed, 1)
+        return SchemaError(f"unknown key '{key}' in {where}", inst.key_locs.get(key, loc),
+                           hint=f"did you mean '{close[0]}'?" if close else f"allowed keys: {', '.join(allowed)}")
+    if err.validator == "required":
+        return SchemaError(f"{where}: {err.message}", loc)
+    if err.validator == "propertyNames" and isinstance(inst, LocDict):
+        bad = [k for k in inst if not _IDENT.match(k)] or ["?"]
+        return SchemaError(f"'{bad[0]}' is not a valid name in {where}", inst.key_locs.get(bad[0], loc),
+                           hint="names are letters, digits and _, not starting with a digit")
+    if err.validator == "pattern" or (err.validator == "anyOf" and isinstance(inst, str)):
+        return SchemaError(f"'{inst}' is not a valid name or value for {where}", loc,
+                           hint="names are letters, digits and _, not starting with a digit")
+    if err.validator == "type":
+        return SchemaError(f"{where} should be {err.validator_value}, got {type(inst).__name__} {inst!r}"[:300], loc)
+    return SchemaError(f"{where}: {err.message}"[:300], loc)
+
+
+def validate(data: Any, file: str = "<spec>") -> None:
+    """Raise the first schema violations (up to MAX_ERRORS, joined) as one :class:`SchemaError`."""
+    if not isinstance(data, LocDict):
+        raise SchemaError("a spec must be a YAML mapping with at least `name` and `nodes`",
+                          getattr(data, "loc", None) or Loc(file, 1, 1))
+    errors = sorted(_validator().iter_errors(data), key=lambda e: [str(p) for p in e.absolute_path])
+    if not errors:
+        return
+    found = [_to_error(e, data) for e in errors[:MAX_ERRORS]]
+    found[0].others = found[1:]
+    raise found[0]
