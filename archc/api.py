@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Mapping
+from typing import TYPE_CHECKING, Any
 
 from archc.analyze import Analysis, analyze
 from archc.resolve import Limits, resolve
@@ -27,8 +28,8 @@ def check(spec: str | Path, params: Mapping[str, Any] | None = None, input_shape
     return analysis
 
 
-def compile(spec: str | Path, *, device: "str | torch.device | None" = None, input_shape: Any = None,
-            limits: Limits | None = None, **params: Any) -> "torch.fx.GraphModule":  # noqa: A001
+def compile(spec: str | Path, *, device: str | torch.device | None = None, input_shape: Any = None,
+            limits: Limits | None = None, **params: Any) -> torch.fx.GraphModule:  # noqa: A001
     """Compile a spec (path or built-in name) into a torch module; keyword arguments set `params`.
 
     >>> model = archc.compile("resnet50", num_classes=10)

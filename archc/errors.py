@@ -36,7 +36,7 @@ class ArchcError(Exception):
         self.chain = chain  # locations of the `extends:` that led to this file, outermost first
         self.others: list[ArchcError] = []  # further independent errors found in the same pass
 
-    def located(self, loc: Loc | None, node: str | None = None) -> "ArchcError":
+    def located(self, loc: Loc | None, node: str | None = None) -> ArchcError:
         """Fill in a location and node path if the raiser did not know them."""
         if self.loc is None:
             self.loc = loc

@@ -68,6 +68,8 @@ def build_module(graph: Graph, analysis: Analysis, device: str | torch.device | 
                 fn, kwargs = block.function(node.args)
                 call_args = (args,) if "list_input" in block.tags else tuple(args)
                 env[node.path] = g.call_function(fn, call_args, kwargs)
+        for node in graph.nodes:
+            env[node.path].meta.setdefault("archc_path", node.path)
     outs = [env[o] for o in graph.outputs]
     g.output(outs[0] if len(outs) == 1 else tuple(outs))
     return fx.GraphModule(root, g, class_name=_class_name(graph.name))

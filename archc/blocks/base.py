@@ -6,9 +6,10 @@ Nothing here imports torch; builders import it when they are called.
 
 from __future__ import annotations
 
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from math import prod
-from typing import Any, Callable, Mapping, Sequence
+from typing import Any
 
 from archc.errors import ShapeError
 

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 from archc.blocks.base import Args, Block, Param, Shape
 from archc.blocks.registry import register

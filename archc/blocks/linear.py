@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from math import prod
-from typing import Any, Sequence
+from typing import Any
 
 from archc.blocks.base import Args, Block, Param, Shape
 from archc.blocks.registry import register
@@ -15,6 +16,9 @@ PARAMS = {"out_features": Param("int", min=1), "bias": Param("bool", True)}
 def shape(args: Args, ins: Sequence[Shape]) -> Shape:
     if not ins[0]:
         raise ShapeError("linear needs at least a 1-D input")
+    if len(ins[0]) == 3 and ins[0][1:] == (1, 1):
+        raise ShapeError(f"linear applies to the last axis, which has size 1 in {ins[0]}",
+                         hint="add `flatten` after the pooling so the channels become the features")
     return (*ins[0][:-1], args["out_features"])
 
 

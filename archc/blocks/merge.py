@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import operator
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 from archc.blocks.base import Args, Block, Param, Shape, elementwise
 from archc.blocks.registry import register
-from archc.errors import ShapeError
 from archc.blocks.reshape import _axis
+from archc.errors import ShapeError
 
 
 def broadcast(args: Args, ins: Sequence[Shape]) -> Shape:

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from math import prod
-from typing import Any, Sequence
+from typing import Any
 
 from archc.blocks.base import Args, Block, Param, Shape
 from archc.blocks.registry import register
@@ -68,7 +69,8 @@ def _fn(name: str) -> Any:
 
         from archc.backend import modules
 
-        table = {"flatten": (torch.flatten, {"start_dim": args.get("start_dim"), "end_dim": args.get("end_dim")}),
+        table: dict[str, tuple[Any, dict[str, Any]]] = {
+                 "flatten": (torch.flatten, {"start_dim": args.get("start_dim"), "end_dim": args.get("end_dim")}),
                  "reshape": (modules.reshape, {"shape": tuple(args.get("shape", ()))}),
                  "permute": (torch.permute, {"dims": tuple(args.get("dims", ()))}),
                  "transpose": (torch.transpose, {"dim0": args.get("dim0"), "dim1": args.get("dim1")}),

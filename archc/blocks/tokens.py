@@ -6,7 +6,8 @@ as torchvision does.
 
 from __future__ import annotations
 
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 from archc.blocks.base import Args, Block, Param, Shape, need_rank
 from archc.blocks.registry import register

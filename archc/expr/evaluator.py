@@ -11,7 +11,8 @@ from __future__ import annotations
 
 import math
 import re
-from typing import Any, Callable, Mapping
+from collections.abc import Callable, Mapping
+from typing import Any
 
 from archc.errors import ExprError, Loc
 
@@ -301,7 +302,7 @@ class _Eval:
         seq = self.run(n[1])
         if not isinstance(seq, list):
             raise self.fail(f"only lists can be indexed, not {type(seq).__name__}")
-        idx = [self.run(x) if x is not None else None for x in n[2:]]
+        idx: list[Any] = [self.run(x) if x is not None else None for x in n[2:]]
         if any(i is not None and (isinstance(i, bool) or not isinstance(i, int)) for i in idx):
             raise self.fail("list indices must be integers")
         if n[0] == "slice":

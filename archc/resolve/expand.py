@@ -7,9 +7,10 @@ are found (and reported) by the graph stage rather than forbidden by ordering.
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from difflib import get_close_matches
-from typing import Any, Mapping
+from typing import Any
 
 from archc import blocks as library
 from archc.errors import ArchcError, LimitError, Loc, ResolveError
@@ -33,6 +34,7 @@ class Limits:
 
 
 Ref = tuple[int, str, Loc | None]  # (scope id, name, where it was named)
+Entry = tuple[str, Any, Loc | None, Mapping[str, Any]]  # (name, node spec, location, variables)
 
 
 @dataclass
@@ -104,7 +106,7 @@ class Expander:
                              hint="raise the limit with --max-nodes if this is intended")
 
     # -- expansion -----------------------------------------------------------
-    def entries(self, sid: int, items: list[tuple[str, Any, Loc | None, Mapping[str, Any]]], prefix: str) -> str:
+    def entries(self, sid: int, items: Sequence[Entry], prefix: str) -> str:
         """Expand a scope's entries in order; each defaults to the previous one's output."""
         prev: Ref = (sid, self.first[sid], None)
         last = self.first[sid]
@@ -179,7 +181,8 @@ class Expander:
             if k not in ("repeat", "as", "name", "in", "when"):
                 inner[k], inner.key_locs[k], inner.val_locs[k] = v, spec.key_locs[k], spec.val_locs[k]
         child = self.new_scope(path + ".", {"input": ("ref", refs[0])})
-        self.groups.append(Group(path, f"{inner.get('op', 'group')} x{n}", spec.loc))
+        op = self.field(inner, "op", {**env, var: 0}, "group") if n else "group"
+        self.groups.append(Group(path, f"{op} x{n}", spec.loc))
         items = []
         for i in range(n):
             ienv = {**env, var: i}
@@ -206,13 +209,13 @@ class Expander:
         self.depth -= 1
         self.define(sid, name, ("ref", (gid, out, spec.val_locs.get("out", spec.loc))), spec.loc)
 
-    def seq_items(self, body: LocList, env: Mapping[str, Any]) -> list[tuple[str, Any, Loc | None, Mapping[str, Any]]]:
+    def seq_items(self, body: Any, env: Mapping[str, Any]) -> list[Entry]:
         """Flatten `each` loops and drop `when: false` items, numbering the rest 0, 1, ..."""
         flat: list[tuple[Any, Loc | None, Mapping[str, Any]]] = []
         self._flatten(body, env, flat)
         return [(str(i), spec, loc, e) for i, (spec, loc, e) in enumerate(flat)]
 
-    def _flatten(self, body: LocList, env: Mapping[str, Any], out: list[tuple[Any, Loc | None, Mapping[str, Any]]]) -> None:
+    def _flatten(self, body: Any, env: Mapping[str, Any], out: list[tuple[Any, Loc | None, Any]]) -> None:
         for idx, item in enumerate(body):
             loc = body.locs[idx] if isinstance(body, LocList) else None
             if isinstance(item, LocDict) and not self.field(item, "when", env, True):
@@ -293,8 +296,10 @@ class Expander:
                 value = self.field(spec, key, env)
                 expected = param.check(value)
                 if expected:
+                    yaml11 = isinstance(value, str) and value.lower() in _YAML11_BOOLS
                     raise ResolveError(f"{op}: {key} should be {expected}, got {value!r}",
-                                       spec.val_locs.get(key), node=path)
+                                       spec.val_locs.get(key), node=path,
+                                       hint="archc reads YAML 1.2: only true/false are booleans" if yaml11 else None)
                 args[key] = value
             elif param.default is library.REQUIRED:
                 raise ResolveError(f"{op} needs argument '{key}'", spec.loc, node=path)
@@ -319,6 +324,7 @@ class Expander:
 
 
 _MISSING = object()
+_YAML11_BOOLS = {"yes", "no", "on", "off", "y", "n"}
 _TYPES: dict[str, Any] = {"int": int, "float": (int, float), "bool": bool, "str": str, "list": list}
 
 

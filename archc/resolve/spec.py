@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from difflib import get_close_matches
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any
 
 from archc.errors import Loc, ResolveError, UsageError, rel
 from archc.expr import deep_interpolate

@@ -9,7 +9,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
-from archc.errors import Loc, SchemaError
+from archc.errors import ArchcError, Loc, SchemaError
 from archc.load import LocDict, LocList
 
 __all__ = ["SCHEMA_PATH", "schema_text", "validate"]
@@ -93,6 +93,6 @@ def validate(data: Any, file: str = "<spec>") -> None:
     errors = sorted(_validator().iter_errors(data), key=lambda e: [str(p) for p in e.absolute_path])
     if not errors:
         return
-    found = [_to_error(e, data) for e in errors[:MAX_ERRORS]]
+    found: list[ArchcError] = [_to_error(e, data) for e in errors[:MAX_ERRORS]]
     found[0].others = found[1:]
     raise found[0]

@@ -1,0 +1,88 @@
+"""Per-node tables and totals for `archc summary` and `archc build`, as text or JSON."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from math import prod
+from typing import Any
+
+from archc.analyze.shapes import Analysis
+
+__all__ = ["Row", "rows", "to_json", "to_text", "fmt_count"]
+
+
+@dataclass(frozen=True)
+class Row:
+    path: str
+    block: str
+    output_shape: tuple[int, ...]
+    params: int
+    macs: int
+    other_ops: int
+    activations: int
+
+
+def fmt_count(n: float) -> str:
+    for unit, size in (("T", 1e12), ("G", 1e9), ("M", 1e6), ("K", 1e3)):
+        if abs(n) >= size:
+            return f"{n / size:.3f} {unit}"
+    return f"{n:g}"
+
+
+def rows(analysis: Analysis, depth: int | None = None) -> list[Row]:
+    """One row per node, or per group at ``depth`` path components (sums of their nodes)."""
+    labels = {g.path: g.label for g in analysis.graph.groups}
+    out: dict[str, list[Any]] = {}
+    for path, info in analysis.info.items():
+        parts = path.split(".")
+        key = ".".join(parts[:depth]) if depth else path
+        block = info.node.op if key == path else labels.get(key, "group")
+        acts = prod(info.shape)
+        if key not in out:
+            out[key] = [block, info.shape, 0, 0, 0, 0]
+        row = out[key]
+        row[1] = info.shape
+        row[2] += info.params
+        row[3] += info.macs
+        row[4] += info.other_ops
+        row[5] += acts
+    return [Row(k, v[0], v[1], v[2], v[3], v[4], v[5]) for k, v in out.items()]
+
+
+def totals(analysis: Analysis) -> dict[str, Any]:
+    params = analysis.params
+    acts = sum(prod(i.shape) for i in analysis.info.values())
+    return {
+        "name": analysis.graph.name,
+        "params": params,
+        "macs": analysis.macs,
+        "flops": 2 * analysis.macs,
+        "other_ops": sum(i.other_ops for i in analysis.info.values()),
+        "input_shape": [list(s) for _, s in analysis.graph.inputs][0] if len(analysis.graph.inputs) == 1
+        else {n: list(s) for n, s in analysis.graph.inputs},
+        "output_shape": [list(s) for s in analysis.output_shapes][0] if len(analysis.output_shapes) == 1
+        else [list(s) for s in analysis.output_shapes],
+        "param_bytes_fp32": 4 * params,
+        "activation_elements": acts,
+    }
+
+
+def to_json(analysis: Analysis, depth: int | None = None) -> dict[str, Any]:
+    doc = totals(analysis)
+    doc["nodes"] = [{"path": r.path, "block": r.block, "output_shape": list(r.output_shape), "params": r.params,
+                     "macs": r.macs, "other_ops": r.other_ops} for r in rows(analysis, depth)]
+    return doc
+
+
+def to_text(analysis: Analysis, depth: int | None = None) -> str:
+    table = rows(analysis, depth)
+    head = ("path", "block", "output", "params", "MACs")
+    body = [(r.path, r.block, "x".join(map(str, r.output_shape)), f"{r.params:,}", f"{r.macs:,}") for r in table]
+    widths = [max(len(str(x[i])) for x in [head, *body]) for i in range(len(head))]
+    line = "  ".join(f"{{:<{w}}}" if i < 3 else f"{{:>{w}}}" for i, w in enumerate(widths))
+    t = totals(analysis)
+    out = [line.format(*head), "-" * (sum(widths) + 8), *(line.format(*b) for b in body), ""]
+    out.append(f"{t['name']}: {t['params']:,} parameters ({fmt_count(t['param_bytes_fp32'])}B fp32), "
+               f"{fmt_count(t['macs'])}MACs ({fmt_count(t['flops'])}FLOPs), "
+               f"input {t['input_shape']} -> output {t['output_shape']}")
+    return "\n".join(out)

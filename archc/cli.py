@@ -1,0 +1,191 @@
+"""The `archc` command: check, build, summary, list, blocks, schema."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from collections.abc import Callable
+from typing import Any, cast
+
+from archc.errors import ArchcError, UsageError, format_error
+
+__all__ = ["main"]
+
+
+def _parse_set(items: list[str]) -> dict[str, Any]:
+    from archc.load import load_text
+
+    out: dict[str, Any] = {}
+    for item in items or []:
+        key, sep, raw = item.partition("=")
+        if not sep or not key.strip():
+            raise UsageError(f"--set expects name=value, got '{item}'", hint="e.g. --set num_classes=10")
+        try:
+            out[key.strip()] = load_text(raw, f"--set {key.strip()}")
+        except ArchcError as e:
+            raise UsageError(f"--set {key}: {e.message}") from None
+    return out
+
+
+def _parse_input(text: str | None) -> list[int] | None:
+    if text is None:
+        return None
+    try:
+        dims = [int(d) for d in text.lower().replace(",", "x").split("x")]
+    except ValueError:
+        raise UsageError(f"--input expects sizes like 3x224x224, got '{text}'") from None
+    if not dims or any(d < 1 for d in dims):
+        raise UsageError(f"--input sizes must be positive, got '{text}'")
+    return dims
+
+
+def _limits(args: argparse.Namespace) -> Any:
+    from archc.resolve import Limits
+
+    return Limits(max_nodes=args.max_nodes, max_params=args.max_params)
+
+
+def _check(args: argparse.Namespace) -> int:
+    from archc import check
+    from archc.analyze.summary import fmt_count
+
+    status = 0
+    for spec in args.specs:
+        try:
+            a = check(spec, _parse_set(args.set), _parse_input(args.input), _limits(args))
+        except ArchcError as e:
+            if isinstance(e, UsageError):
+                raise
+            print(format_error(e), file=sys.stderr)
+            status = 1
+            continue
+        shapes = ", ".join("x".join(map(str, s)) for s in a.output_shapes)
+        if not args.quiet:
+            print(f"ok  {spec}: {a.graph.name}, {len(a.graph.nodes)} nodes, {a.params:,} parameters, "
+                  f"{fmt_count(a.macs)}MACs, output {shapes}")
+    return status
+
+
+def _build(args: argparse.Namespace) -> int:
+    from archc import compile
+
+    module = compile(args.spec, device=args.device, input_shape=_parse_input(args.input), limits=_limits(args),
+                     **_parse_set(args.set))
+    graph = cast(Any, module).archc_graph
+    n = sum(p.numel() for p in module.parameters())
+    print(f"built {graph.name}: {type(module).__name__}, {n:,} parameters, {len(graph.nodes)} nodes")
+    if args.output:
+        from safetensors.torch import save
+
+        from archc.fileio import atomic_write
+
+        tensors = {k: v.detach().contiguous().cpu() for k, v in module.state_dict().items()}
+        atomic_write(args.output, save(tensors, metadata={"archc_spec": graph.name}))
+        print(f"wrote {args.output} ({len(tensors)} tensors)")
+    return 0
+
+
+def _summary(args: argparse.Namespace) -> int:
+    from archc import check
+    from archc.analyze.summary import to_json, to_text
+
+    a = check(args.spec, _parse_set(args.set), _parse_input(args.input), _limits(args))
+    if args.json:
+        print(json.dumps(to_json(a, args.depth), indent=1))
+    else:
+        print(to_text(a, args.depth))
+    return 0
+
+
+def _list(args: argparse.Namespace) -> int:
+    from archc import check
+    from archc.resolve import builtin_dir, builtin_names
+
+    rows = []
+    for name in builtin_names():
+        a = check(builtin_dir() / f"{name}.yaml")
+        ref = a.graph.meta.get("reference", "")
+        rows.append({"name": name, "family": a.graph.meta.get("family", ""), "params": a.params,
+                     "input": list(a.graph.inputs[0][1]),
+                     "reference": ref if isinstance(ref, str) else dict(ref)})
+    if args.json:
+        print(json.dumps(rows, indent=1))
+        return 0
+    for r in rows:
+        print(f"{r['name']:<22} {r['family']:<14} {r['params']:>14,}  {'x'.join(map(str, r['input'])):<12} "
+              f"{r['reference'] if isinstance(r['reference'], str) else r['reference'].get('paper', '')}")
+    return 0
+
+
+def _blocks(args: argparse.Namespace) -> int:
+    from archc import blocks
+
+    for name in blocks.names():
+        b = blocks.get(name)
+        params = ", ".join(k if p.default is blocks.REQUIRED else f"{k}={p.default!r}" for k, p in b.params.items())
+        print(f"{name}({params})\n    {b.doc.split(':', 1)[-1].strip()}")
+    return 0
+
+
+def _schema(args: argparse.Namespace) -> int:
+    from archc.schema import schema_text
+
+    sys.stdout.write(schema_text())
+    return 0
+
+
+def _parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="archc", description="Compile YAML architecture specs into PyTorch models.")
+    sub = p.add_subparsers(dest="command", required=True)
+
+    def spec_cmd(name: str, fn: Callable[[argparse.Namespace], int], help_: str, many: bool = False) -> Any:
+        sp = sub.add_parser(name, help=help_)
+        sp.add_argument("specs" if many else "spec", nargs="+" if many else None,
+                        help="spec file(s) or built-in name(s)")
+        sp.add_argument("--set", action="append", metavar="NAME=VALUE", help="override a spec parameter")
+        sp.add_argument("--input", metavar="CxHxW", help="input shape without batch, e.g. 3x224x224")
+        sp.add_argument("--max-nodes", type=int, default=50_000, help="refuse specs with more nodes")
+        sp.add_argument("--max-params", type=int, default=20_000_000_000, help="refuse larger models")
+        sp.set_defaults(fn=fn)
+        return sp
+
+    spec_cmd("check", _check, "validate specs and infer every shape (no torch)", many=True).add_argument(
+        "-q", "--quiet", action="store_true")
+    b = spec_cmd("build", _build, "compile a spec into a torch module; -o writes its weights (safetensors)")
+    b.add_argument("-o", "--output", help="write the initial weights as .safetensors")
+    b.add_argument("--device", default=None, help="cpu, cuda or meta")
+    s = spec_cmd("summary", _summary, "per-node table: shapes, parameters, MACs")
+    s.add_argument("--depth", type=int, default=None, help="collapse to this many path levels")
+    s.add_argument("--json", action="store_true")
+    ls = sub.add_parser("list", help="the built-in specs")
+    ls.add_argument("--json", action="store_true")
+    ls.set_defaults(fn=_list)
+    sub.add_parser("blocks", help="the block library").set_defaults(fn=_blocks)
+    sub.add_parser("schema", help="print the JSON Schema of specs").set_defaults(fn=_schema)
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    try:
+        return int(args.fn(args))
+    except UsageError as e:
+        print(format_error(e), file=sys.stderr)
+        return 2
+    except ArchcError as e:
+        print(format_error(e), file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        return 130
+    except Exception as e:  # a bug in archc, never the user's fault: no traceback unless asked
+        if os.environ.get("ARCHC_DEBUG"):
+            raise
+        print(f"archc: internal error: {type(e).__name__}: {e}\n  (set ARCHC_DEBUG=1 for a traceback "
+              "and please report it)", file=sys.stderr)
+        return 3
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,120 @@
+"""The `archc` command as a user runs it: exit codes, outputs, files written atomically."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from archc.cli import main
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def run(args: list[str], capsys) -> tuple[int, str, str]:
+    status = main(args)
+    out = capsys.readouterr()
+    return status, out.out, out.err
+
+
+def test_check_ok(capsys):
+    status, out, err = run(["check", str(ROOT / "specs/resnet50.yaml")], capsys)
+    assert status == 0 and err == ""
+    assert "25,557,032 parameters" in out and "4.089 GMACs" in out
+
+
+def test_check_set_overrides(capsys):
+    status, out, _ = run(["check", "resnet50", "--set", "layers=[3,4,23,3]", "--set", "num_classes=10"], capsys)
+    assert status == 0
+    assert "output 10" in out and "42,520,650 parameters" in out
+
+
+def test_check_input_override(capsys):
+    status, out, _ = run(["check", "resnet18", "--input", "3x64x64"], capsys)
+    assert status == 0 and "1000" in out
+
+
+@pytest.mark.parametrize("args,needle", [
+    (["check", "resnet51"], "unknown spec 'resnet51'"),
+    (["check", "resnet50", "--set", "num_clases=3"], "unknown parameter 'num_clases'"),
+    (["check", "resnet50", "--set", "novalue"], "--set expects name=value"),
+    (["check", "resnet50", "--input", "3xbig"], "--input expects sizes"),
+    (["check", "nonexistent/file.yaml"], "no such spec file"),
+])
+def test_usage_errors_exit_2(args, needle, capsys):
+    status, _, err = run(args, capsys)
+    assert status == 2
+    assert needle in err and "Traceback" not in err
+
+
+def test_check_reports_every_file(capsys, tmp_path):
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("name: bad\ninput: [3, 8, 8]\nnodes:\n  a: {op: conv2d, out_channels: 4, kernel_size: 9}\n")
+    status, out, err = run(["check", str(bad), str(ROOT / "specs/resnet18.yaml")], capsys)
+    assert status == 1
+    assert "bad.yaml:4:" in err and "smaller than the kernel" in err
+    assert "resnet18" in out
+
+
+def test_summary_json_keys(capsys):
+    status, out, _ = run(["summary", "resnet18", "--json"], capsys)
+    doc = json.loads(out)
+    assert status == 0
+    assert {"params", "macs", "flops", "input_shape", "output_shape", "nodes"} <= set(doc)
+    assert doc["params"] == 11_689_512 and doc["flops"] == 2 * doc["macs"]
+    assert {"path", "block", "output_shape", "params", "macs"} <= set(doc["nodes"][0])
+    assert sum(n["params"] for n in doc["nodes"]) == doc["params"]
+
+
+def test_summary_depth_collapses(capsys):
+    status, out, _ = run(["summary", "resnet50", "--depth", "1"], capsys)
+    assert status == 0
+    assert "bottleneck x3" in out and "layer1.0" not in out
+
+
+def test_build_writes_safetensors(tmp_path, capsys):
+    target = tmp_path / "w.safetensors"
+    status, out, _ = run(["build", "resnet18", "--set", "num_classes=7", "-o", str(target)], capsys)
+    assert status == 0 and target.exists()
+    from safetensors.torch import load_file
+
+    weights = load_file(str(target))
+    assert weights["fc.weight"].shape == (7, 512)
+
+
+def test_failed_build_keeps_existing_file(tmp_path, capsys):
+    target = tmp_path / "w.safetensors"
+    target.write_bytes(b"precious")
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("name: bad\ninput: [3, 8, 8]\nnodes:\n  a: {op: conv2d, out_channels: 4, kernel_size: 9}\n")
+    status, _, err = run(["build", str(bad), "-o", str(target)], capsys)
+    assert status == 1 and "bad.yaml:4:" in err
+    assert target.read_bytes() == b"precious"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["bad.yaml", "w.safetensors"]
+
+
+def test_schema_is_valid_json(capsys):
+    status, out, _ = run(["schema"], capsys)
+    assert status == 0
+    assert json.loads(out)["$schema"].endswith("2020-12/schema")
+
+
+def test_blocks_lists_library(capsys):
+    status, out, _ = run(["blocks"], capsys)
+    assert status == 0 and "conv2d(out_channels" in out and "self_attention" in out
+
+
+def test_check_does_not_import_torch():
+    code = ("import sys; from archc.cli import main; rc = main(['check', '-q', 'resnet50']); "
+            "assert 'torch' not in sys.modules, 'torch imported'; sys.exit(rc)")
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT)
+    assert proc.returncode == 0, proc.stderr
+
+
+def test_console_script_runs():
+    proc = subprocess.run([sys.executable, "-m", "archc", "check", "resnet18"], capture_output=True, text=True,
+                          cwd=ROOT)
+    assert proc.returncode == 0 and "resnet18" in proc.stdout
