@@ -110,8 +110,11 @@ def format_error(err: ArchcError, with_source: bool = True) -> str:
         lines.append(f"  included from {outer}")
     if err.hint:
         lines.append(_clean(f"  hint: {err.hint}"))
+    seen = {(err.loc, err.message)}
     for other in err.others:
-        lines.append(format_error(other, with_source))
+        if (other.loc, other.message) not in seen:  # the same line expanded many times: report it once
+            seen.add((other.loc, other.message))
+            lines.append(format_error(other, with_source))
     return "\n".join(lines)
 
 

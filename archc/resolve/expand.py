@@ -228,8 +228,11 @@ class Expander:
                 raise ResolveError(f"`each` needs a list, got {values!r}", item.val_locs.get("each"))
             self.count(len(values), item.val_locs.get("each"), f"each over {len(values)} items")
             names = item.get("as", "v")
-            for v in values:
-                self._flatten(item["items"], {**env, **self.unpack(names, v, item.val_locs.get("as", loc))}, out)
+            counter = {item["index"]: 0} if "index" in item else {}
+            for k, v in enumerate(values):
+                counter = {name: k for name in counter}
+                self._flatten(item["items"], {**env, **counter, **self.unpack(names, v, item.val_locs.get("as", loc))},
+                              out)
 
     @staticmethod
     def unpack(names: Any, value: Any, loc: Loc | None) -> dict[str, Any]:

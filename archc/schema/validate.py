@@ -16,6 +16,7 @@ __all__ = ["SCHEMA_PATH", "schema_text", "validate"]
 
 SCHEMA_PATH = Path(__file__).with_name("archc.schema.json")
 MAX_ERRORS = 20
+_RESERVED = {"op", "in", "when", "repeat", "as", "name", "seq", "nodes", "out", "inputs", "doc", "input"}
 _IDENT = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,63}$")
 
 
@@ -45,16 +46,12 @@ def _walk(data: Any, path: list[Any]) -> tuple[Any, Loc | None, Any]:
 
 
 def _leaf(err: Any) -> Any:
-    """Descend into anyOf/oneOf to the most specific branch error."""
-    from jsonschema.exceptions import best_match
-
+    """Descend into anyOf/oneOf to the branch that fits the value's type, preferring deeper errors."""
     while err.context:
-        deeper = best_match(err.context)
-        if deeper is None or len(deeper.absolute_path) < len(err.absolute_path):
+        fitting = [e for e in err.context if e.validator != "type" or len(e.absolute_path) > len(err.absolute_path)]
+        if not fitting:
             break
-        if deeper.validator in ("type", "pattern") and len(deeper.absolute_path) == len(err.absolute_path):
-            break
-        err = deeper
+        err = max(fitting, key=lambda e: len(e.absolute_path))
     return err
 
 
@@ -71,10 +68,21 @@ def _to_error(err: Any, data: Any) -> SchemaError:
         close = get_close_matches(key, allowed, 1)
         return SchemaError(f"unknown key '{key}' in {where}", inst.key_locs.get(key, loc),
                            hint=f"did you mean '{close[0]}'?" if close else f"allowed keys: {', '.join(allowed)}")
+    if err.validator == "not" and isinstance(inst, str) and inst in _RESERVED:
+        holder = data
+        for key in path:
+            holder = holder[key]
+        kloc = holder.key_locs.get(inst, loc) if isinstance(holder, LocDict) else loc
+        return SchemaError(f"'{inst}' is a reserved key and cannot name an argument in {where}", kloc,
+                           hint=f"reserved: {', '.join(sorted(_RESERVED))}")
     if err.validator == "required":
         return SchemaError(f"{where}: {err.message}", loc)
     if err.validator == "propertyNames" and isinstance(inst, LocDict):
         bad = [k for k in inst if not _IDENT.match(k)] or ["?"]
+        if bad == ["?"]:
+            bad = [k for k in inst if k in _RESERVED] or bad
+            return SchemaError(f"'{bad[0]}' is a reserved key and cannot name an argument in {where}",
+                               inst.key_locs.get(bad[0], loc), hint=f"reserved: {', '.join(sorted(_RESERVED))}")
         return SchemaError(f"'{bad[0]}' is not a valid name in {where}", inst.key_locs.get(bad[0], loc),
                            hint="names are letters, digits and _, not starting with a digit")
     if err.validator == "pattern" or (err.validator == "anyOf" and isinstance(inst, str)):
