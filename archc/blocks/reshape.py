@@ -63,6 +63,20 @@ def select_shape(args: Args, ins: Sequence[Shape]) -> Shape:
     return (*s[:a], *s[a + 1:])
 
 
+def unflatten_shape(args: Args, ins: Sequence[Shape]) -> Shape:
+    s = ins[0]
+    a = _axis(args["dim"], len(s), "dim")
+    sizes = list(args["sizes"])
+    known = prod(n for n in sizes if n != -1)
+    if sizes.count(-1) > 1 or any(n == 0 or n < -1 for n in sizes) or s[a] % known:
+        raise ShapeError(f"cannot split size {s[a]} into {sizes}")
+    if -1 in sizes:
+        sizes[sizes.index(-1)] = s[a] // known
+    if prod(sizes) != s[a]:
+        raise ShapeError(f"cannot split size {s[a]} into {sizes} ({prod(sizes)} values)")
+    return (*s[:a], *sizes, *s[a + 1:])
+
+
 def _fn(name: str) -> Any:
     def function(args: Args) -> tuple[Any, dict[str, Any]]:
         import torch
@@ -74,7 +88,8 @@ def _fn(name: str) -> Any:
                  "reshape": (modules.reshape, {"shape": tuple(args.get("shape", ()))}),
                  "permute": (torch.permute, {"dims": tuple(args.get("dims", ()))}),
                  "transpose": (torch.transpose, {"dim0": args.get("dim0"), "dim1": args.get("dim1")}),
-                 "select": (torch.select, {"dim": args.get("dim"), "index": args.get("index")})}
+                 "select": (torch.select, {"dim": args.get("dim"), "index": args.get("index")}),
+                 "unflatten": (torch.unflatten, {"dim": args.get("dim"), "sizes": tuple(args.get("sizes", ()))})}
         return table[name]
 
     return function
@@ -86,6 +101,8 @@ for _name, _params, _shape, _doc in (
     ("reshape", {"shape": Param("ints")}, reshape_shape, "reshape: view each sample as `shape` (batch kept)."),
     ("permute", {"dims": Param("ints")}, permute_shape, "permute: reorder dims; dims[0] must be 0 (batch)."),
     ("transpose", {"dim0": Param("int"), "dim1": Param("int")}, transpose_shape, "transpose: swap two dims."),
+    ("unflatten", {"dim": Param("int"), "sizes": Param("ints")}, unflatten_shape,
+     "unflatten: split one dim into several, e.g. channels into (anchors, 5 + classes)."),
     ("select", {"dim": Param("int"), "index": Param("int")}, select_shape,
      "select: take one index along dim, dropping it (e.g. the class token)."),
 ):

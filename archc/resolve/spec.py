@@ -122,7 +122,28 @@ def load_spec(path: Path) -> SpecSource:
         return merge(base, child)
 
     data = load(path, (), (path.resolve(),))
+    _import_blocks(data, path, roots, load)
     return SpecSource(data, path, includes)
+
+
+def _import_blocks(data: LocDict, path: Path, roots: list[Path], load: Any) -> None:
+    """Add the `blocks:` of each spec named in `imports:`; a name defined twice is an error."""
+    imports = data.get("imports") or []
+    blocks = data.get("blocks")
+    if not isinstance(imports, list) or (blocks is not None and not isinstance(blocks, LocDict)):
+        return  # the schema reports the wrong types
+    merged = LocDict(data.loc) if blocks is None else blocks
+    for i, name in enumerate(imports):
+        loc = imports.locs[i] if hasattr(imports, "locs") else data.loc
+        target = _extends_target(name, loc, path, roots)
+        other = load(target, (loc,), (path.resolve(), target.resolve())).get("blocks") or {}
+        for key, value in other.items():
+            if key in merged:
+                raise ResolveError(f"block '{key}' imported from '{name}' is already defined", loc,
+                                   hint=f"first defined at line {merged.key_locs[key].line} of {merged.key_locs[key].file}")
+            merged[key], merged.key_locs[key], merged.val_locs[key] = value, other.key_locs[key], other.val_locs[key]
+    if imports:
+        data["blocks"], data.key_locs.setdefault("blocks", data.loc), data.val_locs.setdefault("blocks", data.loc)
 
 
 def settle_params(data: LocDict, overrides: Mapping[str, Any]) -> dict[str, Any]:
