@@ -42,7 +42,9 @@ def load_plugins() -> None:
 
     for ep in sorted(entry_points(group="archc.blocks"), key=lambda e: e.name):
         obj = ep.load()
-        for block in obj() if callable(obj) and not isinstance(obj, Block) else [obj]:
+        if callable(obj) and not isinstance(obj, Block):
+            obj = obj()
+        for block in [obj] if isinstance(obj, Block) else list(obj):
             register(block)
 
 

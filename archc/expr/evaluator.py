@@ -12,6 +12,7 @@ from __future__ import annotations
 import math
 import re
 from collections.abc import Callable, Mapping
+from functools import lru_cache
 from typing import Any
 
 from archc.errors import ExprError, Loc
@@ -206,7 +207,15 @@ def parse(text: str, loc: Loc | None = None) -> Node:
     """Parse an expression (without the surrounding ``${}``) into a small tuple tree."""
     if len(text) > MAX_LEN:
         raise ExprError(f"expression longer than {MAX_LEN} characters", loc)
-    return _Parser(text, loc).parse()
+    try:
+        return _parse_cached(text)
+    except ExprError as e:
+        raise e.located(loc) from None
+
+
+@lru_cache(maxsize=4096)
+def _parse_cached(text: str) -> Node:
+    return _Parser(text, None).parse()
 
 
 class _Eval:

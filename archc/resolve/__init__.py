@@ -14,7 +14,6 @@ from archc.ir.order import execution_order
 from archc.load import LocDict
 from archc.resolve.expand import Expander, Limits
 from archc.resolve.spec import SpecSource, builtin_dir, builtin_names, find_spec, load_spec, settle_params
-from archc.schema import validate
 
 __all__ = ["Limits", "Resolved", "resolve", "find_spec", "builtin_dir", "builtin_names"]
 
@@ -62,7 +61,8 @@ def resolve(spec: str | Path, params: Mapping[str, Any] | None = None, input_sha
 
 def _build(source: SpecSource, params: dict[str, Any], input_shape: Any, limits: Limits) -> Graph:
     data = source.data
-    validate(data, str(source.path))
+    if "nodes" not in data:
+        raise ResolveError("the spec has no `nodes:`", data.loc, hint="declare the model's nodes, or `extends:` a spec")
     env = settle_params(data, params)
     inputs = _input_shapes(data, env, input_shape)
     ex = Expander(data.get("blocks"), limits)

@@ -12,6 +12,7 @@ from typing import Any
 from archc.errors import Loc, ResolveError, UsageError, rel
 from archc.expr import deep_interpolate
 from archc.load import LocDict, load_file
+from archc.schema import validate
 
 __all__ = ["SpecSource", "builtin_dir", "builtin_names", "find_spec", "load_spec", "settle_params", "MAX_EXTENDS"]
 
@@ -94,6 +95,19 @@ def merge(base: Any, over: Any) -> Any:
     return out
 
 
+_VALIDATED: set[tuple[str, int, int, str]] = set()
+
+
+def _validate_once(path: Path, data: Any, display: str) -> None:
+    """Schema-check each file once per process (keyed by path, mtime and size): bases shared by
+    many specs (resnet50.yaml under resnet18..152) are not re-validated for every child."""
+    st = path.stat()
+    key = (str(path.resolve()), st.st_mtime_ns, st.st_size, display)
+    if key not in _VALIDATED:
+        validate(data, display)
+        _VALIDATED.add(key)
+
+
 def load_spec(path: Path) -> SpecSource:
     """Load a spec and everything it extends (depth, cycles and folders checked)."""
     roots = [path.resolve().parent, builtin_dir().resolve()]
@@ -103,9 +117,7 @@ def load_spec(path: Path) -> SpecSource:
         display = rel(p)
         includes.setdefault(display, chain)
         data = load_file(p, display)
-        if not isinstance(data, LocDict):
-            raise ResolveError("a spec must be a YAML mapping with at least `name` and `nodes`",
-                               getattr(data, "loc", None) or Loc(display, 1, 1))
+        _validate_once(p, data, display)
         if "extends" not in data:
             return data
         loc = data.val_locs["extends"]
@@ -136,11 +148,14 @@ def _import_blocks(data: LocDict, path: Path, roots: list[Path], load: Any) -> N
     for i, name in enumerate(imports):
         loc = imports.locs[i] if hasattr(imports, "locs") else data.loc
         target = _extends_target(name, loc, path, roots)
-        other = load(target, (loc,), (path.resolve(), target.resolve())).get("blocks") or {}
+        other = load(target, (loc,), (path.resolve(), target.resolve())).get("blocks")
+        if not isinstance(other, LocDict):
+            continue
         for key, value in other.items():
             if key in merged:
+                first = merged.key_locs[key]
                 raise ResolveError(f"block '{key}' imported from '{name}' is already defined", loc,
-                                   hint=f"first defined at line {merged.key_locs[key].line} of {merged.key_locs[key].file}")
+                                   hint=f"first defined at {first}")
             merged[key], merged.key_locs[key], merged.val_locs[key] = value, other.key_locs[key], other.val_locs[key]
     if imports:
         data["blocks"], data.key_locs.setdefault("blocks", data.loc), data.val_locs.setdefault("blocks", data.loc)
