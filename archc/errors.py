@@ -35,6 +35,7 @@ class ArchcError(Exception):
         self.hint = hint
         self.chain = chain  # locations of the `extends:` that led to this file, outermost first
         self.others: list[ArchcError] = []  # further independent errors found in the same pass
+        self.notes: list[str] = []  # context lines, e.g. which block instance this came from
 
     def located(self, loc: Loc | None, node: str | None = None) -> ArchcError:
         """Fill in a location and node path if the raiser did not know them."""
@@ -108,6 +109,7 @@ def format_error(err: ArchcError, with_source: bool = True) -> str:
             lines.append("    " + " " * max(err.loc.col - 1, 0) + "^")
     for outer in reversed(err.chain):
         lines.append(f"  included from {outer}")
+    lines.extend(_clean(f"  {note}") for note in err.notes)
     if err.hint:
         lines.append(_clean(f"  hint: {err.hint}"))
     seen = {(err.loc, err.message)}

@@ -62,6 +62,12 @@ def _node_info(node: Node, ins: tuple[Shape, ...]) -> NodeInfo:
                     block.other_ops(node.args, ins, out))
 
 
+def _block_notes(graph: Graph, path: str) -> list[str]:
+    """Which block instances a failing node sits in, innermost first."""
+    return [f"in block '{g.label}' ({g.path}) used at {g.loc}" for g in reversed(graph.groups)
+            if g.kind == "block" and path.startswith(g.path + ".")]
+
+
 def _check_inplace(graph: Graph, errors: list[ArchcError]) -> None:
     """An in-place op must be the only reader of its input, or it corrupts the other readers."""
     readers = graph.consumers()
@@ -112,4 +118,7 @@ def analyze(graph: Graph, limits: Limits | None = None) -> Analysis:
         result.info[node.path] = info
         result.shapes[node.path] = info.shape
     _check_inplace(graph, result.errors)
+    for err in result.errors:
+        if err.node and not err.notes:
+            err.notes.extend(_block_notes(graph, err.node))
     return result

@@ -29,6 +29,7 @@ class Group:
     path: str
     label: str
     loc: Loc | None = None
+    kind: str = "group"  # block | repeat | seq | group
 
 
 @dataclass(frozen=True)

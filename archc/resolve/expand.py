@@ -17,6 +17,7 @@ from archc.errors import ArchcError, LimitError, Loc, ResolveError
 from archc.expr import deep_interpolate
 from archc.ir import Group, Node
 from archc.load import LocDict, LocList
+from archc.resolve.names import MODULE_ATTRIBUTES
 
 __all__ = ["Expander", "Limits", "RESERVED"]
 
@@ -67,6 +68,9 @@ class Expander:
         return sid
 
     def define(self, sid: int, name: str, target: tuple[str, Any], loc: Loc | None) -> None:
+        if name in MODULE_ATTRIBUTES or name.startswith("__"):
+            raise ResolveError(f"'{name}' cannot name a node: it is an attribute of torch modules", loc,
+                               hint="choose another name")
         if (sid, name) in self.bind:
             raise ResolveError(f"name '{name}' is defined twice in '{self.scopes[sid] or 'the model'}'", loc,
                                hint="`input` and declared block inputs are reserved names")
@@ -182,7 +186,7 @@ class Expander:
                 inner[k], inner.key_locs[k], inner.val_locs[k] = v, spec.key_locs[k], spec.val_locs[k]
         child = self.new_scope(path + ".", {"input": ("ref", refs[0])})
         op = self.field(inner, "op", {**env, var: 0}, "group") if n else "group"
-        self.groups.append(Group(path, f"{op} x{n}", spec.loc))
+        self.groups.append(Group(path, f"{op} x{n}", spec.loc, "repeat"))
         items = []
         for i in range(n):
             ienv = {**env, var: i}
@@ -201,7 +205,7 @@ class Expander:
         if self.depth > self.limits.max_block_depth:
             raise LimitError(f"blocks nested deeper than {self.limits.max_block_depth} (recursive block?)", spec.loc)
         gid = self.new_scope(path + ".", {n: ("ref", r) for n, r in zip(in_names, refs)})
-        self.groups.append(Group(path, label, spec.loc))
+        self.groups.append(Group(path, label, spec.loc, label if label in ("seq", "group") else "block"))
         items = self.seq_items(body, env) if isinstance(body, list) else [
             (k, v, body.val_locs.get(k), env) for k, v in body.items()]
         last = self.entries(gid, items, path + ".")
@@ -269,7 +273,13 @@ class Expander:
         bspec = LocDict(spec.loc)
         if "out" in bdef:
             bspec["out"], bspec.val_locs["out"] = bdef["out"], bdef.val_locs["out"]
-        self.group(sid, name, bspec, body, bdef.get("inputs"), benv, path, refs, op)
+        try:
+            self.group(sid, name, bspec, body, bdef.get("inputs"), benv, path, refs, op)
+        except ArchcError as e:
+            note = instance_note(op, path, spec)
+            for err in (e, *e.others):
+                err.notes.append(note)
+            raise
 
     def primitive(self, sid: int, name: str, op: str, spec: LocDict, env: Mapping[str, Any], path: str,
                   refs: list[Ref]) -> None:
@@ -324,6 +334,13 @@ class Expander:
             errors[0].others.extend(errors[1:])
             raise errors[0]
         return nodes
+
+
+def instance_note(op: str, path: str, spec: LocDict) -> str:
+    """'in block X (path) used at LOC with a=1 (at LOC)': where the arguments of a failing block came from."""
+    args = [f"{k}={v!r} (at {spec.val_locs[k]})" for k, v in spec.items()
+            if k not in RESERVED and k in spec.val_locs and not isinstance(v, (list, dict))][:4]
+    return f"in block '{op}' ({path}) used at {spec.loc}" + (f" with {', '.join(args)}" if args else "")
 
 
 _MISSING = object()
