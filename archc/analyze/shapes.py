@@ -7,7 +7,8 @@ lists the independent problems, each at its own spec line.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from math import prod
+from fractions import Fraction
+from math import ceil, prod
 
 from archc import blocks as library
 from archc.errors import ArchcError, LimitError, ShapeError, SpecError
@@ -20,6 +21,18 @@ Shape = tuple[int, ...]
 
 
 @dataclass(frozen=True)
+class RF:
+    """Receptive field along one spatial axis: size and jump (stride) in input pixels."""
+
+    size: Fraction
+    jump: Fraction
+
+    @property
+    def pixels(self) -> int:
+        return ceil(self.size)
+
+
+@dataclass(frozen=True)
 class NodeInfo:
     node: Node
     in_shapes: tuple[Shape, ...]
@@ -27,6 +40,7 @@ class NodeInfo:
     params: int
     macs: int
     other_ops: int
+    rf: RF | None = None  # None: global (every output sees the whole input) or not spatial
 
 
 @dataclass
@@ -48,6 +62,12 @@ class Analysis:
     def output_shapes(self) -> list[Shape]:
         return [self.shapes[o] for o in self.graph.outputs if o in self.shapes]
 
+    @property
+    def receptive_field(self) -> int | None:
+        """Receptive field of the last spatial feature map (before global pooling)."""
+        spatial = [i.rf for i in self.info.values() if i.rf is not None and len(i.shape) == 3]
+        return spatial[-1].pixels if spatial else None
+
     def raise_errors(self) -> None:
         if self.errors:
             first = self.errors[0]
@@ -55,11 +75,26 @@ class Analysis:
             raise first
 
 
-def _node_info(node: Node, ins: tuple[Shape, ...]) -> NodeInfo:
+def _node_info(node: Node, ins: tuple[Shape, ...], in_rf: list[RF | None]) -> NodeInfo:
     block = library.get(node.op)
     out = block.shape(node.args, ins)
     return NodeInfo(node, ins, out, block.count_params(node.args, ins), block.macs(node.args, ins, out),
-                    block.other_ops(node.args, ins, out))
+                    block.other_ops(node.args, ins, out), _receptive(block, node, ins, out, in_rf))
+
+
+def _receptive(block: library.Block, node: Node, ins: tuple[Shape, ...], out: Shape,
+               in_rf: list[RF | None]) -> RF | None:
+    """Windows grow the field of their first input; pointwise ops keep the widest of their inputs."""
+    if block.window is not None:
+        w = block.window(node.args, ins, out)
+        src = in_rf[0]
+        if w is None or src is None:
+            return None
+        return RF(src.size + (w.span - 1) * src.jump, src.jump * w.stride)
+    if len(out) != 3 or any(r is None for r in in_rf):
+        return None
+    fields = [r for r in in_rf if r is not None]
+    return RF(max(r.size for r in fields), max(r.jump for r in fields))
 
 
 def _block_notes(graph: Graph, path: str) -> list[str]:
@@ -87,13 +122,14 @@ def analyze(graph: Graph, limits: Limits | None = None) -> Analysis:
     limits = limits or Limits()
     result = Analysis(graph)
     result.shapes.update(dict(graph.inputs))
+    fields: dict[str, RF | None] = {name: RF(Fraction(1), Fraction(1)) for name, _ in graph.inputs}
     total = 0
     for node in graph.nodes:
         if any(src not in result.shapes for src in node.inputs):
             continue  # an input already failed and was reported
         ins = tuple(result.shapes[s] for s in node.inputs)
         try:
-            info = _node_info(node, ins)
+            info = _node_info(node, ins, [fields[s] for s in node.inputs])
         except ArchcError as e:
             result.errors.append(e.located(node.loc, node.path))
             continue
@@ -117,6 +153,7 @@ def analyze(graph: Graph, limits: Limits | None = None) -> Analysis:
             continue
         result.info[node.path] = info
         result.shapes[node.path] = info.shape
+        fields[node.path] = info.rf
     _check_inplace(graph, result.errors)
     for err in result.errors:
         if err.node and not err.notes:

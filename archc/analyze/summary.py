@@ -20,6 +20,7 @@ class Row:
     macs: int
     other_ops: int
     activations: int
+    receptive_field: int | str | None  # pixels, "global", or None for non-spatial rows
 
 
 def fmt_count(n: float) -> str:
@@ -37,16 +38,16 @@ def rows(analysis: Analysis, depth: int | None = None) -> list[Row]:
         parts = path.split(".")
         key = ".".join(parts[:depth]) if depth else path
         block = info.node.op if key == path else labels.get(key, "group")
-        acts = prod(info.shape)
         if key not in out:
-            out[key] = [block, info.shape, 0, 0, 0, 0]
+            out[key] = [block, info.shape, 0, 0, 0, 0, None]
         row = out[key]
         row[1] = info.shape
         row[2] += info.params
         row[3] += info.macs
         row[4] += info.other_ops
-        row[5] += acts
-    return [Row(k, v[0], v[1], v[2], v[3], v[4], v[5]) for k, v in out.items()]
+        row[5] += prod(info.shape)
+        row[6] = info.rf.pixels if info.rf is not None else "global"
+    return [Row(k, *v) for k, v in out.items()]
 
 
 def totals(analysis: Analysis) -> dict[str, Any]:
@@ -64,25 +65,29 @@ def totals(analysis: Analysis) -> dict[str, Any]:
         else [list(s) for s in analysis.output_shapes],
         "param_bytes_fp32": 4 * params,
         "activation_elements": acts,
+        "receptive_field": analysis.receptive_field,
     }
 
 
 def to_json(analysis: Analysis, depth: int | None = None) -> dict[str, Any]:
     doc = totals(analysis)
     doc["nodes"] = [{"path": r.path, "block": r.block, "output_shape": list(r.output_shape), "params": r.params,
-                     "macs": r.macs, "other_ops": r.other_ops} for r in rows(analysis, depth)]
+                     "macs": r.macs, "other_ops": r.other_ops, "receptive_field": r.receptive_field}
+                    for r in rows(analysis, depth)]
     return doc
 
 
 def to_text(analysis: Analysis, depth: int | None = None) -> str:
     table = rows(analysis, depth)
-    head = ("path", "block", "output", "params", "MACs")
-    body = [(r.path, r.block, "x".join(map(str, r.output_shape)), f"{r.params:,}", f"{r.macs:,}") for r in table]
+    head = ("path", "block", "output", "params", "MACs", "RF")
+    body = [(r.path, r.block, "x".join(map(str, r.output_shape)), f"{r.params:,}", f"{r.macs:,}",
+             str(r.receptive_field)) for r in table]
     widths = [max(len(str(x[i])) for x in [head, *body]) for i in range(len(head))]
     line = "  ".join(f"{{:<{w}}}" if i < 3 else f"{{:>{w}}}" for i, w in enumerate(widths))
     t = totals(analysis)
-    out = [line.format(*head), "-" * (sum(widths) + 8), *(line.format(*b) for b in body), ""]
+    out = [line.format(*head), "-" * (sum(widths) + 2 * len(widths)), *(line.format(*b) for b in body), ""]
     out.append(f"{t['name']}: {t['params']:,} parameters ({fmt_count(t['param_bytes_fp32'])}B fp32), "
                f"{fmt_count(t['macs'])}MACs ({fmt_count(t['flops'])}FLOPs), "
-               f"input {t['input_shape']} -> output {t['output_shape']}")
+               f"input {t['input_shape']} -> output {t['output_shape']}, "
+               f"receptive field {t['receptive_field']} px")
     return "\n".join(out)

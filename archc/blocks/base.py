@@ -8,12 +8,13 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
+from fractions import Fraction
 from math import prod
 from typing import Any
 
 from archc.errors import ShapeError
 
-__all__ = ["Param", "Block", "Args", "Shape", "pair", "conv_size", "need_rank", "no_params",
+__all__ = ["Param", "Block", "Args", "Shape", "Window", "pair", "conv_size", "need_rank", "no_params",
            "no_macs", "REQUIRED"]
 
 Shape = tuple[int, ...]
@@ -63,6 +64,23 @@ class Param:
         return None
 
 
+@dataclass(frozen=True)
+class Window:
+    """How a block moves the receptive field along a spatial axis, in input pixels.
+
+    ``span`` is the kernel's extent (dilation included), ``stride`` the output step (a fraction
+    below 1 for upsampling) and ``padding`` the left padding.
+    """
+
+    span: Fraction = Fraction(1)
+    stride: Fraction = Fraction(1)
+    padding: int = 0
+
+
+PASS = Window()
+WindowRule = Callable[[Any, Sequence[Shape], Shape], "Window | None"]  # None: every output sees everything
+
+
 def no_params(args: Args, ins: Sequence[Shape]) -> int:
     return 0
 
@@ -96,6 +114,7 @@ class Block:
     macs: Callable[[Args, Sequence[Shape], Shape], int] = no_macs
     other_ops: Callable[[Args, Sequence[Shape], Shape], int] = no_macs
     arity: tuple[int, int | None] = (1, 1)
+    window: WindowRule | None = None  # receptive-field rule; None: spatially pointwise
     category: str = "other"
     tags: frozenset[str] = field(default_factory=frozenset)
 

@@ -5,7 +5,9 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from archc.blocks.base import Args, Block, Param, Shape, conv_size, need_rank, pair
+from fractions import Fraction
+
+from archc.blocks.base import Args, Block, Param, Shape, Window, conv_size, need_rank, pair
 from archc.blocks.registry import register
 from archc.errors import ShapeError
 
@@ -69,5 +71,11 @@ def build(args: Args, ins: Sequence[Shape]) -> Any:
                      pair(args["dilation"]), args["groups"], args["bias"], args["padding_mode"])
 
 
+def window(args: Args, ins: Sequence[Shape], out: Shape) -> Window:
+    k, s, d = pair(args["kernel_size"])[0], pair(args["stride"])[0], pair(args["dilation"])[0]
+    pad = _padding(args)
+    return Window(Fraction(d * (k - 1) + 1), Fraction(s), (d * (k - 1)) // 2 if pad is None else pad[0])
+
+
 register(Block("conv2d", __doc__ or "", PARAMS, shape, build=build, count_params=count_params,
-               macs=macs, category="conv"))
+               macs=macs, window=window, category="conv"))

@@ -5,7 +5,9 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from archc.blocks.base import Args, Block, Param, Shape, need_rank, pair
+from fractions import Fraction
+
+from archc.blocks.base import Args, Block, Param, Shape, Window, need_rank, pair
 from archc.blocks.registry import register
 from archc.errors import ShapeError
 
@@ -54,5 +56,10 @@ def build(args: Args, ins: Sequence[Shape]) -> Any:
                               pair(args["dilation"]))
 
 
+def window(args: Args, ins: Sequence[Shape], out: Shape) -> Window:
+    k, s = pair(args["kernel_size"])[0], pair(args["stride"])[0]
+    return Window(Fraction(k - 1, s) + 1, Fraction(1, s), 0)
+
+
 register(Block("conv_transpose2d", __doc__ or "", PARAMS, shape, build=build, count_params=count_params,
-               macs=macs, category="conv"))
+               macs=macs, window=window, category="conv"))

@@ -5,7 +5,9 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from archc.blocks.base import Args, Block, Param, Shape, need_rank, pair
+from fractions import Fraction
+
+from archc.blocks.base import Args, Block, Param, Shape, Window, need_rank, pair
 from archc.blocks.registry import register
 from archc.errors import ShapeError
 
@@ -51,8 +53,12 @@ def resize_fn(args: Args) -> tuple[Any, dict[str, Any]]:
     return resize_to, {"mode": args["mode"]}
 
 
+def window(args: Args, ins: Sequence[Shape], out: Shape) -> Window:
+    return Window(stride=Fraction(ins[0][1], out[1]))
+
+
 register(Block("interpolate", __doc__ or "", PARAMS, shape, kind="function", function=function,
-               category="resize"))
+               window=window, category="resize"))
 register(Block("resize_to", "resize_to: resize input 0 to the H, W of input 1 when they differ (U-Net skips).",
                {"mode": Param("str", "nearest", choices=MODES)}, resize_shape, kind="function",
-               function=resize_fn, arity=(2, 2), category="resize"))
+               function=resize_fn, arity=(2, 2), window=window, category="resize"))

@@ -5,7 +5,9 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from archc.blocks.base import Args, Block, Param, Shape, conv_size, need_rank, pair
+from fractions import Fraction
+
+from archc.blocks.base import Args, Block, Param, Shape, Window, conv_size, need_rank, pair
 from archc.blocks.registry import register
 from archc.errors import ShapeError
 
@@ -38,6 +40,11 @@ def window_ops(args: Args, ins: Sequence[Shape], out: Shape) -> int:
     return out[0] * out[1] * out[2] * kh * kw
 
 
+def window(args: Args, ins: Sequence[Shape], out: Shape) -> Window:
+    k, d = pair(args["kernel_size"])[0], pair(args.get("dilation", 1))[0]
+    return Window(Fraction(d * (k - 1) + 1), Fraction(_stride(args)[0]), pair(args["padding"])[0])
+
+
 def build_max(args: Args, ins: Sequence[Shape]) -> Any:
     from torch import nn
 
@@ -53,6 +60,6 @@ def build_avg(args: Args, ins: Sequence[Shape]) -> Any:
 
 
 register(Block("max_pool2d", "max_pool2d: max pooling (stride defaults to kernel_size).", MAX_PARAMS, shape,
-               build=build_max, other_ops=window_ops, category="pool"))
+               build=build_max, other_ops=window_ops, window=window, category="pool"))
 register(Block("avg_pool2d", "avg_pool2d: average pooling (stride defaults to kernel_size).", AVG_PARAMS, shape,
-               build=build_avg, other_ops=window_ops, category="pool"))
+               build=build_avg, other_ops=window_ops, window=window, category="pool"))

@@ -1,0 +1,71 @@
+"""Static analysis against published figures (../shared/DESIGN.md §2, torchvision's `_ops` metadata)."""
+
+from __future__ import annotations
+
+import pytest
+
+import archc
+
+# model: (parameters, GMACs as torchvision publishes them, receptive field of the last feature map)
+REFERENCE = {
+    "alexnet": (61_100_840, 0.714, 195),
+    "vgg16": (138_357_544, 15.470, 212),
+    "googlenet": (6_624_904, 1.498, None),
+    "resnet18": (11_689_512, 1.814, 435),
+    "resnet50": (25_557_032, 4.089, 427),
+    "resnet152": (60_192_808, 11.514, 1451),
+    "densenet121": (7_978_856, 2.834, 2071),
+    "mobilenet_v2": (3_504_872, 0.301, 491),
+    "efficientnet_b0": (5_288_548, 0.386, None),
+    "convnext_tiny": (28_589_128, 4.456, None),
+    "vit_b_16": (86_567_656, 17.564, None),
+    "vit_l_16": (304_326_632, 61.555, None),
+}
+SEED = {"lenet5": 61_706, "unet": 31_042_434, "inception_module": 164_432, "yolo_head": 4_983_039}
+
+
+@pytest.mark.parametrize("name", REFERENCE)
+def test_params_macs_rf(name):
+    params, gmacs, rf = REFERENCE[name]
+    a = archc.check(name)
+    assert a.params == params
+    assert round(a.macs / 1e9, 3) == gmacs
+    if rf is not None:
+        assert a.receptive_field == rf
+
+
+@pytest.mark.parametrize("name", SEED)
+def test_seed_parameter_counts(name):
+    assert archc.check(name).params == SEED[name]
+
+
+def test_depthwise_separable_block_params():
+    from archc.analyze.summary import rows
+
+    a = archc.check("mobilenet_v1")
+    block = next(r for r in rows(a, depth=2) if r.path == "blocks.6")  # a 512 -> 512 block
+    assert block.params == 268_800
+
+
+def test_grouped_conv_macs():
+    a = archc.check("mobilenet_v2")
+    dw = a.info["features.2.conv.1.0"]  # 3x3 depthwise, 96 channels, stride 2, 112 -> 56
+    assert dw.macs == 96 * 56 * 56 * 9
+
+
+def test_receptive_field_global_after_pooling():
+    a = archc.check("resnet18")
+    assert a.info["layer4.1.relu"].rf is not None and a.info["avgpool"].rf is None
+
+
+def test_receptive_field_takes_widest_branch_and_dilation(tmp_path):
+    spec = tmp_path / "rf.yaml"
+    spec.write_text("name: rf\ninput: [1, 64, 64]\nnodes:\n"
+                    "  a: {op: conv2d, out_channels: 1, kernel_size: 3, dilation: 2, padding: 2}\n"
+                    "  b: {op: conv2d, in: input, out_channels: 1, kernel_size: 1}\n"
+                    "  c: {op: add, in: [a, b]}\n"
+                    "  d: {op: max_pool2d, kernel_size: 2}\n"
+                    "  e: {op: conv2d, out_channels: 1, kernel_size: 3, padding: 1}\n")
+    a = archc.check(spec)
+    assert a.info["c"].rf.pixels == 5  # dilated 3x3 spans 5; the 1x1 branch is narrower
+    assert a.info["e"].rf.pixels == 5 + 1 + 2 * 2  # pool adds 1, then a 3x3 at jump 2 adds 4
