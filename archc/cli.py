@@ -99,6 +99,18 @@ def _summary(args: argparse.Namespace) -> int:
     return 0
 
 
+def _diff(args: argparse.Namespace) -> int:
+    from archc import check
+    from archc.analyze.diff import diff, diff_text
+
+    limits = _limits(args)
+    a = check(args.spec, None, _parse_input(args.input), limits)
+    b = check(args.other or args.spec, _parse_set(args.set), _parse_input(args.input), limits)
+    result = diff(a, b)
+    print(json.dumps(result, indent=1) if args.json else diff_text(result))
+    return 0
+
+
 def _list(args: argparse.Namespace) -> int:
     from archc import check
     from archc.resolve import builtin_dir, builtin_names
@@ -159,6 +171,9 @@ def _parser() -> argparse.ArgumentParser:
     s = spec_cmd("summary", _summary, "per-node table: shapes, parameters, MACs")
     s.add_argument("--depth", type=int, default=None, help="collapse to this many path levels")
     s.add_argument("--json", action="store_true")
+    d = spec_cmd("diff", _diff, "compare two specs, or a spec with and without --set overrides")
+    d.add_argument("other", nargs="?", help="second spec (default: the first, with the --set overrides)")
+    d.add_argument("--json", action="store_true")
     ls = sub.add_parser("list", help="the built-in specs")
     ls.add_argument("--json", action="store_true")
     ls.set_defaults(fn=_list)

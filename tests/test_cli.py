@@ -118,3 +118,17 @@ def test_console_script_runs():
     proc = subprocess.run([sys.executable, "-m", "archc", "check", "resnet18"], capture_output=True, text=True,
                           cwd=ROOT)
     assert proc.returncode == 0 and "resnet18" in proc.stdout
+
+
+def test_diff_settings(capsys):
+    status, out, _ = run(["diff", "resnet50", "--set", "layers=[3,4,23,3]", "--json"], capsys)
+    d = json.loads(out)
+    assert status == 0
+    assert len(d["added"]) == 17 * 10 and not d["removed"]
+    assert [s["stage"] for s in d["stages"]] == ["layer3"]
+    assert d["params"] == [25_557_032, 44_549_160]
+
+
+def test_diff_two_specs_text(capsys):
+    status, out, _ = run(["diff", "vgg16", "vgg16_bn"], capsys)
+    assert status == 0 and "changed nodes" in out and "138,357,544 -> 138,365,992" in out
