@@ -12,18 +12,25 @@ from archc.resolve import Limits, resolve
 if TYPE_CHECKING:
     import torch
 
-__all__ = ["check", "compile"]
+__all__ = ["analyse", "check", "compile"]
 
 
-def check(spec: str | Path, params: Mapping[str, Any] | None = None, input_shape: Any = None,
-          limits: Limits | None = None) -> Analysis:
-    """Resolve and statically analyse a spec; raise the (first, with ``.others``) spec errors."""
+def analyse(spec: str | Path, params: Mapping[str, Any] | None = None, input_shape: Any = None,
+            limits: Limits | None = None) -> Analysis:
+    """Resolve and analyse; resolution errors raise, shape errors stay in ``Analysis.errors``."""
     limits = limits or Limits()
     resolved = resolve(spec, params, input_shape, limits)
     analysis = analyze(resolved.graph, limits)
     for err in analysis.errors:
         if err.loc is not None and not err.chain:
             err.chain = resolved.source.includes.get(err.loc.file, ())
+    return analysis
+
+
+def check(spec: str | Path, params: Mapping[str, Any] | None = None, input_shape: Any = None,
+          limits: Limits | None = None) -> Analysis:
+    """Resolve and statically analyse a spec; raise the (first, with ``.others``) spec errors."""
+    analysis = analyse(spec, params, input_shape, limits)
     analysis.raise_errors()
     return analysis
 

@@ -111,6 +111,26 @@ def _diff(args: argparse.Namespace) -> int:
     return 0
 
 
+def _render(args: argparse.Namespace) -> int:
+    from archc.api import analyse
+    from archc.fileio import atomic_write
+    from archc.render.output import FORMATS, render
+
+    fmt = next(f for f in FORMATS if getattr(args, f))
+    analysis = analyse(args.spec, _parse_set(args.set), _parse_input(args.input), _limits(args))
+    data = render(analysis, fmt, None if args.expand else args.depth, args.expand, args.rankdir)
+    ext = {"mermaid": "mmd"}.get(fmt, fmt)
+    target = args.output or f"{analysis.graph.name}.{ext}"
+    if target == "-":
+        sys.stdout.buffer.write(data)
+    else:
+        atomic_write(target, data)
+        print(f"wrote {target}", file=sys.stderr)
+    for err in analysis.errors:
+        print(format_error(err), file=sys.stderr)
+    return 1 if analysis.errors else 0
+
+
 def _list(args: argparse.Namespace) -> int:
     from archc import check
     from archc.resolve import builtin_dir, builtin_names
@@ -174,6 +194,14 @@ def _parser() -> argparse.ArgumentParser:
     d = spec_cmd("diff", _diff, "compare two specs, or a spec with and without --set overrides")
     d.add_argument("other", nargs="?", help="second spec (default: the first, with the --set overrides)")
     d.add_argument("--json", action="store_true")
+    r = spec_cmd("render", _render, "draw the model (Graphviz or Mermaid); repeated blocks folded")
+    fmt = r.add_mutually_exclusive_group(required=True)
+    for f in ("svg", "png", "pdf", "dot", "mermaid"):
+        fmt.add_argument(f"--{f}", action="store_true")
+    r.add_argument("-o", "--output", help="output file ('-' for stdout); default NAME.EXT")
+    r.add_argument("--depth", type=int, default=None, help="open this many levels of the hierarchy")
+    r.add_argument("--expand", action="store_true", help="draw every layer (no folding)")
+    r.add_argument("--rankdir", choices=("TB", "LR"), default="TB")
     ls = sub.add_parser("list", help="the built-in specs")
     ls.add_argument("--json", action="store_true")
     ls.set_defaults(fn=_list)
