@@ -131,6 +131,20 @@ def _render(args: argparse.Namespace) -> int:
     return 1 if analysis.errors else 0
 
 
+def _report(args: argparse.Namespace) -> int:
+    from archc import check
+    from archc.fileio import atomic_write
+    from archc.render.report import report
+    from archc.resolve import find_spec
+
+    analysis = check(args.spec, _parse_set(args.set), _parse_input(args.input), _limits(args))
+    source = find_spec(args.spec).read_text(encoding="utf-8")
+    target = args.output or f"{analysis.graph.name}.html"
+    atomic_write(target, report(analysis, source))
+    print(f"wrote {target}", file=sys.stderr)
+    return 0
+
+
 def _list(args: argparse.Namespace) -> int:
     from archc import check
     from archc.resolve import builtin_dir, builtin_names
@@ -202,6 +216,8 @@ def _parser() -> argparse.ArgumentParser:
     r.add_argument("--depth", type=int, default=None, help="open this many levels of the hierarchy")
     r.add_argument("--expand", action="store_true", help="draw every layer (no folding)")
     r.add_argument("--rankdir", choices=("TB", "LR"), default="TB")
+    rep = spec_cmd("report", _report, "one self-contained HTML page: diagram, chart, table, spec source")
+    rep.add_argument("-o", "--output", help="output file; default NAME.html")
     ls = sub.add_parser("list", help="the built-in specs")
     ls.add_argument("--json", action="store_true")
     ls.set_defaults(fn=_list)

@@ -3,9 +3,8 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
-
 from fractions import Fraction
+from typing import Any
 
 from archc.blocks.base import Args, Block, Param, Shape, Window, need_rank, pair
 from archc.blocks.registry import register
