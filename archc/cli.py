@@ -7,6 +7,7 @@ import json
 import os
 import sys
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any, cast
 
 from archc.errors import ArchcError, UsageError, format_error
@@ -145,6 +146,32 @@ def _report(args: argparse.Namespace) -> int:
     return 0
 
 
+def _train(args: argparse.Namespace) -> int:
+    from archc.train import TrainConfig, train
+
+    if args.resume:
+        saved = json.loads((Path(args.resume) / "run.json").read_text())
+        saved.pop("frozen", None)
+        cfg = TrainConfig(**{**saved, "out": args.resume, "epochs": args.epochs or saved["epochs"],
+                             "stop_after": args.stop_after})
+        train(cfg, resume=args.resume)
+        return 0
+    if not args.spec:
+        raise UsageError("archc train needs a spec (or --resume RUN_DIR)")
+    cfg = TrainConfig(
+        spec=args.spec, data=args.data, params=_parse_set(args.set), epochs=args.epochs or 5,
+        batch_size=args.batch_size, lr=args.lr, backbone_lr=args.backbone_lr, weight_decay=args.weight_decay,
+        warmup_epochs=args.warmup, label_smoothing=args.label_smoothing, clip=args.clip, device=args.device,
+        amp=args.amp, channels_last=args.channels_last, compile=args.compile, seed=args.seed, out=args.out,
+        freeze=[f for f in (args.freeze or "").split(",") if f], train_last=args.train_last, weights=args.weights,
+        strict=not args.no_strict, workers=args.workers, fake_size=args.fake_size, stop_after=args.stop_after)
+    history = train(cfg)
+    best = max(h["val_acc"] for h in history) if history else float("nan")
+    if int(os.environ.get("RANK", 0)) == 0:
+        print(f"done: best validation accuracy {best:.4f}; run directory {cfg.out}")
+    return 0
+
+
 def _list(args: argparse.Namespace) -> int:
     from archc import check
     from archc.resolve import builtin_dir, builtin_names
@@ -218,6 +245,34 @@ def _parser() -> argparse.ArgumentParser:
     r.add_argument("--rankdir", choices=("TB", "LR"), default="TB")
     rep = spec_cmd("report", _report, "one self-contained HTML page: diagram, chart, table, spec source")
     rep.add_argument("-o", "--output", help="output file; default NAME.html")
+    t = sub.add_parser("train", help="train or fine-tune a spec (digits, FakeData or an ImageFolder)")
+    t.add_argument("spec", nargs="?", help="spec file or built-in name")
+    t.add_argument("--data", default="digits", help="digits (scikit-learn, no download), fake, or a folder "
+                   "with train/ and val/ sub-folders")
+    t.add_argument("--set", action="append", metavar="NAME=VALUE")
+    t.add_argument("--epochs", type=int, default=None)
+    t.add_argument("--batch-size", type=int, default=64)
+    t.add_argument("--lr", type=float, default=1e-3, help="head learning rate")
+    t.add_argument("--backbone-lr", type=float, default=None, help="default: lr (lr/10 with --weights)")
+    t.add_argument("--weight-decay", type=float, default=0.05)
+    t.add_argument("--warmup", type=float, default=0.5, help="warm-up epochs")
+    t.add_argument("--label-smoothing", type=float, default=0.0)
+    t.add_argument("--clip", type=float, default=1.0, help="gradient norm clipping")
+    t.add_argument("--device", default="cpu")
+    t.add_argument("--amp", action="store_true", help="bf16 autocast (CUDA)")
+    t.add_argument("--channels-last", action="store_true")
+    t.add_argument("--compile", action="store_true", help="torch.compile the model")
+    t.add_argument("--seed", type=int, default=0)
+    t.add_argument("--out", default="runs/latest", help="run directory")
+    t.add_argument("--freeze", help="comma-separated node paths to freeze, e.g. conv1,bn1,layer1")
+    t.add_argument("--train-last", type=int, default=None, help="train only the last N top-level nodes")
+    t.add_argument("--weights", help="initial weights: .safetensors or a torchvision .pth state_dict")
+    t.add_argument("--no-strict", action="store_true", help="load only the weights that fit")
+    t.add_argument("--workers", type=int, default=0)
+    t.add_argument("--fake-size", type=int, default=512)
+    t.add_argument("--resume", metavar="RUN_DIR", help="continue a run where it stopped")
+    t.add_argument("--stop-after", type=int, default=None, help="stop after this epoch (resume later)")
+    t.set_defaults(fn=_train)
     ls = sub.add_parser("list", help="the built-in specs")
     ls.add_argument("--json", action="store_true")
     ls.set_defaults(fn=_list)

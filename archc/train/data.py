@@ -1,0 +1,68 @@
+"""Datasets for `archc train`: a user's ImageFolder, scikit-learn's digits (shipped, no download),
+or FakeData for throughput runs."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch.utils.data import Dataset, TensorDataset
+
+from archc.errors import UsageError
+
+__all__ = ["make_datasets"]
+
+MEAN, STD = (0.485, 0.456, 0.406), (0.229, 0.224, 0.225)
+
+
+def _digits(shape: tuple[int, ...], seed: int) -> tuple[Dataset[Any], Dataset[Any], int]:
+    from sklearn.datasets import load_digits
+    from torch.nn import functional as F
+
+    d = load_digits()
+    x = torch.tensor(d.images, dtype=torch.float32).unsqueeze(1) / 16.0  # (N, 1, 8, 8) in [0, 1]
+    x = F.interpolate(x, size=shape[1:], mode="bilinear", align_corners=False)
+    x = (x.repeat(1, shape[0], 1, 1) - 0.5) / 0.5
+    y = torch.tensor(d.target, dtype=torch.long)
+    order = torch.randperm(len(y), generator=torch.Generator().manual_seed(seed))
+    cut = int(0.8 * len(y))
+    tr, va = order[:cut], order[cut:]
+    return TensorDataset(x[tr], y[tr]), TensorDataset(x[va], y[va]), 10
+
+
+def _fake(shape: tuple[int, ...], size: int) -> tuple[Dataset[Any], Dataset[Any], int]:
+    from torchvision import datasets, transforms
+
+    tf = transforms.ToTensor()
+    return (datasets.FakeData(size, shape, 10, transform=tf, random_offset=0),
+            datasets.FakeData(max(size // 5, 1), shape, 10, transform=tf, random_offset=size), 10)
+
+
+def _folder(root: Path, shape: tuple[int, ...]) -> tuple[Dataset[Any], Dataset[Any], int]:
+    from torchvision import datasets, transforms
+
+    size = shape[1]
+    train_tf = transforms.Compose([
+        transforms.RandomResizedCrop(size), transforms.RandomHorizontalFlip(), transforms.RandomRotation(15),
+        transforms.ColorJitter(0.2, 0.2, 0.2), transforms.ToTensor(), transforms.Normalize(MEAN, STD)])
+    val_tf = transforms.Compose([
+        transforms.Resize(int(size * 256 / 224)), transforms.CenterCrop(size), transforms.ToTensor(),
+        transforms.Normalize(MEAN, STD)])
+    if not (root / "train").is_dir() or not (root / "val").is_dir():
+        raise UsageError(f"--data {root}: expected train/ and val/ folders with one sub-folder per class")
+    train = datasets.ImageFolder(str(root / "train"), train_tf)
+    return train, datasets.ImageFolder(str(root / "val"), val_tf), len(train.classes)
+
+
+def make_datasets(kind: str, shape: tuple[int, ...], seed: int, fake_size: int = 512
+                  ) -> tuple[Dataset[Any], Dataset[Any], int]:
+    """(train, validation, number of classes) for ``--data``."""
+    if kind == "digits":
+        return _digits(shape, seed)
+    if kind == "fake":
+        return _fake(shape, fake_size)
+    root = Path(kind)
+    if not root.is_dir():
+        raise UsageError(f"--data must be 'digits', 'fake' or a folder, got '{kind}'")
+    return _folder(root, shape)

@@ -1,0 +1,274 @@
+"""The training loop: AdamW with backbone/head learning rates, warm-up + cosine schedule, gradient
+clipping, label smoothing, AMP and channels_last on CUDA, best/last checkpoints, exact resume,
+and DistributedDataParallel when started under torchrun."""
+
+from __future__ import annotations
+
+import io
+import json
+import math
+import os
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+from torch.utils.data import DataLoader, DistributedSampler
+
+from archc.errors import UsageError
+from archc.fileio import atomic_write
+from archc.train.data import make_datasets
+from archc.train.weights import load_weights
+
+__all__ = ["TrainConfig", "train"]
+
+
+@dataclass
+class TrainConfig:
+    spec: str
+    data: str = "digits"
+    params: dict[str, Any] = field(default_factory=dict)
+    epochs: int = 5
+    batch_size: int = 64
+    lr: float = 1e-3
+    backbone_lr: float | None = None  # default: lr (lr / 10 when starting from --weights)
+    weight_decay: float = 0.05
+    warmup_epochs: float = 0.5
+    label_smoothing: float = 0.0
+    clip: float = 1.0
+    device: str = "cpu"
+    amp: bool = False
+    channels_last: bool = False
+    compile: bool = False
+    seed: int = 0
+    out: str = "runs/latest"
+    freeze: list[str] = field(default_factory=list)
+    train_last: int | None = None
+    weights: str | None = None
+    strict: bool = True
+    workers: int = 0
+    fake_size: int = 512
+    stop_after: int | None = None  # stop after this epoch (same schedule); continue with --resume
+
+
+def _dist() -> tuple[int, int]:
+    return int(os.environ.get("RANK", 0)), int(os.environ.get("WORLD_SIZE", 1))
+
+
+def _top_level(model: nn.Module) -> list[str]:
+    """Top-level children that own parameters, in order."""
+    return [n for n, m in model.named_children() if any(True for _ in m.parameters())] + \
+        [n for n, _ in model.named_parameters(recurse=False)]
+
+
+def _freeze(model: nn.Module, cfg: TrainConfig) -> list[str]:
+    prefixes = list(cfg.freeze)
+    if cfg.train_last is not None:
+        tops = _top_level(model)
+        prefixes += tops[:max(len(tops) - cfg.train_last, 0)]
+    names = dict(model.named_parameters())
+    for prefix in prefixes:
+        hits = [n for n in names if n == prefix or n.startswith(prefix + ".")]
+        if not hits:
+            raise UsageError(f"--freeze {prefix}: no parameters under that path",
+                             hint=f"top-level paths: {', '.join(_top_level(model))}")
+        for n in hits:
+            names[n].requires_grad_(False)
+    return prefixes
+
+
+def _param_groups(model: nn.Module, cfg: TrainConfig) -> list[dict[str, Any]]:
+    head = _top_level(model)[-1]
+    backbone_lr = cfg.backbone_lr if cfg.backbone_lr is not None else cfg.lr / (10 if cfg.weights else 1)
+    groups: dict[str, list[nn.Parameter]] = {"head": [], "backbone": []}
+    for name, p in model.named_parameters():
+        if p.requires_grad:
+            groups["head" if name == head or name.startswith(head + ".") else "backbone"].append(p)
+    return [{"params": groups["backbone"], "lr": backbone_lr, "name": "backbone"},
+            {"params": groups["head"], "lr": cfg.lr, "name": "head"}]
+
+
+def _schedule(warmup: int, total: int) -> Any:
+    def factor(step: int) -> float:
+        if step < warmup:
+            return (step + 1) / warmup
+        return 0.5 * (1 + math.cos(math.pi * (step - warmup) / max(total - warmup, 1)))
+
+    return factor
+
+
+def _save_tensor_file(path: Path, model: nn.Module) -> None:
+    from safetensors.torch import save
+
+    module: Any = model.module if isinstance(model, nn.parallel.DistributedDataParallel) else model
+    tensors = {k: v.detach().contiguous().cpu() for k, v in module.state_dict().items()}
+    atomic_write(path, save(tensors))
+
+
+def _save_state(path: Path, state: dict[str, Any]) -> None:
+    buf = io.BytesIO()
+    torch.save(state, buf)
+    atomic_write(path, buf.getvalue())
+
+
+def _plot(path: Path, history: list[dict[str, float]]) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    epochs = [h["epoch"] for h in history]
+    fig, (a, b) = plt.subplots(1, 2, figsize=(9, 3.2))
+    a.plot(epochs, [h["train_loss"] for h in history], label="train")
+    a.plot(epochs, [h["val_loss"] for h in history], label="val")
+    a.set_title("loss")
+    a.legend()
+    b.plot(epochs, [h["train_acc"] for h in history], label="train")
+    b.plot(epochs, [h["val_acc"] for h in history], label="val")
+    b.set_title("accuracy")
+    b.legend()
+    fig.tight_layout()
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=90, metadata={"Software": None})
+    plt.close(fig)
+    atomic_write(path, buf.getvalue())
+
+
+def _write_metrics(out: Path, history: list[dict[str, float]]) -> None:
+    atomic_write(out / "metrics.json", json.dumps(history, indent=1))
+    keys = list(history[0])
+    rows = [",".join(keys)] + [",".join(f"{h[k]:.6g}" for k in keys) for h in history]
+    atomic_write(out / "metrics.csv", "\n".join(rows) + "\n")
+    _plot(out / "plot.png", history)
+
+
+def _evaluate(model: nn.Module, loader: DataLoader[Any], device: torch.device, world: int) -> tuple[float, float]:
+    model.eval()
+    totals = torch.zeros(3, dtype=torch.float64, device=device)  # loss sum, correct, count
+    with torch.no_grad():
+        for x, y in loader:
+            x, y = x.to(device), y.to(device)
+            out = model(x)
+            totals += torch.tensor([nn.functional.cross_entropy(out, y, reduction="sum").item(),
+                                    (out.argmax(1) == y).sum().item(), len(y)], dtype=torch.float64, device=device)
+    if world > 1:
+        torch.distributed.all_reduce(totals)
+    return (totals[0] / totals[2]).item(), (totals[1] / totals[2]).item()
+
+
+def train(cfg: TrainConfig, resume: str | None = None) -> list[dict[str, float]]:
+    """Train (or continue training) a spec; returns the metrics history."""
+    import archc
+
+    rank, world = _dist()
+    if world > 1 and not torch.distributed.is_initialized():
+        torch.distributed.init_process_group("nccl" if cfg.device.startswith("cuda") else "gloo")
+    device = torch.device(f"cuda:{int(os.environ.get('LOCAL_RANK', 0))}" if cfg.device == "cuda" and world > 1
+                          else cfg.device)
+    out = Path(cfg.out)
+    spec_path = out / "spec.yaml" if resume else Path(archc.resolve.find_spec(cfg.spec))
+    torch.manual_seed(cfg.seed)
+    probe = archc.check(spec_path, cfg.params)
+    shape = probe.graph.inputs[0][1]
+    train_set, val_set, classes = make_datasets(cfg.data, shape, cfg.seed, cfg.fake_size)
+    params = dict(cfg.params)
+    if "num_classes" in probe.graph.params and "num_classes" not in params:
+        params["num_classes"] = classes  # replace the head to fit the data
+    model = archc.compile(spec_path, **params).to(device)
+    if cfg.weights and not resume:
+        report = load_weights(model, cfg.weights, cfg.strict)
+        if rank == 0 and any(report.values()):
+            print("weights: " + "; ".join(f"{k}: {len(v)}" for k, v in report.items() if v))
+    frozen = _freeze(model, cfg)
+    if cfg.channels_last and device.type == "cuda":
+        model = model.to(memory_format=torch.channels_last)
+    net: nn.Module = nn.parallel.DistributedDataParallel(model) if world > 1 else model
+    if cfg.compile:
+        net = torch.compile(net)  # type: ignore[assignment]
+    gen = torch.Generator().manual_seed(cfg.seed)
+    sampler: DistributedSampler[Any] | None = DistributedSampler(train_set, world, rank, seed=cfg.seed) if world > 1 else None
+    loader = DataLoader(train_set, cfg.batch_size, shuffle=sampler is None, sampler=sampler, generator=gen,
+                        num_workers=cfg.workers, drop_last=len(train_set) > cfg.batch_size)  # type: ignore[arg-type]
+    val_sampler: DistributedSampler[Any] | None = DistributedSampler(val_set, world, rank, shuffle=False) if world > 1 else None
+    val_loader = DataLoader(val_set, cfg.batch_size * 2, sampler=val_sampler, num_workers=cfg.workers)  # type: ignore[arg-type]
+    opt = torch.optim.AdamW(_param_groups(model, cfg), weight_decay=cfg.weight_decay)
+    steps = len(loader) * cfg.epochs
+    sched = torch.optim.lr_scheduler.LambdaLR(opt, _schedule(int(cfg.warmup_epochs * len(loader)), steps))
+    scaler = torch.amp.GradScaler("cuda", enabled=cfg.amp and device.type == "cuda")
+    history: list[dict[str, float]] = []
+    start, best = 0, -1.0
+    if resume:
+        model.load_state_dict(_load_safetensors(out / "last.safetensors"))
+        state = torch.load(out / "state.pt", weights_only=True)
+        opt.load_state_dict(state["optimizer"])
+        sched.load_state_dict(state["scheduler"])
+        gen.set_state(state["loader_rng"])
+        torch.set_rng_state(state["torch_rng"])
+        start, best, history = state["epoch"] + 1, state["best"], json.loads((out / "metrics.json").read_text())
+    elif rank == 0:
+        out.mkdir(parents=True, exist_ok=True)
+        atomic_write(out / "spec.yaml", spec_path.read_text(encoding="utf-8"))
+        atomic_write(out / "run.json", json.dumps({**asdict(cfg), "params": params, "frozen": frozen}, indent=1))
+    loss_fn = nn.CrossEntropyLoss(label_smoothing=cfg.label_smoothing)
+    last = cfg.epochs if cfg.stop_after is None else min(cfg.stop_after, cfg.epochs)
+    for epoch in range(start, last):
+        if sampler is not None:
+            sampler.set_epoch(epoch)
+        t0 = time.perf_counter()
+        net.train()
+        seen, loss_sum, correct = 0, 0.0, 0
+        for x, y in _progress(loader, rank, f"epoch {epoch + 1}/{cfg.epochs}"):
+            x, y = x.to(device), y.to(device)
+            if cfg.channels_last and device.type == "cuda":
+                x = x.contiguous(memory_format=torch.channels_last)
+            with torch.autocast(device.type, dtype=torch.bfloat16, enabled=cfg.amp and device.type == "cuda"):
+                out_ = net(x)
+                loss = loss_fn(out_, y)
+            opt.zero_grad(set_to_none=True)
+            scaler.scale(loss).backward()
+            scaler.unscale_(opt)
+            nn.utils.clip_grad_norm_([p for p in model.parameters() if p.requires_grad], cfg.clip)
+            scaler.step(opt)
+            scaler.update()
+            sched.step()
+            seen += len(y)
+            loss_sum += loss.item() * len(y)
+            correct += (out_.argmax(1) == y).sum().item()
+        val_loss, val_acc = _evaluate(net, val_loader, device, world)
+        row = {"epoch": epoch + 1, "train_loss": loss_sum / max(seen, 1), "train_acc": correct / max(seen, 1),
+               "val_loss": val_loss, "val_acc": val_acc, "lr": opt.param_groups[-1]["lr"],
+               "seconds": time.perf_counter() - t0}
+        history.append(row)
+        if rank == 0:
+            print(f"epoch {epoch + 1}: train loss {row['train_loss']:.4f} acc {row['train_acc']:.4f}, "
+                  f"val loss {val_loss:.4f} acc {val_acc:.4f}", flush=True)
+            _write_metrics(out, history)
+            _save_tensor_file(out / "last.safetensors", model)
+            if val_acc > best:
+                best = val_acc
+                _save_tensor_file(out / "best.safetensors", model)
+            _save_state(out / "state.pt", {"optimizer": opt.state_dict(), "scheduler": sched.state_dict(),
+                                           "epoch": epoch, "best": best, "loader_rng": gen.get_state(),
+                                           "torch_rng": torch.get_rng_state()})
+    if world > 1:
+        torch.distributed.barrier()
+        torch.distributed.destroy_process_group()
+    return history
+
+
+def _load_safetensors(path: Path) -> dict[str, torch.Tensor]:
+    if not path.is_file():
+        raise UsageError(f"cannot resume: {path} is missing")
+    from safetensors.torch import load_file
+
+    return load_file(str(path))
+
+
+def _progress(loader: DataLoader[Any], rank: int, desc: str) -> Any:
+    if rank != 0:
+        return loader
+    from tqdm import tqdm
+
+    return tqdm(loader, desc=desc, leave=False, dynamic_ncols=True, disable=None)
