@@ -158,21 +158,44 @@ def _evaluate(model: nn.Module, loader: DataLoader[Any], device: torch.device, w
     return (totals[0] / totals[2]).item(), (totals[1] / totals[2]).item()
 
 
-def train(cfg: TrainConfig, resume: str | None = None) -> list[dict[str, float]]:
-    """Train (or continue training) a spec; returns the metrics history."""
+@dataclass
+class _Run:
+    """Everything one training run holds."""
+
+    model: nn.Module
+    net: nn.Module
+    loader: DataLoader[Any]
+    val_loader: DataLoader[Any]
+    sampler: DistributedSampler[Any] | None
+    opt: torch.optim.Optimizer
+    sched: torch.optim.lr_scheduler.LambdaLR
+    gen: torch.Generator
+    device: torch.device
+    params: dict[str, Any]
+    frozen: list[str]
+
+
+def _loaders(cfg: TrainConfig, train_set: Any, val_set: Any, gen: torch.Generator, rank: int, world: int
+             ) -> tuple[DataLoader[Any], DataLoader[Any], DistributedSampler[Any] | None]:
+    sampler: DistributedSampler[Any] | None = None
+    val_sampler: DistributedSampler[Any] | None = None
+    if world > 1:
+        sampler = DistributedSampler(train_set, world, rank, seed=cfg.seed)
+        val_sampler = DistributedSampler(val_set, world, rank, shuffle=False)
+    loader = DataLoader(train_set, cfg.batch_size, shuffle=sampler is None, sampler=sampler, generator=gen,
+                        num_workers=cfg.workers, drop_last=len(train_set) > cfg.batch_size)
+    val_loader = DataLoader(val_set, cfg.batch_size * 2, sampler=val_sampler, num_workers=cfg.workers)
+    return loader, val_loader, sampler
+
+
+def _setup(cfg: TrainConfig, spec_path: Path, rank: int, world: int, resume: bool) -> _Run:
     import archc
 
-    rank, world = _dist()
-    if world > 1 and not torch.distributed.is_initialized():
-        torch.distributed.init_process_group("nccl" if cfg.device.startswith("cuda") else "gloo")
     device = torch.device(f"cuda:{int(os.environ.get('LOCAL_RANK', 0))}" if cfg.device == "cuda" and world > 1
                           else cfg.device)
-    out = Path(cfg.out)
-    spec_path = out / "spec.yaml" if resume else Path(archc.resolve.find_spec(cfg.spec))
     torch.manual_seed(cfg.seed)
     probe = archc.check(spec_path, cfg.params)
-    shape = probe.graph.inputs[0][1]
-    train_set, val_set, classes = make_datasets(cfg.data, shape, cfg.seed, cfg.fake_size)
+    train_set, val_set, classes = make_datasets(cfg.data, probe.graph.inputs[0][1], cfg.seed, cfg.fake_size)
     params = dict(cfg.params)
     if "num_classes" in probe.graph.params and "num_classes" not in params:
         params["num_classes"] = classes  # replace the head to fit the data
@@ -184,74 +207,93 @@ def train(cfg: TrainConfig, resume: str | None = None) -> list[dict[str, float]]
     frozen = _freeze(model, cfg)
     if cfg.channels_last and device.type == "cuda":
         model = model.to(memory_format=torch.channels_last)
-    net: nn.Module = nn.parallel.DistributedDataParallel(model) if world > 1 else model
+    net: Any = nn.parallel.DistributedDataParallel(model) if world > 1 else model
     if cfg.compile:
-        net = torch.compile(net)  # type: ignore[assignment]
+        net = torch.compile(net)
     gen = torch.Generator().manual_seed(cfg.seed)
-    sampler: DistributedSampler[Any] | None = DistributedSampler(train_set, world, rank, seed=cfg.seed) if world > 1 else None
-    loader = DataLoader(train_set, cfg.batch_size, shuffle=sampler is None, sampler=sampler, generator=gen,
-                        num_workers=cfg.workers, drop_last=len(train_set) > cfg.batch_size)  # type: ignore[arg-type]
-    val_sampler: DistributedSampler[Any] | None = DistributedSampler(val_set, world, rank, shuffle=False) if world > 1 else None
-    val_loader = DataLoader(val_set, cfg.batch_size * 2, sampler=val_sampler, num_workers=cfg.workers)  # type: ignore[arg-type]
+    loader, val_loader, sampler = _loaders(cfg, train_set, val_set, gen, rank, world)
     opt = torch.optim.AdamW(_param_groups(model, cfg), weight_decay=cfg.weight_decay)
-    steps = len(loader) * cfg.epochs
-    sched = torch.optim.lr_scheduler.LambdaLR(opt, _schedule(int(cfg.warmup_epochs * len(loader)), steps))
-    scaler = torch.amp.GradScaler("cuda", enabled=cfg.amp and device.type == "cuda")
-    history: list[dict[str, float]] = []
-    start, best = 0, -1.0
-    if resume:
-        model.load_state_dict(_load_safetensors(out / "last.safetensors"))
-        state = torch.load(out / "state.pt", weights_only=True)
-        opt.load_state_dict(state["optimizer"])
-        sched.load_state_dict(state["scheduler"])
-        gen.set_state(state["loader_rng"])
-        torch.set_rng_state(state["torch_rng"])
-        start, best, history = state["epoch"] + 1, state["best"], json.loads((out / "metrics.json").read_text())
-    elif rank == 0:
+    warmup = int(cfg.warmup_epochs * len(loader))
+    sched = torch.optim.lr_scheduler.LambdaLR(opt, _schedule(warmup, len(loader) * cfg.epochs))
+    return _Run(model, net, loader, val_loader, sampler, opt, sched, gen, device, params, frozen)
+
+
+def _epoch(run: _Run, cfg: TrainConfig, loss_fn: nn.Module, rank: int, desc: str) -> tuple[float, float]:
+    """One pass over the training data; returns (mean loss, accuracy)."""
+    run.net.train()
+    cuda = run.device.type == "cuda"
+    seen, loss_sum, correct = 0, 0.0, 0
+    for x, y in _progress(run.loader, rank, desc):
+        x, y = x.to(run.device), y.to(run.device)
+        if cfg.channels_last and cuda:
+            x = x.contiguous(memory_format=torch.channels_last)
+        with torch.autocast(run.device.type, dtype=torch.bfloat16, enabled=cfg.amp and cuda):  # bf16: no scaler
+            out = run.net(x)
+            loss = loss_fn(out, y)
+        run.opt.zero_grad(set_to_none=True)
+        loss.backward()
+        nn.utils.clip_grad_norm_([p for p in run.model.parameters() if p.requires_grad], cfg.clip)
+        run.opt.step()
+        run.sched.step()
+        seen += len(y)
+        loss_sum += loss.item() * len(y)
+        correct += int((out.argmax(1) == y).sum().item())
+    return loss_sum / max(seen, 1), correct / max(seen, 1)
+
+
+def _checkpoint(run: _Run, out: Path, history: list[dict[str, float]], epoch: int, best: float) -> float:
+    _write_metrics(out, history)
+    _save_tensor_file(out / "last.safetensors", run.model)
+    if history[-1]["val_acc"] > best:
+        best = history[-1]["val_acc"]
+        _save_tensor_file(out / "best.safetensors", run.model)
+    _save_state(out / "state.pt", {"optimizer": run.opt.state_dict(), "scheduler": run.sched.state_dict(),
+                                   "epoch": epoch, "best": best, "loader_rng": run.gen.get_state(),
+                                   "torch_rng": torch.get_rng_state()})
+    return best
+
+
+def _restore(run: _Run, out: Path) -> tuple[int, float, list[dict[str, float]]]:
+    run.model.load_state_dict(_load_safetensors(out / "last.safetensors"))
+    state = torch.load(out / "state.pt", weights_only=True)
+    run.opt.load_state_dict(state["optimizer"])
+    run.sched.load_state_dict(state["scheduler"])
+    run.gen.set_state(state["loader_rng"])
+    torch.set_rng_state(state["torch_rng"])
+    return state["epoch"] + 1, state["best"], json.loads((out / "metrics.json").read_text())
+
+
+def train(cfg: TrainConfig, resume: str | None = None) -> list[dict[str, float]]:
+    """Train (or continue training) a spec; returns the metrics history."""
+    import archc
+
+    rank, world = _dist()
+    if world > 1 and not torch.distributed.is_initialized():
+        torch.distributed.init_process_group("nccl" if cfg.device.startswith("cuda") else "gloo")
+    out = Path(cfg.out)
+    spec_path = out / "spec.yaml" if resume else Path(archc.resolve.find_spec(cfg.spec))
+    run = _setup(cfg, spec_path, rank, world, bool(resume))
+    start, best, history = _restore(run, out) if resume else (0, -1.0, [])
+    if not resume and rank == 0:
         out.mkdir(parents=True, exist_ok=True)
         atomic_write(out / "spec.yaml", spec_path.read_text(encoding="utf-8"))
-        atomic_write(out / "run.json", json.dumps({**asdict(cfg), "params": params, "frozen": frozen}, indent=1))
+        atomic_write(out / "run.json", json.dumps({**asdict(cfg), "params": run.params, "frozen": run.frozen},
+                                                  indent=1))
     loss_fn = nn.CrossEntropyLoss(label_smoothing=cfg.label_smoothing)
     last = cfg.epochs if cfg.stop_after is None else min(cfg.stop_after, cfg.epochs)
     for epoch in range(start, last):
-        if sampler is not None:
-            sampler.set_epoch(epoch)
+        if run.sampler is not None:
+            run.sampler.set_epoch(epoch)
         t0 = time.perf_counter()
-        net.train()
-        seen, loss_sum, correct = 0, 0.0, 0
-        for x, y in _progress(loader, rank, f"epoch {epoch + 1}/{cfg.epochs}"):
-            x, y = x.to(device), y.to(device)
-            if cfg.channels_last and device.type == "cuda":
-                x = x.contiguous(memory_format=torch.channels_last)
-            with torch.autocast(device.type, dtype=torch.bfloat16, enabled=cfg.amp and device.type == "cuda"):
-                out_ = net(x)
-                loss = loss_fn(out_, y)
-            opt.zero_grad(set_to_none=True)
-            scaler.scale(loss).backward()
-            scaler.unscale_(opt)
-            nn.utils.clip_grad_norm_([p for p in model.parameters() if p.requires_grad], cfg.clip)
-            scaler.step(opt)
-            scaler.update()
-            sched.step()
-            seen += len(y)
-            loss_sum += loss.item() * len(y)
-            correct += (out_.argmax(1) == y).sum().item()
-        val_loss, val_acc = _evaluate(net, val_loader, device, world)
-        row = {"epoch": epoch + 1, "train_loss": loss_sum / max(seen, 1), "train_acc": correct / max(seen, 1),
-               "val_loss": val_loss, "val_acc": val_acc, "lr": opt.param_groups[-1]["lr"],
-               "seconds": time.perf_counter() - t0}
-        history.append(row)
+        train_loss, train_acc = _epoch(run, cfg, loss_fn, rank, f"epoch {epoch + 1}/{cfg.epochs}")
+        val_loss, val_acc = _evaluate(run.net, run.val_loader, run.device, world)
+        history.append({"epoch": epoch + 1, "train_loss": train_loss, "train_acc": train_acc, "val_loss": val_loss,
+                        "val_acc": val_acc, "lr": run.opt.param_groups[-1]["lr"],
+                        "seconds": time.perf_counter() - t0})
         if rank == 0:
-            print(f"epoch {epoch + 1}: train loss {row['train_loss']:.4f} acc {row['train_acc']:.4f}, "
+            print(f"epoch {epoch + 1}: train loss {train_loss:.4f} acc {train_acc:.4f}, "
                   f"val loss {val_loss:.4f} acc {val_acc:.4f}", flush=True)
-            _write_metrics(out, history)
-            _save_tensor_file(out / "last.safetensors", model)
-            if val_acc > best:
-                best = val_acc
-                _save_tensor_file(out / "best.safetensors", model)
-            _save_state(out / "state.pt", {"optimizer": opt.state_dict(), "scheduler": sched.state_dict(),
-                                           "epoch": epoch, "best": best, "loader_rng": gen.get_state(),
-                                           "torch_rng": torch.get_rng_state()})
+            best = _checkpoint(run, out, history, epoch, best)
     if world > 1:
         torch.distributed.barrier()
         torch.distributed.destroy_process_group()
