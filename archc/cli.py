@@ -172,6 +172,21 @@ def _train(args: argparse.Namespace) -> int:
     return 0
 
 
+def _export(args: argparse.Namespace) -> int:
+    from archc import compile
+    from archc.export import FORMATS, export
+
+    module = compile(args.spec, input_shape=_parse_input(args.input), limits=_limits(args), **_parse_set(args.set))
+    if args.weights:
+        from archc.train.weights import load_weights
+
+        load_weights(module, args.weights, strict=True)
+    graph = cast(Any, module).archc_graph
+    target = export(module, args.format, args.output or f"{graph.name}{FORMATS[args.format]}")
+    print(f"wrote {target}", file=sys.stderr)
+    return 0
+
+
 def _list(args: argparse.Namespace) -> int:
     from archc import check
     from archc.resolve import builtin_dir, builtin_names
@@ -273,6 +288,10 @@ def _parser() -> argparse.ArgumentParser:
     t.add_argument("--resume", metavar="RUN_DIR", help="continue a run where it stopped")
     t.add_argument("--stop-after", type=int, default=None, help="stop after this epoch (resume later)")
     t.set_defaults(fn=_train)
+    e = spec_cmd("export", _export, "write the model as ONNX, TorchScript, a torch.export program or Python")
+    e.add_argument("--format", required=True, choices=("onnx", "torchscript", "exported-program", "python"))
+    e.add_argument("-o", "--output", help="output file; default NAME + extension")
+    e.add_argument("--weights", help="weights to export with the model (.safetensors or state_dict .pth)")
     ls = sub.add_parser("list", help="the built-in specs")
     ls.add_argument("--json", action="store_true")
     ls.set_defaults(fn=_list)

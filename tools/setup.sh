@@ -10,4 +10,4 @@ if command -v apt-get >/dev/null 2>&1 && ! { command -v dot && command -v chromi
     || echo "setup: could not install graphviz/chromium; rendering and browser tests will be skipped" >&2
 fi
 python -m pip install -q --disable-pip-version-check torch==2.14.1 torchvision==0.29.1
-python -m pip install -q --disable-pip-version-check -e '.[torch,dev]'
+python -m pip install -q --disable-pip-version-check -e '.[torch,train,export,bench,dev]'

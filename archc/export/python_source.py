@@ -1,0 +1,113 @@
+"""Write a compiled model as one readable, self-contained Python file: an nn.Module class with the
+same state_dict keys and the same forward, needing only torch."""
+
+from __future__ import annotations
+
+import inspect
+import re
+from typing import Any
+
+from torch import fx, nn
+
+from archc.backend import modules as helpers
+from archc.errors import UsageError
+
+__all__ = ["python_source"]
+
+# modules whose repr() is a faithful constructor call
+_REPR_OK = (nn.Conv2d, nn.ConvTranspose2d, nn.BatchNorm2d, nn.LayerNorm, nn.GroupNorm, nn.LocalResponseNorm,
+            nn.ReLU, nn.ReLU6, nn.SiLU, nn.GELU, nn.Tanh, nn.Sigmoid, nn.LeakyReLU, nn.Hardswish, nn.Hardsigmoid,
+            nn.MaxPool2d, nn.AdaptiveAvgPool2d, nn.AdaptiveMaxPool2d, nn.Dropout, nn.Linear)
+
+_STOCHASTIC_DEPTH = '''
+class StochasticDepth(nn.Module):
+    """Drop whole samples of a residual branch while training (identity in eval)."""
+
+    def __init__(self, p: float, mode: str) -> None:
+        super().__init__()
+        self.p, self.mode = p, mode
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if not self.training or self.p == 0.0:
+            return x
+        shape = [x.shape[0]] + [1] * (x.ndim - 1) if self.mode == "row" else [1] * x.ndim
+        keep = torch.empty(shape, dtype=x.dtype, device=x.device).bernoulli_(1.0 - self.p)
+        return x * keep / (1.0 - self.p)
+'''
+
+
+def _ctor(mod: nn.Module) -> str:
+    """Constructor expression for a leaf module."""
+    if isinstance(mod, helpers.SelfAttention):
+        bias = mod.in_proj_bias is not None
+        return f"SelfAttention({mod.embed_dim}, {mod.num_heads}, dropout={mod.dropout}, bias={bias}, batch_first=True)"
+    if isinstance(mod, helpers.LayerNorm2d):
+        return "LayerNorm2d" + repr(mod)[len("LayerNorm2d"):]
+    if isinstance(mod, nn.AvgPool2d):
+        return (f"nn.AvgPool2d({mod.kernel_size!r}, {mod.stride!r}, {mod.padding!r}, ceil_mode={mod.ceil_mode}, "
+                f"count_include_pad={mod.count_include_pad})")
+    if type(mod).__name__ == "StochasticDepth":
+        return f"StochasticDepth({mod.p!r}, {mod.mode!r})"
+    if type(mod) in _REPR_OK:
+        return "nn." + repr(mod)
+    raise UsageError(f"cannot write {type(mod).__name__} as Python source")
+
+
+def _helper_source(name: str, fn: Any) -> str:
+    src = inspect.getsource(fn)
+    return re.sub(rf"^def {fn.__name__}\(", f"def {name}(", src, count=1, flags=re.M)
+
+
+def _init_lines(gm: fx.GraphModule) -> list[str]:
+    lines: list[str] = []
+    made: set[str] = set()
+
+    def container(path: str) -> None:
+        if not path or path in made:
+            return
+        parent, _, name = path.rpartition(".")
+        container(parent)
+        lines.append(f"        self{_at(parent)}.add_module({name!r}, nn.Module())")
+        made.add(path)
+
+    for node in gm.graph.nodes:
+        if node.op not in ("call_module", "get_attr"):
+            continue
+        parent, _, name = node.target.rpartition(".")
+        container(parent)
+        if node.op == "call_module":
+            lines.append(f"        self{_at(parent)}.add_module({name!r}, {_ctor(gm.get_submodule(node.target))})")
+        else:
+            shape = tuple(gm.get_parameter(node.target).shape)
+            lines.append(f"        self{_at(parent)}.register_parameter({name!r}, nn.Parameter(torch.zeros{shape}))")
+    return lines
+
+
+def _at(path: str) -> str:
+    return f".get_submodule({path!r})" if path else ""
+
+
+def python_source(gm: fx.GraphModule, class_name: str, spec_name: str) -> str:
+    code = gm.graph.python_code(root_module="self")
+    helper_defs = [_helper_source(name, obj) for name, obj in sorted(code.globals.items())
+                   if callable(obj) and getattr(obj, "__module__", "") == helpers.__name__]
+    types = {type(m) for m in gm.modules()}
+    classes = []
+    if helpers.LayerNorm2d in types:
+        classes.append(inspect.getsource(helpers.LayerNorm2d))
+    if helpers.SelfAttention in types:
+        classes.append(inspect.getsource(helpers.SelfAttention))
+    if any(t.__name__ == "StochasticDepth" for t in types):
+        classes.append(_STOCHASTIC_DEPTH.strip() + "\n")
+    forward = "\n".join("    " + line if line.strip() else "" for line in code.src.strip("\n").splitlines())
+    header = (f'"""{spec_name}, written by `archc export --format python`.\n\n'
+              f"Self-contained: needs only torch. state_dict keys match the archc model.\n\"\"\"\n\n"
+              "import torch\nfrom torch import Tensor, nn\nfrom torch.nn import functional as F\n")
+    body = [header, *("\n" + c for c in classes), *("\n" + h for h in helper_defs),
+            f"\nclass {class_name}(nn.Module):\n    def __init__(self) -> None:\n        super().__init__()",
+            "\n".join(_init_lines(gm)), "", forward, ""]
+    text = "\n".join(body)
+    compile(text, f"<{class_name}>", "exec")  # syntax check of our own generated code, never of spec text
+    return text.replace("\n\n\n\n", "\n\n\n")
+
+
