@@ -5,7 +5,7 @@ from __future__ import annotations
 import io
 import warnings
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import torch
 from torch import fx
@@ -19,17 +19,19 @@ FORMATS = {"onnx": ".onnx", "torchscript": ".ts.pt", "exported-program": ".pt2",
 
 
 def _example(gm: fx.GraphModule) -> tuple[torch.Tensor, ...]:
-    graph = gm.archc_graph  # type: ignore[attr-defined]
+    graph = cast(Any, gm).archc_graph
     return tuple(torch.randn(1, *shape) for _, shape in graph.inputs)
 
 
 def _onnx(gm: fx.GraphModule, x: tuple[torch.Tensor, ...], path: Path) -> None:
     import onnx
 
-    buf = io.BytesIO()
-    program = torch.onnx.export(gm, x, dynamo=True, verbose=False)
-    program.save(buf)  # type: ignore[union-attr]
-    data = buf.getvalue()
+    import tempfile
+
+    program: Any = torch.onnx.export(gm, x, dynamo=True, verbose=False)
+    with tempfile.TemporaryDirectory() as tmp:
+        program.save(Path(tmp) / "model.onnx")
+        data = (Path(tmp) / "model.onnx").read_bytes()
     onnx.checker.check_model(onnx.load_from_string(data))
     atomic_write(path, data)
 
@@ -43,7 +45,7 @@ def export(gm: fx.GraphModule, fmt: str, path: str | Path) -> Path:
     gm = gm.eval()
     path = Path(path)
     x = _example(gm)
-    graph: Any = gm.archc_graph  # type: ignore[attr-defined]
+    graph: Any = cast(Any, gm).archc_graph
     if fmt == "python":
         from archc.export.python_source import python_source
 
