@@ -24,9 +24,9 @@ def _example(gm: fx.GraphModule) -> tuple[torch.Tensor, ...]:
 
 
 def _onnx(gm: fx.GraphModule, x: tuple[torch.Tensor, ...], path: Path) -> None:
-    import onnx
-
     import tempfile
+
+    import onnx
 
     program: Any = torch.onnx.export(gm, x, dynamo=True, verbose=False)
     with tempfile.TemporaryDirectory() as tmp:
