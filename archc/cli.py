@@ -187,6 +187,19 @@ def _export(args: argparse.Namespace) -> int:
     return 0
 
 
+def _bench(args: argparse.Namespace) -> int:
+    from archc.benchmark import bench, format_rows
+
+    try:
+        sizes = tuple(int(b) for b in args.batch_sizes.split(","))
+    except ValueError:
+        raise UsageError(f"--batch-sizes expects e.g. 1,8,32, got '{args.batch_sizes}'") from None
+    rows = bench(args.spec, args.against, args.device, sizes, args.repeats, args.compile, _parse_set(args.set),
+                 _parse_input(args.input))
+    print(json.dumps(rows, indent=1) if args.json else format_rows(rows))
+    return 0
+
+
 def _list(args: argparse.Namespace) -> int:
     from archc import check
     from archc.resolve import builtin_dir, builtin_names
@@ -292,6 +305,13 @@ def _parser() -> argparse.ArgumentParser:
     e.add_argument("--format", required=True, choices=("onnx", "torchscript", "exported-program", "python"))
     e.add_argument("-o", "--output", help="output file; default NAME + extension")
     e.add_argument("--weights", help="weights to export with the model (.safetensors or state_dict .pth)")
+    bn = spec_cmd("bench", _bench, "latency and throughput next to the torchvision twin, same run")
+    bn.add_argument("--against", help="torchvision:NAME (default: the spec's reference)")
+    bn.add_argument("--device", default="cpu")
+    bn.add_argument("--batch-sizes", default="1,8")
+    bn.add_argument("--repeats", type=int, default=20)
+    bn.add_argument("--compile", action="store_true", help="torch.compile both models first")
+    bn.add_argument("--json", action="store_true")
     ls = sub.add_parser("list", help="the built-in specs")
     ls.add_argument("--json", action="store_true")
     ls.set_defaults(fn=_list)

@@ -132,3 +132,16 @@ def test_diff_settings(capsys):
 def test_diff_two_specs_text(capsys):
     status, out, _ = run(["diff", "vgg16", "vgg16_bn"], capsys)
     assert status == 0 and "changed nodes" in out and "138,357,544 -> 138,365,992" in out
+
+
+def test_bench_against_twin(capsys):
+    status, out, _ = run(["bench", "resnet18", "--batch-sizes", "1", "--repeats", "2", "--input", "3x64x64",
+                          "--json"], capsys)
+    rows = json.loads(out)
+    assert status == 0 and rows[0]["batch"] == 1
+    assert {"archc ms", "torchvision:resnet18 ms", "ratio"} <= set(rows[0])
+
+
+def test_bench_rejects_bad_against(capsys):
+    status, _, err = run(["bench", "lenet5", "--against", "resnet18"], capsys)
+    assert status == 2 and "torchvision:NAME" in err
