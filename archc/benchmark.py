@@ -6,6 +6,7 @@ from __future__ import annotations
 import statistics
 import time
 from collections.abc import Callable
+from functools import partial
 from typing import Any
 
 import torch
@@ -72,7 +73,7 @@ def bench(spec: str, against: str | None = None, device: str = "cpu", batch_size
                     m(x)  # warm-up (and compilation)
             for _ in range(repeats):
                 for k, m in contenders.items():
-                    times[k].append(_time(lambda m=m, x=x: m(x), dev))
+                    times[k].append(_time(partial(m, x), dev))
         med = {k: statistics.median(v) for k, v in times.items()}
         row: dict[str, Any] = {"batch": b, **{f"{k} ms": v * 1e3 for k, v in med.items()},
                                "archc img/s": b / med["archc"]}
