@@ -216,8 +216,14 @@ def _list(args: argparse.Namespace) -> int:
         return 0
     for r in rows:
         print(f"{r['name']:<22} {r['family']:<14} {r['params']:>14,}  {'x'.join(map(str, r['input'])):<12} "
-              f"{r['reference'] if isinstance(r['reference'], str) else r['reference'].get('paper', '')}")
+              f"{_reference_text(r['reference'])}")
     return 0
+
+
+def _reference_text(ref: Any) -> str:
+    if isinstance(ref, str):
+        return ref
+    return str(ref.get("torchvision") or ref.get("paper", ""))
 
 
 def _blocks(args: argparse.Namespace) -> int:
