@@ -94,9 +94,9 @@ def _summary(args: argparse.Namespace) -> int:
 
     a = check(args.spec, _parse_set(args.set), _parse_input(args.input), _limits(args))
     if args.json:
-        print(json.dumps(to_json(a, args.depth), indent=1))
+        print(json.dumps(to_json(a, args.depth, args.batch, args.dtype), indent=1))
     else:
-        print(to_text(a, args.depth))
+        print(to_text(a, args.depth, args.batch, args.dtype))
     return 0
 
 
@@ -266,6 +266,8 @@ def _parser() -> argparse.ArgumentParser:
     s = spec_cmd("summary", _summary, "per-node table: shapes, parameters, MACs")
     s.add_argument("--depth", type=int, default=None, help="collapse to this many path levels")
     s.add_argument("--json", action="store_true")
+    s.add_argument("--batch", type=int, default=1, help="batch size for the memory estimates")
+    s.add_argument("--dtype", choices=("fp32", "bf16", "fp16"), default="fp32")
     d = spec_cmd("diff", _diff, "compare two specs, or a spec with and without --set overrides")
     d.add_argument("other", nargs="?", help="second spec (default: the first, with the --set overrides)")
     d.add_argument("--json", action="store_true")

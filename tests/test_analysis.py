@@ -69,3 +69,40 @@ def test_receptive_field_takes_widest_branch_and_dilation(tmp_path):
     a = archc.check(spec)
     assert a.info["c"].rf.pixels == 5  # dilated 3x3 spans 5; the 1x1 branch is narrower
     assert a.info["e"].rf.pixels == 5 + 1 + 2 * 2  # pool adds 1, then a 3x3 at jump 2 adds 4
+
+
+# Activations a training step keeps for backward: archc's estimate against what autograd really
+# saves (saved_tensors_hooks, unique storages, parameters excluded). Stated tolerance: ±35%.
+@pytest.mark.parametrize("name", ["resnet18", "mobilenet_v2", "vgg11_bn", "convnext_tiny", "vit_b_32",
+                                  "densenet121", "efficientnet_b0", "googlenet"])
+def test_training_memory_estimate(name):
+    import torch
+
+    from archc.analyze.memory import memory
+
+    shape = None if name.startswith("vit") else [3, 64, 64]
+    a = archc.check(name, input_shape=shape)
+    model = archc.compile(name, input_shape=shape).train()
+    params = {p.untyped_storage().data_ptr() for p in model.parameters()}
+    saved: dict[int, int] = {}
+
+    def pack(t):
+        saved[t.untyped_storage().data_ptr()] = t.untyped_storage().nbytes()
+        return t
+
+    with torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t):
+        model(torch.randn(2, *a.graph.inputs[0][1]))
+    real = sum(v for k, v in saved.items() if k not in params)
+    estimate = memory(a, batch=2)["training_activation_bytes"]
+    assert 0.65 <= estimate / real <= 1.35
+
+
+def test_memory_scales_with_batch_and_dtype():
+    from archc.analyze.memory import memory
+
+    a = archc.check("resnet50")
+    one, eight, half = memory(a, 1), memory(a, 8), memory(a, 8, "bf16")
+    assert one["param_bytes"] == 4 * 25_557_032 == eight["param_bytes"]
+    assert eight["training_activation_bytes"] == 8 * one["training_activation_bytes"]
+    assert half["inference_peak_activation_bytes"] * 2 == eight["inference_peak_activation_bytes"]
+    assert one["inference_peak_activation_bytes"] < one["training_activation_bytes"]

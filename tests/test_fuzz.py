@@ -5,11 +5,12 @@
 - Mutated specs (random edits of valid ones): every outcome is success or an ArchcError.
 - A corrupted scalar is reported at that scalar's line and column.
 
-2,000 examples each in the normal run; `pytest tests/test_fuzz.py --fuzz-examples 50000` for longer.
+2,000 examples each in the normal run; `ARCHC_FUZZ_EXAMPLES=50000 pytest tests/test_fuzz.py` for longer.
 """
 
 from __future__ import annotations
 
+import os
 import tempfile
 from pathlib import Path
 
@@ -110,7 +111,8 @@ def _write(text: str) -> Path:
     return path
 
 
-FUZZ = settings(max_examples=2000, deadline=None, suppress_health_check=list(HealthCheck), derandomize=True)
+EXAMPLES = int(os.environ.get("ARCHC_FUZZ_EXAMPLES", "2000"))
+FUZZ = settings(max_examples=EXAMPLES, deadline=None, suppress_health_check=list(HealthCheck), derandomize=True)
 
 
 @FUZZ

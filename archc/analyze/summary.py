@@ -69,15 +69,20 @@ def totals(analysis: Analysis) -> dict[str, Any]:
     }
 
 
-def to_json(analysis: Analysis, depth: int | None = None) -> dict[str, Any]:
+def to_json(analysis: Analysis, depth: int | None = None, batch: int = 1, dtype: str = "fp32") -> dict[str, Any]:
+    from archc.analyze.memory import memory
+
     doc = totals(analysis)
+    doc["memory"] = memory(analysis, batch, dtype)
     doc["nodes"] = [{"path": r.path, "block": r.block, "output_shape": list(r.output_shape), "params": r.params,
                      "macs": r.macs, "other_ops": r.other_ops, "receptive_field": r.receptive_field}
                     for r in rows(analysis, depth)]
     return doc
 
 
-def to_text(analysis: Analysis, depth: int | None = None) -> str:
+def to_text(analysis: Analysis, depth: int | None = None, batch: int = 1, dtype: str = "fp32") -> str:
+    from archc.analyze.memory import memory
+
     table = rows(analysis, depth)
     head = ("path", "block", "output", "params", "MACs", "RF")
     body = [(r.path, r.block, "x".join(map(str, r.output_shape)), f"{r.params:,}", f"{r.macs:,}",
@@ -90,4 +95,8 @@ def to_text(analysis: Analysis, depth: int | None = None) -> str:
                f"{fmt_count(t['macs'])}MACs ({fmt_count(t['flops'])}FLOPs), "
                f"input {t['input_shape']} -> output {t['output_shape']}, "
                f"receptive field {t['receptive_field']} px")
+    m = memory(analysis, batch, dtype)
+    out.append(f"memory ({dtype}, batch {batch}): parameters {fmt_count(m['param_bytes'])}B, inference peak "
+               f"activations {fmt_count(m['inference_peak_activation_bytes'])}B, training activations "
+               f"{fmt_count(m['training_activation_bytes'])}B")
     return "\n".join(out)

@@ -1,0 +1,52 @@
+"""Memory from the graph alone: parameter bytes, inference peak (tensor liveness in execution
+order) and the activations a training step keeps for backward, per batch size and dtype."""
+
+from __future__ import annotations
+
+from math import prod
+from typing import Any
+
+from archc.analyze.shapes import Analysis
+
+__all__ = ["DTYPE_BYTES", "memory"]
+
+DTYPE_BYTES = {"fp32": 4, "bf16": 2, "fp16": 2}
+# ops whose output is a view of (or written into) their input: no new storage
+_VIEWS = {"flatten", "reshape", "permute", "transpose", "select", "unflatten", "identity"}
+# in-place ops whose backward needs only their result (other in-place ops keep their input too)
+_RESULT_ONLY = {"relu"}
+
+
+def _allocates(analysis: Analysis, path: str) -> bool:
+    node = analysis.info[path].node
+    return node.op not in _VIEWS and not node.args.get("inplace", False)
+
+
+def memory(analysis: Analysis, batch: int = 1, dtype: str = "fp32") -> dict[str, Any]:
+    """Byte estimates; activations scale with ``batch``, parameters do not."""
+    size = DTYPE_BYTES[dtype]
+    graph = analysis.graph
+    nbytes = {p: prod(s) * batch * size for p, s in analysis.shapes.items()}
+    readers: dict[str, int] = {}
+    for node in graph.nodes:
+        for src in node.inputs:
+            readers[src] = readers.get(src, 0) + 1
+    live = {name: nbytes[name] for name, _ in graph.inputs}
+    peak = sum(live.values())
+    kept = 0
+    for node in graph.nodes:
+        if node.path not in analysis.info:
+            continue
+        if _allocates(analysis, node.path):
+            live[node.path] = nbytes[node.path]
+        inplace_free = node.op in _RESULT_ONLY and node.args.get("inplace", False)
+        if node.op not in _VIEWS and not inplace_free:
+            kept += nbytes[node.path]
+        peak = max(peak, sum(live.values()))
+        for src in node.inputs:
+            readers[src] -= 1
+            if readers[src] == 0 and src not in graph.outputs:
+                live.pop(src, None)
+    return {"batch": batch, "dtype": dtype, "param_bytes": analysis.params * size,
+            "inference_peak_activation_bytes": peak, "training_activation_bytes": kept + sum(
+                nbytes[n] for n, _ in graph.inputs)}
