@@ -20,10 +20,31 @@ def analyse(spec: str | Path, params: Mapping[str, Any] | None = None, input_sha
     """Resolve and analyse; resolution errors raise, shape errors stay in ``Analysis.errors``."""
     limits = limits or Limits()
     resolved = resolve(spec, params, input_shape, limits)
+    if resolved.graph.meta.get("symbols"):
+        return _symbolic(resolved.graph, limits)
     analysis = analyze(resolved.graph, limits)
     for err in analysis.errors:
         if err.loc is not None and not err.chain:
             err.chain = resolved.source.includes.get(err.loc.file, ())
+    return analysis
+
+
+def _symbolic(graph: Any, limits: Limits) -> Analysis:
+    """Sweep the symbolic sizes; the analysis returned is the smallest valid input's."""
+    from dataclasses import replace
+
+    from archc.analyze.symbolic import sweep
+    from archc.errors import ShapeError
+
+    symbols = graph.meta["symbols"]
+    result = sweep(graph, symbols)
+    name, shape = graph.inputs[0]
+    if not result.valid:
+        raise ShapeError(f"no input size works: {result.constraint}", hint=result.breaks or None)
+    size = result.valid[0]
+    concrete = replace(graph, inputs=((name, tuple(size if i in symbols else d for i, d in enumerate(shape))),))
+    analysis = analyze(concrete, limits)
+    analysis.symbolic = result
     return analysis
 
 

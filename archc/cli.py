@@ -30,15 +30,19 @@ def _parse_set(items: list[str]) -> dict[str, Any]:
     return out
 
 
-def _parse_input(text: str | None) -> list[int] | None:
+def _parse_input(text: str | None) -> list[int | str] | None:
+    """`3x224x224`, or with symbolic sizes `3xHxW` (letters name the unknown sizes)."""
     if text is None:
         return None
-    try:
-        dims = [int(d) for d in text.lower().replace(",", "x").split("x")]
-    except ValueError:
-        raise UsageError(f"--input expects sizes like 3x224x224, got '{text}'") from None
-    if not dims or any(d < 1 for d in dims):
-        raise UsageError(f"--input sizes must be positive, got '{text}'")
+    dims: list[int | str] = []
+    for part in text.replace(",", "x").split("x"):
+        part = part.strip()
+        if part.isdigit() and int(part) > 0:
+            dims.append(int(part))
+        elif part.isidentifier() and part.upper() == part and dims:
+            dims.append(part)
+        else:
+            raise UsageError(f"--input expects sizes like 3x224x224 or 3xHxW, got '{text}'")
     return dims
 
 
@@ -63,6 +67,10 @@ def _check(args: argparse.Namespace) -> int:
             status = 1
             continue
         shapes = ", ".join("x".join(map(str, s)) for s in a.output_shapes)
+        if a.symbolic is not None:
+            shapes = ", ".join("x".join(a.symbolic.shapes.get(o, ("?",))) for o in a.graph.outputs)
+            size = a.graph.inputs[0][1][next(iter(a.symbolic.symbols))]
+            shapes += f"; valid inputs: {a.symbolic.constraint} (figures at {size})"
         if not args.quiet:
             print(f"ok  {spec}: {a.graph.name}, {len(a.graph.nodes)} nodes, {a.params:,} parameters, "
                   f"{fmt_count(a.macs)}MACs, output {shapes}")

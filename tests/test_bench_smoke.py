@@ -15,5 +15,5 @@ def test_bench_quick(tmp_path):
                           capture_output=True, text=True, timeout=600)
     assert proc.returncode == 0, proc.stderr[-2000:]
     text = out.read_text()
-    for section in ("Checking a spec", "In-process analysis", "Compiling", "Running", "Scaling"):
+    for section in ("Checking a spec", "In-process analysis", "Compiling", "Running", "Rendering", "Scaling"):
         assert f"## {section}" in text

@@ -167,6 +167,44 @@ def bench_forward(models: list[str], repeats: int, batches: list[int]) -> list[R
     return rows
 
 
+def _svg_stats(svg: bytes) -> tuple[float, int]:
+    import re
+
+    height = float(re.search(rb'height="([\d.]+)pt"', svg).group(1))  # type: ignore[union-attr]
+    return height, svg.count(b'class="node"')
+
+
+def bench_render(models: list[str], repeats: int) -> list[Row]:
+    import archc
+    from archc.render.output import render
+
+    rows: list[Row] = []
+    for name in models:
+        analysis = archc.check(name)
+        t = _median(lambda a=analysis: render(a, "svg"), repeats)
+        h, n = _svg_stats(render(analysis, "svg"))
+        anchor, ratio = "torchview not installed", "-"
+        if _have("torchview"):
+            import torch
+            import torchvision
+            from torchview import draw_graph
+
+            model = getattr(torchvision.models, name)()
+
+            def theirs(m: Any = model) -> bytes:
+                g = draw_graph(m, input_size=(1, 3, 224, 224), device="cpu")
+                return bytes(g.visual_graph.pipe(format="svg"))
+
+            ta = _median(theirs, max(1, repeats // 2))
+            ha, na = _svg_stats(theirs())
+            anchor = f"{ta * 1e3:.0f} ms, {ha:.0f} pt tall, {na} nodes"
+            ratio = f"{ta / t:.1f}x faster, {ha / h:.1f}x shorter"
+            del torch
+        rows.append((f"render {name} to SVG vs torchview", f"{t * 1e3:.0f} ms, {h:.0f} pt tall, {n} nodes",
+                     anchor, ratio))
+    return rows
+
+
 def _resnet_sizes(k: int) -> list[int]:
     return [3 * k, 4 * k, 6 * k, 3 * k]
 
@@ -221,6 +259,7 @@ def main(argv: list[str] | None = None) -> int:
         ("Compiling", bench_compile(models[:1] if args.quick else ["resnet50", "vit_b_16"], reps)),
         ("Running (eval, CPU)", bench_forward(models[:1] if args.quick else ["resnet50", "vit_b_16"],
                                                3 if args.quick else 15, [1] if args.quick else [1, 8])),
+        ("Rendering", bench_render(["resnet18"] if args.quick else ["resnet50", "densenet121"], reps)),
         ("Scaling", bench_scaling(reps, args.quick)),
     ]
     cmd = "python tools/bench.py" + (" --quick" if args.quick else "")

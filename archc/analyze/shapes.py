@@ -9,6 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from fractions import Fraction
 from math import ceil, prod
+from typing import Any
 
 from archc import blocks as library
 from archc.errors import ArchcError, LimitError, ShapeError, SpecError
@@ -49,6 +50,7 @@ class Analysis:
     info: dict[str, NodeInfo] = field(default_factory=dict)
     shapes: dict[str, Shape] = field(default_factory=dict)  # every producer (graph inputs too)
     errors: list[ArchcError] = field(default_factory=list)
+    symbolic: Any = None  # analyze.symbolic.SymbolicResult when the input has symbolic sizes
 
     @property
     def params(self) -> int:

@@ -21,6 +21,7 @@ class Row:
     other_ops: int
     activations: int
     receptive_field: int | str | None  # pixels, "global", or None for non-spatial rows
+    last: str = ""  # the node whose output is the row's output
 
 
 def fmt_count(n: float) -> str:
@@ -34,6 +35,7 @@ def rows(analysis: Analysis, depth: int | None = None) -> list[Row]:
     """One row per node, or per group at ``depth`` path components (sums of their nodes)."""
     labels = {g.path: g.label for g in analysis.graph.groups}
     out: dict[str, list[Any]] = {}
+    last: dict[str, str] = {}
     for path, info in analysis.info.items():
         parts = path.split(".")
         key = ".".join(parts[:depth]) if depth else path
@@ -47,7 +49,8 @@ def rows(analysis: Analysis, depth: int | None = None) -> list[Row]:
         row[4] += info.other_ops
         row[5] += prod(info.shape)
         row[6] = info.rf.pixels if info.rf is not None else "global"
-    return [Row(k, *v) for k, v in out.items()]
+        last[key] = path
+    return [Row(k, v[0], v[1], v[2], v[3], v[4], v[5], v[6], last[k]) for k, v in out.items()]
 
 
 def totals(analysis: Analysis) -> dict[str, Any]:
@@ -74,7 +77,13 @@ def to_json(analysis: Analysis, depth: int | None = None, batch: int = 1, dtype:
 
     doc = totals(analysis)
     doc["memory"] = memory(analysis, batch, dtype)
-    doc["nodes"] = [{"path": r.path, "block": r.block, "output_shape": list(r.output_shape), "params": r.params,
+    sym = analysis.symbolic
+    if sym is not None:
+        doc["symbolic"] = {"constraint": sym.constraint, "breaks": sym.breaks,
+                           "output_shape": [list(sym.shapes.get(o, ())) for o in analysis.graph.outputs]}
+    doc["nodes"] = [{"path": r.path, "block": r.block,
+                     "output_shape": list(sym.shapes.get(r.last, ())) if sym else list(r.output_shape),
+                     "params": r.params,
                      "macs": r.macs, "other_ops": r.other_ops, "receptive_field": r.receptive_field}
                     for r in rows(analysis, depth)]
     return doc
@@ -85,8 +94,10 @@ def to_text(analysis: Analysis, depth: int | None = None, batch: int = 1, dtype:
 
     table = rows(analysis, depth)
     head = ("path", "block", "output", "params", "MACs", "RF")
-    body = [(r.path, r.block, "x".join(map(str, r.output_shape)), f"{r.params:,}", f"{r.macs:,}",
-             str(r.receptive_field)) for r in table]
+    sym = analysis.symbolic
+    body = [(r.path, r.block, f"({', '.join(sym.shapes.get(r.last, ('?',)))})" if sym else
+             "x".join(map(str, r.output_shape)),
+             f"{r.params:,}", f"{r.macs:,}", str(r.receptive_field)) for r in table]
     widths = [max(len(str(x[i])) for x in [head, *body]) for i in range(len(head))]
     line = "  ".join(f"{{:<{w}}}" if i < 3 else f"{{:>{w}}}" for i, w in enumerate(widths))
     t = totals(analysis)
@@ -95,6 +106,9 @@ def to_text(analysis: Analysis, depth: int | None = None, batch: int = 1, dtype:
                f"{fmt_count(t['macs'])}MACs ({fmt_count(t['flops'])}FLOPs), "
                f"input {t['input_shape']} -> output {t['output_shape']}, "
                f"receptive field {t['receptive_field']} px")
+    if sym is not None:
+        out.append(f"valid inputs: {sym.constraint}" + (f"; smallest input breaks {sym.breaks}" if sym.breaks else "")
+                   + f" (figures above at {analysis.graph.inputs[0][1]})")
     m = memory(analysis, batch, dtype)
     out.append(f"memory ({dtype}, batch {batch}): parameters {fmt_count(m['param_bytes'])}B, inference peak "
                f"activations {fmt_count(m['inference_peak_activation_bytes'])}B, training activations "

@@ -24,7 +24,11 @@ class Resolved:
     source: SpecSource
 
 
-def _input_shapes(data: LocDict, env: Mapping[str, Any], override: Any) -> list[tuple[str, tuple[int, ...]]]:
+SYMBOL_PLACEHOLDER = 224  # concrete stand-in for a symbolic input size while resolving
+
+
+def _input_shapes(data: LocDict, env: Mapping[str, Any], override: Any, symbols: dict[int, str]
+                  ) -> list[tuple[str, tuple[int, ...]]]:
     raw = override if override is not None else data.get("input")
     loc = data.val_locs.get("input", data.loc)
     if raw is None:
@@ -34,10 +38,13 @@ def _input_shapes(data: LocDict, env: Mapping[str, Any], override: Any) -> list[
     out = []
     for name, shape in named:
         dims = []
-        for d in shape:
+        for axis, d in enumerate(shape):
             v = deep_interpolate(d, env, loc)
             if isinstance(v, str) and v in env:
                 v = env[v]
+            if isinstance(v, str) and v.isidentifier() and axis > 0 and not isinstance(raw, dict):
+                symbols[axis] = v  # a symbolic size such as H: analysed by sweeping (analyze.symbolic)
+                v = SYMBOL_PLACEHOLDER
             if isinstance(v, bool) or not isinstance(v, int) or v < 1:
                 raise ResolveError(f"input size {d!r} must be a positive integer", loc,
                                    hint="give a concrete size with --input, e.g. --input 3x224x224")
@@ -64,7 +71,8 @@ def _build(source: SpecSource, params: dict[str, Any], input_shape: Any, limits:
     if "nodes" not in data:
         raise ResolveError("the spec has no `nodes:`", data.loc, hint="declare the model's nodes, or `extends:` a spec")
     env = settle_params(data, params)
-    inputs = _input_shapes(data, env, input_shape)
+    symbols: dict[int, str] = {}
+    inputs = _input_shapes(data, env, input_shape, symbols)
     ex = Expander(data.get("blocks"), limits)
     top = ex.new_scope("", {name: ("input", name) for name, _ in inputs})
     nodes_spec = data["nodes"]
@@ -74,7 +82,9 @@ def _build(source: SpecSource, params: dict[str, Any], input_shape: Any, limits:
     out_locs = getattr(data.get("outputs"), "locs", [data.val_locs.get("nodes")] * len(out_names))
     outputs = tuple(ex.follow((top, str(n), out_locs[i])) for i, n in enumerate(out_names))
     nodes = execution_order(ex.finish(), [n for n, _ in inputs])
-    meta = {k: data[k] for k in ("family", "reference", "description") if k in data}
+    meta: dict[str, Any] = {k: data[k] for k in ("family", "reference", "description") if k in data}
+    if symbols:
+        meta["symbols"] = symbols
     return Graph(str(data["name"]), tuple(inputs), tuple(nodes), outputs, tuple(ex.groups), env, meta,
                  str(source.path))
 
