@@ -87,3 +87,20 @@ def test_plugin_blocks_from_entry_points(monkeypatch):
             blocks.registry.load_plugins()
     finally:
         blocks.registry._BLOCKS.pop("test_double")
+
+
+def test_groups_index_like_sequential():
+    model = archc.compile("resnet18", device="meta")
+    assert len(model.layer4) == 2 and model.layer4[-1] is model.layer4["1"]
+    assert isinstance(model.layer4[0].conv1, torch.nn.Conv2d)
+    with pytest.raises(TypeError, match="create_feature_extractor"):
+        model.layer1(torch.empty(1, 64, 8, 8, device="meta"))
+
+
+def test_feature_extraction_by_node_path():
+    from torchvision.models.feature_extraction import create_feature_extractor
+
+    model = archc.compile("resnet18").eval()
+    features = create_feature_extractor(model, {"layer3.1.relu": "c4", "layer4.1.relu": "c5"})
+    out = features(torch.randn(1, 3, 64, 64))
+    assert out["c4"].shape == (1, 256, 4, 4) and out["c5"].shape == (1, 512, 2, 2)

@@ -15,6 +15,7 @@ from torch import fx, nn
 
 from archc import blocks as library
 from archc.analyze import Analysis
+from archc.backend.modules import Group
 from archc.ir import Graph
 
 __all__ = ["build_module"]
@@ -72,4 +73,16 @@ def build_module(graph: Graph, analysis: Analysis, device: str | torch.device | 
             env[node.path].meta.setdefault("archc_path", node.path)
     outs = [env[o] for o in graph.outputs]
     g.output(outs[0] if len(outs) == 1 else tuple(outs))
-    return fx.GraphModule(root, g, class_name=_class_name(graph.name))
+    module = fx.GraphModule(root, g, class_name=_class_name(graph.name))
+    _groups_indexable(module)
+    return module
+
+
+def _groups_indexable(module: nn.Module) -> None:
+    """fx fills the hierarchy with plain nn.Module containers; make them indexable Groups."""
+    for name, child in list(module.named_children()):
+        if type(child) is nn.Module:
+            group = Group()
+            group._modules, group._parameters, group._buffers = child._modules, child._parameters, child._buffers
+            setattr(module, name, group)
+        _groups_indexable(child)

@@ -6,8 +6,31 @@ import torch
 from torch import Tensor, nn
 from torch.nn import functional as F
 
-__all__ = ["LayerNorm2d", "SelfAttention", "global_avg_pool", "reshape", "resize_to", "prepend_token",
+__all__ = ["Group", "LayerNorm2d", "SelfAttention", "global_avg_pool", "reshape", "resize_to", "prepend_token",
            "add_param", "scale_by_param", "identity"]
+
+
+class Group(nn.Module):
+    """A level of the model's hierarchy (block instance, repeat, seq): holds children by name and
+    indexes like nn.Sequential (`model.layer4[-1]`, `len(model.features)`). It has no forward of its
+    own: the model's generated forward calls the leaves directly."""
+
+    def __getitem__(self, idx: int | str) -> nn.Module:
+        if isinstance(idx, str):
+            return self._modules[idx]  # type: ignore[return-value]
+        children = list(self._modules.values())
+        return children[idx]  # type: ignore[return-value]
+
+    def __len__(self) -> int:
+        return len(self._modules)
+
+    def __iter__(self):  # type: ignore[no-untyped-def]
+        return iter(self._modules.values())
+
+    def forward(self, *args: object) -> None:
+        raise TypeError("an archc group runs inside the compiled model's forward; to get intermediate "
+                        "features use torchvision.models.feature_extraction.create_feature_extractor"
+                        "(model, {'layer4': 'features'}) or compile a spec that ends at this node")
 
 
 class LayerNorm2d(nn.LayerNorm):
