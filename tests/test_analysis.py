@@ -131,3 +131,12 @@ def test_symbolic_divisibility_and_located_violation():
     with pytest.raises(archc.ArchcError) as info:
         archc.check(SPECS / "unet_exact.yaml", input_shape=[1, 30, 30])
     assert info.value.node == "cat2" and info.value.loc.line == 10
+
+
+def test_frozen_paths_counted_and_applied():
+    a = archc.check("yolo_resnet18")
+    backbone = sum(i.params for p, i in a.info.items() if p.split(".")[0] in ("conv1", "bn1", "layer1", "layer2"))
+    assert a.frozen_params == backbone > 0
+    model = archc.compile("yolo_resnet18", device="meta")
+    assert sum(p.numel() for p in model.parameters() if not p.requires_grad) == backbone
+    assert all(p.requires_grad for p in model.detect.parameters())

@@ -18,6 +18,8 @@ for spec in ("densenet121", "googlenet", "vit_b_32", "efficientnet_b0"):
     print(json.dumps(to_json(a), sort_keys=False))
     print(a.graph.text())
     print(str(archc.compile(spec, device="meta")))
+    from archc.render.output import render
+    print(render(a, "dot").decode())
 """
 
 

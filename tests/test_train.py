@@ -88,3 +88,20 @@ def test_ddp_two_processes_gloo(tmp_path):
     assert proc.stdout.count("done:") == 1  # rank 0 only
     history = json.loads((tmp_path / "ddp/metrics.json").read_text())
     assert len(history) == 2 and history[-1]["val_acc"] > 0.5
+
+
+def test_image_folder_data(tmp_path):
+    from PIL import Image
+
+    rng = torch.Generator().manual_seed(0)
+    for split in ("train", "val"):
+        for cls in ("cats", "dogs"):
+            folder = tmp_path / "data" / split / cls
+            folder.mkdir(parents=True)
+            for i in range(4):
+                pixels = (torch.rand(40, 48, 3, generator=rng) * 255).to(torch.uint8).numpy()
+                Image.fromarray(pixels).save(folder / f"{i}.png")
+    history = train(TrainConfig("lenet5", str(tmp_path / "data"), epochs=1, batch_size=4,
+                                params={"num_classes": 2}, out=str(tmp_path / "run")))
+    assert len(history) == 1 and 0.0 <= history[0]["val_acc"] <= 1.0
+    assert (tmp_path / "run/best.safetensors").is_file()

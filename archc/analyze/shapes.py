@@ -57,6 +57,13 @@ class Analysis:
         return sum(i.params for i in self.info.values())
 
     @property
+    def frozen_params(self) -> int:
+        """Parameters under the spec's `frozen:` paths."""
+        frozen = tuple(self.graph.meta.get("frozen", ()))
+        return sum(i.params for p, i in self.info.items()
+                   if any(p == f or p.startswith(f + ".") for f in frozen))
+
+    @property
     def macs(self) -> int:
         return sum(i.macs for i in self.info.values())
 

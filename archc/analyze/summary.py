@@ -59,6 +59,8 @@ def totals(analysis: Analysis) -> dict[str, Any]:
     return {
         "name": analysis.graph.name,
         "params": params,
+        "trainable_params": params - analysis.frozen_params,
+        "frozen_params": analysis.frozen_params,
         "macs": analysis.macs,
         "flops": 2 * analysis.macs,
         "other_ops": sum(i.other_ops for i in analysis.info.values()),
@@ -84,7 +86,8 @@ def to_json(analysis: Analysis, depth: int | None = None, batch: int = 1, dtype:
     doc["nodes"] = [{"path": r.path, "block": r.block,
                      "output_shape": list(sym.shapes.get(r.last, ())) if sym else list(r.output_shape),
                      "params": r.params,
-                     "macs": r.macs, "other_ops": r.other_ops, "receptive_field": r.receptive_field}
+                     "macs": r.macs, "other_ops": r.other_ops, "receptive_field": r.receptive_field,
+                     "activation_elements": r.activations}
                     for r in rows(analysis, depth)]
     return doc
 
@@ -93,16 +96,17 @@ def to_text(analysis: Analysis, depth: int | None = None, batch: int = 1, dtype:
     from archc.analyze.memory import memory
 
     table = rows(analysis, depth)
-    head = ("path", "block", "output", "params", "MACs", "RF")
+    head = ("path", "block", "output", "params", "MACs", "RF", "activations")
     sym = analysis.symbolic
     body = [(r.path, r.block, f"({', '.join(sym.shapes.get(r.last, ('?',)))})" if sym else
              "x".join(map(str, r.output_shape)),
-             f"{r.params:,}", f"{r.macs:,}", str(r.receptive_field)) for r in table]
+             f"{r.params:,}", f"{r.macs:,}", str(r.receptive_field), f"{r.activations:,}") for r in table]
     widths = [max(len(str(x[i])) for x in [head, *body]) for i in range(len(head))]
     line = "  ".join(f"{{:<{w}}}" if i < 3 else f"{{:>{w}}}" for i, w in enumerate(widths))
     t = totals(analysis)
     out = [line.format(*head), "-" * (sum(widths) + 2 * len(widths)), *(line.format(*b) for b in body), ""]
-    out.append(f"{t['name']}: {t['params']:,} parameters ({fmt_count(t['param_bytes_fp32'])}B fp32), "
+    frozen = f", {t['frozen_params']:,} of them frozen" if t["frozen_params"] else ""
+    out.append(f"{t['name']}: {t['params']:,} parameters{frozen} ({fmt_count(t['param_bytes_fp32'])}B fp32), "
                f"{fmt_count(t['macs'])}MACs ({fmt_count(t['flops'])}FLOPs), "
                f"input {t['input_shape']} -> output {t['output_shape']}, "
                f"receptive field {t['receptive_field']} px")

@@ -75,6 +75,11 @@ def build_module(graph: Graph, analysis: Analysis, device: str | torch.device | 
     g.output(outs[0] if len(outs) == 1 else tuple(outs))
     module = fx.GraphModule(root, g, class_name=_class_name(graph.name))
     _groups_indexable(module)
+    for path in graph.meta.get("frozen", ()):
+        target = module.get_submodule(path) if path in dict(module.named_modules()) else None
+        params = target.parameters() if target is not None else [module.get_parameter(path)]
+        for p in params:
+            p.requires_grad_(False)
     return module
 
 

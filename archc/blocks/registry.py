@@ -11,11 +11,7 @@ from archc.errors import ResolveError
 __all__ = ["register", "get", "names", "is_registered", "load_plugins"]
 
 _BLOCKS: dict[str, Block] = {}
-_BUILTIN_MODULES = (
-    "conv2d", "conv_transpose2d", "batchnorm2d", "layernorm", "groupnorm", "local_response_norm",
-    "activations", "pooling", "adaptive_pool", "dropout", "stochastic_depth", "linear",
-    "reshape", "merge", "interpolate", "attention", "tokens", "layer_scale",
-)
+_INFRASTRUCTURE = {"base", "registry"}  # every other module in this package defines blocks
 _loaded = False
 
 
@@ -31,8 +27,13 @@ def _ensure() -> None:
     global _loaded
     if not _loaded:
         _loaded = True
-        for mod in _BUILTIN_MODULES:
-            import_module(f"archc.blocks.{mod}")
+        import pkgutil
+
+        import archc.blocks as package
+
+        for info in sorted(pkgutil.iter_modules(package.__path__), key=lambda m: m.name):
+            if info.name not in _INFRASTRUCTURE:
+                import_module(f"archc.blocks.{info.name}")
         load_plugins()
 
 

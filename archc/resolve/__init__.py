@@ -53,6 +53,17 @@ def _input_shapes(data: LocDict, env: Mapping[str, Any], override: Any, symbols:
     return out
 
 
+def _frozen(data: LocDict, nodes: list[Any]) -> tuple[str, ...]:
+    """`frozen:` paths, each of which must name a node or a group of nodes."""
+    paths = data.get("frozen") or []
+    locs = getattr(paths, "locs", [data.loc] * len(paths))
+    for path, loc in zip(paths, locs):
+        if not any(n.path == path or n.path.startswith(path + ".") for n in nodes):
+            raise ResolveError(f"frozen: no node or group '{path}'", loc,
+                               hint="give a node path such as conv1, layer1 or layer1.0.conv1")
+    return tuple(paths)
+
+
 def resolve(spec: str | Path, params: Mapping[str, Any] | None = None, input_shape: Any = None,
             limits: Limits | None = None) -> Resolved:
     """Load, validate and expand a spec into a :class:`Graph` (no torch involved)."""
@@ -83,6 +94,9 @@ def _build(source: SpecSource, params: dict[str, Any], input_shape: Any, limits:
     outputs = tuple(ex.follow((top, str(n), out_locs[i])) for i, n in enumerate(out_names))
     nodes = execution_order(ex.finish(), [n for n, _ in inputs])
     meta: dict[str, Any] = {k: data[k] for k in ("family", "reference", "description") if k in data}
+    frozen = _frozen(data, nodes)
+    if frozen:
+        meta["frozen"] = frozen
     if symbols:
         meta["symbols"] = symbols
     return Graph(str(data["name"]), tuple(inputs), tuple(nodes), outputs, tuple(ex.groups), env, meta,

@@ -39,16 +39,23 @@ def _fake(shape: tuple[int, ...], size: int) -> tuple[Dataset[Any], Dataset[Any]
             datasets.FakeData(max(size // 5, 1), shape, 10, transform=tf, random_offset=size), 10)
 
 
+def _rgb(image: Any) -> Any:
+    return image.convert("RGB")  # a named function, so DataLoader workers can pickle it
+
+
 def _folder(root: Path, shape: tuple[int, ...]) -> tuple[Dataset[Any], Dataset[Any], int]:
     from torchvision import datasets, transforms
 
     size = shape[1]
+    # images become the spec's channel count: grey for 1-channel models, RGB otherwise
+    colour = [transforms.Grayscale(1)] if shape[0] == 1 else [transforms.Lambda(_rgb)]
+    mean, std = (MEAN, STD) if shape[0] == 3 else ((0.5,) * shape[0], (0.5,) * shape[0])
     train_tf = transforms.Compose([
-        transforms.RandomResizedCrop(size), transforms.RandomHorizontalFlip(), transforms.RandomRotation(15),
-        transforms.ColorJitter(0.2, 0.2, 0.2), transforms.ToTensor(), transforms.Normalize(MEAN, STD)])
+        *colour, transforms.RandomResizedCrop(size), transforms.RandomHorizontalFlip(), transforms.RandomRotation(15),
+        transforms.ColorJitter(0.2, 0.2, 0.2), transforms.ToTensor(), transforms.Normalize(mean, std)])
     val_tf = transforms.Compose([
-        transforms.Resize(int(size * 256 / 224)), transforms.CenterCrop(size), transforms.ToTensor(),
-        transforms.Normalize(MEAN, STD)])
+        *colour, transforms.Resize(int(size * 256 / 224)), transforms.CenterCrop(size), transforms.ToTensor(),
+        transforms.Normalize(mean, std)])
     if not (root / "train").is_dir() or not (root / "val").is_dir():
         raise UsageError(f"--data {root}: expected train/ and val/ folders with one sub-folder per class")
     train = datasets.ImageFolder(str(root / "train"), train_tf)
