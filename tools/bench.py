@@ -141,7 +141,7 @@ def bench_compile(models: list[str], repeats: int) -> list[Row]:
     return rows
 
 
-def bench_forward(models: list[str], repeats: int, batches: list[int]) -> list[Row]:
+def bench_forward(models: list[str], repeats: int, batches: list[int], compiled: bool = False) -> list[Row]:
     import torch
     import torchvision
 
@@ -153,6 +153,8 @@ def bench_forward(models: list[str], repeats: int, batches: list[int]) -> list[R
         tv = getattr(torchvision.models, name)().eval()
         ours = archc.compile(name).eval()
         ours.load_state_dict(tv.state_dict())
+        if compiled:  # both through torch.compile (inductor), compiled before timing
+            ours, tv = torch.compile(ours), torch.compile(tv)  # type: ignore[assignment]
         for b in batches:
             x = torch.randn(b, 3, 224, 224)
             with torch.no_grad():
@@ -162,7 +164,7 @@ def bench_forward(models: list[str], repeats: int, batches: list[int]) -> list[R
                     ta.append(_median(lambda m=ours, x=x: m(x), 1))
                     tb.append(_median(lambda m=tv, x=x: m(x), 1))
             a, t = statistics.median(ta), statistics.median(tb)
-            rows.append((f"forward {name} batch {b}, CPU eager", f"{a * 1e3:.1f} ms", f"{t * 1e3:.1f} ms",
+            rows.append((f"forward {name} batch {b}, CPU {'torch.compile' if compiled else 'eager'}", f"{a * 1e3:.1f} ms", f"{t * 1e3:.1f} ms",
                          f"{a / t:.3f}x"))
     return rows
 
@@ -249,6 +251,7 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--quick", action="store_true", help="smoke mode: one model, few repeats")
     ap.add_argument("--out", default=str(ROOT / "docs/benchmarks.md"))
+    ap.add_argument("--with-compile", action="store_true", help="also time forward under torch.compile (slow)")
     args = ap.parse_args(argv)
     reps = 2 if args.quick else 7
     models = ["resnet18"] if args.quick else ["resnet50", "vit_b_16", "densenet121", "efficientnet_b0"]
@@ -260,10 +263,12 @@ def main(argv: list[str] | None = None) -> int:
         ("Compiling", bench_compile(models[:1] if args.quick else ["resnet50", "vit_b_16"], reps)),
         ("Running (eval, CPU)", bench_forward(models[:1] if args.quick else ["resnet50", "vit_b_16"],
                                                3 if args.quick else 15, [1] if args.quick else [1, 8])),
+        *([("Running under torch.compile (eval, CPU)", bench_forward(["resnet50"], 10, [1, 8], compiled=True))]
+          if args.with_compile else []),
         ("Rendering", bench_render(["resnet18"] if args.quick else ["resnet50", "densenet121"], reps)),
         ("Scaling", bench_scaling(reps, args.quick)),
     ]
-    cmd = "python tools/bench.py" + (" --quick" if args.quick else "")
+    cmd = "python tools/bench.py" + (" --quick" if args.quick else "") + (" --with-compile" if args.with_compile else "")
     lines = ["# Benchmarks", "", f"Machine: {machine()}.  ", f"Command: `{cmd}` "
              f"({time.strftime('%Y-%m-%d')}). Medians after a warm-up; ratios are archc / anchor "
              "unless the column says otherwise.", ""]
