@@ -164,7 +164,8 @@ def bench_forward(models: list[str], repeats: int, batches: list[int], compiled:
                     ta.append(_median(lambda m=ours, x=x: m(x), 1))
                     tb.append(_median(lambda m=tv, x=x: m(x), 1))
             a, t = statistics.median(ta), statistics.median(tb)
-            rows.append((f"forward {name} batch {b}, CPU {'torch.compile' if compiled else 'eager'}", f"{a * 1e3:.1f} ms", f"{t * 1e3:.1f} ms",
+            mode = "torch.compile" if compiled else "eager"
+            rows.append((f"forward {name} batch {b}, CPU {mode}", f"{a * 1e3:.1f} ms", f"{t * 1e3:.1f} ms",
                          f"{a / t:.3f}x"))
     return rows
 
@@ -268,7 +269,8 @@ def main(argv: list[str] | None = None) -> int:
         ("Rendering", bench_render(["resnet18"] if args.quick else ["resnet50", "densenet121"], reps)),
         ("Scaling", bench_scaling(reps, args.quick)),
     ]
-    cmd = "python tools/bench.py" + (" --quick" if args.quick else "") + (" --with-compile" if args.with_compile else "")
+    flags = [f for f, on in (("--quick", args.quick), ("--with-compile", args.with_compile)) if on]
+    cmd = " ".join(["python tools/bench.py", *flags])
     lines = ["# Benchmarks", "", f"Machine: {machine()}.  ", f"Command: `{cmd}` "
              f"({time.strftime('%Y-%m-%d')}). Medians after a warm-up; ratios are archc / anchor "
              "unless the column says otherwise.", ""]
