@@ -104,3 +104,23 @@ def test_feature_extraction_by_node_path():
     features = create_feature_extractor(model, {"layer3.1.relu": "c4", "layer4.1.relu": "c5"})
     out = features(torch.randn(1, 3, 64, 64))
     assert out["c4"].shape == (1, 256, 4, 4) and out["c5"].shape == (1, 512, 2, 2)
+
+
+@pytest.mark.parametrize("name", ["resnet18", "efficientnet_b0", "mobilenet_v2"])
+def test_training_gradients_match_torchvision(name):
+    """Residual adds run in place (like torchvision's `out += identity`); gradients stay exact."""
+    import torchvision
+
+    torch.manual_seed(0)
+    tv = getattr(torchvision.models, name)().train()
+    model = archc.compile(name).train()
+    model.load_state_dict(tv.state_dict())
+    for m in [*tv.modules(), *model.modules()]:  # no randomness: dropout and stochastic depth off
+        if isinstance(m, torch.nn.Dropout) or type(m).__name__ == "StochasticDepth":
+            m.p = 0.0
+    x = torch.randn(2, 3, 64, 64)
+    model(x).square().mean().backward()
+    tv(x).square().mean().backward()
+    grads = dict(tv.named_parameters())
+    for key, p in model.named_parameters():
+        assert torch.allclose(p.grad, grads[key].grad, atol=1e-5, rtol=1e-4), key

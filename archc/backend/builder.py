@@ -6,6 +6,7 @@ it costs what a hand-written module costs, and works with torch.compile and torc
 
 from __future__ import annotations
 
+import operator
 import re
 from contextlib import nullcontext
 from typing import Any
@@ -43,11 +44,35 @@ def _attach(root: nn.Module, path: str, value: Any) -> None:
         mod.add_module(leaf, value)
 
 
+# ops whose output autograd does not keep for their own backward: safe to add into in place
+_FRESH = {"conv2d", "conv_transpose2d", "batchnorm2d", "linear", "layernorm", "groupnorm", "add", "concat",
+          "self_attention", "layer_scale"}
+_PASS_THROUGH = {"dropout", "stochastic_depth", "identity"}  # may return their input itself
+
+
+def _inplace_add(graph: Graph, analysis: Analysis, node: Any, readers: dict[str, list[str]]) -> bool:
+    """A residual add may write into its first input (as torchvision's `out += identity` does) when
+    nothing else reads that tensor, through pass-through ops, and its producer does not keep it."""
+    src = node.inputs[0]
+    if analysis.shapes.get(src) != analysis.info[node.path].shape:
+        return False  # broadcasting: the first input is smaller than the result
+    while True:
+        if src in graph.outputs or len(readers.get(src, [])) != 1 or src not in analysis.info:
+            return False
+        op = analysis.info[src].node.op
+        if op in _FRESH:
+            return True
+        if op not in _PASS_THROUGH:
+            return False
+        src = analysis.info[src].node.inputs[0]
+
+
 def build_module(graph: Graph, analysis: Analysis, device: str | torch.device | None = None) -> fx.GraphModule:
     """Build the torch module for an analysed, error-free graph."""
     root = nn.Module()
     g = fx.Graph()
     env: dict[str, fx.Node] = {name: g.placeholder(name) for name, _ in graph.inputs}
+    readers = graph.consumers()
     with torch.device(device) if device is not None else nullcontext():
         for node in graph.nodes:
             block = library.get(node.op)
@@ -67,6 +92,8 @@ def build_module(graph: Graph, analysis: Analysis, device: str | torch.device | 
             else:
                 assert block.function is not None
                 fn, kwargs = block.function(node.args)
+                if node.op == "add" and len(args) == 2 and _inplace_add(graph, analysis, node, readers):
+                    fn = operator.iadd
                 call_args = (args,) if "list_input" in block.tags else tuple(args)
                 env[node.path] = g.call_function(fn, call_args, kwargs)
         for node in graph.nodes:
