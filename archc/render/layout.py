@@ -95,10 +95,7 @@ def units(analysis: Analysis, depth: int | None = None, expand: bool = False,
             a, b = unit_of[src], unit_of[node.path]
             if a != b and (a, b) not in edges:
                 edges[(a, b)] = analysis.shapes.get(src)
-    open_groups = [g for g in graph.groups
-                   if g.path not in out and any(u.startswith(g.path + ".") for u in out) and g.kind != "repeat"]
-    open_groups += [g for g in graph.groups if g.kind == "repeat" and g.path not in out
-                    and any(u.startswith(g.path + ".") for u in out)]
+    open_groups = [g for g in graph.groups if g.path not in out and any(u.startswith(g.path + ".") for u in out)]
     order = {g.path: i for i, g in enumerate(graph.groups)}
     open_groups.sort(key=lambda g: (g.path.count("."), order[g.path]))
     return Layout(out, unit_of, open_groups, [(a, b, s) for (a, b), s in edges.items()], list(graph.inputs))

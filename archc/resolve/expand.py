@@ -285,11 +285,10 @@ class Expander:
                   refs: list[Ref]) -> None:
         try:
             block = library.get(op)
-        except ArchcError as e:
+        except ArchcError as e:  # unknown op: suggest this spec's own blocks too
             local = get_close_matches(op, list(self.blocks), 1)
-            raise e.located(spec.val_locs.get("op", spec.loc), path).__class__(
-                e.message, spec.val_locs.get("op", spec.loc), node=path,
-                hint=f"did you mean '{local[0]}'?" if local else e.hint) from None
+            raise ResolveError(e.message, spec.val_locs.get("op", spec.loc), node=path,
+                               hint=f"did you mean '{local[0]}'?" if local else e.hint) from None
         lo, hi = block.arity
         if len(refs) < lo or (hi is not None and len(refs) > hi):
             want = f"{lo}" if lo == hi else f"at least {lo}" if hi is None else f"{lo} to {hi}"

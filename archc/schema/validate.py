@@ -31,18 +31,23 @@ def _validator() -> Any:
     return Draft202012Validator(json.loads(schema_text()))
 
 
-def _walk(data: Any, path: list[Any]) -> tuple[Any, Loc | None, Any]:
-    """Follow a JSON path into the loaded data: (parent container, value location, key)."""
-    parent, loc, node = None, getattr(data, "loc", None), data
+def _walk(data: Any, path: list[Any]) -> tuple[Any, Loc | None]:
+    """Follow a JSON path into the loaded data: (the value, its location)."""
+    loc, node = getattr(data, "loc", None), data
     for key in path:
-        parent = node
         if isinstance(node, LocDict) and key in node:
             loc, node = node.val_locs.get(key, loc), node[key]
         elif isinstance(node, LocList) and isinstance(key, int) and key < len(node):
             loc, node = node.locs[key], node[key]
         else:
             break
-    return parent, loc, path[-1] if path else None
+    return node, loc
+
+
+def _reserved(key: str, holder: Any, where: str, loc: Loc | None) -> SchemaError:
+    kloc = holder.key_locs.get(key, loc) if isinstance(holder, LocDict) else loc
+    return SchemaError(f"'{key}' is a reserved key and cannot name an argument in {where}", kloc,
+                       hint=f"reserved: {', '.join(sorted(_RESERVED))}")
 
 
 def _leaf(err: Any) -> Any:
@@ -58,7 +63,7 @@ def _leaf(err: Any) -> Any:
 def _to_error(err: Any, data: Any) -> SchemaError:
     err = _leaf(err)
     path = list(err.absolute_path)
-    _, loc, _ = _walk(data, path)
+    holder, loc = _walk(data, path)
     where = ".".join(str(p) for p in path) or "the spec"
     inst = err.instance
     if err.validator == "additionalProperties" and isinstance(inst, LocDict):
@@ -69,20 +74,13 @@ def _to_error(err: Any, data: Any) -> SchemaError:
         return SchemaError(f"unknown key '{key}' in {where}", inst.key_locs.get(key, loc),
                            hint=f"did you mean '{close[0]}'?" if close else f"allowed keys: {', '.join(allowed)}")
     if err.validator == "not" and isinstance(inst, str) and inst in _RESERVED:
-        holder = data
-        for key in path:
-            holder = holder[key]
-        kloc = holder.key_locs.get(inst, loc) if isinstance(holder, LocDict) else loc
-        return SchemaError(f"'{inst}' is a reserved key and cannot name an argument in {where}", kloc,
-                           hint=f"reserved: {', '.join(sorted(_RESERVED))}")
+        return _reserved(inst, holder, where, loc)
     if err.validator == "required":
         return SchemaError(f"{where}: {err.message}", loc)
     if err.validator == "propertyNames" and isinstance(inst, LocDict):
-        bad = [k for k in inst if not _IDENT.match(k)] or ["?"]
-        if bad == ["?"]:
-            bad = [k for k in inst if k in _RESERVED] or bad
-            return SchemaError(f"'{bad[0]}' is a reserved key and cannot name an argument in {where}",
-                               inst.key_locs.get(bad[0], loc), hint=f"reserved: {', '.join(sorted(_RESERVED))}")
+        bad = [k for k in inst if not _IDENT.match(k)]
+        if not bad:
+            return _reserved(next((k for k in inst if k in _RESERVED), "?"), inst, where, loc)
         return SchemaError(f"'{bad[0]}' is not a valid name in {where}", inst.key_locs.get(bad[0], loc),
                            hint="names are letters, digits and _, not starting with a digit")
     if err.validator == "pattern" or (err.validator == "anyOf" and isinstance(inst, str)):
