@@ -23,9 +23,7 @@ def analyse(spec: str | Path, params: Mapping[str, Any] | None = None, input_sha
     if resolved.graph.meta.get("symbols"):
         return _symbolic(resolved.graph, limits)
     analysis = analyze(resolved.graph, limits)
-    for err in analysis.errors:
-        if err.loc is not None and not err.chain:
-            err.chain = resolved.source.includes.get(err.loc.file, ())
+    resolved.source.add_chains(analysis.errors)
     return analysis
 
 

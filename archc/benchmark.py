@@ -27,22 +27,22 @@ def _time(fn: Callable[[], Any], device: torch.device) -> float:
     return time.perf_counter() - t
 
 
-def _twin(name: str | None, spec_meta: dict[str, Any]) -> tuple[str, nn.Module] | None:
+def _twin(against: str | None, graph: Any) -> tuple[str, nn.Module] | None:
+    """`--against torchvision:NAME`, or by default the spec's own `reference:` twin."""
     import torchvision
 
-    if name is None:
-        ref = spec_meta.get("reference")
-        ref = ref.get("torchvision") if isinstance(ref, dict) else ref
-        if not isinstance(ref, str) or not ref.startswith("torchvision.models."):
+    twin = graph.twin()
+    if against is None:
+        if twin is None:
             return None
-        name = ref.rsplit(".", 1)[1]
-    elif name.startswith("torchvision:"):
-        name = name.split(":", 1)[1]
+        name, kwargs = twin
+    elif against.startswith("torchvision:"):
+        name = against.split(":", 1)[1]
+        kwargs = twin[1] if twin is not None and twin[0] == name else {}
     else:
-        raise UsageError(f"--against expects torchvision:NAME, got '{name}'")
+        raise UsageError(f"--against expects torchvision:NAME, got '{against}'")
     if not hasattr(torchvision.models, name):
         raise UsageError(f"torchvision has no model '{name}'")
-    kwargs = spec_meta.get("reference", {}).get("args", {}) if isinstance(spec_meta.get("reference"), dict) else {}
     return name, getattr(torchvision.models, name)(**kwargs)
 
 
@@ -54,7 +54,7 @@ def bench(spec: str, against: str | None = None, device: str = "cpu", batch_size
 
     dev = torch.device(device)
     model = archc.compile(spec, input_shape=input_shape, **(params or {})).eval().to(dev)
-    twin = _twin(against, dict(model.archc_graph.meta))  # type: ignore[union-attr, arg-type]
+    twin = _twin(against, model.archc_graph)
     contenders: dict[str, nn.Module] = {"archc": model}
     if twin is not None:
         twin_model = twin[1].eval().to(dev)

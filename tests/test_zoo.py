@@ -21,16 +21,14 @@ SMALL = 64  # spatial size used for numeric comparisons where the architecture a
 
 
 def _twin(analysis: archc.analyze.Analysis) -> str | None:
-    ref = analysis.graph.meta.get("reference")
-    if isinstance(ref, dict):
-        ref = ref.get("torchvision")
-    return ref.rsplit(".", 1)[1] if isinstance(ref, str) and ref.startswith("torchvision.models.") else None
+    twin = analysis.graph.twin()
+    return twin[0] if twin else None
 
 
 def _twin_module(analysis: archc.analyze.Analysis, name: str) -> torch.nn.Module:
-    ref = analysis.graph.meta.get("reference")
-    kwargs = dict(ref.get("args", {})) if isinstance(ref, dict) else {}
-    return getattr(torchvision.models, name)(**kwargs)
+    twin = analysis.graph.twin()
+    assert twin is not None and twin[0] == name
+    return getattr(torchvision.models, name)(**twin[1])
 
 
 def _small(spec) -> archc.analyze.Analysis:

@@ -13,13 +13,11 @@ print(f"device: {torch.cuda.get_device_name()}, torch {torch.__version__}")
 print(f"{'spec':<18} {'fp32 maxdiff':>12} {'bf16 maxdiff':>12} {'archc/tv time':>14}")
 for name in builtin_names():
     a = archc.check(builtin_dir() / f"{name}.yaml")
-    ref = a.graph.meta.get("reference")
-    kwargs = ref.get("args", {}) if isinstance(ref, dict) else {}
-    ref = ref.get("torchvision") if isinstance(ref, dict) else ref
-    if not isinstance(ref, str) or not ref.startswith("torchvision.models."):
+    twin = a.graph.twin()
+    if twin is None:
         continue
     torch.manual_seed(0)
-    tv = getattr(torchvision.models, ref.rsplit(".", 1)[1])(**kwargs).eval().cuda()
+    tv = getattr(torchvision.models, twin[0])(**twin[1]).eval().cuda()
     m = archc.compile(name, device="cuda").eval()
     m.load_state_dict(tv.state_dict())
     x = torch.randn(8, *a.graph.inputs[0][1], device="cuda")

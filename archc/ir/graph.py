@@ -55,6 +55,15 @@ class Graph:
             object.__setattr__(self, "_idx", idx)
         return idx
 
+    def twin(self) -> tuple[str, dict[str, Any]] | None:
+        """The torchvision builder this spec reproduces (`reference:`), with its keyword arguments."""
+        ref = self.meta.get("reference")
+        kwargs = dict(ref.get("args", {})) if isinstance(ref, Mapping) else {}
+        name = ref.get("torchvision") if isinstance(ref, Mapping) else ref
+        if not isinstance(name, str) or not name.startswith("torchvision.models."):
+            return None
+        return name.rsplit(".", 1)[1], kwargs
+
     def consumers(self) -> dict[str, list[str]]:
         """For each producer path (node or graph input), the nodes that read it."""
         out: dict[str, list[str]] = {}

@@ -71,9 +71,7 @@ def resolve(spec: str | Path, params: Mapping[str, Any] | None = None, input_sha
     try:
         return Resolved(_build(source, dict(params or {}), input_shape, limits or Limits()), source)
     except ArchcError as e:
-        for err in (e, *e.others):
-            if err.loc is not None and not err.chain:
-                err.chain = source.includes.get(err.loc.file, ())
+        source.add_chains((e, *e.others))
         raise
 
 

@@ -27,6 +27,12 @@ class SpecSource:
     path: Path
     includes: dict[str, tuple[Loc, ...]] = field(default_factory=dict)
 
+    def add_chains(self, errors: Any) -> None:
+        """Give each error in an extended or imported file the `extends:` chain that led to it."""
+        for err in errors:
+            if err.loc is not None and not err.chain:
+                err.chain = self.includes.get(err.loc.file, ())
+
 
 def builtin_dir() -> Path:
     env = os.environ.get("ARCHC_SPECS")
