@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -34,7 +35,11 @@ def test_check_set_overrides(capsys):
 
 def test_check_input_override(capsys):
     status, out, _ = run(["check", "resnet18", "--input", "3x64x64"], capsys)
-    assert status == 0 and "1000" in out
+    assert status == 0 and "148.558 MMACs" in out  # 1.814 GMACs at the spec's own 3x224x224
+    status, out, _ = run(["summary", "resnet18", "--input", "3x64x64", "--json"], capsys)
+    doc = json.loads(out)
+    assert status == 0 and doc["input_shape"] == [3, 64, 64]
+    assert {n["path"]: n["output_shape"] for n in doc["nodes"]}["layer4.1.add"] == [512, 2, 2]
 
 
 @pytest.mark.parametrize("args,needle", [
@@ -145,3 +150,70 @@ def test_bench_against_twin(capsys):
 def test_bench_rejects_bad_against(capsys):
     status, _, err = run(["bench", "lenet5", "--against", "resnet18"], capsys)
     assert status == 2 and "torchvision:NAME" in err
+
+
+_PLUGIN = '''
+from archc.blocks.base import Block, Param
+
+
+def _build(args, ins):
+    import torch
+
+    class Scale(torch.nn.Module):
+        def __init__(self, factor):
+            super().__init__()
+            self.factor = factor
+
+        def forward(self, x):
+            return x * self.factor
+
+    return Scale(args["factor"])
+
+
+def blocks():
+    return [Block("demo_scale", "demo_scale: x * factor", {"factor": Param("float", 2.0)}, lambda a, s: s[0],
+                  build=_build)]
+'''
+_PLUGGED_SPEC = """name: plugged
+input: [3, 8, 8]
+nodes:
+  conv: {op: conv2d, out_channels: 4, kernel_size: 3}
+  scaled: {op: demo_scale, factor: 3.0}
+"""
+_USE_PLUGIN = """
+import sys, torch, archc
+analysis = archc.check(sys.argv[1])
+model = archc.compile(sys.argv[1]).eval()
+x = torch.randn(2, 3, 8, 8)
+with torch.no_grad():
+    assert torch.equal(model(x), model.conv(x) * 3.0)
+print(*analysis.output_shapes, type(model.scaled).__name__)
+"""
+
+
+def test_plugin_block_from_an_installed_entry_point(tmp_path):
+    """A package that declares an `archc.blocks` entry point (a real dist-info on sys.path, not a
+    mock) adds an op that specs can use: `archc blocks`, `archc check`, compile and forward."""
+    site = tmp_path / "site"
+    (site / "archc_demo_plugin-0.1.dist-info").mkdir(parents=True)
+    (site / "archc_demo_plugin-0.1.dist-info" / "METADATA").write_text(
+        "Metadata-Version: 2.1\nName: archc-demo-plugin\nVersion: 0.1\n")
+    (site / "archc_demo_plugin-0.1.dist-info" / "entry_points.txt").write_text(
+        "[archc.blocks]\ndemo = archc_demo_plugin:blocks\n")
+    (site / "archc_demo_plugin.py").write_text(_PLUGIN)
+    spec = tmp_path / "plugged.yaml"
+    spec.write_text(_PLUGGED_SPEC)
+
+    def archc_cli(*args: str, plugin: bool = True) -> subprocess.CompletedProcess[str]:
+        env = {**os.environ, "PYTHONPATH": str(site)} if plugin else dict(os.environ)
+        return subprocess.run([sys.executable, *args], capture_output=True, text=True, cwd=tmp_path, env=env)
+
+    without = archc_cli("-m", "archc", "check", str(spec), plugin=False)
+    assert without.returncode == 1 and "unknown block 'demo_scale'" in without.stderr
+    listed = archc_cli("-m", "archc", "blocks")
+    assert listed.returncode == 0 and "demo_scale(factor" in listed.stdout, listed.stderr[-2000:]
+    checked = archc_cli("-m", "archc", "check", str(spec))
+    assert checked.returncode == 0 and "ok" in checked.stdout and "output 4x6x6" in checked.stdout, checked
+    used = archc_cli("-c", _USE_PLUGIN, str(spec))
+    assert used.returncode == 0, used.stderr[-2000:]
+    assert used.stdout.split() == ["(4,", "6,", "6)", "Scale"]
