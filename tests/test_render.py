@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import re
 import shutil
 import xml.etree.ElementTree as ET
@@ -15,7 +16,22 @@ from archc.render.dot import to_dot
 from archc.render.layout import Layout, Unit, units
 from archc.render.output import render
 
-needs_dot = pytest.mark.skipif(shutil.which("dot") is None, reason="Graphviz dot not installed")
+
+def _require(found: str | None, what: str) -> None:
+    """A missing tool fails the test (tools/setup.sh installs it); ARCHC_ALLOW_MISSING_TOOLS=1 skips it."""
+    if found is None:
+        message = f"{what} not installed (tools/setup.sh installs it)"
+        if os.environ.get("ARCHC_ALLOW_MISSING_TOOLS") == "1":
+            pytest.skip(message)
+        pytest.fail(f"{message}; set ARCHC_ALLOW_MISSING_TOOLS=1 to skip these tests instead")
+
+
+@pytest.fixture
+def _dot() -> None:
+    _require(shutil.which("dot"), "Graphviz dot")
+
+
+needs_dot = pytest.mark.usefixtures("_dot")
 
 
 def _svg_size_px(svg: bytes) -> tuple[float, float]:
