@@ -1,5 +1,14 @@
 """Stage 3 helper: the whitelisted `${...}` expression language (no eval, no compile)."""
 
-from archc.expr.evaluator import FUNCTIONS, deep_interpolate, evaluate, interpolate, is_expr, parse
+from archc.expr.evaluator import (
+    FUNCTIONS,
+    Budget,
+    deep_interpolate,
+    evaluate,
+    interpolate,
+    is_expr,
+    number_problem,
+    parse,
+)
 
-__all__ = ["FUNCTIONS", "deep_interpolate", "evaluate", "interpolate", "is_expr", "parse"]
+__all__ = ["FUNCTIONS", "Budget", "deep_interpolate", "evaluate", "interpolate", "is_expr", "number_problem", "parse"]

@@ -4,7 +4,9 @@ Grammar (Python-like): literals (ints, floats, 'strings', [lists], true/false/no
 declared names, `+ - * / // % **`, comparisons, `and or not`, `a if c else b`, list indexing
 and slicing, and calls to the functions in :data:`FUNCTIONS`. Nothing else exists: no
 attributes, no dunders, no comprehensions, no format strings. Size, nesting depth and the
-magnitude of every number are bounded *before* computing, so `2 ** 100000` is refused.
+magnitude of every number are bounded *before* computing, so `2 ** 100000` is refused; every
+literal, argument and result is bounded too (see README.md), and each evaluation has a work cap
+and may charge a shared :class:`Budget`.
 """
 
 from __future__ import annotations
@@ -15,15 +17,54 @@ from collections.abc import Callable, Mapping
 from functools import lru_cache
 from typing import Any
 
-from archc.errors import ExprError, Loc
+from archc.errors import ExprError, LimitError, Loc
 
-__all__ = ["FUNCTIONS", "deep_interpolate", "evaluate", "interpolate", "is_expr", "parse"]
+__all__ = ["FUNCTIONS", "Budget", "deep_interpolate", "evaluate", "interpolate", "is_expr", "number_problem",
+           "parse"]
 
-MAX_LEN = 500
-MAX_DEPTH = 40
-MAX_BITS = 64
-MAX_FLOAT = 1e18
-MAX_SEQ = 10_000
+MAX_LEN = 500  # characters of one expression
+MAX_DEPTH = 40  # parser nesting
+MAX_BITS = 64  # integers: |n| < 2 ** 64
+MAX_FLOAT = 1e18  # floats: finite and |x| <= 1e18
+MAX_SEQ = 10_000  # items of one list, characters of one string
+MAX_WEIGHT = 100_000  # items and characters inside one list value, nested lists included
+MAX_NEST = 32  # nesting of list values
+MAX_NDIGITS = 30  # round(x, n): |n| <= 30
+MAX_WORK = 5_000  # work units of one evaluation (about 20 ms): a term visited, or ITEMS_PER_UNIT items touched
+ITEMS_PER_UNIT = 32
+WORK_PER_STEP = 2  # an evaluation charges a shared Budget 1 + work // WORK_PER_STEP steps
+
+
+def number_problem(v: Any) -> str | None:
+    """Why a number is out of bounds, or None: the one rule for literals, YAML values and results."""
+    if isinstance(v, bool):
+        return None
+    if isinstance(v, int) and v.bit_length() > MAX_BITS:
+        return f"integer over {MAX_BITS} bits"
+    if isinstance(v, float) and not math.isfinite(v):
+        return "number is not finite"
+    if isinstance(v, float) and abs(v) > MAX_FLOAT:
+        return f"number larger than {MAX_FLOAT:g}"
+    if isinstance(v, complex):
+        return "complex number"
+    return None
+
+
+class Budget:
+    """Work allowed to one resolve, in steps, shared by expansion and expression evaluation."""
+
+    def __init__(self, limit: int, hint: str | None = None) -> None:
+        self.limit, self.used, self.hint = limit, 0, hint
+
+    def room(self, n: int, loc: Loc | None, what: str) -> None:
+        """Refuse early when ``n`` more steps (e.g. a repeat count) cannot fit."""
+        if self.used + n > self.limit:
+            raise LimitError(f"{what} would take the expansion over {self.limit:,} steps", loc, hint=self.hint)
+
+    def spend(self, n: int, loc: Loc | None) -> None:
+        self.used += n
+        if self.used > self.limit:
+            raise LimitError(f"expanding the spec takes more than {self.limit:,} steps", loc, hint=self.hint)
 
 _TOKEN = re.compile(r"""
     (?P<ws>\s+)
@@ -44,21 +85,39 @@ Node = tuple[Any, ...]
 
 def make_divisible(v: float, divisor: int = 8, min_value: int | None = None) -> int:
     """Round channels to a multiple of ``divisor``, never dropping more than 10% (MobileNet rule)."""
+    if isinstance(divisor, bool) or not isinstance(divisor, int) or divisor < 1:
+        raise ValueError(f"divisor must be a positive integer, got {divisor!r}")
     floor_ = divisor if min_value is None else min_value
     out = max(floor_, int(v + divisor / 2) // divisor * divisor)
     return out + divisor if out < 0.9 * v else out
 
 
+def _round(x: float, ndigits: int | None = None) -> float:
+    if isinstance(ndigits, int) and abs(ndigits) > MAX_NDIGITS:  # round(8, -10 ** 9) would never return
+        raise ValueError(f"digits {ndigits} outside -{MAX_NDIGITS}..{MAX_NDIGITS}")
+    return round(x, ndigits)
+
+
+def _sqrt(x: float) -> float:
+    if isinstance(x, (int, float)) and x < 0:
+        raise ValueError(f"square root of a negative number ({x})")
+    return math.sqrt(x)
+
+
 def _range(*args: int) -> list[int]:
     r = range(*args)
-    if len(r) > MAX_SEQ:
-        raise ValueError(f"range of {len(r)} items is over the limit of {MAX_SEQ}")
+    try:
+        n: int | None = len(r)
+    except OverflowError:  # more items than a C ssize_t holds
+        n = None
+    if n is None or n > MAX_SEQ:
+        raise ValueError(f"range of {'more than 2**63' if n is None else n} items is over the limit of {MAX_SEQ}")
     return list(r)
 
 
 FUNCTIONS: dict[str, Callable[..., Any]] = {
-    "min": min, "max": max, "abs": abs, "round": round, "int": int, "float": float,
-    "ceil": math.ceil, "floor": math.floor, "sqrt": math.sqrt, "len": len, "sum": sum,
+    "min": min, "max": max, "abs": abs, "round": _round, "int": int, "float": float,
+    "ceil": math.ceil, "floor": math.floor, "sqrt": _sqrt, "len": len, "sum": sum,
     "range": _range, "make_divisible": make_divisible, "str": str, "bool": bool,
 }
 
@@ -186,10 +245,21 @@ class _Parser:
                 break
         return out
 
+    def number(self, val: str) -> float:
+        """A numeric literal, bounded like every result (no 5,000-digit integers, no 1e999)."""
+        is_float = any(c in val for c in ".eE")
+        if not is_float and len(val.lstrip("0")) > 20:
+            raise self.fail(f"integer over {MAX_BITS} bits")
+        v = float(val) if is_float else int(val)
+        problem = number_problem(v)
+        if problem:
+            raise self.fail(problem)
+        return v
+
     def atom(self) -> Node:
         kind, val = self.take()
         if kind == "num":
-            return ("const", float(val) if any(c in val for c in ".eE") else int(val))
+            return ("const", self.number(val))
         if kind == "str":
             return ("const", val[1:-1])
         if kind == "name":
@@ -218,22 +288,59 @@ def _parse_cached(text: str) -> Node:
     return _Parser(text, None).parse()
 
 
+def _weight(v: Any) -> tuple[int, int]:
+    """(items and characters inside a value, nesting depth), stopping once over the bounds."""
+    total, deepest, stack = 0, 0, [(v, 0)]
+    while stack and total <= MAX_WEIGHT and deepest <= MAX_NEST:
+        x, depth = stack.pop()
+        deepest = max(deepest, depth)
+        total += len(x)
+        if isinstance(x, list) and not _FLAT.issuperset(map(type, x)):  # map/set: C speed on flat lists
+            stack.extend((item, depth + 1) for item in x if isinstance(item, (str, list)))
+    return total, deepest
+
+
+_FLAT = frozenset({int, float, bool, type(None)})
+
+
 class _Eval:
     def __init__(self, env: Mapping[str, Any], text: str, loc: Loc | None) -> None:
         self.env, self.text, self.loc = env, text, loc
+        self.work = 0
 
     def fail(self, msg: str, hint: str | None = None) -> ExprError:
         return ExprError(f"{msg} in expression '{self.text}'", self.loc, hint=hint)
 
+    def spend(self, units: int) -> None:
+        self.work += units
+        if self.work > MAX_WORK:
+            raise self.fail("expression does too much work",
+                            f"one expression may visit about {MAX_WORK:,} terms or touch "
+                            f"{MAX_WORK * ITEMS_PER_UNIT:,} list items")
+
+    def touch(self, v: Any) -> int:
+        """Charge the work of reading a list or string; return its weight."""
+        if not isinstance(v, (str, list)):
+            return 0
+        weight, depth = _weight(v) if isinstance(v, list) else (len(v), 0)
+        self.spend(weight // ITEMS_PER_UNIT)
+        if weight > MAX_WEIGHT:
+            raise self.fail(f"value holds more than {MAX_WEIGHT:,} items and characters")
+        if depth > MAX_NEST:
+            raise self.fail(f"lists nested deeper than {MAX_NEST}")
+        return weight
+
     def check(self, v: Any) -> Any:
-        if isinstance(v, bool) or v is None:
-            return v
-        if isinstance(v, int) and v.bit_length() > MAX_BITS:
-            raise self.fail(f"integer result over {MAX_BITS} bits")
-        if isinstance(v, float) and not (math.isfinite(v) and abs(v) <= MAX_FLOAT):
-            raise self.fail("number out of range")
+        """Bound a result: numbers (see number_problem), lengths, weight and nesting."""
+        problem = number_problem(v)
+        if problem:
+            raise self.fail(problem, f"integers are at most {MAX_BITS} bits, floats finite and at most "
+                                     f"{MAX_FLOAT:g} in size")
         if isinstance(v, (str, list)) and len(v) > MAX_SEQ:
             raise self.fail(f"value longer than {MAX_SEQ} items")
+        if not isinstance(v, (bool, int, float, str, list)) and v is not None:
+            raise self.fail(f"unsupported result type {type(v).__name__}")
+        self.touch(v)
         return v
 
     def number(self, v: Any, op: str) -> float:
@@ -241,26 +348,35 @@ class _Eval:
             raise self.fail(f"'{op}' needs numbers, got {type(v).__name__}")
         return v
 
+    def power(self, a: float, b: float) -> Any:
+        if a == 0 and b < 0:
+            raise self.fail("zero to a negative power")
+        if a < 0 and isinstance(b, float) and not b.is_integer():
+            raise self.fail(f"a negative number ({a}) to a fractional power ({b}) is complex")
+        if a != 0 and b * math.log2(abs(a)) > MAX_BITS:  # magnitude of the result, before computing it
+            raise self.fail(f"{a} ** {b} is too large")
+        return a ** b
+
     def arith(self, op: str, a: Any, b: Any) -> Any:
         if op == "+" and type(a) is type(b) and isinstance(a, (str, list)):
+            if len(a) + len(b) > MAX_SEQ:
+                raise self.fail(f"value longer than {MAX_SEQ} items")
             return self.check(a + b)
         a, b = self.number(a, op), self.number(b, op)
-        if op == "**":
-            if abs(a) > 1 and b * math.log2(abs(a)) > MAX_BITS:
-                raise self.fail(f"{a} ** {b} is too large")
-            if b < 0 and a == 0:
-                raise self.fail("zero to a negative power")
-            return self.check(a ** b)
         if op == "*" and abs(a) > 1 and abs(b) > 1 and math.log2(abs(a)) + math.log2(abs(b)) > MAX_BITS:
             raise self.fail("product is too large")
         if op in ("/", "//", "%") and b == 0:
             raise self.fail("division by zero")
         fn: dict[str, Callable[[Any, Any], Any]] = {
             "+": lambda x, y: x + y, "-": lambda x, y: x - y, "*": lambda x, y: x * y,
-            "/": lambda x, y: x / y, "//": lambda x, y: x // y, "%": lambda x, y: x % y}
-        return self.check(fn[op](a, b))
+            "/": lambda x, y: x / y, "//": lambda x, y: x // y, "%": lambda x, y: x % y, "**": self.power}
+        try:
+            return self.check(fn[op](a, b))
+        except (OverflowError, ZeroDivisionError):
+            raise self.fail("number out of range") from None
 
     def run(self, n: Node) -> Any:
+        self.spend(1)
         tag = n[0]
         if tag == "const":
             return n[1]
@@ -299,6 +415,8 @@ class _Eval:
         left = self.run(n[1])
         for op, rnode in n[2]:
             right = self.run(rnode)
+            self.touch(left)  # comparing lists reads them
+            self.touch(right)
             try:
                 if not _CMP[op](left, right):
                     return False
@@ -315,16 +433,18 @@ class _Eval:
         if any(i is not None and (isinstance(i, bool) or not isinstance(i, int)) for i in idx):
             raise self.fail("list indices must be integers")
         if n[0] == "slice":
-            return seq[idx[0]:idx[1]]
+            return self.check(seq[idx[0]:idx[1]])
         if not -len(seq) <= idx[0] < len(seq):
             raise self.fail(f"index {idx[0]} out of range for a list of {len(seq)}")
         return seq[idx[0]]
 
     def call(self, name: str, args: list[Any]) -> Any:
         if name in ("str", "len") or all(isinstance(a, (int, float, bool, list)) for a in args):
+            for a in args:
+                self.touch(a)  # every builtin reads its list arguments whole
             try:
                 return self.check(FUNCTIONS[name](*args))
-            except (TypeError, ValueError, OverflowError) as e:
+            except (TypeError, ValueError, OverflowError, ZeroDivisionError) as e:
                 raise self.fail(f"{name}(): {e}") from None
         raise self.fail(f"{name}() got an argument of the wrong type")
 
@@ -336,26 +456,34 @@ def is_expr(value: Any) -> bool:
 _INTERP = re.compile(r"\$\{([^{}]*)\}")
 
 
-def evaluate(text: str, env: Mapping[str, Any], loc: Loc | None = None) -> Any:
-    """Evaluate an expression (without ``${}``) in ``env``."""
-    return _Eval(env, text, loc).run(parse(text, loc))
+def evaluate(text: str, env: Mapping[str, Any], loc: Loc | None = None, budget: Budget | None = None) -> Any:
+    """Evaluate an expression (without ``${}``) in ``env``, charging its work to ``budget``."""
+    ev = _Eval(env, text, loc)
+    value = ev.run(parse(text, loc))
+    if budget is not None:
+        budget.spend(1 + ev.work // WORK_PER_STEP, loc)
+    return value
 
 
-def interpolate(value: str, env: Mapping[str, Any], loc: Loc | None = None) -> Any:
+def interpolate(value: str, env: Mapping[str, Any], loc: Loc | None = None, budget: Budget | None = None) -> Any:
     """Resolve a spec string: ``"${e}"`` gives e's value (any type); ``"a${e}b"`` gives a string."""
     whole = _INTERP.fullmatch(value.strip())
     if whole:
-        return evaluate(whole.group(1), env, loc)
+        return evaluate(whole.group(1), env, loc, budget)
     if "${" in _INTERP.sub("", value):
         raise ExprError(f"unterminated or nested '${{' in '{value}'", loc)
-    return _INTERP.sub(lambda m: str(evaluate(m.group(1), env, loc)), value)
+    out = _INTERP.sub(lambda m: str(evaluate(m.group(1), env, loc, budget)), value)
+    if len(out) > MAX_SEQ:
+        raise ExprError(f"string built from '{value[:60]}' is longer than {MAX_SEQ} characters", loc)
+    return out
 
 
-def deep_interpolate(value: Any, env: Mapping[str, Any], loc: Loc | None = None) -> Any:
+def deep_interpolate(value: Any, env: Mapping[str, Any], loc: Loc | None = None,
+                     budget: Budget | None = None) -> Any:
     """Resolve every ``${}`` string inside a value, descending into lists (which may carry ``locs``)."""
     if isinstance(value, str) and "${" in value:
-        return interpolate(value, env, loc)
+        return interpolate(value, env, loc, budget)
     if isinstance(value, list):
         locs = getattr(value, "locs", None) or [loc] * len(value)
-        return [deep_interpolate(x, env, locs[i]) for i, x in enumerate(value)]
+        return [deep_interpolate(x, env, locs[i], budget) for i, x in enumerate(value)]
     return value

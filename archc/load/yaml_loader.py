@@ -2,8 +2,9 @@
 
 It composes the document itself instead of trusting PyYAML's composer, so that it can refuse
 what PyYAML accepts silently: tags, anchors and aliases, duplicate keys, YAML 1.1 surprises
-(`no`, `on`, `010`, `1:30`, dates), NaN/inf, deep nesting and huge files. Values keep their
-source positions for error messages.
+(`no`, `on`, `010`, `1:30`, dates), NaN/inf, numbers out of the expression language's bounds
+(`1e999`, 5,000-digit integers), deep nesting and huge files. Values keep their source positions
+for error messages.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from typing import Any
 import yaml
 
 from archc.errors import Loc, YamlError
+from archc.expr import number_problem
 
 __all__ = ["LocDict", "LocList", "load_text", "load_file", "loc_of", "MAX_BYTES", "MAX_DEPTH"]
 
@@ -81,12 +83,25 @@ def _scalar(value: str, plain: bool, loc: Loc) -> Any:
     if _LEADING_ZERO.fullmatch(value):
         raise YamlError(f"ambiguous number '{value}' (octal in YAML 1.1, decimal in 1.2)", loc,
                         hint="drop the leading zero, or quote it if you meant a string")
-    if _INT.fullmatch(value):
-        return int(value.replace("_", ""))
-    if _HEX.fullmatch(value):
-        return int(value, 0)
-    if _FLOAT.fullmatch(value):
-        return float(value)
+    if _INT.fullmatch(value) or _HEX.fullmatch(value) or _FLOAT.fullmatch(value):
+        return _number(value, loc)
+    return value
+
+
+def _number(text: str, loc: Loc) -> int | float:
+    """A numeric scalar, bounded like every expression value (digits counted before converting)."""
+    digits = text.replace("_", "")
+    if _FLOAT.fullmatch(text) and not _INT.fullmatch(text):
+        value: int | float = float(digits)
+    elif len(digits.lstrip("+-0xo")) > 24:  # longer than any 64-bit integer, in any base
+        value = 2 ** 65
+    else:
+        value = int(digits, 0) if _HEX.fullmatch(text) else int(digits)
+    problem = number_problem(value)
+    if problem:
+        shown = text if len(text) <= 30 else f"{text[:24]}... ({len(text)} characters)"
+        raise YamlError(f"number '{shown}' is out of range ({problem})", loc,
+                        hint="numbers in a spec are finite, at most 1e18 in size, and integers at most 64 bits")
     return value
 
 

@@ -4,15 +4,16 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
+from math import prod
 from pathlib import Path
 from typing import Any
 
-from archc.errors import ArchcError, ResolveError
-from archc.expr import deep_interpolate
+from archc.errors import ArchcError, LimitError, ResolveError
+from archc.expr import Budget, deep_interpolate
 from archc.ir import Graph
 from archc.ir.order import execution_order
 from archc.load import LocDict
-from archc.resolve.expand import Expander, Limits
+from archc.resolve.expand import STEPS_HINT, Expander, Limits
 from archc.resolve.spec import SpecSource, builtin_dir, builtin_names, find_spec, load_spec, settle_params
 
 __all__ = ["Limits", "Resolved", "resolve", "find_spec", "builtin_dir", "builtin_names"]
@@ -27,8 +28,8 @@ class Resolved:
 SYMBOL_PLACEHOLDER = 224  # concrete stand-in for a symbolic input size while resolving
 
 
-def _input_shapes(data: LocDict, env: Mapping[str, Any], override: Any, symbols: dict[int, str]
-                  ) -> list[tuple[str, tuple[int, ...]]]:
+def _input_shapes(data: LocDict, env: Mapping[str, Any], override: Any, symbols: dict[int, str],
+                  limits: Limits, budget: Budget) -> list[tuple[str, tuple[int, ...]]]:
     raw = override if override is not None else data.get("input")
     loc = data.val_locs.get("input", data.loc)
     if raw is None:
@@ -39,7 +40,7 @@ def _input_shapes(data: LocDict, env: Mapping[str, Any], override: Any, symbols:
     for name, shape in named:
         dims = []
         for axis, d in enumerate(shape):
-            v = deep_interpolate(d, env, loc)
+            v = deep_interpolate(d, env, loc, budget)
             if isinstance(v, str) and v in env:
                 v = env[v]
             if isinstance(v, str) and v.isidentifier() and axis > 0 and not isinstance(raw, dict):
@@ -49,8 +50,18 @@ def _input_shapes(data: LocDict, env: Mapping[str, Any], override: Any, symbols:
                 raise ResolveError(f"input size {d!r} must be a positive integer", loc,
                                    hint="give a concrete size with --input, e.g. --input 3x224x224")
             dims.append(v)
+        _check_input_size(str(name), dims, limits, loc)
         out.append((name, tuple(dims)))
     return out
+
+
+def _check_input_size(name: str, dims: list[int], limits: Limits, loc: Any) -> None:
+    """The input is a tensor too: hold it to the per-sample activation limit."""
+    size = prod(dims)
+    if size > limits.max_activation:
+        raise LimitError(f"input '{name}' {'x'.join(map(str, dims))} is {size:,} elements per sample, "
+                         f"over the limit of {limits.max_activation:,}", loc,
+                         hint="raise the limit with --max-activation (Limits.max_activation) if this is intended")
 
 
 def _frozen(data: LocDict, nodes: list[Any]) -> tuple[str, ...]:
@@ -79,10 +90,11 @@ def _build(source: SpecSource, params: dict[str, Any], input_shape: Any, limits:
     data = source.data
     if "nodes" not in data:
         raise ResolveError("the spec has no `nodes:`", data.loc, hint="declare the model's nodes, or `extends:` a spec")
-    env = settle_params(data, params)
+    budget = Budget(limits.max_steps, STEPS_HINT)  # shared by params, input sizes and expansion
+    env = settle_params(data, params, budget)
     symbols: dict[int, str] = {}
-    inputs = _input_shapes(data, env, input_shape, symbols)
-    ex = Expander(data.get("blocks"), limits)
+    inputs = _input_shapes(data, env, input_shape, symbols, limits, budget)
+    ex = Expander(data.get("blocks"), limits, budget)
     top = ex.new_scope("", {name: ("input", name) for name, _ in inputs})
     nodes_spec = data["nodes"]
     items = [(k, v, nodes_spec.val_locs.get(k), env) for k, v in nodes_spec.items()]

@@ -14,12 +14,12 @@ from typing import Any
 
 from archc import blocks as library
 from archc.errors import ArchcError, LimitError, Loc, ResolveError
-from archc.expr import deep_interpolate
+from archc.expr import Budget, deep_interpolate
 from archc.ir import Group, Node
 from archc.load import LocDict, LocList
-from archc.resolve.names import MODULE_ATTRIBUTES
+from archc.resolve.names import check_name
 
-__all__ = ["Expander", "Limits", "RESERVED"]
+__all__ = ["Expander", "Limits", "RESERVED", "STEPS_HINT", "GROUP_STEPS"]
 
 RESERVED = {"op", "in", "when", "repeat", "as", "name", "seq", "nodes", "out", "inputs", "doc"}
 
@@ -30,8 +30,14 @@ class Limits:
 
     max_nodes: int = 50_000
     max_params: int = 20_000_000_000
-    max_activation: int = 20_000_000_000  # elements of one sample's largest tensor
+    max_activation: int = 250_000_000  # elements of one sample's largest tensor (1 GB in fp32), input included
     max_block_depth: int = 32
+    max_steps: int = 100_000  # expansion work: nodes, groups, `each` items and expression evaluations
+
+
+STEPS_HINT = ("nested repeat and each multiply: check their counts, or raise the limit with --max-steps "
+              "(Limits.max_steps) if this is intended")
+GROUP_STEPS = 8  # a group, block instance or repeat costs the time of several nodes
 
 
 Ref = tuple[int, str, Loc | None]  # (scope id, name, where it was named)
@@ -48,9 +54,10 @@ class _Pending:
 
 
 class Expander:
-    def __init__(self, blocks: LocDict | None, limits: Limits) -> None:
+    def __init__(self, blocks: LocDict | None, limits: Limits, budget: Budget | None = None) -> None:
         self.blocks = blocks or LocDict(Loc("<spec>", 1, 1))
         self.limits = limits
+        self.budget = budget or Budget(limits.max_steps, STEPS_HINT)
         self.bind: dict[tuple[int, str], tuple[str, Any]] = {}  # ("node", path) | ("ref", Ref) | ("input", name)
         self.scopes: list[str] = []  # scope id -> path prefix, for messages
         self.first: list[str] = []  # scope id -> name of its first input (default input of entry 0)
@@ -68,9 +75,7 @@ class Expander:
         return sid
 
     def define(self, sid: int, name: str, target: tuple[str, Any], loc: Loc | None) -> None:
-        if name in MODULE_ATTRIBUTES or name.startswith("__"):
-            raise ResolveError(f"'{name}' cannot name a node: it is an attribute of torch modules", loc,
-                               hint="choose another name")
+        check_name(name, loc)
         if (sid, name) in self.bind:
             raise ResolveError(f"name '{name}' is defined twice in '{self.scopes[sid] or 'the model'}'", loc,
                                hint="`input` and declared block inputs are reserved names")
@@ -97,9 +102,8 @@ class Expander:
             ref = value
 
     # -- values ------------------------------------------------------------
-    @staticmethod
-    def value(v: Any, env: Mapping[str, Any], loc: Loc | None) -> Any:
-        return deep_interpolate(v, env, loc)
+    def value(self, v: Any, env: Mapping[str, Any], loc: Loc | None) -> Any:
+        return deep_interpolate(v, env, loc, self.budget)
 
     def field(self, spec: LocDict, key: str, env: Mapping[str, Any], default: Any = None) -> Any:
         return self.value(spec[key], env, spec.val_locs.get(key)) if key in spec else default
@@ -110,12 +114,15 @@ class Expander:
                              hint="raise the limit with --max-nodes if this is intended")
 
     # -- expansion -----------------------------------------------------------
-    def entries(self, sid: int, items: Sequence[Entry], prefix: str) -> str:
-        """Expand a scope's entries in order; each defaults to the previous one's output."""
+    def entries(self, sid: int, items: Sequence[Entry], prefix: str, charged: bool = False) -> str:
+        """Expand a scope's entries in order; each defaults to the previous one's output.
+        Each costs a step of the budget unless ``charged`` (seq items are charged when flattened)."""
         prev: Ref = (sid, self.first[sid], None)
         last = self.first[sid]
         errors: list[ArchcError] = []
         for name, spec, loc, env in items:
+            if not charged:
+                self.budget.spend(1, loc)
             try:
                 self.node(sid, name, spec, loc, env, prefix, prev)
             except LimitError:
@@ -179,6 +186,8 @@ class Expander:
         if isinstance(n, bool) or not isinstance(n, int) or n < 0:
             raise ResolveError(f"repeat must be a non-negative integer, got {n!r}", loc)
         self.count(n, loc, f"repeat: {n}")
+        self.budget.room(n, loc, f"repeat: {n}")
+        self.budget.spend(GROUP_STEPS, loc)
         var = spec.get("as", "i")
         inner = LocDict(spec.loc)
         for k, v in spec.items():
@@ -188,9 +197,13 @@ class Expander:
         op = self.field(inner, "op", {**env, var: 0}, "group") if n else "group"
         self.groups.append(Group(path, f"{op} x{n}", spec.loc, "repeat"))
         items = []
+        nloc = spec.val_locs.get("name", spec.loc)
         for i in range(n):
             ienv = {**env, var: i}
-            cname = str(self.field(spec, "name", ienv, str(i)))
+            cname = self.field(spec, "name", ienv, str(i))
+            if isinstance(cname, int) and not isinstance(cname, bool):
+                cname = str(cname)  # name: "${i + 1}" gives an index
+            check_name(cname, nloc, "repeat name ")  # a generated name obeys the written-name rule
             items.append((cname, inner, spec.loc, ienv))
         last = self.entries(child, items, path + ".")
         self.define(sid, name, ("ref", (child, last, spec.loc)), spec.loc)
@@ -201,16 +214,19 @@ class Expander:
         if len(in_names) != len(refs):
             raise ResolveError(f"'{name}' takes {len(in_names)} input(s) ({', '.join(in_names)}) "
                                f"but gets {len(refs)}", spec.val_locs.get("in", spec.loc))
-        self.depth += 1
-        if self.depth > self.limits.max_block_depth:
+        if self.depth >= self.limits.max_block_depth:
             raise LimitError(f"blocks nested deeper than {self.limits.max_block_depth} (recursive block?)", spec.loc)
+        self.budget.spend(GROUP_STEPS, spec.loc)
         gid = self.new_scope(path + ".", {n: ("ref", r) for n, r in zip(in_names, refs)})
         self.groups.append(Group(path, label, spec.loc, label if label in ("seq", "group") else "block"))
-        items = self.seq_items(body, env) if isinstance(body, list) else [
-            (k, v, body.val_locs.get(k), env) for k, v in body.items()]
-        last = self.entries(gid, items, path + ".")
+        self.depth += 1
+        try:  # a failing instance must not leave the depth raised (40 typos are not "recursion")
+            items = self.seq_items(body, env) if isinstance(body, list) else [
+                (k, v, body.val_locs.get(k), env) for k, v in body.items()]
+            last = self.entries(gid, items, path + ".", charged=isinstance(body, list))
+        finally:
+            self.depth -= 1
         out = spec.get("out", last)
-        self.depth -= 1
         self.define(sid, name, ("ref", (gid, out, spec.val_locs.get("out", spec.loc))), spec.loc)
 
     def seq_items(self, body: Any, env: Mapping[str, Any]) -> list[Entry]:
@@ -222,6 +238,7 @@ class Expander:
     def _flatten(self, body: Any, env: Mapping[str, Any], out: list[tuple[Any, Loc | None, Any]]) -> None:
         for idx, item in enumerate(body):
             loc = body.locs[idx] if isinstance(body, LocList) else None
+            self.budget.spend(1, loc)
             if isinstance(item, LocDict) and not self.field(item, "when", env, True):
                 continue
             if not (isinstance(item, LocDict) and "each" in item):
@@ -231,6 +248,7 @@ class Expander:
             if not isinstance(values, list):
                 raise ResolveError(f"`each` needs a list, got {values!r}", item.val_locs.get("each"))
             self.count(len(values), item.val_locs.get("each"), f"each over {len(values)} items")
+            self.budget.room(len(values), item.val_locs.get("each"), f"each over {len(values)} items")
             names = item.get("as", "v")
             counter = {item["index"]: 0} if "index" in item else {}
             for k, v in enumerate(values):

@@ -1,9 +1,46 @@
-"""Names a node cannot take: attributes of torch.nn.Module and torch.fx.GraphModule.
+"""The rule for node names, written or generated, and the names a node cannot take.
 
-A node becomes a module attribute, so `forward`, `training` or `state_dict` as node names would
-break the compiled model. Kept as data so that resolving never imports torch; a test checks the
-list against the installed torch.
+A written name must match the schema's `ident` pattern (read from the schema itself, so the two
+cannot drift); a generated one (seq/repeat index, repeat's `name:` template) obeys the same rule,
+or is a plain index such as `0`. A node becomes a module attribute, so `forward`, `training` or
+`state_dict` as node names would break the compiled model: MODULE_ATTRIBUTES is kept as data so
+that resolving never imports torch; a test checks the list against the installed torch.
 """
+
+from __future__ import annotations
+
+import json
+import re
+from functools import lru_cache
+from typing import Any
+
+from archc.errors import Loc, ResolveError
+from archc.schema import schema_text
+
+__all__ = ["MODULE_ATTRIBUTES", "check_name"]
+
+_INDEX = re.compile(r"[0-9]{1,9}")
+
+
+@lru_cache(maxsize=1)
+def _ident() -> re.Pattern[str]:
+    return re.compile(json.loads(schema_text())["$defs"]["ident"]["pattern"])
+
+
+def check_name(name: Any, loc: Loc | None, origin: str = "") -> str:
+    """Refuse a node name that a spec could not write; ``origin`` says where a generated one came from."""
+    if not isinstance(name, str):
+        raise ResolveError(f"{origin}{str(name)[:80]} is a {type(name).__name__}, not a name", loc)
+    shown = f"{origin}'{name[:80]}'"
+    if not (_ident().fullmatch(name) or _INDEX.fullmatch(name)):
+        raise ResolveError(f"{shown} is not a valid name", loc,
+                           hint="names are letters, digits and _ (at most 64), not starting with a digit, "
+                                "or a plain index such as 0")
+    if name in MODULE_ATTRIBUTES or name.startswith("__"):
+        raise ResolveError(f"{shown} cannot name a node: it is an attribute of torch modules", loc,
+                           hint="choose another name")
+    return name
+
 
 MODULE_ATTRIBUTES = frozenset({
     "T_destination", "_apply", "_backward_hooks", "_backward_pre_hooks", "_boxed_call", "_buffers",

@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from archc.errors import Loc, ResolveError, UsageError, rel
-from archc.expr import deep_interpolate
+from archc.expr import Budget, deep_interpolate
 from archc.load import LocDict, load_file
 from archc.schema import validate
 
@@ -167,8 +167,9 @@ def _import_blocks(data: LocDict, path: Path, roots: list[Path], load: Any) -> N
         data["blocks"], data.key_locs.setdefault("blocks", data.loc), data.val_locs.setdefault("blocks", data.loc)
 
 
-def settle_params(data: LocDict, overrides: Mapping[str, Any]) -> dict[str, Any]:
-    """Defaults from the spec, overridden by the caller; later params may use earlier ones in `${}`."""
+def settle_params(data: LocDict, overrides: Mapping[str, Any], budget: Budget | None = None) -> dict[str, Any]:
+    """Defaults from the spec, overridden by the caller; later params may use earlier ones in `${}`
+    (each evaluation charged to ``budget``)."""
     declared = data.get("params") or LocDict(data.loc)
     for key in overrides:
         if key not in declared:
@@ -179,5 +180,5 @@ def settle_params(data: LocDict, overrides: Mapping[str, Any]) -> dict[str, Any]
     env: dict[str, Any] = {}
     for key, value in declared.items():
         value = overrides.get(key, value)
-        env[key] = deep_interpolate(value, env, declared.val_locs.get(key))
+        env[key] = deep_interpolate(value, env, declared.val_locs.get(key), budget)
     return env
