@@ -3,6 +3,7 @@
 
     python tools/bench.py                 # full run, writes docs/benchmarks.md
     python tools/bench.py --quick --out /tmp/b.md   # smoke mode (seconds), used by the tests
+    python tools/bench.py --only check    # re-measure one section in place in docs/benchmarks.md
 
 Every row is a median over repeats after a warm-up, next to its anchor measured in the same run
 (these machines are noisy: only the ratios are meaningful). Anchors that are not installed
@@ -70,12 +71,13 @@ def bench_check(models: list[str], repeats: int) -> list[Row]:
         rows.append((f"`archc check specs/{name}.yaml` vs `import torch`", f"{t:.3f} s, {m:.0f} MB",
                      f"{t_torch:.2f} s, {m_torch:.0f} MB",
                      f"{t_torch / t:.1f}x faster, {m_torch / m:.1f}x less memory"))
-        if _have("torchinfo"):
+        if _have("torchinfo"):  # both print a per-layer table of shapes, parameters and MACs
+            ts, ms = _median_proc(f"from archc.cli import main; main(['summary', 'specs/{name}.yaml'])", repeats)
             code = ("import torch, torchvision, torchinfo; "
-                    f"torchinfo.summary(torchvision.models.{name}(), (1, 3, 224, 224), verbose=0)")
-            ta, _ = _median_proc(code, max(1, repeats // 2))
-            rows.append((f"`archc summary` {name} vs torchinfo.summary (whole process)", f"{t:.3f} s", f"{ta:.2f} s",
-                         f"{ta / t:.1f}x faster"))
+                    f"print(torchinfo.summary(torchvision.models.{name}(), (1, 3, 224, 224), verbose=0))")
+            ta, ma = _median_proc(code, max(1, repeats // 2))
+            rows.append((f"`archc summary specs/{name}.yaml` vs torchinfo.summary (whole process)",
+                         f"{ts:.3f} s, {ms:.0f} MB", f"{ta:.2f} s, {ma:.0f} MB", f"{ta / ts:.1f}x faster"))
     return rows
 
 
@@ -105,7 +107,8 @@ def bench_macs(models: list[str]) -> list[Row]:
             fv.unsupported_ops_warnings(False)
             fv.uncalled_modules_warnings(False)
             anchor += f"; fvcore {fv.total() / 1e9:.3f} G"
-        rows.append((f"MACs of {name}", f"{ours / 1e9:.3f} G", anchor, f"{ours / fcm:.3f}"))
+        exact = 2 * ours == fc.get_total_flops()
+        rows.append((f"MACs of {name}", f"{ours / 1e9:.3f} G", anchor, "1 (exact)" if exact else f"{ours / fcm:.4f}"))
     return rows
 
 
@@ -248,38 +251,70 @@ def machine() -> str:
     return f"{cpu}, {os.cpu_count()} cores, Python {platform.python_version()}, torch {torch.__version__}"
 
 
+def _sections(args: argparse.Namespace) -> list[tuple[str, str, Callable[[], list[Row]]]]:
+    """(key for --only, heading, how to measure it) for every section of the report."""
+    q, reps = args.quick, 2 if args.quick else 7
+    models = ["resnet18"] if q else ["resnet50", "vit_b_16", "densenet121", "efficientnet_b0"]
+    runnable = models[:1] if q else ["resnet50", "vit_b_16"]
+    return [
+        ("check", "Checking a spec (whole process)", lambda: bench_check(models[:1] if q else [*models, "vit_l_16"],
+                                                                          reps)),
+        ("macs", "MACs against counters that run the model", lambda: bench_macs(models)),
+        ("zoo", "In-process analysis", lambda: bench_zoo(reps)),
+        ("compile", "Compiling", lambda: bench_compile(runnable, reps)),
+        ("forward", "Running (eval, CPU)", lambda: bench_forward(runnable, 3 if q else 15, [1] if q else [1, 8])),
+        *([("torch.compile", "Running under torch.compile (eval, CPU)",
+            lambda: bench_forward(["resnet50"], 10, [1, 8], compiled=True))] if args.with_compile else []),
+        ("render", "Rendering", lambda: bench_render(["resnet18"] if q else ["resnet50", "densenet121"], reps)),
+        ("scaling", "Scaling", lambda: bench_scaling(reps, q)),
+    ]
+
+
+def _table(title: str, rows: list[Row], note: str = "") -> list[str]:
+    return [f"## {title}", "", *([note, ""] if note else []), "| task | archc | anchor | ratio |", "|---|---|---|---|",
+            *(f"| {' | '.join(r)} |" for r in rows), ""]
+
+
+def _splice(text: str, title: str, table: list[str]) -> str:
+    """Replace the section `## title` of an earlier report (up to the next heading) with ``table``."""
+    lines = text.split("\n")
+    start = lines.index(f"## {title}")
+    end = next((i for i in range(start + 1, len(lines)) if lines[i].startswith("## ")), len(lines))
+    return "\n".join([*lines[:start], *table, *lines[end:]])
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--quick", action="store_true", help="smoke mode: one model, few repeats")
     ap.add_argument("--out", default=str(ROOT / "docs/benchmarks.md"))
     ap.add_argument("--with-compile", action="store_true", help="also time forward under torch.compile (slow)")
+    ap.add_argument("--only", action="append", default=[], metavar="KEY",
+                    help="re-measure only this section (check, macs, zoo, compile, forward, torch.compile, render, "
+                         "scaling) and replace it in the existing --out file; repeatable")
     args = ap.parse_args(argv)
-    reps = 2 if args.quick else 7
-    models = ["resnet18"] if args.quick else ["resnet50", "vit_b_16", "densenet121", "efficientnet_b0"]
-    sections: list[tuple[str, list[Row]]] = [
-        ("Checking a spec (whole process)",
-         bench_check(models[:1] if args.quick else [*models, "vit_l_16"], reps)),
-        ("MACs against counters that run the model", bench_macs(models)),
-        ("In-process analysis", bench_zoo(reps)),
-        ("Compiling", bench_compile(models[:1] if args.quick else ["resnet50", "vit_b_16"], reps)),
-        ("Running (eval, CPU)", bench_forward(models[:1] if args.quick else ["resnet50", "vit_b_16"],
-                                               3 if args.quick else 15, [1] if args.quick else [1, 8])),
-        *([("Running under torch.compile (eval, CPU)", bench_forward(["resnet50"], 10, [1, 8], compiled=True))]
-          if args.with_compile else []),
-        ("Rendering", bench_render(["resnet18"] if args.quick else ["resnet50", "densenet121"], reps)),
-        ("Scaling", bench_scaling(reps, args.quick)),
-    ]
+    sections = _sections(args)
+    unknown = set(args.only) - {key for key, _, _ in sections}
+    if unknown:
+        ap.error(f"unknown --only section(s): {', '.join(sorted(unknown))}")
     flags = [f for f, on in (("--quick", args.quick), ("--with-compile", args.with_compile)) if on]
+    flags += [f"--only {key}" for key in args.only]
     cmd = " ".join(["python tools/bench.py", *flags])
-    lines = ["# Benchmarks", "", f"Machine: {machine()}.  ", f"Command: `{cmd}` "
-             f"({time.strftime('%Y-%m-%d')}). Medians after a warm-up; ratios are archc / anchor "
-             "unless the column says otherwise.", ""]
-    for title, rows in sections:
-        lines += [f"## {title}", "", "| task | archc | anchor | ratio |", "|---|---|---|---|"]
-        lines += [f"| {' | '.join(r)} |" for r in rows] + [""]
-    text = "\n".join(lines)
+    today = time.strftime("%Y-%m-%d")
     from archc.fileio import atomic_write
 
+    if args.only:
+        text = Path(args.out).read_text()
+        for key, title, measure in sections:
+            if key in args.only:
+                note = f"Re-measured with `{cmd}` ({today}) on {machine()}."
+                text = _splice(text, title, _table(title, measure(), note))
+    else:
+        lines = ["# Benchmarks", "", f"Machine: {machine()}.  ", f"Command: `{cmd}` "
+                 f"({today}). Medians after a warm-up; ratios are archc / anchor "
+                 "unless the column says otherwise.", ""]
+        for _, title, measure in sections:
+            lines += _table(title, measure())
+        text = "\n".join(lines)
     atomic_write(args.out, text)
     print(text)
     return 0
