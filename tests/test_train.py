@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
+import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -13,11 +15,44 @@ import torch
 import torchvision
 from safetensors.torch import load_file
 
+import archc
 from archc.cli import main
 from archc.errors import UsageError
-from archc.train import TrainConfig, train
+from archc.train import TrainConfig, fit, loop, train
 
 ROOT = Path(__file__).resolve().parents[1]
+
+# Digits at their native 8x8: a few milliseconds an epoch. Dropout makes resume depend on the RNG;
+# the spec freezes `stem` (BatchNorm and dropout inside), tests freeze `body` with --freeze.
+SMALL_SPEC = """\
+archc: 1
+name: small
+input: [1, 8, 8]
+frozen: [stem]
+nodes:
+  stem: {seq: [{op: conv2d, out_channels: 4, kernel_size: 3, padding: 1}, batchnorm2d, relu, dropout]}
+  body: {seq: [{op: conv2d, out_channels: 4, kernel_size: 3, padding: 1}, batchnorm2d, relu]}
+  mid: {seq: [{op: conv2d, out_channels: 4, kernel_size: 3, padding: 1}, batchnorm2d, relu]}
+  flatten: flatten
+  drop: {op: dropout, p: 0.5}
+  fc: {op: linear, out_features: 10}
+"""
+
+
+@pytest.fixture(scope="module", autouse=True)
+def one_thread():
+    """Small models train faster on one thread, and many times faster on a busy machine."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+@pytest.fixture
+def small_spec(tmp_path: Path) -> Path:
+    path = tmp_path / "small.yaml"
+    path.write_text(SMALL_SPEC)
+    return path
 
 
 def test_lenet_learns_digits(tmp_path):
@@ -30,15 +65,42 @@ def test_lenet_learns_digits(tmp_path):
     assert len(json.loads((run / "metrics.json").read_text())) == 8
 
 
-def test_resume_continues_exactly(tmp_path):
-    straight = train(TrainConfig("lenet5", epochs=3, out=str(tmp_path / "a")))
-    train(TrainConfig("lenet5", epochs=3, stop_after=2, out=str(tmp_path / "b")))
+def _same_weights(a: Path, b: Path) -> bool:
+    x, y = load_file(str(a / "last.safetensors")), load_file(str(b / "last.safetensors"))
+    return x.keys() == y.keys() and all(torch.equal(x[k], y[k]) for k in x)
+
+
+def test_resume_continues_exactly(tmp_path, small_spec):
+    """3 epochs straight == 2 epochs + resume for 1, bit for bit, with dropout drawing random masks."""
+    cfg = dict(spec=str(small_spec), epochs=3, batch_size=32)
+    straight = train(TrainConfig(**cfg, out=str(tmp_path / "a")))
+    train(TrainConfig(**cfg, stop_after=2, out=str(tmp_path / "b")))
+    shutil.copytree(tmp_path / "b", tmp_path / "c")
     assert main(["train", "--resume", str(tmp_path / "b")]) == 0
-    a, b = load_file(str(tmp_path / "a/last.safetensors")), load_file(str(tmp_path / "b/last.safetensors"))
-    assert all(torch.equal(a[k], b[k]) for k in a)
+    assert _same_weights(tmp_path / "a", tmp_path / "b")
     resumed = json.loads((tmp_path / "b/metrics.json").read_text())[-1]
     assert {k: v for k, v in resumed.items() if k != "seconds"} == {k: v for k, v in straight[-1].items()
                                                                     if k != "seconds"}
+    # the RNG matters here: the same resume from another CPU random state ends elsewhere
+    state = torch.load(tmp_path / "c/state.pt", weights_only=True)
+    torch.save({**state, "torch_rng": torch.Generator().manual_seed(1).get_state()}, tmp_path / "c/state.pt")
+    assert main(["train", "--resume", str(tmp_path / "c")]) == 0
+    assert not _same_weights(tmp_path / "a", tmp_path / "c")
+
+
+def test_frozen_parts_keep_weights_and_batchnorm_statistics(tmp_path, small_spec):
+    torch.manual_seed(1)
+    start = {k: v.clone() for k, v in archc.compile(small_spec).state_dict().items()}
+    torch.save(start, tmp_path / "start.pth")
+    train(TrainConfig(str(small_spec), epochs=1, batch_size=32, freeze=["body"], weights=str(tmp_path / "start.pth"),
+                      out=str(tmp_path / "run")))
+    end = load_file(str(tmp_path / "run/last.safetensors"))
+    frozen = [k for k in start if k.split(".")[0] in ("stem", "body")]
+    assert "stem.1.running_var" in frozen and "body.1.num_batches_tracked" in frozen
+    assert [k for k in frozen if not torch.equal(start[k], end[k])] == []
+    changed = [k for k in start if k not in frozen and not torch.equal(start[k], end[k])]
+    assert sorted(changed) == sorted(k for k in start if k not in frozen)  # mid's statistics too
+    assert json.loads((tmp_path / "run/run.json").read_text())["frozen"] == ["stem", "body"]
 
 
 @pytest.fixture(scope="module")
@@ -64,7 +126,8 @@ def test_finetune_with_frozen_backbone(tmp_path, tv_weights):
     train(_cfg(tmp_path, tv_weights, strict=False, train_last=1))
     tuned = load_file(str(tmp_path / "run/last.safetensors"))
     original = torch.load(tv_weights, weights_only=True)
-    assert torch.equal(tuned["layer4.1.conv2.weight"], original["layer4.1.conv2.weight"])  # frozen
+    for key in ("layer4.1.conv2.weight", "layer4.1.bn2.running_var", "bn1.num_batches_tracked"):  # frozen
+        assert torch.equal(tuned[key], original[key]), key
     assert tuned["fc.weight"].shape == (10, 512)
     run = json.loads((tmp_path / "run/run.json").read_text())
     assert "layer4" in run["frozen"] and "fc" not in run["frozen"]
@@ -79,15 +142,58 @@ def test_unsafe_pickle_refused(tmp_path):
         read_state_dict(path)
 
 
+# One optimisation step: 16 images, 8 a rank. Each rank saves the weights it ends with.
+DDP_SCRIPT = """\
+import os, sys, torch
+from archc.train import TrainConfig, fit
+model, history = fit(TrainConfig("lenet5", "fake", epochs=1, batch_size=8, fake_size=16, warmup_epochs=0,
+                                 out=sys.argv[1]))
+torch.save(model.state_dict(), os.path.join(sys.argv[1], "rank%s.pt" % os.environ["RANK"]))
+"""
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def _moved(a: dict[str, torch.Tensor], b: dict[str, torch.Tensor]) -> float:
+    """The share of weights further apart than lr / 10. (AdamW's first step moves almost every weight by
+    lr, whatever the gradient's size, so a summation-order difference can flip the odd weight whose
+    gradient is nearly zero: count weights, not the largest difference.)"""
+    far = torch.cat([((a[k] - b[k]).abs() > 1e-4).flatten() for k in a])
+    return float(far.float().mean())
+
+
+def _shard_alone(cfg: TrainConfig, rank: int, world: int) -> dict[str, torch.Tensor]:
+    """One process training on the images that rank `rank` of `world` sees, without DDP."""
+    from torch.utils.data import DataLoader, DistributedSampler
+
+    run = loop._setup(cfg, Path(archc.resolve.find_spec(cfg.spec)), 0, 1, False)
+    data = run.loader.dataset
+    run.loader = DataLoader(data, cfg.batch_size, sampler=DistributedSampler(data, world, rank, seed=cfg.seed))
+    loop._epoch(run, cfg, torch.nn.CrossEntropyLoss(), 1, "")
+    return run.model.state_dict()
+
+
 def test_ddp_two_processes_gloo(tmp_path):
-    env = {**os.environ, "OMP_NUM_THREADS": "1"}
-    cmd = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "--master_port", "29533",
-           "-m", "archc", "train", "lenet5", "--epochs", "2", "--out", str(tmp_path / "ddp")]
-    proc = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True, timeout=600)
+    """Under torchrun both ranks end with the same weights: those of one step on both ranks' images
+    together (averaged gradients), not those of a step on one rank's half alone."""
+    (tmp_path / "ddp.py").write_text(DDP_SCRIPT)
+    path = os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")]))  # this checkout's archc
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": path}
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "--master_addr", "127.0.0.1",
+           "--master_port", str(_free_port()), str(tmp_path / "ddp.py"), str(tmp_path / "ddp")]
+    proc = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0, proc.stderr[-3000:]
-    assert proc.stdout.count("done:") == 1  # rank 0 only
-    history = json.loads((tmp_path / "ddp/metrics.json").read_text())
-    assert len(history) == 2 and history[-1]["val_acc"] > 0.5
+    rank0, rank1 = (torch.load(tmp_path / f"ddp/rank{r}.pt", weights_only=True) for r in (0, 1))
+    assert all(torch.equal(rank0[k], rank1[k]) for k in rank0)
+    cfg = TrainConfig("lenet5", "fake", epochs=1, batch_size=8, fake_size=16, warmup_epochs=0, out=str(tmp_path / "x"))
+    both = fit(TrainConfig(**{**vars(cfg), "batch_size": 16, "out": str(tmp_path / "both")}))[0].state_dict()
+    half = _shard_alone(cfg, 0, 2)
+    assert _moved(rank0, both) < 0.001 and _moved(rank0, half) > 0.05  # about 0 and 0.25
+    assert len(json.loads((tmp_path / "ddp/metrics.json").read_text())) == 1  # rank 0 checkpoints
 
 
 def test_image_folder_data(tmp_path):

@@ -1,6 +1,7 @@
 """The training loop: AdamW with backbone/head learning rates, warm-up + cosine schedule, gradient
 clipping, label smoothing, AMP and channels_last on CUDA, best/last checkpoints, exact resume,
-and DistributedDataParallel when started under torchrun."""
+and DistributedDataParallel when started under torchrun. Modules under frozen paths stay in eval
+mode while the rest trains (fixed BatchNorm statistics, no dropout), as in torchvision fine-tuning."""
 
 from __future__ import annotations
 
@@ -22,7 +23,7 @@ from archc.fileio import atomic_write
 from archc.train.data import make_datasets
 from archc.train.weights import load_weights
 
-__all__ = ["TrainConfig", "train"]
+__all__ = ["TrainConfig", "fit", "train"]
 
 
 @dataclass
@@ -64,6 +65,10 @@ def _top_level(model: nn.Module) -> list[str]:
 
 
 def _freeze(model: nn.Module, cfg: TrainConfig) -> list[str]:
+    """Stop gradients under ``--freeze``/``--train-last`` paths; returns every frozen path, the
+    spec's ``frozen:`` ones (already without gradients) first."""
+    graph = getattr(model, "archc_graph", None)
+    spec_frozen = list(graph.meta.get("frozen", ())) if graph is not None else []
     prefixes = list(cfg.freeze)
     if cfg.train_last is not None:
         tops = _top_level(model)
@@ -76,7 +81,13 @@ def _freeze(model: nn.Module, cfg: TrainConfig) -> list[str]:
                              hint=f"top-level paths: {', '.join(_top_level(model))}")
         for n in hits:
             names[n].requires_grad_(False)
-    return prefixes
+    return list(dict.fromkeys(spec_frozen + prefixes))
+
+
+def _frozen_modules(model: nn.Module, frozen: list[str]) -> list[nn.Module]:
+    """The modules that frozen paths name (a path may also name a single parameter)."""
+    modules = dict(model.named_modules())
+    return [modules[p] for p in frozen if p in modules]
 
 
 def _param_groups(model: nn.Module, cfg: TrainConfig) -> list[dict[str, Any]]:
@@ -175,6 +186,13 @@ class _Run:
     frozen: list[str]
 
 
+def _train_mode(run: _Run) -> None:
+    """Training mode, except frozen parts: their BatchNorm statistics stay fixed, their dropout off."""
+    run.net.train()
+    for module in _frozen_modules(run.model, run.frozen):
+        module.eval()
+
+
 def _loaders(cfg: TrainConfig, train_set: Any, val_set: Any, gen: torch.Generator, rank: int, world: int
              ) -> tuple[DataLoader[Any], DataLoader[Any], DistributedSampler[Any] | None]:
     sampler: DistributedSampler[Any] | None = None
@@ -220,7 +238,7 @@ def _setup(cfg: TrainConfig, spec_path: Path, rank: int, world: int, resume: boo
 
 def _epoch(run: _Run, cfg: TrainConfig, loss_fn: nn.Module, rank: int, desc: str) -> tuple[float, float]:
     """One pass over the training data; returns (mean loss, accuracy)."""
-    run.net.train()
+    _train_mode(run)
     cuda = run.device.type == "cuda"
     seen, loss_sum, correct = 0, 0.0, 0
     for x, y in _progress(run.loader, rank, desc):
@@ -249,8 +267,23 @@ def _checkpoint(run: _Run, out: Path, history: list[dict[str, float]], epoch: in
         _save_tensor_file(out / "best.safetensors", run.model)
     _save_state(out / "state.pt", {"optimizer": run.opt.state_dict(), "scheduler": run.sched.state_dict(),
                                    "epoch": epoch, "best": best, "loader_rng": run.gen.get_state(),
-                                   "torch_rng": torch.get_rng_state()})
+                                   **_rng_state(run.device)})
     return best
+
+
+def _rng_state(device: torch.device) -> dict[str, torch.Tensor]:
+    """The global random streams training draws from (dropout, ...): the CPU generator, and the training
+    GPU's when on CUDA (only that one, so a CPU run never initialises CUDA)."""
+    state = {"torch_rng": torch.get_rng_state()}
+    if device.type == "cuda":
+        state["cuda_rng"] = torch.cuda.get_rng_state(device)
+    return state
+
+
+def _set_rng_state(state: dict[str, Any], device: torch.device) -> None:
+    torch.set_rng_state(state["torch_rng"])
+    if device.type == "cuda" and "cuda_rng" in state:
+        torch.cuda.set_rng_state(state["cuda_rng"], device)
 
 
 def _restore(run: _Run, out: Path) -> tuple[int, float, list[dict[str, float]]]:
@@ -259,12 +292,17 @@ def _restore(run: _Run, out: Path) -> tuple[int, float, list[dict[str, float]]]:
     run.opt.load_state_dict(state["optimizer"])
     run.sched.load_state_dict(state["scheduler"])
     run.gen.set_state(state["loader_rng"])
-    torch.set_rng_state(state["torch_rng"])
+    _set_rng_state(state, run.device)
     return state["epoch"] + 1, state["best"], json.loads((out / "metrics.json").read_text())
 
 
 def train(cfg: TrainConfig, resume: str | None = None) -> list[dict[str, float]]:
     """Train (or continue training) a spec; returns the metrics history."""
+    return fit(cfg, resume)[1]
+
+
+def fit(cfg: TrainConfig, resume: str | None = None) -> tuple[nn.Module, list[dict[str, float]]]:
+    """`train`, also returning this process's trained model (each rank's own copy under torchrun)."""
     import archc
 
     rank, world = _dist()
@@ -297,7 +335,7 @@ def train(cfg: TrainConfig, resume: str | None = None) -> list[dict[str, float]]
     if world > 1:
         torch.distributed.barrier()
         torch.distributed.destroy_process_group()
-    return history
+    return run.model, history
 
 
 def _load_safetensors(path: Path) -> dict[str, torch.Tensor]:
