@@ -49,7 +49,8 @@ def _parse_input(text: str | None) -> list[int | str] | None:
 def _limits(args: argparse.Namespace) -> Any:
     from archc.resolve import Limits
 
-    return Limits(max_nodes=args.max_nodes, max_params=args.max_params)
+    return Limits(max_nodes=args.max_nodes, max_params=args.max_params, max_activation=args.max_activation,
+                  max_steps=args.max_steps)
 
 
 def _check(args: argparse.Namespace) -> int:
@@ -263,6 +264,10 @@ def _parser() -> argparse.ArgumentParser:
         sp.add_argument("--input", metavar="CxHxW", help="input shape without batch, e.g. 3x224x224")
         sp.add_argument("--max-nodes", type=int, default=50_000, help="refuse specs with more nodes")
         sp.add_argument("--max-params", type=int, default=20_000_000_000, help="refuse larger models")
+        sp.add_argument("--max-activation", type=int, default=250_000_000,
+                        help="refuse a per-sample tensor (input included) with more elements (default: 1 GB fp32)")
+        sp.add_argument("--max-steps", type=int, default=100_000,
+                        help="refuse specs whose expansion (nodes, groups, each items, expressions) takes more steps")
         sp.set_defaults(fn=fn)
         return sp
 

@@ -1,7 +1,8 @@
 """One walk over the graph: every node's output shape, parameters, MACs and other ops.
 
 Errors are collected per node; a node whose input failed is skipped silently, so the report
-lists the independent problems, each at its own spec line.
+lists the independent problems, each at its own spec line. Rules raise ShapeError for user
+mistakes; anything else they raise is a bug in archc and propagates as an internal error.
 """
 
 from __future__ import annotations
@@ -12,8 +13,10 @@ from math import ceil, prod
 from typing import Any
 
 from archc import blocks as library
-from archc.errors import ArchcError, LimitError, ShapeError, SpecError
+from archc.analyze.inplace import check_inplace
+from archc.errors import ArchcError, LimitError, ShapeError
 from archc.ir import Graph, Node
+from archc.ir.refs import output_ref
 from archc.resolve import Limits
 
 __all__ = ["NodeInfo", "Analysis", "analyze"]
@@ -42,6 +45,7 @@ class NodeInfo:
     macs: int
     other_ops: int
     rf: RF | None = None  # None: global (every output sees the whole input) or not spatial
+    outputs: tuple[Shape, ...] = ()  # every output of a multi-output node (split, chunk); `shape` is the first
 
 
 @dataclass
@@ -86,9 +90,27 @@ class Analysis:
 
 def _node_info(node: Node, ins: tuple[Shape, ...], in_rf: list[RF | None]) -> NodeInfo:
     block = library.get(node.op)
-    out = block.shape(node.args, ins)
+    outs = block.outputs(node.args, ins) if block.outputs is not None else ()
+    out = outs[0] if outs else block.shape(node.args, ins)
     return NodeInfo(node, ins, out, block.count_params(node.args, ins), block.macs(node.args, ins, out),
-                    block.other_ops(node.args, ins, out), _receptive(block, node, ins, out, in_rf))
+                    block.other_ops(node.args, ins, out), _receptive(block, node, ins, out, in_rf), outs)
+
+
+def _missing_input(result: Analysis, src: str) -> ShapeError | None:
+    """Why an input has no shape: a multi-output node read whole, or an output it does not have;
+    None when its producer failed (already reported)."""
+    base, k = output_ref(src)
+    info = result.info.get(base)
+    if info is None:
+        return None
+    n = len(info.outputs) or 1
+    if k is None:
+        return ShapeError(f"'{base}' has {n} outputs; read one of them", hint=f"name it as '{base}[0]' … "
+                          f"'{base}[{n - 1}]' (quoted in a flow list: in: [\"{base}[0]\"])")
+    if not info.outputs:
+        return ShapeError(f"'{base}' has a single output: there is no '{src}'", hint=f"read it as '{base}'")
+    return ShapeError(f"'{base}' has {n} outputs: there is no '{src}'",
+                      hint=f"its outputs are '{base}[0]' … '{base}[{n - 1}]'")
 
 
 def _receptive(block: library.Block, node: Node, ins: tuple[Shape, ...], out: Shape,
@@ -112,20 +134,6 @@ def _block_notes(graph: Graph, path: str) -> list[str]:
             if g.kind == "block" and path.startswith(g.path + ".")]
 
 
-def _check_inplace(graph: Graph, errors: list[ArchcError]) -> None:
-    """An in-place op must be the only reader of its input, or it corrupts the other readers."""
-    readers = graph.consumers()
-    inputs = {n for n, _ in graph.inputs}
-    for node in graph.nodes:
-        if node.args.get("inplace") and node.inputs:
-            src = node.inputs[0]
-            if src in inputs or len(readers.get(src, [])) > 1 or src in graph.outputs:
-                others = [r for r in readers.get(src, []) if r != node.path]
-                errors.append(SpecError(f"inplace=true would overwrite '{src}', which is also read by "
-                                        f"{', '.join(others) or 'the caller'}", node.loc, node=node.path,
-                                        hint="set inplace: false here"))
-
-
 def analyze(graph: Graph, limits: Limits | None = None) -> Analysis:
     """Infer shapes and costs of every node; problems go to ``Analysis.errors`` (nothing raised)."""
     limits = limits or Limits()
@@ -134,16 +142,16 @@ def analyze(graph: Graph, limits: Limits | None = None) -> Analysis:
     fields: dict[str, RF | None] = {name: RF(Fraction(1), Fraction(1)) for name, _ in graph.inputs}
     total = 0
     for node in graph.nodes:
-        if any(src not in result.shapes for src in node.inputs):
-            continue  # an input already failed and was reported
+        missing = [src for src in node.inputs if src not in result.shapes]
+        if missing:  # an input failed (already reported), or names an output that does not exist
+            result.errors.extend(e.located(node.loc, node.path) for e in
+                                 filter(None, (_missing_input(result, src) for src in missing)))
+            continue
         ins = tuple(result.shapes[s] for s in node.inputs)
         try:
             info = _node_info(node, ins, [fields[s] for s in node.inputs])
         except ArchcError as e:
             result.errors.append(e.located(node.loc, node.path))
-            continue
-        except (ValueError, TypeError, ZeroDivisionError, OverflowError) as e:
-            result.errors.append(ShapeError(f"{node.op}: {e}", node.loc, node=node.path))
             continue
         total += info.params
         if total > limits.max_params:
@@ -154,16 +162,26 @@ def analyze(graph: Graph, limits: Limits | None = None) -> Analysis:
         if prod(info.shape) > limits.max_activation:
             result.errors.append(LimitError(f"output {info.shape} has {prod(info.shape):,} elements per sample, "
                                             f"over the limit of {limits.max_activation:,}", node.loc,
-                                            node=node.path))
+                                            node=node.path, hint="raise the limit with --max-activation "
+                                            "(Limits.max_activation) if this is intended"))
             return result
         if min(info.shape, default=1) < 1:
             result.errors.append(ShapeError(f"output shape {info.shape} is empty", node.loc, node=node.path,
                                             hint="the input is too small for this many downsamplings"))
             continue
         result.info[node.path] = info
-        result.shapes[node.path] = info.shape
+        if info.outputs:
+            result.shapes.update({f"{node.path}[{k}]": shape for k, shape in enumerate(info.outputs)})
+            fields.update({f"{node.path}[{k}]": info.rf for k in range(len(info.outputs))})
+        else:
+            result.shapes[node.path] = info.shape
         fields[node.path] = info.rf
-    _check_inplace(graph, result.errors)
+    for out in graph.outputs:
+        absent = _missing_input(result, out) if out not in result.shapes else None
+        if absent is not None:
+            base = output_ref(out)[0]
+            result.errors.append(absent.located(graph.node(base).loc, base))
+    check_inplace(graph, result.errors)
     for err in result.errors:
         if err.node and not err.notes:
             err.notes.extend(_block_notes(graph, err.node))

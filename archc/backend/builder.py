@@ -67,6 +67,16 @@ def _inplace_add(graph: Graph, analysis: Analysis, node: Any, readers: dict[str,
         src = analysis.info[src].node.inputs[0]
 
 
+def _fold(g: fx.Graph, fn: Any, args: list[fx.Node], kwargs: dict[str, Any]) -> fx.Node:
+    """Call fn on the inputs; binary functions (add, mul) over three or more fold left: (a + b) + c."""
+    if len(args) <= 2:
+        return g.call_function(fn, tuple(args), kwargs)
+    out = g.call_function(fn, (args[0], args[1]), kwargs)
+    for extra in args[2:]:
+        out = g.call_function(fn, (out, extra), kwargs)
+    return out
+
+
 def build_module(graph: Graph, analysis: Analysis, device: str | torch.device | None = None) -> fx.GraphModule:
     """Build the torch module for an analysed, error-free graph."""
     root = nn.Module()
@@ -94,8 +104,10 @@ def build_module(graph: Graph, analysis: Analysis, device: str | torch.device | 
                 fn, kwargs = block.function(node.args)
                 if node.op == "add" and len(args) == 2 and _inplace_add(graph, analysis, node, readers):
                     fn = operator.iadd
-                call_args = (args,) if "list_input" in block.tags else tuple(args)
-                env[node.path] = g.call_function(fn, call_args, kwargs)
+                if "list_input" in block.tags:
+                    env[node.path] = g.call_function(fn, (args,), kwargs)
+                else:
+                    env[node.path] = _fold(g, fn, args, kwargs)
         for node in graph.nodes:
             env[node.path].meta.setdefault("archc_path", node.path)
     outs = [env[o] for o in graph.outputs]

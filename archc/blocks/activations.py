@@ -23,6 +23,12 @@ _TABLE: dict[str, tuple[str, dict[str, Param]]] = {
 }
 
 
+# autograd computes these gradients from the output (leaky_relu only in its in-place form): an
+# in-place op must not overwrite it (checked in analyze/inplace.py)
+_KEEPS_OUTPUT = {"relu": "keeps_output", "sigmoid": "keeps_output", "tanh": "keeps_output",
+                 "leaky_relu": "keeps_output_inplace"}
+
+
 def _same(args: Args, ins: Sequence[Shape]) -> Shape:
     return ins[0]
 
@@ -39,4 +45,5 @@ def _builder(cls_name: str) -> Any:
 for _name, (_cls, _params) in _TABLE.items():
     register(Block(_name, f"{_name}: element-wise activation (torch.nn.{_cls}).", _params, _same,
                    build=_builder(_cls), other_ops=elementwise, category="act",
-                   tags=frozenset({"inplace"}) if "inplace" in _params else frozenset()))
+                   tags=frozenset({"inplace"} if "inplace" in _params else set())
+                   | frozenset({_KEEPS_OUTPUT[_name]} if _name in _KEEPS_OUTPUT else set())))

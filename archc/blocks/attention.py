@@ -9,7 +9,7 @@ from archc.blocks.base import Args, Block, Param, Shape, need_rank
 from archc.blocks.registry import register
 from archc.errors import ShapeError
 
-PARAMS = {"num_heads": Param("int", min=1), "dropout": Param("float", 0.0, min=0), "bias": Param("bool", True)}
+PARAMS = {"num_heads": Param("int", min=1), "dropout": Param("float", 0.0, min=0, max=1), "bias": Param("bool", True)}
 
 
 def shape(args: Args, ins: Sequence[Shape]) -> Shape:

@@ -50,6 +50,7 @@ class Param:
     choices: tuple[Any, ...] = ()
     min: float | None = None
     doc: str = ""
+    max: float | None = None
 
     def check(self, value: Any) -> str | None:
         """Return what was expected if ``value`` does not fit, else None."""
@@ -61,6 +62,8 @@ class Param:
         nums = value if isinstance(value, list) else [value]
         if self.min is not None and any(isinstance(n, (int, float)) and n < self.min for n in nums):
             return f"a value >= {self.min:g}"
+        if self.max is not None and any(isinstance(n, (int, float)) and n > self.max for n in nums):
+            return f"a value <= {self.max:g}"
         return None
 
 
@@ -116,7 +119,10 @@ class Block:
     arity: tuple[int, int | None] = (1, 1)
     window: WindowRule | None = None  # receptive-field rule; None: spatially pointwise
     category: str = "other"
-    tags: frozenset[str] = field(default_factory=frozenset)
+    # several outputs (split, chunk): a shape per output, read as NAME[0], NAME[1], ...; then
+    # `shape` gives the first output's shape and the MAC/window rules receive it as `out`
+    outputs: Callable[[Args, Sequence[Shape]], tuple[Shape, ...]] | None = None
+    tags: frozenset[str] = field(default_factory=frozenset)  # "inplace", "list_input", "alias" (see README)
 
 
 def pair(v: int | Sequence[int]) -> tuple[int, int]:

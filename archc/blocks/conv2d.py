@@ -37,10 +37,28 @@ def _check_groups(c_in: int, args: Args) -> None:
                          hint="for a depthwise convolution use groups equal to the input channels")
 
 
+def _check_padding_mode(args: Args, size: tuple[int, int]) -> None:
+    """torch pads reflect/circular inputs itself, and refuses paddings the input cannot supply."""
+    mode = args["padding_mode"]
+    if mode in ("zeros", "replicate") or args["padding"] == "valid":
+        return
+    if args["padding"] == "same":  # torch puts the extra pixel of an even span on the right
+        spans = [d * (k - 1) for k, d in zip(pair(args["kernel_size"]), pair(args["dilation"]))]
+        pads = [s - s // 2 for s in spans]
+    else:
+        pads = list(pair(args["padding"]))
+    for axis, p, n in zip("HW", pads, size):
+        if (p >= n) if mode == "reflect" else (p > n):
+            limit = "smaller than" if mode == "reflect" else "at most"
+            raise ShapeError(f"{mode} padding {p} along {axis} must be {limit} the input size {n}",
+                             hint="use padding_mode: zeros, a smaller padding, or a larger input")
+
+
 def shape(args: Args, ins: Sequence[Shape]) -> Shape:
     need_rank(ins[0], 3, "conv2d")
     c, h, w = ins[0]
     _check_groups(c, args)
+    _check_padding_mode(args, (h, w))
     pad = _padding(args)
     if pad is None:
         if pair(args["stride"]) != (1, 1):

@@ -29,6 +29,10 @@ def shape(args: Args, ins: Sequence[Shape]) -> Shape:
     if c % g or args["out_channels"] % g:
         raise ShapeError(f"groups={g} must divide input channels ({c}) and out_channels ({args['out_channels']})")
     k, s, p, op, d = (pair(args[n]) for n in ("kernel_size", "stride", "padding", "output_padding", "dilation"))
+    for axis in range(2):
+        if op[axis] >= max(s[axis], d[axis]):
+            raise ShapeError(f"output_padding {op[axis]} must be smaller than the stride ({s[axis]}) or the "
+                             f"dilation ({d[axis]})", hint="output_padding only picks among sizes a stride allows")
     size = [(n - 1) * s[i] - 2 * p[i] + d[i] * (k[i] - 1) + op[i] + 1 for i, n in enumerate((h, w))]
     if min(size) < 1:
         raise ShapeError(f"output size {tuple(size)} is empty", hint="reduce padding")

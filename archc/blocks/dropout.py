@@ -8,7 +8,7 @@ from typing import Any
 from archc.blocks.base import Args, Block, Param, Shape
 from archc.blocks.registry import register
 
-PARAMS = {"p": Param("float", 0.5, min=0), "inplace": Param("bool", False)}
+PARAMS = {"p": Param("float", 0.5, min=0, max=1), "inplace": Param("bool", False)}
 
 
 def build(args: Args, ins: Sequence[Shape]) -> Any:
@@ -18,4 +18,4 @@ def build(args: Args, ins: Sequence[Shape]) -> Any:
 
 
 register(Block("dropout", __doc__ or "", PARAMS, lambda a, s: s[0], build=build, category="reg",
-               tags=frozenset({"inplace"})))
+               tags=frozenset({"inplace", "alias"})))

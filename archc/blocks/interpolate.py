@@ -60,4 +60,5 @@ register(Block("interpolate", __doc__ or "", PARAMS, shape, kind="function", fun
                window=window, category="resize"))
 register(Block("resize_to", "resize_to: resize input 0 to the H, W of input 1 when they differ (U-Net skips).",
                {"mode": Param("str", "nearest", choices=MODES)}, resize_shape, kind="function",
-               function=resize_fn, arity=(2, 2), window=window, category="resize"))
+               function=resize_fn, arity=(2, 2), window=window, category="resize",
+               tags=frozenset({"alias"})))  # returns input 0 itself when sizes already match

@@ -5,8 +5,9 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from archc.blocks.base import Args, Block, Param, Shape, elementwise
+from archc.blocks.base import Args, Block, Param, Shape, elementwise, need_rank
 from archc.blocks.registry import register
+from archc.errors import ShapeError
 
 PARAMS = {
     "eps": Param("float", 1e-5, min=0),
@@ -21,6 +22,10 @@ def _dim(args: Args, ins: Sequence[Shape]) -> int:
 
 
 def shape(args: Args, ins: Sequence[Shape]) -> Shape:
+    if args["channels"] == "first":
+        need_rank(ins[0], 3, "layernorm with channels: first")
+    elif not ins[0]:
+        raise ShapeError("layernorm needs at least a 1-D input")
     return ins[0]
 
 

@@ -12,11 +12,30 @@ from archc.blocks.reshape import _axis
 from archc.errors import ShapeError
 
 
+def _rank_hint(ins: Sequence[Shape]) -> str:
+    """Why operands of different rank are refused, and what to write instead."""
+    small, big = min(ins, key=len), max(ins, key=len)
+    if len(small) == 1 and len(big) == 3 and small[0] == big[0]:
+        return (f"{small} is a per-channel vector: keep it ({small[0]}, 1, 1) so it scales the channels "
+                "(adaptive_avg_pool2d without flatten, or `unflatten` with sizes [-1, 1, 1])")
+    return (f"give both the same rank, e.g. {small} as {(*small, *[1] * (len(big) - len(small)))} "
+            "(`unflatten` or `reshape`)")
+
+
 def broadcast(args: Args, ins: Sequence[Shape]) -> Shape:
-    rank = max(len(s) for s in ins)
+    """Torch's broadcasting with the batch dimension in front of every operand.
+
+    Operands of different rank are refused: torch would align the smaller one's batch with a
+    feature axis of the other and mix samples (or crash at another batch size).
+    """
+    rank = len(ins[0])
+    if any(len(s) != rank for s in ins):
+        raise ShapeError(f"cannot combine shapes {' and '.join(str(s) for s in ins)} of different rank: "
+                         "with the batch in front, torch would align the batch with a feature axis",
+                         hint=_rank_hint(ins))
     out = []
     for i in range(rank):
-        sizes = {s[i - rank + len(s)] for s in ins if i - rank + len(s) >= 0} - {1}
+        sizes = {s[i] for s in ins} - {1}
         if len(sizes) > 1:
             shapes = " and ".join(str(s) for s in ins)
             hint = None
@@ -73,4 +92,5 @@ def _identity(args: Args) -> tuple[Any, dict[str, Any]]:
 
 
 register(Block("identity", "identity: pass the input through unchanged (a named tap point).", {},
-               lambda a, s: s[0], kind="function", function=_identity, category="layout"))
+               lambda a, s: s[0], kind="function", function=_identity, category="layout",
+               tags=frozenset({"alias"})))

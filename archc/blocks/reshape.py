@@ -106,4 +106,5 @@ for _name, _params, _shape, _doc in (
     ("select", {"dim": Param("int"), "index": Param("int")}, select_shape,
      "select: take one index along dim, dropping it (e.g. the class token)."),
 ):
-    register(Block(_name, _doc, _params, _shape, kind="function", function=_fn(_name), category="layout"))
+    register(Block(_name, _doc, _params, _shape, kind="function", function=_fn(_name), category="layout",
+                   tags=frozenset({"alias"})))  # views share their input's storage

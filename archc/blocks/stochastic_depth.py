@@ -8,7 +8,7 @@ from typing import Any
 from archc.blocks.base import Args, Block, Param, Shape
 from archc.blocks.registry import register
 
-PARAMS = {"p": Param("float", min=0), "mode": Param("str", "row", choices=("row", "batch"))}
+PARAMS = {"p": Param("float", min=0, max=1), "mode": Param("str", "row", choices=("row", "batch"))}
 
 
 def build(args: Args, ins: Sequence[Shape]) -> Any:
@@ -17,4 +17,5 @@ def build(args: Args, ins: Sequence[Shape]) -> Any:
     return StochasticDepth(args["p"], args["mode"])
 
 
-register(Block("stochastic_depth", __doc__ or "", PARAMS, lambda a, s: s[0], build=build, category="reg"))
+register(Block("stochastic_depth", __doc__ or "", PARAMS, lambda a, s: s[0], build=build, category="reg",
+               tags=frozenset({"alias"})))  # p == 0 or eval mode: returns its input

@@ -1,0 +1,31 @@
+"""softmax: normalise to probabilities along one dim (torch.softmax; dim 0 is the batch and refused)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from archc.blocks.base import Args, Block, Param, Shape, Window, elementwise
+from archc.blocks.registry import register
+from archc.blocks.reshape import _axis
+
+
+def shape(args: Args, ins: Sequence[Shape]) -> Shape:
+    _axis(args["dim"], len(ins[0]), "dim")
+    return ins[0]
+
+
+def window(args: Args, ins: Sequence[Shape], out: Shape) -> Window | None:
+    """Along a spatial axis of a (C, H, W) map every output sees the whole axis; along channels, pointwise."""
+    return None if len(ins[0]) == 3 and _axis(args["dim"], 3, "dim") > 0 else Window()
+
+
+def function(args: Args) -> tuple[Any, dict[str, Any]]:
+    import torch
+
+    return torch.softmax, {"dim": args["dim"]}
+
+
+# autograd computes softmax's gradient from its output (checked in analyze/inplace.py)
+register(Block("softmax", __doc__ or "", {"dim": Param("int")}, shape, kind="function", function=function,
+               other_ops=elementwise, window=window, category="act", tags=frozenset({"keeps_output"})))

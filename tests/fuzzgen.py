@@ -1,0 +1,272 @@
+"""A Hypothesis generator of valid-looking specs that covers every registered op.
+
+Each op has an argument strategy given the shape flowing in; the generator keeps an op only
+when archc's own shape rule accepts it (that is not circular: the tests compare the rule with
+what torch really builds and runs). `OP_ARGS` must name every registered op (tested), so a new
+block cannot escape the fuzzer.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from math import prod
+from typing import Any
+
+from hypothesis import strategies as st
+
+from archc import blocks as library
+from archc.blocks.base import REQUIRED
+from archc.errors import ShapeError
+
+Shape = tuple[int, ...]
+ArgDraw = Callable[[st.DrawFn, Shape], dict[str, Any] | None]  # None: not applicable to this shape
+
+MAX_ELEMENTS = 3000  # per-sample activation size the generator stays under (fast CPU runs)
+
+
+def _divisors(n: int) -> list[int]:
+    return [d for d in range(1, n + 1) if n % d == 0]
+
+
+def _conv(draw: st.DrawFn, s: Shape) -> dict[str, Any] | None:
+    if len(s) != 3:
+        return None
+    k = draw(st.integers(1, 3))
+    groups = draw(st.sampled_from(_divisors(s[0])[:3]))
+    args: dict[str, Any] = {"out_channels": groups * draw(st.integers(1, 4)), "kernel_size": k,
+                            "groups": groups, "bias": draw(st.booleans())}
+    if draw(st.integers(0, 4)) == 0:
+        args["padding"] = draw(st.sampled_from(["same", "valid"]))
+    else:
+        args["padding"] = draw(st.integers(0, k // 2 + 1))
+        args["stride"] = draw(st.integers(1, 2))
+    args["dilation"] = draw(st.integers(1, 2))
+    args["padding_mode"] = draw(st.sampled_from(["zeros", "zeros", "reflect", "replicate", "circular"]))
+    return args
+
+
+def _conv_t(draw: st.DrawFn, s: Shape) -> dict[str, Any] | None:
+    if len(s) != 3:
+        return None
+    groups = draw(st.sampled_from(_divisors(s[0])[:2]))
+    return {"out_channels": groups * draw(st.integers(1, 3)), "kernel_size": draw(st.integers(1, 3)),
+            "stride": draw(st.integers(1, 2)), "padding": draw(st.integers(0, 1)),
+            "output_padding": draw(st.integers(0, 1)), "dilation": draw(st.integers(1, 2)), "groups": groups,
+            "bias": draw(st.booleans())}
+
+
+def _pool(dilation: bool) -> ArgDraw:
+    def draw_args(draw: st.DrawFn, s: Shape) -> dict[str, Any] | None:
+        if len(s) != 3:
+            return None
+        k = draw(st.integers(1, 3))
+        args = {"kernel_size": k, "stride": draw(st.sampled_from([None, 1, 2])),
+                "padding": draw(st.integers(0, k // 2)), "ceil_mode": draw(st.booleans())}
+        if dilation:
+            args["dilation"] = draw(st.integers(1, 2))
+        else:
+            args["count_include_pad"] = draw(st.booleans())
+        return args
+
+    return draw_args
+
+
+def _rank(*ranks: int, extra: Callable[[st.DrawFn, Shape], dict[str, Any]] | None = None) -> ArgDraw:
+    def draw_args(draw: st.DrawFn, s: Shape) -> dict[str, Any] | None:
+        if len(s) not in ranks:
+            return None
+        return extra(draw, s) if extra else {}
+
+    return draw_args
+
+
+_SOMETIMES = st.sampled_from([False, False, False, True])  # in-place: often refused (correctly), so rarer
+
+
+def _inplace(draw: st.DrawFn, s: Shape) -> dict[str, Any]:
+    return {"inplace": draw(_SOMETIMES)}
+
+
+def _dim(draw: st.DrawFn, s: Shape) -> int:
+    """A torch dim of a sample of shape s: 1..rank or its negative form."""
+    d = draw(st.integers(1, len(s)))
+    return d - len(s) - 1 if draw(st.booleans()) else d
+
+
+def _flatten(draw: st.DrawFn, s: Shape) -> dict[str, Any] | None:
+    a = draw(st.integers(1, len(s)))
+    return {"start_dim": a, "end_dim": draw(st.integers(a, len(s)))}
+
+
+def _reshape(draw: st.DrawFn, s: Shape) -> dict[str, Any] | None:
+    n = prod(s)
+    d = draw(st.sampled_from(_divisors(n)))
+    return {"shape": draw(st.sampled_from([[-1], [d, -1], [-1, d], [n // d, d]]))}
+
+
+def _permute(draw: st.DrawFn, s: Shape) -> dict[str, Any] | None:
+    return {"dims": [0, *draw(st.permutations(list(range(1, len(s) + 1))))]}
+
+
+def _select(draw: st.DrawFn, s: Shape) -> dict[str, Any] | None:
+    if len(s) < 2:
+        return None
+    d = draw(st.integers(1, len(s)))
+    return {"dim": d, "index": draw(st.integers(-s[d - 1], s[d - 1] - 1))}
+
+
+def _unflatten(draw: st.DrawFn, s: Shape) -> dict[str, Any] | None:
+    d = draw(st.integers(1, len(s)))
+    k = draw(st.sampled_from(_divisors(s[d - 1])))
+    return {"dim": d, "sizes": draw(st.sampled_from([[k, -1], [-1, k], [k, s[d - 1] // k]]))}
+
+
+def _interpolate(draw: st.DrawFn, s: Shape) -> dict[str, Any] | None:
+    if len(s) != 3:
+        return None
+    mode = draw(st.sampled_from(["nearest", "bilinear", "bicubic", "area", "nearest-exact"]))
+    args: dict[str, Any] = {"mode": mode}
+    if draw(st.booleans()):
+        args["size"] = draw(st.sampled_from([1, 3, [2, 5]]))
+    else:
+        args["scale_factor"] = draw(st.sampled_from([0.5, 1, 2, 1.5, [2, 1]]))
+    if mode in ("bilinear", "bicubic") and draw(st.booleans()):
+        args["align_corners"] = draw(st.booleans())
+    return args
+
+
+def _norm_groups(draw: st.DrawFn, s: Shape) -> dict[str, Any]:
+    return {"num_groups": draw(st.sampled_from(_divisors(s[0]))), "affine": draw(st.booleans())}
+
+
+OP_ARGS: dict[str, ArgDraw] = {
+    "conv2d": _conv,
+    "conv_transpose2d": _conv_t,
+    "max_pool2d": _pool(dilation=True),
+    "avg_pool2d": _pool(dilation=False),
+    "adaptive_avg_pool2d": _rank(3, extra=lambda d, s: {"output_size": d(st.sampled_from([1, 2, [1, 3]]))}),
+    "adaptive_max_pool2d": _rank(3, extra=lambda d, s: {"output_size": d(st.sampled_from([1, 2, [2, 1]]))}),
+    "global_avg_pool": _rank(3),
+    "batchnorm2d": _rank(3, extra=lambda d, s: {"affine": d(st.booleans()), "momentum": d(st.sampled_from(
+        [0.1, None]))}),
+    "groupnorm": _rank(2, 3, extra=_norm_groups),
+    "layernorm": lambda d, s: {"channels": d(st.sampled_from(["first", "last"])) if len(s) == 3 else "last",
+                               "elementwise_affine": d(st.booleans()), "bias": d(st.booleans())},
+    "local_response_norm": _rank(2, 3, extra=lambda d, s: {"size": d(st.integers(1, 4))}),
+    "relu": _inplace, "relu6": _inplace, "silu": _inplace, "hardswish": _inplace, "hardsigmoid": _inplace,
+    "leaky_relu": lambda d, s: {"negative_slope": d(st.sampled_from([0.01, 0.2])), "inplace": d(_SOMETIMES)},
+    "gelu": lambda d, s: {"approximate": d(st.sampled_from(["none", "tanh"]))},
+    "tanh": lambda d, s: {}, "sigmoid": lambda d, s: {}, "identity": lambda d, s: {},
+    "dropout": lambda d, s: {"p": d(st.sampled_from([0.0, 0.5, 1.0])), "inplace": d(_SOMETIMES)},
+    "stochastic_depth": lambda d, s: {"p": d(st.sampled_from([0.0, 0.5, 1.0])),
+                                      "mode": d(st.sampled_from(["row", "batch"]))},
+    "linear": lambda d, s: {"out_features": d(st.integers(1, 8)), "bias": d(st.booleans())},
+    "flatten": _flatten, "reshape": _reshape, "permute": _permute, "select": _select, "unflatten": _unflatten,
+    "transpose": lambda d, s: {"dim0": _dim(d, s), "dim1": _dim(d, s)},
+    "interpolate": _interpolate,
+    "class_token": _rank(2),
+    "pos_embedding": _rank(2, extra=lambda d, s: {"init_std": d(st.sampled_from([0.02, 1.0]))}),
+    "self_attention": _rank(2, extra=lambda d, s: {"num_heads": d(st.sampled_from(_divisors(s[1])[:3])),
+                                                  "bias": d(st.booleans())}),
+    "layer_scale": lambda d, s: {"init_value": d(st.sampled_from([1e-6, 0.5])),
+                                 "channels": d(st.sampled_from(["first", "last"]))},
+    # multi-input ops: the partner inputs are drawn by the generator
+    "add": lambda d, s: {}, "mul": lambda d, s: {}, "concat": lambda d, s: {"dim": _dim(d, s)},
+    "resize_to": _rank(3, extra=lambda d, s: {"mode": d(st.sampled_from(["nearest", "bilinear"]))}),
+}
+
+BLOCKS = """blocks:
+  res:
+    args: {ch: int, stride: int}
+    nodes:
+      c1: {op: conv2d, out_channels: "${ch}", kernel_size: 3, stride: "${stride}", padding: 1}
+      b1: batchnorm2d
+      r1: {op: relu, inplace: true}
+      c2: {op: conv2d, out_channels: "${ch}", kernel_size: 3, padding: 1}
+      proj: {op: conv2d, in: input, out_channels: "${ch}", kernel_size: 1, stride: "${stride}"}
+      add: {op: add, in: [c2, proj]}
+  branch:
+    args: {a: int, b: int}
+    nodes:
+      x: {op: conv2d, in: input, out_channels: "${a}", kernel_size: 1}
+      y: {op: conv2d, in: input, out_channels: "${b}", kernel_size: 3, padding: 1}
+      cat: {op: concat, in: [x, y]}
+"""
+
+
+def _yaml(v: Any) -> str:
+    if v is None:
+        return "null"
+    if isinstance(v, bool):
+        return str(v).lower()
+    if isinstance(v, list):
+        return "[" + ", ".join(_yaml(x) for x in v) + "]"
+    return str(v)
+
+
+def _full(op: str, args: dict[str, Any]) -> dict[str, Any]:
+    params = library.get(op).params
+    return {k: args.get(k, p.default) for k, p in params.items() if k in args or p.default is not REQUIRED}
+
+
+def _partners(draw: st.DrawFn, op: str, args: dict[str, Any], cur: str, shapes: dict[str, Shape]) -> list[str]:
+    """Other inputs of a multi-input op: nodes whose shapes fit (the current one reused otherwise)."""
+    s = shapes[cur]
+    if op == "resize_to":
+        fits = [n for n, t in shapes.items() if len(t) == 3]
+    elif op == "concat":
+        axis = args["dim"] - 1 if args["dim"] > 0 else args["dim"] + len(s)
+        fits = [n for n, t in shapes.items()
+                if len(t) == len(s) and all(a == b for i, (a, b) in enumerate(zip(t, s)) if i != axis)]
+    else:  # add, mul: equal shapes, or broadcastable ones of the same rank
+        fits = [n for n, t in shapes.items()
+                if len(t) == len(s) and all(a == b or 1 in (a, b) for a, b in zip(t, s))]
+    count = 1 if op == "resize_to" else draw(st.integers(1, 2))
+    return [draw(st.sampled_from(fits)) if fits else cur for _ in range(count)]
+
+
+def _pseudo_block(draw: st.DrawFn, s: Shape) -> tuple[str, Shape] | None:
+    """One of the spec's own blocks (residual unit or two-branch concat) on a (C, H, W) map."""
+    if len(s) != 3:
+        return None
+    if draw(st.booleans()):
+        ch, stride = draw(st.integers(1, 6)), draw(st.integers(1, 2))
+        return f"{{op: res, ch: {ch}, stride: {stride}}}", (ch, (s[1] - 1) // stride + 1, (s[2] - 1) // stride + 1)
+    a, b = draw(st.integers(1, 4)), draw(st.integers(1, 4))
+    return f"{{op: branch, a: {a}, b: {b}}}", (a + b, s[1], s[2])
+
+
+@st.composite
+def spec_text(draw: st.DrawFn, ops: list[str] | None = None) -> str:
+    """A spec of 1..8 nodes over a random (C, H, W), (L, D) or (D,) input."""
+    rank = draw(st.sampled_from([3, 3, 3, 3, 2, 2, 1]))
+    dims = [draw(st.integers(1, 4))] + [draw(st.integers(2, 12)) for _ in range(rank - 1)]
+    shapes: dict[str, Shape] = {"input": tuple(dims)}
+    lines = ["name: fuzz", f"input: {_yaml(dims)}", BLOCKS.rstrip(), "nodes:"]
+    cur = "input"
+    names = ops or sorted(OP_ARGS)
+    for i in range(draw(st.integers(1, 8))):
+        if draw(st.integers(0, 9)) == 0:
+            block = _pseudo_block(draw, shapes[cur])
+            if block is not None:
+                lines.append(f"  n{i}: {{in: [{cur}], {block[0][1:]}")
+                shapes[cur := f"n{i}"] = block[1]
+            continue
+        op = draw(st.sampled_from(names))
+        args = OP_ARGS[op](draw, shapes[cur])
+        if args is None:
+            continue
+        lo, hi = library.get(op).arity
+        ins = [cur] + (_partners(draw, op, args, cur, shapes) if lo > 1 or (hi or 1) > 1 else [])
+        try:
+            out = library.get(op).shape(_full(op, args), [shapes[n] for n in ins])
+        except ShapeError:
+            continue
+        if not out or min(out) < 1 or prod(out) > MAX_ELEMENTS:
+            continue
+        fields = [f"op: {op}", *(f"{k}: {_yaml(v)}" for k, v in args.items()), f"in: [{', '.join(ins)}]"]
+        lines.append(f"  n{i}: {{{', '.join(fields)}}}")
+        shapes[cur := f"n{i}"] = out
+    if cur == "input":
+        lines.append("  n0: identity")
+    return "\n".join(lines) + "\n"
