@@ -24,6 +24,20 @@ ArgDraw = Callable[[st.DrawFn, Shape], dict[str, Any] | None]  # None: not appli
 MAX_ELEMENTS = 3000  # per-sample activation size the generator stays under (fast CPU runs)
 
 
+class Expr:
+    """An argument written as a `${...}` expression (e.g. over in_shape) with its known value."""
+
+    def __init__(self, text: str, value: Any) -> None:
+        self.text, self.value = text, value
+
+
+def _width(draw: st.DrawFn, s: Shape, axis: int, value: int) -> Any:
+    """A width, sometimes written as an expression of the shape flowing in."""
+    if draw(st.integers(0, 3)) == 0 and value % s[axis] == 0:
+        return Expr(f"${{in_shape[{axis}] * {value // s[axis]}}}", value)
+    return value
+
+
 def _divisors(n: int) -> list[int]:
     return [d for d in range(1, n + 1) if n % d == 0]
 
@@ -33,7 +47,7 @@ def _conv(draw: st.DrawFn, s: Shape) -> dict[str, Any] | None:
         return None
     k = draw(st.integers(1, 3))
     groups = draw(st.sampled_from(_divisors(s[0])[:3]))
-    args: dict[str, Any] = {"out_channels": groups * draw(st.integers(1, 4)), "kernel_size": k,
+    args: dict[str, Any] = {"out_channels": _width(draw, s, 0, groups * draw(st.integers(1, 4))), "kernel_size": k,
                             "groups": groups, "bias": draw(st.booleans())}
     if draw(st.integers(0, 4)) == 0:
         args["padding"] = draw(st.sampled_from(["same", "valid"]))
@@ -121,6 +135,20 @@ def _unflatten(draw: st.DrawFn, s: Shape) -> dict[str, Any] | None:
     return {"dim": d, "sizes": draw(st.sampled_from([[k, -1], [-1, k], [k, s[d - 1] // k]]))}
 
 
+def _split(draw: st.DrawFn, s: Shape) -> dict[str, Any] | None:
+    d = draw(st.integers(1, len(s)))
+    n = s[d - 1]
+    if n < 2:
+        return None
+    cut = draw(st.integers(1, n - 1))
+    return {"sizes": [cut, n - cut], "dim": d}
+
+
+def _chunk(draw: st.DrawFn, s: Shape) -> dict[str, Any] | None:
+    d = draw(st.integers(1, len(s)))
+    return {"chunks": draw(st.integers(2, 3)), "dim": d}
+
+
 def _interpolate(draw: st.DrawFn, s: Shape) -> dict[str, Any] | None:
     if len(s) != 3:
         return None
@@ -160,7 +188,7 @@ OP_ARGS: dict[str, ArgDraw] = {
     "dropout": lambda d, s: {"p": d(st.sampled_from([0.0, 0.5, 1.0])), "inplace": d(_SOMETIMES)},
     "stochastic_depth": lambda d, s: {"p": d(st.sampled_from([0.0, 0.5, 1.0])),
                                       "mode": d(st.sampled_from(["row", "batch"]))},
-    "linear": lambda d, s: {"out_features": d(st.integers(1, 8)), "bias": d(st.booleans())},
+    "linear": lambda d, s: {"out_features": _width(d, s, -1, d(st.integers(1, 8))), "bias": d(st.booleans())},
     "flatten": _flatten, "reshape": _reshape, "permute": _permute, "select": _select, "unflatten": _unflatten,
     "transpose": lambda d, s: {"dim0": _dim(d, s), "dim1": _dim(d, s)},
     "interpolate": _interpolate,
@@ -171,8 +199,41 @@ OP_ARGS: dict[str, ArgDraw] = {
     "layer_scale": lambda d, s: {"init_value": d(st.sampled_from([1e-6, 0.5])),
                                  "channels": d(st.sampled_from(["first", "last"]))},
     # multi-input ops: the partner inputs are drawn by the generator
+    "split": _split, "chunk": _chunk,
     "add": lambda d, s: {}, "mul": lambda d, s: {}, "concat": lambda d, s: {"dim": _dim(d, s)},
     "resize_to": _rank(3, extra=lambda d, s: {"mode": d(st.sampled_from(["nearest", "bilinear"]))}),
+    "sub": lambda d, s: {}, "div": lambda d, s: {}, "matmul": lambda d, s: {} if len(s) >= 2 else None,
+    "stack": lambda d, s: {"dim": d(st.integers(-len(s) - 1, len(s) + 1).filter(bool))},
+    "scaled_dot_product_attention": lambda d, s: None if len(s) < 2 else {
+        "is_causal": d(st.booleans()), "scale": d(st.sampled_from([None, 0.5])),
+        "dropout_p": d(st.sampled_from([0.0, 0.5]))},
+    # the general tensor vocabulary (single input)
+    "softmax": lambda d, s: {"dim": _dim(d, s)},
+    **{name: lambda d, s: {"dim": _dim(d, s) if d(st.booleans()) else d(st.lists(
+        st.integers(1, len(s)), min_size=1, max_size=len(s), unique=True)), "keepdim": d(st.booleans())}
+       for name in ("mean", "sum", "amax", "amin")},
+    "channel_shuffle": lambda d, s: {"groups": d(st.sampled_from(_divisors(s[0])))} if len(s) >= 2 else None,
+    "pad": lambda d, s: d(st.sampled_from(["constant", "constant", "reflect", "replicate", "circular"]).flatmap(
+        lambda mode: st.fixed_dictionaries({
+            "mode": st.just(mode),
+            "pad": st.sampled_from(list(range(1, len(s) + 1)) if mode == "constant" else [len(s) - 1, len(s)])
+            .flatmap(lambda k: st.lists(st.integers(-1, 2), min_size=2 * k, max_size=2 * k)),
+            "value": st.sampled_from([None, 0.5] if mode == "constant" else [None])}))),
+    "roll": lambda d, s: {"shifts": d(st.integers(-3, 3)), "dims": _dim(d, s)} if d(st.booleans()) else {
+        "shifts": [d(st.integers(-3, 3)), d(st.integers(-3, 3))], "dims": [_dim(d, s), _dim(d, s)]},
+    "pixel_shuffle": _rank(3, extra=lambda d, s: {"upscale_factor": d(st.sampled_from(
+        [r for r in (1, 2, 3) if s[0] % (r * r) == 0]))}),
+    "pixel_unshuffle": _rank(3, extra=lambda d, s: {"downscale_factor": d(st.sampled_from(
+        [r for r in (1, 2, 3) if s[1] % r == 0 and s[2] % r == 0]))}),
+    "conv1d": _rank(2, extra=lambda d, s: {
+        "groups": (g := d(st.sampled_from(_divisors(s[0])[:2]))), "out_channels": g * d(st.integers(1, 3)),
+        "kernel_size": d(st.integers(1, 3)), "stride": d(st.integers(1, 2)),
+        "padding": d(st.sampled_from([0, 1, 2, "valid"])), "dilation": d(st.integers(1, 2)), "bias": d(st.booleans()),
+        "padding_mode": d(st.sampled_from(["zeros", "reflect", "replicate", "circular"]))}),
+    "batchnorm1d": _rank(1, 2, extra=lambda d, s: {"affine": d(st.booleans()),
+                                                   "momentum": d(st.sampled_from([0.1, None]))}),
+    "exp": lambda d, s: {}, "log": lambda d, s: {}, "sqrt": lambda d, s: {}, "abs": lambda d, s: {},
+    "clamp": lambda d, s: d(st.sampled_from([{"min": 0}, {"max": 0.5}, {"min": -0.5, "max": 0.5}])),
 }
 
 BLOCKS = """blocks:
@@ -195,6 +256,8 @@ BLOCKS = """blocks:
 
 
 def _yaml(v: Any) -> str:
+    if isinstance(v, Expr):
+        return f'"{v.text}"'
     if v is None:
         return "null"
     if isinstance(v, bool):
@@ -204,9 +267,14 @@ def _yaml(v: Any) -> str:
     return str(v)
 
 
+def _yaml_name(name: str) -> str:
+    return f'"{name}"' if "[" in name else name
+
+
 def _full(op: str, args: dict[str, Any]) -> dict[str, Any]:
     params = library.get(op).params
-    return {k: args.get(k, p.default) for k, p in params.items() if k in args or p.default is not REQUIRED}
+    values = {k: v.value if isinstance(v, Expr) else v for k, v in args.items()}
+    return {k: values.get(k, p.default) for k, p in params.items() if k in values or p.default is not REQUIRED}
 
 
 def _partners(draw: st.DrawFn, op: str, args: dict[str, Any], cur: str, shapes: dict[str, Shape]) -> list[str]:
@@ -249,7 +317,7 @@ def spec_text(draw: st.DrawFn, ops: list[str] | None = None) -> str:
         if draw(st.integers(0, 9)) == 0:
             block = _pseudo_block(draw, shapes[cur])
             if block is not None:
-                lines.append(f"  n{i}: {{in: [{cur}], {block[0][1:]}")
+                lines.append(f"  n{i}: {{in: [{_yaml_name(cur)}], {block[0][1:]}")
                 shapes[cur := f"n{i}"] = block[1]
             continue
         op = draw(st.sampled_from(names))
@@ -258,15 +326,22 @@ def spec_text(draw: st.DrawFn, ops: list[str] | None = None) -> str:
             continue
         lo, hi = library.get(op).arity
         ins = [cur] + (_partners(draw, op, args, cur, shapes) if lo > 1 or (hi or 1) > 1 else [])
+        block = library.get(op)
         try:
-            out = library.get(op).shape(_full(op, args), [shapes[n] for n in ins])
+            full, in_shapes = _full(op, args), [shapes[n] for n in ins]
+            outs = block.outputs(full, in_shapes) if block.outputs else (block.shape(full, in_shapes),)
         except ShapeError:
             continue
-        if not out or min(out) < 1 or prod(out) > MAX_ELEMENTS:
+        if any(not out or min(out) < 1 or prod(out) > MAX_ELEMENTS for out in outs):
             continue
-        fields = [f"op: {op}", *(f"{k}: {_yaml(v)}" for k, v in args.items()), f"in: [{', '.join(ins)}]"]
+        fields = [f"op: {op}", *(f"{k}: {_yaml(v)}" for k, v in args.items()),
+                  f"in: [{', '.join(_yaml_name(n) for n in ins)}]"]
         lines.append(f"  n{i}: {{{', '.join(fields)}}}")
-        shapes[cur := f"n{i}"] = out
-    if cur == "input":
-        lines.append("  n0: identity")
+        if block.outputs is None:
+            shapes[cur := f"n{i}"] = outs[0]
+        else:  # read as n{i}[K]; the next node continues from one of them
+            shapes.update({f"n{i}[{k}]": out for k, out in enumerate(outs)})
+            cur = f"n{i}[{draw(st.integers(0, len(outs) - 1))}]"
+    if cur == "input" or "[" in cur:
+        lines.append(f"  last: {{op: identity, in: [{_yaml_name(cur)}]}}")
     return "\n".join(lines) + "\n"

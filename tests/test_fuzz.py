@@ -66,8 +66,9 @@ def test_valid_specs_match_meta_build(text):
     x = torch.empty(2, *analysis.graph.inputs[0][1], device="meta")
     seen = observed_shapes(model, x)
     for p, info in analysis.info.items():
-        if info.node.op != "identity":
-            assert seen[p] == info.shape, (p, text)
+        for path, shape in ({f"{p}[{k}]": s for k, s in enumerate(info.outputs)} or {p: info.shape}).items():
+            if info.node.op != "identity":
+                assert seen[path] == shape, (path, text)
     assert sum(t.numel() for t in model.parameters()) == analysis.params
 
 

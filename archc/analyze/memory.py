@@ -12,7 +12,7 @@ __all__ = ["DTYPE_BYTES", "memory"]
 
 DTYPE_BYTES = {"fp32": 4, "bf16": 2, "fp16": 2}
 # ops whose output is a view of (or written into) their input: no new storage
-_VIEWS = {"flatten", "reshape", "permute", "transpose", "select", "unflatten", "identity"}
+_VIEWS = {"flatten", "reshape", "permute", "transpose", "select", "unflatten", "identity", "split", "chunk"}
 # in-place ops whose backward needs only their result (other in-place ops keep their input too)
 _RESULT_ONLY = {"relu"}
 
@@ -38,10 +38,10 @@ def memory(analysis: Analysis, batch: int = 1, dtype: str = "fp32") -> dict[str,
         if node.path not in analysis.info:
             continue
         if _allocates(analysis, node.path):
-            live[node.path] = nbytes[node.path]
+            live[node.path] = nbytes.get(node.path, 0)
         inplace_free = node.op in _RESULT_ONLY and node.args.get("inplace", False)
         if node.op not in _VIEWS and not inplace_free:
-            kept += nbytes[node.path]
+            kept += nbytes.get(node.path, 0)
         peak = max(peak, sum(live.values()))
         for src in node.inputs:
             readers[src] -= 1

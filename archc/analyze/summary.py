@@ -47,7 +47,7 @@ def rows(analysis: Analysis, depth: int | None = None) -> list[Row]:
         row[2] += info.params
         row[3] += info.macs
         row[4] += info.other_ops
-        row[5] += prod(info.shape)
+        row[5] += sum(prod(s) for s in info.outputs or (info.shape,))
         row[6] = info.rf.pixels if info.rf is not None else "global"
         last[key] = path
     return [Row(k, v[0], v[1], v[2], v[3], v[4], v[5], v[6], last[k]) for k, v in out.items()]
@@ -55,7 +55,7 @@ def rows(analysis: Analysis, depth: int | None = None) -> list[Row]:
 
 def totals(analysis: Analysis) -> dict[str, Any]:
     params = analysis.params
-    acts = sum(prod(i.shape) for i in analysis.info.values())
+    acts = sum(prod(s) for i in analysis.info.values() for s in i.outputs or (i.shape,))
     return {
         "name": analysis.graph.name,
         "params": params,

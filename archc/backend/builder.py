@@ -108,8 +108,10 @@ def build_module(graph: Graph, analysis: Analysis, device: str | torch.device | 
                     env[node.path] = g.call_function(fn, (args,), kwargs)
                 else:
                     env[node.path] = _fold(g, fn, args, kwargs)
-        for node in graph.nodes:
-            env[node.path].meta.setdefault("archc_path", node.path)
+            for k in range(len(info.outputs)):  # a multi-output node's outputs, read as NAME[K]
+                env[f"{node.path}[{k}]"] = g.call_function(operator.getitem, (env[node.path], k))
+        for name, value in env.items():
+            value.meta.setdefault("archc_path", name)
     outs = [env[o] for o in graph.outputs]
     g.output(outs[0] if len(outs) == 1 else tuple(outs))
     module = fx.GraphModule(root, g, class_name=_class_name(graph.name))

@@ -2,8 +2,9 @@
 
 Grammar (Python-like): literals (ints, floats, 'strings', [lists], true/false/none),
 declared names, `+ - * / // % **`, comparisons, `and or not`, `a if c else b`, list indexing
-and slicing, and calls to the functions in :data:`FUNCTIONS`. Nothing else exists: no
-attributes, no dunders, no comprehensions, no format strings. Size, nesting depth and the
+and slicing, list comprehensions (``[e for a, b in xs if c]``, at most 2 ``for`` deep), and calls
+to the functions in :data:`FUNCTIONS`. Nothing else exists: no attributes, no dunders, no generator
+expressions, no lambdas, no format strings. Size, nesting depth and the
 magnitude of every number are bounded *before* computing, so `2 ** 100000` is refused; every
 literal, argument and result is bounded too (see README.md), and each evaluation has a work cap
 and may charge a shared :class:`Budget`.
@@ -18,6 +19,7 @@ from functools import lru_cache
 from typing import Any
 
 from archc.errors import ExprError, LimitError, Loc
+from archc.expr.lazy import Lazy
 
 __all__ = ["FUNCTIONS", "Budget", "deep_interpolate", "evaluate", "interpolate", "is_expr", "number_problem",
            "parse"]
@@ -30,6 +32,7 @@ MAX_SEQ = 10_000  # items of one list, characters of one string
 MAX_WEIGHT = 100_000  # items and characters inside one list value, nested lists included
 MAX_NEST = 32  # nesting of list values
 MAX_NDIGITS = 30  # round(x, n): |n| <= 30
+MAX_COMP = 2  # `for` clauses nested in one comprehension, those of comprehensions inside it included
 MAX_WORK = 5_000  # work units of one evaluation (about 20 ms): a term visited, or ITEMS_PER_UNIT items touched
 ITEMS_PER_UNIT = 32
 WORK_PER_STEP = 2  # an evaluation charges a shared Budget 1 + work // WORK_PER_STEP steps
@@ -73,7 +76,7 @@ _TOKEN = re.compile(r"""
   | (?P<name>[A-Za-z_][A-Za-z0-9_]*)
   | (?P<op>\*\*|//|==|!=|<=|>=|[-+*/%<>()\[\],:])
 """, re.VERBOSE)
-_KEYWORDS = {"and", "or", "not", "if", "else"}
+_KEYWORDS = {"and", "or", "not", "if", "else", "for", "in"}
 _CONSTS = {"true": True, "True": True, "false": False, "False": False, "none": None, "None": None}
 _CMP: dict[str, Callable[[Any, Any], bool]] = {
     "==": lambda a, b: a == b, "!=": lambda a, b: a != b, "<": lambda a, b: a < b,
@@ -115,11 +118,40 @@ def _range(*args: int) -> list[int]:
     return list(r)
 
 
+def _log(x: float, base: float | None = None) -> float:
+    """Natural logarithm, or to ``base``: x > 0, base > 0 and not 1 (results are then finite)."""
+    if isinstance(x, (int, float)) and x <= 0:
+        raise ValueError(f"logarithm of a number that is not positive ({x})")
+    if base is None:
+        return math.log(x)
+    if isinstance(base, (int, float)) and (base <= 0 or base == 1):
+        raise ValueError(f"base {base} must be positive and not 1")
+    return math.log(x, base)
+
+
+_EXP_MAX = math.log(MAX_FLOAT)
+
+
+def _exp(x: float) -> float:
+    if isinstance(x, (int, float)) and x > _EXP_MAX:  # refused before computing (exp(1e18) overflows)
+        raise ValueError(f"exp({x}) is larger than {MAX_FLOAT:g}")
+    return math.exp(x)
+
+
 FUNCTIONS: dict[str, Callable[..., Any]] = {
     "min": min, "max": max, "abs": abs, "round": _round, "int": int, "float": float,
     "ceil": math.ceil, "floor": math.floor, "sqrt": _sqrt, "len": len, "sum": sum,
-    "range": _range, "make_divisible": make_divisible, "str": str, "bool": bool,
+    "range": _range, "make_divisible": make_divisible, "str": str, "bool": bool, "log": _log, "exp": _exp,
 }
+
+
+def _nesting(node: Any) -> int:
+    """How many comprehension `for` clauses nest inside a parsed node (a comp node stores its own)."""
+    if not isinstance(node, tuple):
+        return 0
+    if node and node[0] == "comp":
+        return int(node[3])
+    return max((_nesting(x) for x in node), default=0)
 
 
 class _Parser:
@@ -129,8 +161,8 @@ class _Parser:
         self.pos = 0
         self.depth = 0
 
-    def fail(self, msg: str) -> ExprError:
-        return ExprError(f"{msg} in expression '{self.text}'", self.loc)
+    def fail(self, msg: str, hint: str | None = None) -> ExprError:
+        return ExprError(f"{msg} in expression '{self.text}'", self.loc, hint=hint)
 
     def _tokenize(self, text: str) -> list[tuple[str, str]]:
         toks, i = [], 0
@@ -269,8 +301,57 @@ class _Parser:
             self.take(")")
             return node
         if (kind, val) == ("op", "["):
-            return ("list", tuple(self.items("]")))
+            return self.list_or_comprehension()
         raise self.fail(f"unexpected '{val or 'end'}'")
+
+    def list_or_comprehension(self) -> Node:
+        """After '[': a list literal, or ``[elem for targets in xs if cond ...]``."""
+        if self.accept("]"):
+            return ("list", ())
+        first = self.expr()
+        if self.accept("for"):
+            return self.comprehension(first)
+        if self.accept(","):
+            return ("list", (first, *self.items("]")))
+        self.take("]")
+        return ("list", (first,))
+
+    def comprehension(self, elem: Node) -> Node:
+        """``("comp", elem, ((names, unpack, iterable, conds), ...), nesting)``; 'for' already taken."""
+        gens = []
+        while True:
+            names, unpack = self.targets()
+            self.take("in")
+            source = self.binary(0)  # no `a if c else b` here: `if` starts a filter, as in Python
+            conds = []
+            while self.accept("if"):
+                conds.append(self.binary(0))
+            gens.append((names, unpack, source, tuple(conds)))
+            if not self.accept("for"):
+                break
+        self.take("]")
+        inner = max(_nesting(elem), *(_nesting(g[2:]) for g in gens))
+        if len(gens) + inner > MAX_COMP:
+            raise self.fail(f"comprehensions nested more than {MAX_COMP} deep",
+                            f"at most {MAX_COMP} `for` clauses, counting those of comprehensions inside it; "
+                            "put a table in params instead")
+        return ("comp", elem, tuple(gens), len(gens) + inner)
+
+    def targets(self) -> tuple[tuple[str, ...], bool]:
+        """Loop variables: ``x``, ``a, b`` or ``(a, b)``; the flag says whether items are unpacked."""
+        paren = self.accept("(") is not None
+        names = [self.target()]
+        while self.accept(","):
+            names.append(self.target())
+        if paren:
+            self.take(")")
+        return tuple(names), paren or len(names) > 1
+
+    def target(self) -> str:
+        kind, val = self.take()
+        if kind != "name" or val in _CONSTS:
+            raise self.fail(f"expected a loop variable name but found '{val or 'end'}'")
+        return val
 
 
 def parse(text: str, loc: Loc | None = None) -> Node:
@@ -307,6 +388,7 @@ class _Eval:
     def __init__(self, env: Mapping[str, Any], text: str, loc: Loc | None) -> None:
         self.env, self.text, self.loc = env, text, loc
         self.work = 0
+        self.scope: dict[str, Any] = {}  # comprehension loop variables, seen before env
 
     def fail(self, msg: str, hint: str | None = None) -> ExprError:
         return ExprError(f"{msg} in expression '{self.text}'", self.loc, hint=hint)
@@ -315,8 +397,8 @@ class _Eval:
         self.work += units
         if self.work > MAX_WORK:
             raise self.fail("expression does too much work",
-                            f"one expression may visit about {MAX_WORK:,} terms or touch "
-                            f"{MAX_WORK * ITEMS_PER_UNIT:,} list items")
+                            f"one expression may visit about {MAX_WORK:,} terms (each turn of a comprehension "
+                            f"is one) or touch {MAX_WORK * ITEMS_PER_UNIT:,} list items")
 
     def touch(self, v: Any) -> int:
         """Charge the work of reading a list or string; return its weight."""
@@ -325,7 +407,9 @@ class _Eval:
         weight, depth = _weight(v) if isinstance(v, list) else (len(v), 0)
         self.spend(weight // ITEMS_PER_UNIT)
         if weight > MAX_WEIGHT:
-            raise self.fail(f"value holds more than {MAX_WEIGHT:,} items and characters")
+            raise self.fail(f"value holds more than {MAX_WEIGHT:,} items and characters",
+                            "the items of a list, of the lists inside it and the characters of its strings "
+                            "count together")
         if depth > MAX_NEST:
             raise self.fail(f"lists nested deeper than {MAX_NEST}")
         return weight
@@ -381,15 +465,11 @@ class _Eval:
         if tag == "const":
             return n[1]
         if tag == "name":
-            if n[1] not in self.env:
-                from difflib import get_close_matches
-                close = get_close_matches(n[1], list(self.env), 1)
-                raise self.fail(f"unknown name '{n[1]}'",
-                                f"did you mean '{close[0]}'?" if close else
-                                f"names in scope: {', '.join(sorted(self.env)) or 'none'}")
-            return self.env[n[1]]
+            return self.lookup(n[1])
         if tag == "list":
             return self.check([self.run(x) for x in n[1]])
+        if tag == "comp":
+            return self.comprehension(n[1], n[2])
         if tag == "ifelse":
             return self.run(n[2]) if self.run(n[1]) else self.run(n[3])
         if tag == "and":
@@ -410,6 +490,50 @@ class _Eval:
         if tag == "call":
             return self.call(n[1], [self.run(a) for a in n[2]])
         return self.arith(tag, self.run(n[1]), self.run(n[2]))
+
+    def lookup(self, name: str) -> Any:
+        if name in self.scope:
+            return self.scope[name]
+        if name not in self.env:
+            from difflib import get_close_matches
+            known = sorted({*self.env, *self.scope})
+            close = get_close_matches(name, known, 1)
+            raise self.fail(f"unknown name '{name}'", f"did you mean '{close[0]}'?" if close else
+                            f"names in scope: {', '.join(known) or 'none'}")
+        value = self.env[name]
+        return value.get() if isinstance(value, Lazy) else value  # in_shape: computed when first read
+
+    def comprehension(self, elem: Node, gens: tuple[Any, ...]) -> list[Any]:
+        """Build the list; loop variables live in ``scope`` only while it runs (outer ones restored)."""
+        saved, out = dict(self.scope), list[Any]()
+        try:
+            self.generate(elem, gens, out)
+        finally:
+            self.scope = saved
+        return self.check(out)
+
+    def generate(self, elem: Node, gens: tuple[Any, ...], out: list[Any]) -> None:
+        if not gens:
+            out.append(self.run(elem))
+            return
+        names, unpack, source, conds = gens[0]
+        items = self.run(source)  # re-read for every outer item, as in Python
+        if not isinstance(items, list):
+            raise self.fail(f"a comprehension loops over a list, not {type(items).__name__}")
+        for item in items:
+            self.spend(1)  # every turn is work, filtered or not (the per-expression cap bounds the loop)
+            self.bind(names, unpack, item)
+            if all(self.run(c) for c in conds):
+                self.generate(elem, gens[1:], out)
+
+    def bind(self, names: tuple[str, ...], unpack: bool, item: Any) -> None:
+        if not unpack:
+            self.scope[names[0]] = item
+            return
+        if not isinstance(item, list) or len(item) != len(names):
+            got = f"{len(item)} values" if isinstance(item, list) else type(item).__name__
+            raise self.fail(f"cannot unpack {got} into {', '.join(names)}")
+        self.scope.update(zip(names, item))
 
     def compare(self, n: Node) -> bool:
         left = self.run(n[1])

@@ -56,13 +56,17 @@ class Graph:
         return idx
 
     def twin(self) -> tuple[str, dict[str, Any]] | None:
-        """The torchvision builder this spec reproduces (`reference:`), with its keyword arguments."""
+        """The torchvision builder this spec reproduces, with its keyword arguments: `reference:` as
+        exactly ``torchvision.models.NAME`` or a mapping's ``torchvision:`` key. Any other reference
+        (a paper, a URL, timm, a submodule such as torchvision.models.quantization.x) has no twin."""
         ref = self.meta.get("reference")
         kwargs = dict(ref.get("args", {})) if isinstance(ref, Mapping) else {}
         name = ref.get("torchvision") if isinstance(ref, Mapping) else ref
-        if not isinstance(name, str) or not name.startswith("torchvision.models."):
+        prefix = "torchvision.models."
+        builder = name[len(prefix):] if isinstance(name, str) and name.startswith(prefix) else ""
+        if not (builder.isascii() and builder.isidentifier()):
             return None
-        return name.rsplit(".", 1)[1], kwargs
+        return builder, kwargs
 
     def consumers(self) -> dict[str, list[str]]:
         """For each producer path (node or graph input), the nodes that read it."""

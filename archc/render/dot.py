@@ -101,8 +101,8 @@ def to_dot(layout: Layout, title: str, rankdir: str = "TB") -> str:
                            fillcolor="#ffffff")
 
     emit(g, "")
-    for a, b, shape in layout.edges:
-        g.edge(nohtml(clean(a)), nohtml(clean(b)), label=nohtml(_shape(shape)))
+    for a, b, shape, tag in layout.edges:
+        g.edge(nohtml(clean(a)), nohtml(clean(b)), label=nohtml(f"{tag} {_shape(shape)}".strip()))
     with g.subgraph(name="cluster_legend") as leg:
         leg.attr(label="legend", style="rounded", color="#cccccc", fontname="Helvetica", fontsize="9")
         for cat in sorted(used):
@@ -138,8 +138,8 @@ def to_mermaid(layout: Layout, title: str) -> str:
                 lines.append(f'{indent}{ids[item]}(["{_mm(item)}<br/>{_shape(dict(layout.inputs)[item])}"])')
 
     emit("", "  ")
-    for a, b, shape in layout.edges:
-        lines.append(f"  {ids[a]} -->|{_shape(shape) or ' '}| {ids[b]}")
+    for a, b, shape, tag in layout.edges:
+        lines.append(f"  {ids[a]} -->|{_mm(f'{tag} {_shape(shape)}'.strip()) or ' '}| {ids[b]}")
     return "\n".join(lines) + "\n"
 
 

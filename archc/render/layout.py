@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from archc.analyze import Analysis
 from archc.blocks import get as get_block
 from archc.ir import Group
+from archc.ir.refs import output_ref
 
 __all__ = ["Unit", "Layout", "units"]
 
@@ -32,7 +33,8 @@ class Layout:
     units: dict[str, Unit]
     unit_of: dict[str, str]  # primitive node path (or graph input) -> unit path
     clusters: list[Group]  # open groups that contain units, outermost first
-    edges: list[tuple[str, str, tuple[int, ...] | None]]  # unit -> unit, with the tensor shape
+    # unit -> unit, with the tensor shape and, for output K of a multi-output node, "[K]"
+    edges: list[tuple[str, str, tuple[int, ...] | None, str]]
     inputs: list[tuple[str, tuple[int, ...]]]
 
 
@@ -89,13 +91,14 @@ def units(analysis: Analysis, depth: int | None = None, expand: bool = False,
             u.shape = info.shape
         if node.path in errors:
             u.error = errors[node.path]
-    edges: dict[tuple[str, str], tuple[int, ...] | None] = {}
+    edges: dict[tuple[str, str, str], tuple[int, ...] | None] = {}
     for node in graph.nodes:
         for src in node.inputs:
-            a, b = unit_of[src], unit_of[node.path]
-            if a != b and (a, b) not in edges:
-                edges[(a, b)] = analysis.shapes.get(src)
+            base, k = output_ref(src)
+            a, b, tag = unit_of[base], unit_of[node.path], "" if k is None else f"[{k}]"
+            if a != b and (a, b, tag) not in edges:
+                edges[(a, b, tag)] = analysis.shapes.get(src)
     open_groups = [g for g in graph.groups if g.path not in out and any(u.startswith(g.path + ".") for u in out)]
     order = {g.path: i for i, g in enumerate(graph.groups)}
     open_groups.sort(key=lambda g: (g.path.count("."), order[g.path]))
-    return Layout(out, unit_of, open_groups, [(a, b, s) for (a, b), s in edges.items()], list(graph.inputs))
+    return Layout(out, unit_of, open_groups, [(a, b, s, t) for (a, b, t), s in edges.items()], list(graph.inputs))

@@ -94,7 +94,7 @@ def _build(source: SpecSource, params: dict[str, Any], input_shape: Any, limits:
     env = settle_params(data, params, budget)
     symbols: dict[int, str] = {}
     inputs = _input_shapes(data, env, input_shape, symbols, limits, budget)
-    ex = Expander(data.get("blocks"), limits, budget)
+    ex = Expander(data.get("blocks"), limits, budget, inputs)
     top = ex.new_scope("", {name: ("input", name) for name, _ in inputs})
     nodes_spec = data["nodes"]
     items = [(k, v, nodes_spec.val_locs.get(k), env) for k, v in nodes_spec.items()]

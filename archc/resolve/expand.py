@@ -15,9 +15,12 @@ from typing import Any
 from archc import blocks as library
 from archc.errors import ArchcError, LimitError, Loc, ResolveError
 from archc.expr import Budget, deep_interpolate
+from archc.expr.lazy import Lazy
 from archc.ir import Group, Node
+from archc.ir.refs import output_ref
 from archc.load import LocDict, LocList
 from archc.resolve.names import check_name
+from archc.resolve.shapes_so_far import ShapesSoFar
 
 __all__ = ["Expander", "Limits", "RESERVED", "STEPS_HINT", "GROUP_STEPS"]
 
@@ -54,7 +57,8 @@ class _Pending:
 
 
 class Expander:
-    def __init__(self, blocks: LocDict | None, limits: Limits, budget: Budget | None = None) -> None:
+    def __init__(self, blocks: LocDict | None, limits: Limits, budget: Budget | None = None,
+                 inputs: Sequence[tuple[str, tuple[int, ...]]] = ()) -> None:
         self.blocks = blocks or LocDict(Loc("<spec>", 1, 1))
         self.limits = limits
         self.budget = budget or Budget(limits.max_steps, STEPS_HINT)
@@ -64,6 +68,7 @@ class Expander:
         self.pending: list[_Pending] = []
         self.groups: list[Group] = []
         self.depth = 0
+        self.shapes = ShapesSoFar(inputs)
 
     # -- scopes and names -------------------------------------------------
     def new_scope(self, prefix: str, inputs: Mapping[str, tuple[str, Any]]) -> int:
@@ -82,10 +87,17 @@ class Expander:
         self.bind[(sid, name)] = target
 
     def follow(self, ref: Ref) -> str:
-        """The concrete producer path of a reference (a node path or graph input name)."""
+        """The concrete producer of a reference: a node path or graph input name, with `[K]` when
+        it reads output K of a multi-output node or block."""
         seen: list[Ref] = []
+        index: int | None = None
         while True:
-            sid, name, loc = ref
+            sid, written, loc = ref
+            name, k = output_ref(written)
+            if k is not None:
+                if index is not None:
+                    raise ResolveError(f"'{written}' picks an output of an output", loc)
+                index = k
             target = self.bind.get((sid, name))
             if target is None:
                 names = [n for (s, n) in self.bind if s == sid]
@@ -94,12 +106,35 @@ class Expander:
                                    hint=f"did you mean '{close[0]}'?" if close else
                                    f"known here: {', '.join(sorted(names)[:12])}")
             kind, value = target
+            if kind == "multi":
+                ref, index = self._pick(name, value, index, loc), None
+                continue
             if kind != "ref":
-                return str(value)
+                return str(value) if index is None else f"{value}[{index}]"
             if any(r[:2] == value[:2] for r in seen):
                 raise ResolveError(f"'{name}' is skipped (when: false) and refers back to itself", loc)
             seen.append(ref)
             ref = value
+
+    @staticmethod
+    def _pick(name: str, outputs: list[Ref], index: int | None, loc: Loc | None) -> Ref:
+        """Output `index` of a block that declares several `outputs:`."""
+        n = len(outputs)
+        if index is None:
+            raise ResolveError(f"'{name}' has {n} outputs; read one of them", loc,
+                               hint=f"name it as '{name}[0]' … '{name}[{n - 1}]' (quoted in a flow list: "
+                                    f'in: ["{name}[0]"])')
+        if index >= n:
+            raise ResolveError(f"'{name}' has {n} outputs: there is no '{name}[{index}]'", loc,
+                               hint=f"its outputs are '{name}[0]' … '{name}[{n - 1}]'")
+        return outputs[index]
+
+    # -- shapes flowing in (`in_shape`) ------------------------------------------
+    def shape_env(self, env: Mapping[str, Any], refs: list[Ref], loc: Loc | None) -> dict[str, Any]:
+        """The node's variables plus `in_shape` (its first input's shape, batch left out) and
+        `in_shapes` (all inputs'), computed only if an expression reads them."""
+        return {**env, "in_shape": Lazy(lambda: self.shapes.of(self, refs[0], loc)),
+                "in_shapes": Lazy(lambda: [self.shapes.of(self, r, loc) for r in refs])}
 
     # -- values ------------------------------------------------------------
     def value(self, v: Any, env: Mapping[str, Any], loc: Loc | None) -> Any:
@@ -145,6 +180,7 @@ class Expander:
         if not isinstance(spec, LocDict):
             raise ResolveError(f"node '{name}' must be an op name or a mapping", loc)
         refs = self.inputs(sid, spec, env, prev)
+        env = self.shape_env(env, refs, spec.loc)
         if not self.field(spec, "when", env, True):
             self.define(sid, name, ("ref", refs[0]), loc)
             return
@@ -226,6 +262,11 @@ class Expander:
             last = self.entries(gid, items, path + ".", charged=isinstance(body, list))
         finally:
             self.depth -= 1
+        if "outputs" in spec:  # several outputs, read as NAME[K]
+            locs = getattr(spec["outputs"], "locs", [spec.val_locs.get("outputs", spec.loc)] * len(spec["outputs"]))
+            outs = [(gid, str(self.value(o, env, oloc)), oloc) for o, oloc in zip(spec["outputs"], locs)]
+            self.define(sid, name, ("multi", outs), spec.loc)
+            return
         out = spec.get("out", last)
         self.define(sid, name, ("ref", (gid, out, spec.val_locs.get("out", spec.loc))), spec.loc)
 
@@ -289,8 +330,9 @@ class Expander:
                                    spec.val_locs.get(arg, spec.loc))
         body = bdef["seq"] if "seq" in bdef else bdef["nodes"]
         bspec = LocDict(spec.loc)
-        if "out" in bdef:
-            bspec["out"], bspec.val_locs["out"] = bdef["out"], bdef.val_locs["out"]
+        for key in ("out", "outputs"):
+            if key in bdef:
+                bspec[key], bspec.val_locs[key] = bdef[key], bdef.val_locs[key]
         try:
             self.group(sid, name, bspec, body, bdef.get("inputs"), benv, path, refs, op)
         except ArchcError as e:
