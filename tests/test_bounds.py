@@ -78,6 +78,28 @@ def refused(expr: str, env: dict | None = None) -> ExprError:
     ("${-1e999}", "number is not finite"),
     ("${" + "9" * 400 + "}", "integer over 64 bits"),
     ("${" + "+".join(["sum(range(10000))"] * 27) + "}", "too much work"),
+    ("${log(0)}", "log(): logarithm of a number that is not positive (0)"),
+    ("${log(-1e18)}", "not positive"),
+    ("${log(8, 0)}", "base 0 must be positive and not 1"),
+    ("${log(8, -2)}", "base -2 must be positive"),
+    ("${log(8, 1.0)}", "base 1.0 must be positive and not 1"),
+    ("${log([8])}", "log(): "),
+    ("${exp(41.5)}", "exp(41.5) is larger than 1e+18"),
+    ("${exp(2 ** 63)}", "is larger than 1e+18"),
+    ("${exp(1e18)}", "is larger than 1e+18"),
+    # comprehensions: every turn is work, the result is bounded like a list literal, nesting at most 2
+    ("${[x for x in range(5000)]}", "too much work"),
+    ("${[0 for x in range(2600)]}", "too much work"),  # a turn is a unit besides its terms: ~2,400 turns at most
+    ("${[0 for x in range(3000) if false]}", "too much work"),  # filtered turns count too
+    ("${[0 for x in range(100) for y in range(100)]}", "too much work"),
+    ("${[[1, 2] for x in range(100) for y in range(range(10000)[-1])]}", "too much work"),
+    ("${[range(10000) for x in range(11)]}", "too much work"),  # building each row is work too
+    ("${[[x * 2 ** 62 for x in range(5)] for y in range(2)]}", "integer over 64 bits"),
+    ("${[a ** b for a, b in [[2, 64]]]}", "integer over 64 bits"),
+    ("${[1 for a in [] for b in [] for c in []]}", "nested more than 2 deep"),
+    ("${[[[1 for a in []] for b in []] for c in []]}", "nested more than 2 deep"),
+    ("${[1 for a in [[b for b in []] for c in []]]}", "nested more than 2 deep"),
+    ("${[[1 for a in [] if [b for b in []]] for c in []]}", "nested more than 2 deep"),
 ])
 def test_every_builtin_and_operator_is_bounded(expr, needle):
     assert needle in refused(expr).message
@@ -90,12 +112,20 @@ def test_values_built_from_names_are_bounded_too():
     for _ in range(40):
         nested = [nested]
     assert "nested deeper than 32" in refused("${[n]}", {"n": nested}).message
+    big = refused("${[r for x in range(11)]}", {"r": r})  # 11 references to 10,000 items: 110,000
+    assert "more than 100,000 items" in big.message and "count together" in (big.hint or "")
+    assert "nested deeper than 32" in refused("${[[x] for x in [n]]}", {"n": nested[0]}).message
 
 
 @pytest.mark.parametrize("expr,value", [
     ("${round(2.567, 2)}", 2.57), ("${round(1234, -2)}", 1200), ("${(-8) ** 2.0}", 64.0),
     ("${2 ** -3}", 0.125), ("${2 ** -100000}", 0.0), ("${0.5 ** 100000}", 0.0), ("${2 ** 63}", 2 ** 63),
     ("${make_divisible(8, 8)}", 8), ("${sqrt(16)}", 4.0), ("${1e18}", 1e18), ("${len(range(10000))}", 10_000),
+    ("${9e17 < exp(41.4) < 1e18}", True), ("${exp(-1e18)}", 0.0), ("${log(2 ** 63, 2)}", 63.0),
+    ("${log(1e-300) < -690}", True), ("${len([x for x in range(2000)])}", 2000),
+    ("${len([0 for x in range(2300)])}", 2300),
+    ("${len([[1 for a in range(30)] for b in range(30)])}", 30),
+    ("${[1 for a in [] for b in []] + [1 for c in [] for d in []]}", []),  # siblings do not nest
 ])
 def test_values_inside_the_bounds_still_work(expr, value):
     assert interpolate(expr, {}) == value
@@ -109,6 +139,15 @@ def test_an_evaluation_charges_the_shared_budget():
     with under_bar(), pytest.raises(LimitError, match="more than 500 steps") as info:
         interpolate("${sum(range(10000)) + sum(range(10000))}", {}, HERE, Budget(500, "the hint"))
     assert info.value.loc == HERE and info.value.hint == "the hint"
+
+
+def test_a_comprehension_charges_the_budget_per_turn():
+    small, large = Budget(10**9), Budget(10**9)
+    interpolate("${[x for x in range(10)]}", {}, None, small)
+    interpolate("${[x for x in range(1000)]}", {}, None, large)
+    assert large.used > 100 * small.used / 10 > 0  # ~2 work units a turn, halved into steps
+    with under_bar(), pytest.raises(LimitError, match="more than 500 steps"):
+        interpolate("${[x for x in range(1000)]}", {}, HERE, Budget(500))
 
 
 @pytest.mark.parametrize("text,needle", [

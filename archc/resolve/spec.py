@@ -85,8 +85,15 @@ def _extends_target(value: Any, loc: Loc | None, here: Path, roots: list[Path]) 
     return cand
 
 
+REPLACE = "replace"  # `replace: true` on a node or block: take it whole instead of deep-merging
+
+
 def merge(base: Any, over: Any) -> Any:
-    """Deep-merge ``over`` into ``base``: mappings merge key by key, ``null`` deletes, the rest replaces."""
+    """Deep-merge ``over`` into ``base``: mappings merge key by key, ``null`` deletes, the rest replaces.
+
+    An inherited mapping whose override carries ``replace: true`` is replaced whole (in the base's
+    place in the order); ``replace`` on something not inherited is an error (a misspelt name would
+    otherwise add a new node at the end)."""
     if not (isinstance(base, LocDict) and isinstance(over, LocDict)):
         return over
     out = LocDict(over.loc)
@@ -95,10 +102,58 @@ def merge(base: Any, over: Any) -> Any:
             if src is over and v is None:
                 out.pop(k, None)
                 continue
-            out[k] = merge(out[k], v) if (src is over and k in out) else v
+            if src is over and isinstance(v, LocDict) and REPLACE in v:
+                if k not in out:
+                    raise _nothing_to_replace(k, v, list(out))
+                out[k] = _without_replace(v) if v[REPLACE] is True else merge(out[k], _without_replace(v))
+            else:
+                out[k] = merge(out[k], v) if (src is over and k in out) else v
             out.key_locs[k] = src.key_locs[k]
             out.val_locs[k] = src.val_locs[k]
     return out
+
+
+def _without_replace(d: LocDict) -> LocDict:
+    out = LocDict(d.loc)
+    for k, v in d.items():
+        if k != REPLACE:
+            out[k], out.key_locs[k], out.val_locs[k] = v, d.key_locs[k], d.val_locs[k]
+    return out
+
+
+def _nothing_to_replace(name: str, node: LocDict, inherited: list[str]) -> ResolveError:
+    close = get_close_matches(name, inherited, 1)
+    return ResolveError(f"'{name}' has `replace:` but inherits no '{name}' to replace", node.key_locs[REPLACE],
+                        hint=f"did you mean '{close[0]}'?" if close else
+                        "`replace: true` only applies to a node or block inherited through `extends:`")
+
+
+def _merged_problem(data: LocDict, includes: dict[str, tuple[Loc, ...]]) -> ResolveError | None:
+    """After merging: a `replace:` that found nothing inherited, or a node that is both an op and a
+    group (a `seq:`/`nodes:` deep-merged into an inherited `op:` node, whose op would be ignored)."""
+    stack: list[tuple[str, Any]] = [("blocks", data.get("blocks")), ("nodes", data.get("nodes"))]
+    while stack:  # depth first, in file order; `where` is the path as schema errors write it
+        where, x = stack.pop()
+        if isinstance(x, list):
+            stack.extend((f"{where}.{i}", item) for i, item in reversed(list(enumerate(x))))
+        if not isinstance(x, LocDict):
+            continue
+        body = "seq" if "seq" in x else "nodes" if "nodes" in x else None
+        if REPLACE in x:
+            err = ResolveError("`replace:` here has nothing to replace", x.key_locs[REPLACE],
+                               hint="`replace: true` only applies to a node or block inherited through `extends:`")
+        elif "op" in x and body is not None:
+            merged = x.key_locs["op"].file != x.key_locs[body].file
+            err = ResolveError(f"{where} has both `op:` and `{body}:`", x.key_locs[body],
+                               hint=f"this `{body}:` merges into the inherited `op: {x['op']}` node; add "
+                                    "`replace: true` to take the node whole" if merged else
+                                    f"a group's children are its ops: drop `op:` or `{body}:`")
+        else:
+            stack.extend((f"{where}.{k}", v) for k, v in reversed(x.items()))
+            continue
+        err.chain = includes.get(err.loc.file, ()) if err.loc else ()
+        return err
+    return None
 
 
 _VALIDATED: set[tuple[str, int, int, str]] = set()
@@ -141,6 +196,9 @@ def load_spec(path: Path) -> SpecSource:
 
     data = load(path, (), (path.resolve(),))
     _import_blocks(data, path, roots, load)
+    problem = _merged_problem(data, includes)
+    if problem is not None:
+        raise problem
     return SpecSource(data, path, includes)
 
 

@@ -16,7 +16,8 @@ __all__ = ["SCHEMA_PATH", "schema_text", "validate"]
 
 SCHEMA_PATH = Path(__file__).with_name("archc.schema.json")
 MAX_ERRORS = 20
-_RESERVED = {"op", "in", "when", "repeat", "as", "name", "seq", "nodes", "out", "inputs", "doc", "input"}
+_RESERVED = {"op", "in", "when", "repeat", "as", "name", "seq", "nodes", "out", "inputs", "doc", "input",
+             "replace"}
 _IDENT = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,63}$")
 
 
@@ -29,6 +30,14 @@ def _validator() -> Any:
     from jsonschema import Draft202012Validator
 
     return Draft202012Validator(json.loads(schema_text()))
+
+
+@lru_cache(maxsize=1)
+def _described_patterns() -> tuple[dict[str, Any], ...]:
+    """Patterned strings whose description says what fits (instead of the hint for names)."""
+    schema = json.loads(schema_text())
+    ref = schema["properties"]["reference"]["oneOf"][1]["properties"]
+    return schema["$defs"]["arg_type"], ref["torchvision"], ref["timm"]
 
 
 def _walk(data: Any, path: list[Any]) -> tuple[Any, Loc | None]:
@@ -83,6 +92,8 @@ def _to_error(err: Any, data: Any) -> SchemaError:
             return _reserved(next((k for k in inst if k in _RESERVED), "?"), inst, where, loc)
         return SchemaError(f"'{bad[0]}' is not a valid name in {where}", inst.key_locs.get(bad[0], loc),
                            hint="names are letters, digits and _, not starting with a digit")
+    if err.validator == "pattern" and err.schema in _described_patterns():
+        return SchemaError(f"'{inst}' is not valid for {where}", loc, hint=err.schema["description"])
     if err.validator == "pattern" or (err.validator == "anyOf" and isinstance(inst, str)):
         return SchemaError(f"'{inst}' is not a valid name or value for {where}", loc,
                            hint="names are letters, digits and _, not starting with a digit")
