@@ -14,7 +14,7 @@ from typing import Any
 
 from archc import blocks as library
 from archc.errors import ArchcError, LimitError, Loc, ResolveError
-from archc.expr import Budget, deep_interpolate
+from archc.expr import Budget, deep_interpolate, describe, fits
 from archc.expr.lazy import Lazy
 from archc.ir import Group, Node
 from archc.ir.refs import output_ref
@@ -24,7 +24,7 @@ from archc.resolve.shapes_so_far import ShapesSoFar
 
 __all__ = ["Expander", "Limits", "RESERVED", "STEPS_HINT", "GROUP_STEPS"]
 
-RESERVED = {"op", "in", "when", "repeat", "as", "name", "seq", "nodes", "out", "inputs", "doc"}
+RESERVED = {"op", "in", "when", "repeat", "as", "name", "seq", "nodes", "out", "outputs", "inputs", "doc", "replace"}
 
 
 @dataclass(frozen=True)
@@ -325,9 +325,9 @@ class Expander:
             else:
                 raise ResolveError(f"block '{op}' needs argument '{arg}'", spec.loc)
             kind = decl.get("type", "any") if isinstance(decl, LocDict) else decl
-            if not _fits(kind, benv[arg]):
-                raise ResolveError(f"argument '{arg}' of block '{op}' should be {kind}, got {benv[arg]!r}",
-                                   spec.val_locs.get(arg, spec.loc))
+            if not fits(kind, benv[arg]):
+                raise ResolveError(f"argument '{arg}' of block '{op}' should be {describe(kind)}, got "
+                                   f"{benv[arg]!r}", spec.val_locs.get(arg, spec.loc))
         body = bdef["seq"] if "seq" in bdef else bdef["nodes"]
         bspec = LocDict(spec.loc)
         for key in ("out", "outputs"):
@@ -404,12 +404,3 @@ def instance_note(op: str, path: str, spec: LocDict) -> str:
 
 _MISSING = object()
 _YAML11_BOOLS = {"yes", "no", "on", "off", "y", "n"}
-_TYPES: dict[str, Any] = {"int": int, "float": (int, float), "bool": bool, "str": str, "list": list}
-
-
-def _fits(kind: Any, value: Any) -> bool:
-    if kind == "any" or kind not in _TYPES:
-        return True
-    if kind != "bool" and isinstance(value, bool):
-        return False
-    return isinstance(value, _TYPES[kind])

@@ -16,7 +16,7 @@ __all__ = ["SCHEMA_PATH", "schema_text", "validate"]
 
 SCHEMA_PATH = Path(__file__).with_name("archc.schema.json")
 MAX_ERRORS = 20
-_RESERVED = {"op", "in", "when", "repeat", "as", "name", "seq", "nodes", "out", "inputs", "doc", "input",
+_RESERVED = {"op", "in", "when", "repeat", "as", "name", "seq", "nodes", "out", "outputs", "inputs", "doc", "input",
              "replace"}
 _IDENT = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,63}$")
 
@@ -56,7 +56,8 @@ def _walk(data: Any, path: list[Any]) -> tuple[Any, Loc | None]:
 def _reserved(key: str, holder: Any, where: str, loc: Loc | None) -> SchemaError:
     kloc = holder.key_locs.get(key, loc) if isinstance(holder, LocDict) else loc
     return SchemaError(f"'{key}' is a reserved key and cannot name an argument in {where}", kloc,
-                       hint=f"reserved: {', '.join(sorted(_RESERVED))}")
+                       hint=f"rename it, e.g. '{key}_{'ch' if key == 'out' else 'arg'}' (reserved: "
+                            f"{', '.join(sorted(_RESERVED))}; they structure nodes: `out` picks a group's output)")
 
 
 def _leaf(err: Any) -> Any:
