@@ -232,7 +232,10 @@ def _list(args: argparse.Namespace) -> int:
 def _reference_text(ref: Any) -> str:
     if isinstance(ref, str):
         return ref
-    return str(ref.get("torchvision") or ref.get("paper", ""))
+    for key in ("torchvision", "paper", "timm", "library", "url"):
+        if ref.get(key):
+            return f"timm:{ref[key]}" if key == "timm" else str(ref[key])
+    return ""
 
 
 def _blocks(args: argparse.Namespace) -> int:
