@@ -9,4 +9,4 @@ from archc.errors import ArchcError
 from archc.resolve import Limits
 
 __all__ = ["ArchcError", "Limits", "check", "compile"]
-__version__ = "0.1.0"
+__version__ = "0.1.0"  # the one version: pyproject reads it (dynamic), so does `archc --version`

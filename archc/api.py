@@ -12,7 +12,34 @@ from archc.resolve import Limits, resolve
 if TYPE_CHECKING:
     import torch
 
-__all__ = ["analyse", "check", "compile"]
+__all__ = ["MissingExtraError", "analyse", "check", "compile", "missing_extra"]
+
+# The optional modules, by the extra (pyproject's optional-dependencies) that installs them.
+EXTRA_OF_MODULE = {"torch": "torch", "torchvision": "torch", "safetensors": "torch",
+                   "tqdm": "train", "matplotlib": "train", "sklearn": "train",
+                   "onnx": "export", "onnxruntime": "export", "onnxscript": "export",
+                   "torchinfo": "bench", "fvcore": "bench", "torchview": "bench"}
+
+
+class MissingExtraError(ImportError):
+    """A feature needs an optional dependency that is not installed; the message names the extra."""
+
+    def __init__(self, what: str, module: str, extra: str) -> None:
+        super().__init__(f"{what} needs {module}, which is not installed: pip install 'archc[{extra}]'",
+                         name=module)
+        self.what, self.module, self.extra = what, module, extra
+
+
+def missing_extra(err: ImportError, what: str, extra: str | None = None) -> MissingExtraError | None:
+    """The extra to install for a failed import of an optional module (None: not one of them).
+
+    ``extra`` is the one the feature needs (``archc[train]`` for training); it is named when it
+    brings the missing module (every extra brings torch), else the module's own extra is."""
+    module = (err.name or "").partition(".")[0]
+    own = EXTRA_OF_MODULE.get(module)
+    if own is None:
+        return None
+    return MissingExtraError(what, module, extra if extra is not None and own in (extra, "torch") else own)
 
 
 def analyse(spec: str | Path, params: Mapping[str, Any] | None = None, input_shape: Any = None,
@@ -60,9 +87,14 @@ def compile(spec: str | Path, *, device: str | torch.device | None = None, input
 
     >>> model = archc.compile("resnet50", num_classes=10)
     """
+    try:
+        from archc.backend import build_module
+    except ImportError as e:
+        missing = missing_extra(e, "archc.compile", "torch")
+        if missing is None:
+            raise
+        raise missing from e
     analysis = check(spec, params, input_shape, limits)
-    from archc.backend import build_module
-
     module = build_module(analysis.graph, analysis, device)
     module.archc_graph = analysis.graph  # type: ignore[assignment]
     return module

@@ -217,8 +217,8 @@ def _list(args: argparse.Namespace) -> int:
     for name in builtin_names():
         a = check(builtin_dir() / f"{name}.yaml")
         ref = a.graph.meta.get("reference", "")
-        rows.append({"name": name, "family": a.graph.meta.get("family", ""), "params": a.params,
-                     "input": list(a.graph.inputs[0][1]),
+        rows.append({"name": name, "example": "/" in name,  # specs/examples/NAME.yaml: examples/NAME
+                     "family": a.graph.meta.get("family", ""), "params": a.params, "input": list(a.graph.inputs[0][1]),
                      "reference": ref if isinstance(ref, str) else dict(ref)})
     if args.json:
         print(json.dumps(rows, indent=1))
@@ -256,7 +256,10 @@ def _schema(args: argparse.Namespace) -> int:
 
 
 def _parser() -> argparse.ArgumentParser:
+    from archc import __version__
+
     p = argparse.ArgumentParser(prog="archc", description="Compile YAML architecture specs into PyTorch models.")
+    p.add_argument("--version", action="version", version=f"archc {__version__}")
     sub = p.add_subparsers(dest="command", required=True)
 
     def spec_cmd(name: str, fn: Callable[[argparse.Namespace], int], help_: str, many: bool = False) -> Any:
@@ -344,6 +347,19 @@ def _parser() -> argparse.ArgumentParser:
     return p
 
 
+# The extra each command needs (pyproject's optional-dependencies); the other commands need none.
+COMMAND_EXTRAS = {"build": "torch", "train": "train", "export": "export", "bench": "bench"}
+
+
+def _missing_extra(e: Exception, command: str) -> UsageError | None:
+    """The error naming the extra to install when ``e`` is a failed import of an optional module."""
+    from archc.api import missing_extra
+
+    m = missing_extra(e, f"archc {command}", COMMAND_EXTRAS.get(command)) if isinstance(e, ImportError) else None
+    return None if m is None else UsageError(f"{m.what} needs {m.module}, which is not installed",
+                                             hint=f"pip install 'archc[{m.extra}]'")
+
+
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     try:
@@ -360,6 +376,10 @@ def main(argv: list[str] | None = None) -> int:
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 0
     except Exception as e:  # a bug in archc, never the user's fault: no traceback unless asked
+        missing = _missing_extra(e, args.command)
+        if missing is not None:  # an optional dependency (torch, onnx ...) is not installed
+            print(format_error(missing), file=sys.stderr)
+            return 2
         if os.environ.get("ARCHC_DEBUG"):
             raise
         print(f"archc: internal error: {type(e).__name__}: {e}\n  (set ARCHC_DEBUG=1 for a traceback "

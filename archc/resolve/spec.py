@@ -6,6 +6,7 @@ import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from difflib import get_close_matches
+from importlib import resources
 from pathlib import Path
 from typing import Any
 
@@ -35,13 +36,23 @@ class SpecSource:
 
 
 def builtin_dir() -> Path:
+    """The built-in specs: ``$ARCHC_SPECS``, else the package data ``archc/specs`` of an installed
+    wheel or sdist (importlib.resources), else the top-level ``specs/`` of a checkout (editable)."""
     env = os.environ.get("ARCHC_SPECS")
-    return Path(env) if env else Path(__file__).resolve().parents[2] / "specs"
+    if env:
+        return Path(env)
+    shipped = Path(str(resources.files("archc").joinpath("specs")))
+    return shipped if shipped.is_dir() else Path(__file__).resolve().parents[2] / "specs"
 
 
 def builtin_names() -> list[str]:
+    """Built-in names: ``resnet50`` for specs/resnet50.yaml, ``examples/cbam`` for specs/examples/cbam.yaml
+    (the top-level specs first, then each subfolder's)."""
     d = builtin_dir()
-    return sorted(p.stem for p in d.glob("*.yaml")) if d.is_dir() else []
+    if not d.is_dir():
+        return []
+    names = (p.relative_to(d).with_suffix("").as_posix() for p in d.rglob("*.yaml"))
+    return sorted(names, key=lambda n: (n.count("/"), n))
 
 
 def find_spec(spec: str | os.PathLike[str]) -> Path:
@@ -52,9 +63,8 @@ def find_spec(spec: str | os.PathLike[str]) -> Path:
             raise UsageError(f"no such spec file: {p}")
         return p
     name = str(spec)
-    cand = builtin_dir() / f"{name}.yaml"
-    if "/" not in name and "\\" not in name and cand.is_file():
-        return cand
+    if name in builtin_names():  # only listed names: no path of the user's reaches outside specs/
+        return builtin_dir() / f"{name}.yaml"
     close = get_close_matches(name, builtin_names(), 3)
     raise UsageError(f"unknown spec '{name}'", hint=f"did you mean {', '.join(close)}?" if close else
                      "give a path to a .yaml file or a built-in name (see `archc list`)")
