@@ -88,7 +88,7 @@ def _extends_target(value: Any, loc: Loc | None, here: Path, roots: list[Path]) 
             raise ResolveError(f"extends: no such file '{value}'", loc)
         return target
     cand = builtin_dir() / f"{value}.yaml"
-    if "/" in value or not cand.is_file():
+    if value not in builtin_names() or not cand.is_file():  # examples/NAME too; nothing outside specs/
         close = get_close_matches(value, builtin_names(), 3)
         raise ResolveError(f"extends: unknown spec '{value}'", loc,
                            hint=f"did you mean {', '.join(close)}?" if close else None)
