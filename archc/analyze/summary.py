@@ -28,7 +28,7 @@ def fmt_count(n: float) -> str:
     for unit, size in (("T", 1e12), ("G", 1e9), ("M", 1e6), ("K", 1e3)):
         if abs(n) >= size:
             return f"{n / size:.3f} {unit}"
-    return f"{n:g}"
+    return f"{n:g} "
 
 
 def rows(analysis: Analysis, depth: int | None = None) -> list[Row]:
@@ -109,7 +109,8 @@ def to_text(analysis: Analysis, depth: int | None = None, batch: int = 1, dtype:
     out.append(f"{t['name']}: {t['params']:,} parameters{frozen} ({fmt_count(t['param_bytes_fp32'])}B fp32), "
                f"{fmt_count(t['macs'])}MACs ({fmt_count(t['flops'])}FLOPs), "
                f"input {t['input_shape']} -> output {t['output_shape']}, "
-               f"receptive field {t['receptive_field']} px")
+               + (f"receptive field {t['receptive_field']} px" if t["receptive_field"] is not None
+                  else "no spatial receptive field"))
     if sym is not None:
         out.append(f"valid inputs: {sym.constraint}" + (f"; smallest input breaks {sym.breaks}" if sym.breaks else "")
                    + f" (figures above at {analysis.graph.inputs[0][1]})")

@@ -75,22 +75,22 @@ def _within(path: Path, roots: list[Path]) -> bool:
     return any(rp == r or r in rp.parents for r in roots)
 
 
-def _extends_target(value: Any, loc: Loc | None, here: Path, roots: list[Path]) -> Path:
+def _extends_target(value: Any, loc: Loc | None, here: Path, roots: list[Path], key: str = "extends") -> Path:
     if not isinstance(value, str) or "://" in value or value.startswith(("/", "~")) or "\\" in value:
-        raise ResolveError(f"extends: '{value}' must be a built-in spec name or a relative path", loc,
+        raise ResolveError(f"{key}: '{value}' must be a built-in spec name or a relative path", loc,
                            hint="URLs and absolute paths are not followed")
     if value.endswith((".yaml", ".yml")):
         target = here.parent / value
         if not _within(target, roots):
-            raise ResolveError(f"extends: '{value}' points outside the spec's folder", loc,
+            raise ResolveError(f"{key}: '{value}' points outside the spec's folder", loc,
                                hint="specs may only extend files in their own folder tree or built-in specs")
         if not target.is_file():
-            raise ResolveError(f"extends: no such file '{value}'", loc)
+            raise ResolveError(f"{key}: no such file '{value}'", loc)
         return target
     cand = builtin_dir() / f"{value}.yaml"
     if value not in builtin_names() or not cand.is_file():  # examples/NAME too; nothing outside specs/
         close = get_close_matches(value, builtin_names(), 3)
-        raise ResolveError(f"extends: unknown spec '{value}'", loc,
+        raise ResolveError(f"{key}: unknown spec '{value}'", loc,
                            hint=f"did you mean {', '.join(close)}?" if close else None)
     return cand
 
@@ -221,7 +221,7 @@ def _import_blocks(data: LocDict, path: Path, roots: list[Path], load: Any) -> N
     merged = LocDict(data.loc) if blocks is None else blocks
     for i, name in enumerate(imports):
         loc = imports.locs[i] if hasattr(imports, "locs") else data.loc
-        target = _extends_target(name, loc, path, roots)
+        target = _extends_target(name, loc, path, roots, "imports")
         other = load(target, (loc,), (path.resolve(), target.resolve())).get("blocks")
         if not isinstance(other, LocDict):
             continue
