@@ -40,7 +40,8 @@ def clamp_shape(args: Args, ins: Sequence[Shape]) -> Shape:
 def clamp_fn(args: Args) -> tuple[Any, dict[str, Any]]:
     import torch
 
-    return torch.clamp, {"min": args["min"], "max": args["max"]}
+    bounds = {k: None if args[k] is None else float(args[k]) for k in ("min", "max")}  # ONNX: int with float fails
+    return torch.clamp, bounds
 
 
 for _name, (_what, _tags) in _TABLE.items():

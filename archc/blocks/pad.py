@@ -31,10 +31,11 @@ def _check_mode(args: Args, k: int, rank: int) -> None:
         return
     if args["value"]:
         raise ShapeError(f"mode {mode} takes no value (torch refuses it)", hint="drop `value` or use mode: constant")
-    if not (k <= 3 and k in (rank - 1, rank)):
-        dims = " or ".join(str(n) for n in sorted({max(rank - 1, 1), min(rank, 3)}) if n <= 3) or "none"
-        raise ShapeError(f"{mode} padding of {k} dims is not supported on a {rank}-D sample (torch pads the last "
-                         f"1-3 dims, all of them or all but the first)", hint=f"pad {dims} dims here")
+    valid = [n for n in (rank - 1, rank) if 1 <= n <= 3]
+    if k not in valid:
+        hint = f"pad {' or '.join(map(str, valid))} dims here" if valid else "use mode: constant"
+        raise ShapeError(f"{mode} padding of {k} dims is not supported on a {rank}-D sample (torch pads the "
+                         "last 1-3 dims: all the sample's dims or all but the first)", hint=hint)
 
 
 def _axis_size(n: int, left: int, right: int, mode: str, dim: int) -> int:

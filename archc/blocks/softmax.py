@@ -6,18 +6,18 @@ from collections.abc import Sequence
 from typing import Any
 
 from archc.blocks.base import Args, Block, Param, Shape, Window, elementwise
+from archc.blocks.reduce import sample_axis
 from archc.blocks.registry import register
-from archc.blocks.reshape import _axis
 
 
 def shape(args: Args, ins: Sequence[Shape]) -> Shape:
-    _axis(args["dim"], len(ins[0]), "dim")
+    sample_axis(args["dim"], len(ins[0]), "softmax")
     return ins[0]
 
 
 def window(args: Args, ins: Sequence[Shape], out: Shape) -> Window | None:
     """Along a spatial axis of a (C, H, W) map every output sees the whole axis; along channels, pointwise."""
-    return None if len(ins[0]) == 3 and _axis(args["dim"], 3, "dim") > 0 else Window()
+    return None if len(ins[0]) == 3 and sample_axis(args["dim"], 3, "softmax") > 0 else Window()
 
 
 def function(args: Args) -> tuple[Any, dict[str, Any]]:
