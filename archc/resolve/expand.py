@@ -69,6 +69,7 @@ class Expander:
         self.groups: list[Group] = []
         self.depth = 0
         self.shapes = ShapesSoFar(inputs)
+        self.generated: set[tuple[int, str]] = set()  # (scope, name) made by a repeat's `name:` template
 
     # -- scopes and names -------------------------------------------------
     def new_scope(self, prefix: str, inputs: Mapping[str, tuple[str, Any]]) -> int:
@@ -80,7 +81,8 @@ class Expander:
         return sid
 
     def define(self, sid: int, name: str, target: tuple[str, Any], loc: Loc | None) -> None:
-        check_name(name, loc)
+        if (sid, name) not in self.generated:  # a repeat's `name:` template was checked already
+            check_name(name, loc)
         if (sid, name) in self.bind:
             raise ResolveError(f"name '{name}' is defined twice in '{self.scopes[sid] or 'the model'}'", loc,
                                hint="`input` and declared block inputs are reserved names")
@@ -239,7 +241,8 @@ class Expander:
             cname = self.field(spec, "name", ienv, str(i))
             if isinstance(cname, int) and not isinstance(cname, bool):
                 cname = str(cname)  # name: "${i + 1}" gives an index
-            check_name(cname, nloc, "repeat name ")  # a generated name obeys the written-name rule
+            check_name(cname, nloc, "repeat name ", generated=True)
+            self.generated.add((child, cname))  # a generated name obeys the written-name rule
             items.append((cname, inner, spec.loc, ienv))
         last = self.entries(child, items, path + ".")
         self.define(sid, name, ("ref", (child, last, spec.loc)), spec.loc)

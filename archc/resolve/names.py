@@ -20,6 +20,9 @@ from archc.schema import schema_text
 __all__ = ["MODULE_ATTRIBUTES", "check_name"]
 
 _INDEX = re.compile(r"[0-9]{1,9}")
+# names made by a repeat's `name:` template may also hold '-' (torchvision's RegNet: `block1-0`);
+# nothing refers to them by name, and a module name only must not contain '.'
+_GENERATED = re.compile(r"[A-Za-z_][A-Za-z0-9_-]{0,63}")
 
 
 @lru_cache(maxsize=1)
@@ -27,15 +30,16 @@ def _ident() -> re.Pattern[str]:
     return re.compile(json.loads(schema_text())["$defs"]["ident"]["pattern"])
 
 
-def check_name(name: Any, loc: Loc | None, origin: str = "") -> str:
-    """Refuse a node name that a spec could not write; ``origin`` says where a generated one came from."""
+def check_name(name: Any, loc: Loc | None, origin: str = "", generated: bool = False) -> str:
+    """Refuse a node name that a spec could not write (or, ``generated``, a template could not make);
+    ``origin`` says where a generated one came from."""
     if not isinstance(name, str):
         raise ResolveError(f"{origin}{str(name)[:80]} is a {type(name).__name__}, not a name", loc)
     shown = f"{origin}'{name[:80]}'"
-    if not (_ident().fullmatch(name) or _INDEX.fullmatch(name)):
+    if not (_ident().fullmatch(name) or _INDEX.fullmatch(name) or (generated and _GENERATED.fullmatch(name))):
         raise ResolveError(f"{shown} is not a valid name", loc,
-                           hint="names are letters, digits and _ (at most 64), not starting with a digit, "
-                                "or a plain index such as 0")
+                           hint=f"names are letters, digits{', - ' if generated else ' '}and _ (at most 64), "
+                                "not starting with a digit, or a plain index such as 0")
     if name in MODULE_ATTRIBUTES or name.startswith("__"):
         raise ResolveError(f"{shown} cannot name a node: it is an attribute of torch modules", loc,
                            hint="choose another name")
