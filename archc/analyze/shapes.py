@@ -30,6 +30,7 @@ class RF:
 
     size: Fraction
     jump: Fraction
+    whole: bool = False  # a global branch (a gate, attention over the map) also feeds this node
 
     @property
     def pixels(self) -> int:
@@ -77,9 +78,20 @@ class Analysis:
 
     @property
     def receptive_field(self) -> int | None:
-        """Receptive field of the last spatial feature map (before global pooling)."""
+        """Receptive field of the last spatial feature map (before global pooling), along the
+        convolutional path: gates and global-context branches modulate it (see `sees_whole_input`)."""
+        rf = self._last_rf()
+        return rf.pixels if rf is not None else None
+
+    @property
+    def sees_whole_input(self) -> bool:
+        """Whether the last spatial map also depends on the whole input through a global branch."""
+        rf = self._last_rf()
+        return rf is not None and rf.whole
+
+    def _last_rf(self) -> RF | None:
         spatial = [i.rf for i in self.info.values() if i.rf is not None and len(i.shape) == 3]
-        return spatial[-1].pixels if spatial else None
+        return spatial[-1] if spatial else None
 
     def raise_errors(self) -> None:
         if self.errors:
@@ -121,11 +133,14 @@ def _receptive(block: library.Block, node: Node, ins: tuple[Shape, ...], out: Sh
         src = in_rf[0]
         if w is None or src is None:
             return None
-        return RF(src.size + (w.span - 1) * src.jump, src.jump * w.stride)
-    if len(out) != 3 or any(r is None for r in in_rf):
-        return None
+        return RF(src.size + (w.span - 1) * src.jump, src.jump * w.stride, src.whole)
     fields = [r for r in in_rf if r is not None]
-    return RF(max(r.size for r in fields), max(r.jump for r in fields))
+    if len(out) != 3 or not fields:
+        return None
+    # a gate or a global-context branch modulates the spatial path: the field is the path's, and
+    # the output also depends on the whole image (`whole`)
+    return RF(max(r.size for r in fields), max(r.jump for r in fields),
+              any(r.whole for r in fields) or len(fields) < len(in_rf))
 
 
 def _block_notes(graph: Graph, path: str) -> list[str]:

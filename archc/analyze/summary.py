@@ -48,7 +48,7 @@ def rows(analysis: Analysis, depth: int | None = None) -> list[Row]:
         row[3] += info.macs
         row[4] += info.other_ops
         row[5] += sum(prod(s) for s in info.outputs or (info.shape,))
-        row[6] = info.rf.pixels if info.rf is not None else "global"
+        row[6] = "global" if info.rf is None else f"{info.rf.pixels}+" if info.rf.whole else info.rf.pixels
         last[key] = path
     return [Row(k, v[0], v[1], v[2], v[3], v[4], v[5], v[6], last[k]) for k, v in out.items()]
 
@@ -71,6 +71,7 @@ def totals(analysis: Analysis) -> dict[str, Any]:
         "param_bytes_fp32": 4 * params,
         "activation_elements": acts,
         "receptive_field": analysis.receptive_field,
+        "sees_whole_input": analysis.sees_whole_input,
     }
 
 
@@ -110,7 +111,9 @@ def to_text(analysis: Analysis, depth: int | None = None, batch: int = 1, dtype:
                f"{fmt_count(t['macs'])}MACs ({fmt_count(t['flops'])}FLOPs), "
                f"input {t['input_shape']} -> output {t['output_shape']}, "
                + (f"receptive field {t['receptive_field']} px" if t["receptive_field"] is not None
-                  else "no spatial receptive field"))
+                  else "no spatial receptive field")
+               + (" (convolutional path; gates or global context also see the whole input)"
+                  if analysis.sees_whole_input else ""))
     if sym is not None:
         out.append(f"valid inputs: {sym.constraint}" + (f"; smallest input breaks {sym.breaks}" if sym.breaks else "")
                    + f" (figures above at {analysis.graph.inputs[0][1]})")

@@ -17,7 +17,8 @@ __all__ = ["python_source"]
 # modules whose repr() is a faithful constructor call
 _REPR_OK = (nn.Conv2d, nn.ConvTranspose2d, nn.BatchNorm2d, nn.LayerNorm, nn.GroupNorm, nn.LocalResponseNorm,
             nn.ReLU, nn.ReLU6, nn.SiLU, nn.GELU, nn.Tanh, nn.Sigmoid, nn.LeakyReLU, nn.Hardswish, nn.Hardsigmoid,
-            nn.MaxPool2d, nn.AdaptiveAvgPool2d, nn.AdaptiveMaxPool2d, nn.Dropout, nn.Linear)
+            nn.MaxPool2d, nn.AdaptiveAvgPool2d, nn.AdaptiveMaxPool2d, nn.Dropout, nn.Linear, nn.Conv1d,
+            nn.BatchNorm1d)
 
 _STOCHASTIC_DEPTH = '''
 class StochasticDepth(nn.Module):
