@@ -255,6 +255,18 @@ def _schema(args: argparse.Namespace) -> int:
     return 0
 
 
+def _lsp(args: argparse.Namespace) -> int:
+    try:
+        from archc.lsp import serve
+
+        serve()
+    except ImportError as e:
+        if (e.name or "").partition(".")[0] not in ("pygls", "lsprotocol", "cattrs"):
+            raise
+        raise UsageError("archc lsp needs pygls, which is not installed", hint="pip install 'archc[lsp]'") from None
+    return 0
+
+
 def _parser() -> argparse.ArgumentParser:
     from archc import __version__
 
@@ -344,6 +356,7 @@ def _parser() -> argparse.ArgumentParser:
     ls.set_defaults(fn=_list)
     sub.add_parser("blocks", help="the block library").set_defaults(fn=_blocks)
     sub.add_parser("schema", help="print the JSON Schema of specs").set_defaults(fn=_schema)
+    sub.add_parser("lsp", help="a Language Server Protocol server over stdio (editors)").set_defaults(fn=_lsp)
     return p
 
 

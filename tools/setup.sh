@@ -22,4 +22,4 @@ if ! have_tools; then
   fi
 fi
 python -m pip install -q --disable-pip-version-check torch==2.14.1 torchvision==0.29.1
-python -m pip install -q --disable-pip-version-check -e '.[torch,train,export,bench,dev]'
+python -m pip install -q --disable-pip-version-check -e '.[torch,train,export,bench,dev,lsp]'

@@ -1,0 +1,456 @@
+"""An open spec document, analysed from the editor's text (not the file on disk).
+
+Everything here is plain Python (no pygls, no torch): ``analyse_text`` loads the text the way
+``archc check`` loads a file (same strict YAML, schema, `extends:`/`imports:` from disk, resolve,
+analyze, lint) and indexes where the nodes, ops and `in:` references are written, so that the
+server can answer hover, inlay hints, completion and go-to-definition from positions.
+Lines and columns are 1-based here, as in :class:`archc.errors.Loc`.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from archc import blocks as library
+from archc.analyze import Analysis, NodeInfo, analyze
+from archc.analyze.lint import LintWarning, lint
+from archc.analyze.summary import fmt_count
+from archc.errors import ArchcError, Loc, ResolveError, rel
+from archc.ir import Group, Node
+from archc.load import LocDict, LocList, load_text
+from archc.resolve import Limits
+from archc.resolve.spec import MAX_EXTENDS, SpecSource, builtin_dir
+from archc.schema import validate
+
+__all__ = ["DocState", "Site", "analyse_text", "is_spec", "token_end"]
+
+_SPEC_KEY = re.compile(r"^(archc|nodes|extends)\s*:", re.MULTILINE)
+_TOKEN = re.compile(r"""[^\s,\[\]{}#:"']+(?::[^\s,\[\]{}#]+)*""")
+
+
+def is_spec(text: str) -> bool:
+    """Whether a document looks like an archc spec: a top-level `archc:`, `nodes:` or `extends:`."""
+    return _SPEC_KEY.search(text) is not None
+
+
+def token_end(line: str, col: int) -> int:
+    """The 1-based column just past the YAML token that starts at ``col`` (a quoted string, a flow
+    collection, a plain scalar); at least one character wide."""
+    i = col - 1
+    if i >= len(line):
+        return col + 1
+    c = line[i]
+    if c in "\"'":
+        j = line.find(c, i + 1)
+        return (j + 2) if j >= 0 else len(line) + 1
+    if c in "[{":
+        close, depth = "]" if c == "[" else "}", 0
+        for j in range(i, len(line)):
+            depth += line[j] == c
+            depth -= line[j] == close
+            if depth == 0:
+                return j + 2
+        return len(line) + 1
+    m = _TOKEN.match(line, i)
+    return (m.end() + 1) if m and m.end() > i else col + 1
+
+
+@dataclass
+class Site:
+    """Where a node (or seq item) is written: its name key, its `op:` value and its `in:` refs."""
+
+    name: str | None
+    name_loc: Loc | None
+    op: Any
+    op_loc: Loc | None
+    spec_loc: Loc
+    body: Body
+    refs: list[tuple[str, Loc]] = field(default_factory=list)
+
+
+@dataclass
+class Body:
+    """A scope: the named children of a `nodes:` mapping (seq bodies have none), `input` and the
+    declared block inputs are names too."""
+
+    names: dict[str, Loc]
+    inputs: tuple[str, ...] = ("input",)
+
+
+@dataclass
+class DocState:
+    """One analysis of one document version."""
+
+    text: str
+    path: Path
+    display: str
+    source: SpecSource | None = None
+    analysis: Analysis | None = None
+    errors: list[ArchcError] = field(default_factory=list)
+    warnings: list[LintWarning] = field(default_factory=list)
+    sites: list[Site] = field(default_factory=list)
+    bodies: list[Body] = field(default_factory=list)
+    block_defs: dict[str, Loc] = field(default_factory=dict)
+    file_refs: list[tuple[Loc, str, Path]] = field(default_factory=list)  # extends/imports values -> file
+
+    @property
+    def lines(self) -> list[str]:
+        return self.text.splitlines()
+
+    def here(self, loc: Loc | None) -> bool:
+        return loc is not None and loc.file == self.display
+
+    def span(self, loc: Loc) -> tuple[int, int]:
+        """Columns [start, end) of the token at ``loc`` in this document."""
+        lines = self.lines
+        line = lines[loc.line - 1] if 0 < loc.line <= len(lines) else ""
+        return loc.col, token_end(line, loc.col)
+
+    # -- what the graph says about a site -------------------------------------------------
+    def units(self, site: Site) -> tuple[list[Group], list[Node]]:
+        """The outermost groups (repeat, block instance, seq) and the nodes made from a site."""
+        if self.analysis is None:
+            return [], []
+        graph = self.analysis.graph
+        groups = [g for g in graph.groups if g.loc == site.spec_loc]
+        outer = [g for g in groups if not any(g.path.startswith(h.path + ".") for h in groups)]
+        if outer:
+            return outer, []
+        return [], [n for n in graph.nodes if site.op_loc is not None and n.loc == site.op_loc]
+
+    def group_outputs(self, path: str) -> list[NodeInfo]:
+        """The infos of a group's outputs: its members read from outside it (or graph outputs);
+        else its last member."""
+        assert self.analysis is not None
+        prefix = path + "."
+        members = [i for p, i in self.analysis.info.items() if p.startswith(prefix)]
+        outside = {src.partition("[")[0] for n in self.analysis.graph.nodes if not n.path.startswith(prefix)
+                   for src in n.inputs}
+        outside.update(o.partition("[")[0] for o in self.analysis.graph.outputs)
+        read = [i for i in members if i.node.path in outside]
+        return read or members[-1:]
+
+    def shapes_of(self, site: Site) -> list[str]:
+        """One text per instance of the site: its output shape(s)."""
+        groups, nodes = self.units(site)
+        out = []
+        for g in groups:
+            infos = self.group_outputs(g.path)
+            out.append(", ".join(_shape_text(i) for i in infos) if infos else "?")
+        if self.analysis is not None:
+            out.extend(_shape_text(self.analysis.info[n.path]) for n in nodes if n.path in self.analysis.info)
+        return out
+
+
+def _shape_text(info: NodeInfo) -> str:
+    shapes = info.outputs or (info.shape,)
+    return ", ".join(str(tuple(s)) for s in shapes)
+
+
+def _rf_text(info: NodeInfo) -> str:
+    if info.rf is None:
+        return "global" if len(info.shape) == 3 else "-"
+    return f"{info.rf.pixels}+ px (also the whole input)" if info.rf.whole else f"{info.rf.pixels} px"
+
+
+# -- loading a document's text the way load_spec loads a file ------------------------------
+def load_text_spec(text: str, path: Path) -> tuple[SpecSource, LocDict]:
+    """:func:`archc.resolve.spec.load_spec` for an in-memory top file: its `extends:` and
+    `imports:` are read from disk, relative to ``path``, under the same rules. Also returns the
+    top file's own data (before merging)."""
+    from archc.load import load_file
+    from archc.resolve.spec import _extends_target, _import_blocks, _merged_problem, _validate_once, merge
+
+    roots = [path.resolve().parent, builtin_dir().resolve()]
+    includes: dict[str, tuple[Loc, ...]] = {}
+    tops: list[LocDict] = []
+
+    def load(p: Path, chain: tuple[Loc, ...], seen: tuple[Path, ...], top: bool = False) -> LocDict:
+        display = rel(p)
+        includes.setdefault(display, chain)
+        if top:
+            data = load_text(text, display)
+            tops.append(data)
+            validate(data, display)
+        else:
+            data = load_file(p, display)
+            _validate_once(p, data, display)
+        if "extends" not in data:
+            return data
+        loc = data.val_locs["extends"]
+        target = _extends_target(data["extends"], loc, p, roots)
+        if target.resolve() in seen:
+            raise ResolveError(f"extends cycle: {' -> '.join(rel(s) for s in (*seen, target))}", loc)
+        if len(chain) >= MAX_EXTENDS:
+            raise ResolveError(f"extends chain deeper than {MAX_EXTENDS}", loc)
+        base = load(target, (*chain, loc), (*seen, target.resolve()))
+        child = LocDict(data.loc)
+        for k, v in data.items():
+            if k != "extends":
+                child[k], child.key_locs[k], child.val_locs[k] = v, data.key_locs[k], data.val_locs[k]
+        return merge(base, child)
+
+    try:
+        data = load(path, (), (path.resolve(),), top=True)
+        _import_blocks(data, path, roots, load)
+        problem = _merged_problem(data, includes)
+    except ArchcError as e:  # a problem in a base or imported file: the chain that led there
+        SpecSource(LocDict(Loc(rel(path), 1, 1)), path, includes).add_chains((e, *e.others))
+        raise
+    if problem is not None:
+        raise problem
+    return SpecSource(data, path, includes), tops[0]
+
+
+def _flatten(err: ArchcError, out: list[ArchcError], seen: set[tuple[Any, str]]) -> None:
+    """An error and its `.others`, recursively, each (location, message) once."""
+    key = (err.loc, err.message)
+    if key not in seen:
+        seen.add(key)
+        out.append(err)
+    for other in err.others:
+        _flatten(other, out, seen)
+
+
+def analyse_text(text: str, path: Path, limits: Limits | None = None) -> DocState:
+    """Load, resolve, analyse and lint a document's text; every independent error is collected."""
+    from archc.api import _symbolic
+    from archc.resolve import _build
+
+    limits = limits or Limits()
+    state = DocState(text, path, rel(path))
+    found: list[ArchcError] = []
+    try:
+        state.source, top = load_text_spec(text, path)
+        _index(state, state.source.data)
+        _file_refs(state, top)
+        graph = _build(state.source, {}, None, limits)
+        analysis = _symbolic(graph, limits) if graph.meta.get("symbols") else analyze(graph, limits)
+        state.analysis = analysis
+        found = list(analysis.errors)
+        state.warnings = lint(analysis)
+    except ArchcError as e:
+        found = [e]
+    seen: set[tuple[Any, str]] = set()
+    for err in found:
+        _flatten(err, state.errors, seen)
+    if state.source is not None:
+        state.source.add_chains([*state.errors, *state.warnings])
+    return state
+
+
+# -- where things are written ---------------------------------------------------------------
+def _index(state: DocState, data: LocDict) -> None:
+    """Record every node site, scope, block definition and extends/imports file of the spec."""
+    if isinstance(data.get("nodes"), (LocDict, LocList)):
+        _walk_body(state, data["nodes"], ("input",))
+    blocks = data.get("blocks")
+    if isinstance(blocks, LocDict):
+        for name, bdef in blocks.items():
+            state.block_defs[name] = blocks.key_locs[name]
+            if not isinstance(bdef, LocDict):
+                continue
+            inputs = tuple(bdef["inputs"]) if isinstance(bdef.get("inputs"), list) else ("input",)
+            body = bdef.get("nodes", bdef.get("seq"))
+            if isinstance(body, (LocDict, LocList)):
+                _walk_body(state, body, inputs)
+
+
+def _file_refs(state: DocState, data: LocDict) -> None:
+    """`extends:` and `imports:` values written in this document, with the file each names."""
+    from archc.resolve.spec import _extends_target
+
+    roots = [state.path.resolve().parent, builtin_dir().resolve()]
+    written: list[tuple[Any, Loc | None]] = []
+    if "extends" in data:
+        written.append((data["extends"], data.val_locs.get("extends")))
+    imports = data.get("imports")
+    if isinstance(imports, LocList):
+        written.extend(zip(imports, imports.locs))
+    for value, loc in written:
+        if loc is None or not state.here(loc):
+            continue
+        try:
+            state.file_refs.append((loc, str(value), _extends_target(value, loc, state.path, roots)))
+        except ArchcError:
+            continue  # reported as a diagnostic by the load
+
+
+def _walk_body(state: DocState, body: LocDict | LocList, inputs: tuple[str, ...]) -> None:
+    scope = Body(dict(body.key_locs) if isinstance(body, LocDict) else {}, inputs)
+    state.bodies.append(scope)
+    if isinstance(body, LocDict):
+        for name, spec in body.items():
+            _walk_node(state, spec, body.val_locs[name], scope, name, body.key_locs[name])
+        return
+    for item, loc in zip(body, body.locs):
+        if isinstance(item, LocDict) and "each" in item:
+            if isinstance(item.get("items"), LocList):
+                _walk_items(state, item["items"], scope)
+        else:
+            _walk_node(state, item, loc, scope, None, None)
+
+
+def _walk_items(state: DocState, items: LocList, scope: Body) -> None:
+    """`each` items belong to the seq around them (one scope, numbered children)."""
+    for item, loc in zip(items, items.locs):
+        if isinstance(item, LocDict) and "each" in item and isinstance(item.get("items"), LocList):
+            _walk_items(state, item["items"], scope)
+        else:
+            _walk_node(state, item, loc, scope, None, None)
+
+
+def _walk_node(state: DocState, spec: Any, loc: Loc, scope: Body, name: str | None, name_loc: Loc | None) -> None:
+    if isinstance(spec, str):
+        state.sites.append(Site(name, name_loc, spec, loc, loc, scope))
+        return
+    if not isinstance(spec, LocDict):
+        return
+    site = Site(name, name_loc, spec.get("op"), spec.val_locs.get("op"), spec.loc, scope)
+    raw = spec.get("in")
+    if isinstance(raw, LocList):
+        site.refs = [(str(r), rl) for r, rl in zip(raw, raw.locs) if isinstance(r, str)]
+    elif isinstance(raw, str) and "in" in spec.val_locs:
+        site.refs = [(raw, spec.val_locs["in"])]
+    state.sites.append(site)
+    inner = spec.get("nodes", spec.get("seq"))
+    if isinstance(inner, (LocDict, LocList)):
+        declared = spec.get("inputs")
+        _walk_body(state, inner, tuple(declared) if isinstance(declared, list) else ("input",))
+
+
+# -- answers ----------------------------------------------------------------------------------
+def at(state: DocState, line: int, col: int) -> tuple[str, Site | None, Any]:
+    """What is written at a position: ('name'|'op'|'ref'|'file', site, detail) or ('', None, None)."""
+    def hit(loc: Loc | None) -> bool:
+        if loc is None or not state.here(loc) or loc.line != line:
+            return False
+        start, end = state.span(loc)
+        return start <= col < end
+
+    for site in state.sites:
+        if hit(site.name_loc):
+            return "name", site, site.name
+        if hit(site.op_loc):
+            return "op", site, site.op
+        for ref, rloc in site.refs:
+            if hit(rloc):
+                return "ref", site, ref
+    for loc, _, target in state.file_refs:
+        if hit(loc):
+            return "file", None, target
+    return "", None, None
+
+
+def hover_node(state: DocState, site: Site) -> str | None:
+    """Markdown for a node name: op, arguments, shapes, parameters, MACs, receptive field."""
+    groups, nodes = state.units(site)
+    if state.analysis is None or not (groups or nodes):
+        return None
+    info = state.analysis.info
+    count = len(groups) + len(nodes)
+    lines: list[str] = []
+    if groups:
+        g = groups[0]
+        members = [i for p, i in info.items() if p.startswith(g.path + ".")]
+        outs = state.group_outputs(g.path)
+        lines += [f"**{g.path}**: `{g.label}` ({g.kind}, {len(members)} nodes)",
+                  f"- output: {', '.join(_shape_text(i) for i in outs) or '?'}",
+                  f"- params: {sum(i.params for i in members):,}",
+                  f"- MACs: {fmt_count(sum(i.macs for i in members))}"]
+        if outs:
+            lines.append(f"- receptive field: {_rf_text(outs[-1])}")
+    else:
+        n = nodes[0]
+        if n.path not in info:
+            return f"**{n.path}**: `{n.op}` (not analysed: an input failed)"
+        i = info[n.path]
+        args = ", ".join(f"{k}={v!r}" for k, v in n.args.items())
+        lines += [f"**{n.path}**: `{n.op}({args})`",
+                  f"- input: {', '.join(str(tuple(s)) for s in i.in_shapes)}",
+                  f"- output: {_shape_text(i)}",
+                  f"- params: {i.params:,}", f"- MACs: {fmt_count(i.macs)}",
+                  f"- receptive field: {_rf_text(i)}"]
+    if count > 1:
+        shapes = state.shapes_of(site)
+        paths = [g.path for g in groups] + [n.path for n in nodes]
+        listed = [f"  - {p}: {s}" for p, s in zip(paths, shapes)][:8]
+        lines += [f"- {count} instances:", *listed] + (["  - ..."] if count > 8 else [])
+    return "\n".join(lines)
+
+
+def hover_op(state: DocState, op: Any) -> str | None:
+    """Markdown for an op name: a library block's signature and doc, or a spec block's arguments."""
+    if not isinstance(op, str):
+        return None
+    data = state.source.data if state.source else None
+    blocks = data.get("blocks") if data is not None else None
+    if isinstance(blocks, LocDict) and isinstance(blocks.get(op), LocDict):
+        args = blocks[op].get("args") or {}
+        rows = []
+        for k, decl in args.items():
+            if isinstance(decl, dict):
+                default = f" = {decl['default']!r}" if "default" in decl else ""
+                rows.append(f"- `{k}`: {decl.get('type', 'any')}{default}")
+            else:
+                rows.append(f"- `{k}`: {decl}")
+        return "\n".join([f"**{op}** (block defined at {blocks.key_locs[op]})", *rows])
+    if not library.is_registered(op):
+        return None
+    b = library.get(op)
+    sig = ", ".join(k if p.default is library.REQUIRED else f"{k}={p.default!r}" for k, p in b.params.items())
+    rows = [f"- `{k}`: {p.kind}{'' if p.default is library.REQUIRED else f' = {p.default!r}'}"
+            f"{' — ' + p.doc if p.doc else ''}" for k, p in b.params.items()]
+    return "\n".join([f"```\n{op}({sig})\n```", b.doc.split(":", 1)[-1].strip(), *rows])
+
+
+def inlay_hints(state: DocState) -> list[tuple[int, str]]:
+    """(line, label) for each line of the document where a node is written: its output shape(s)."""
+    by_line: dict[int, list[str]] = {}
+    for site in state.sites:
+        anchor = site.name_loc or site.op_loc or site.spec_loc
+        if not state.here(anchor):
+            continue
+        shapes = list(dict.fromkeys(state.shapes_of(site)))
+        if not shapes:
+            continue
+        text = " | ".join(shapes[:3]) + (" | ..." if len(shapes) > 3 else "")
+        by_line.setdefault(anchor.line, []).append(text)
+    return [(line, "→ " + "; ".join(texts)) for line, texts in sorted(by_line.items())]
+
+
+def op_names(state: DocState | None) -> list[tuple[str, str]]:
+    """(name, detail) of every op a node may use: the spec's blocks (its own and imported) and the library."""
+    out: list[tuple[str, str]] = []
+    blocks = state.source.data.get("blocks") if state and state.source else None
+    if isinstance(blocks, LocDict):
+        out += [(name, f"block ({blocks.key_locs[name]})") for name in blocks]
+    out += [(name, library.get(name).doc.split(":", 1)[-1].strip()) for name in library.names()]
+    return out
+
+
+def scope_names(state: DocState, line: int) -> list[str]:
+    """Names an `in:` on this line may read: the innermost scope written around it (else the last
+    one above it)."""
+    spans = []
+    for body in state.bodies:
+        lines = [loc.line for loc in body.names.values() if state.here(loc)]
+        if lines and min(lines) <= line:
+            spans.append((min(lines), max(lines), body))
+    inside = [s for s in spans if line <= s[1] + 1]
+    pick = max(inside, key=lambda s: s[0]) if inside else max(spans, key=lambda s: s[1], default=None)
+    return ["input"] if pick is None else [*pick[2].names, *pick[2].inputs]
+
+
+def definition(state: DocState, kind: str, site: Site | None, detail: Any) -> Loc | Path | None:
+    """Where a block used as an op, a name read by `in:`, or an extends/imports file is defined."""
+    if kind == "op" and isinstance(detail, str):
+        return state.block_defs.get(detail)
+    if kind == "ref" and site is not None and isinstance(detail, str):
+        return site.body.names.get(re.sub(r"\[\d+\]$", "", detail))
+    if kind == "file" and isinstance(detail, Path):
+        return detail
+    return None

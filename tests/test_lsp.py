@@ -1,0 +1,310 @@
+"""`archc lsp` driven over stdio by pygls's LSP client (real JSON-RPC messages), and the lints."""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from archc.analyze.lint import lint
+from archc.api import analyse
+
+pytest.importorskip("pygls")
+from lsprotocol import types as T  # noqa: E402
+from pygls.lsp.client import LanguageClient  # noqa: E402
+
+ROOT = Path(__file__).resolve().parents[1]
+TIMEOUT = 20.0
+
+
+class Session:
+    """One server process; every call runs the client's event loop until its answer arrives."""
+
+    def __init__(self) -> None:
+        self.loop = asyncio.new_event_loop()
+        self.client = LanguageClient("archc-test", "1")
+        self.diags: dict[str, list[T.Diagnostic]] = {}
+        self.arrived: dict[str, int] = {}
+
+        @self.client.feature(T.TEXT_DOCUMENT_PUBLISH_DIAGNOSTICS)
+        def _published(params: T.PublishDiagnosticsParams) -> None:
+            self.diags[params.uri] = list(params.diagnostics)
+            self.arrived[params.uri] = self.arrived.get(params.uri, 0) + 1
+
+        self.run(self.client.start_io(sys.executable, "-m", "archc", "lsp", cwd=str(ROOT)))
+        self.run(self.client.initialize_async(T.InitializeParams(capabilities=T.ClientCapabilities())))
+        self.client.initialized(T.InitializedParams())
+        self.versions: dict[str, int] = {}
+
+    def run(self, coro: Any) -> Any:
+        return self.loop.run_until_complete(asyncio.wait_for(coro, TIMEOUT))
+
+    def wait_diags(self, uri: str, before: int) -> list[T.Diagnostic]:
+        async def until() -> None:
+            while self.arrived.get(uri, 0) <= before:
+                await asyncio.sleep(0.002)
+        self.run(until())
+        return self.diags[uri]
+
+    def open(self, path: Path, text: str | None = None) -> list[T.Diagnostic]:
+        """didOpen; the diagnostics published for it."""
+        uri = path.resolve().as_uri()
+        before = self.arrived.get(uri, 0)
+        self.versions[uri] = 1
+        text = path.read_text(encoding="utf-8", errors="replace") if text is None else text
+        self.client.text_document_did_open(T.DidOpenTextDocumentParams(T.TextDocumentItem(uri, "yaml", 1, text)))
+        return self.wait_diags(uri, before)
+
+    def change(self, path: Path, text: str) -> list[T.Diagnostic]:
+        """didChange with the whole new text; the diagnostics published for it."""
+        uri = path.resolve().as_uri()
+        before = self.arrived.get(uri, 0)
+        self.versions[uri] += 1
+        change = T.TextDocumentContentChangeWholeDocument(text=text)
+        self.client.text_document_did_change(T.DidChangeTextDocumentParams(
+            T.VersionedTextDocumentIdentifier(self.versions[uri], uri), [change]))
+        return self.wait_diags(uri, before)
+
+    def hover(self, path: Path, line: int, col: int) -> str | None:
+        h = self.run(self.client.text_document_hover_async(T.HoverParams(_doc(path), T.Position(line, col))))
+        return None if h is None else h.contents.value
+
+    def hints(self, path: Path) -> dict[int, str]:
+        rng = T.Range(T.Position(0, 0), T.Position(10_000, 0))
+        got = self.run(self.client.text_document_inlay_hint_async(T.InlayHintParams(_doc(path), rng)))
+        return {h.position.line: h.label for h in got or []}
+
+    def complete(self, path: Path, line: int, col: int) -> list[str]:
+        params = T.CompletionParams(_doc(path), T.Position(line, col))
+        got = self.run(self.client.text_document_completion_async(params))
+        items = got.items if isinstance(got, T.CompletionList) else got or []
+        return [i.label for i in items]
+
+    def definition(self, path: Path, line: int, col: int) -> Any:
+        params = T.DefinitionParams(_doc(path), T.Position(line, col))
+        got = self.run(self.client.text_document_definition_async(params))
+        return got[0] if isinstance(got, list) else got
+
+    def close(self) -> None:
+        self.run(self.client.shutdown_async(None))
+        self.client.exit(None)
+        self.run(self.client.stop())
+        self.loop.close()
+
+
+def _doc(path: Path) -> T.TextDocumentIdentifier:
+    return T.TextDocumentIdentifier(path.resolve().as_uri())
+
+
+def _pos(text: str, needle: str, nth: int = 0) -> tuple[int, int]:
+    """0-based (line, character) of the nth occurrence of needle."""
+    at = -1
+    for _ in range(nth + 1):
+        at = text.index(needle, at + 1)
+    line = text.count("\n", 0, at)
+    return line, at - (text.rfind("\n", 0, at) + 1)
+
+
+@pytest.fixture(scope="module")
+def lsp() -> Iterator[Session]:
+    s = Session()
+    yield s
+    s.close()
+
+
+BROKEN = """\
+name: broken
+input: [3, 32, 32]
+nodes:
+  a: {op: conv2d, out_channels: 8, kernel_size: 3, padding: 1}
+  b: {op: add, in: [a, input]}
+  c: {op: linear, out_feature: 10}
+"""
+FIXED = BROKEN.replace("in: [a, input]", "in: [a, a]").replace("out_feature:", "out_features:")
+
+
+def test_diagnostics_at_the_right_range_then_cleared(lsp: Session, tmp_path: Path) -> None:
+    spec = tmp_path / "mine.yaml"
+    spec.write_text("name: other\n")  # the editor's text is analysed, not the file on disk
+    diags = lsp.open(spec, BROKEN)
+    assert len(diags) == 1 and "no argument 'out_feature'" in diags[0].message  # resolve stops at names
+    line, col = _pos(BROKEN, "out_feature")
+    assert (diags[0].range.start.line, diags[0].range.start.character) == (line, col)
+    assert diags[0].range.end.character == col + len("out_feature")
+    assert diags[0].severity == T.DiagnosticSeverity.Error and "did you mean 'out_features'" in diags[0].message
+    half = BROKEN.replace("out_feature:", "out_features:")
+    diags = lsp.change(spec, half)
+    line, col = _pos(half, "op: add")
+    assert [(d.range.start.line, d.range.start.character, d.range.end.character) for d in diags] == [
+        (line, col + 4, col + 7)]
+    assert "cannot combine shapes (8, 32, 32) and (3, 32, 32)" in diags[0].message
+    assert lsp.change(spec, FIXED) == []
+
+
+def test_independent_errors_each_with_its_range(lsp: Session, tmp_path: Path) -> None:
+    text = BROKEN.replace("out_feature:", "out_features:").replace(
+        "  c:", "  d: {op: conv2d, out_channels: 4, kernel_size: 64, in: input}\n  c:")
+    diags = lsp.open(tmp_path / "two.yaml", text)
+    starts = sorted((d.range.start.line, d.range.start.character) for d in diags
+                    if d.severity == T.DiagnosticSeverity.Error)
+    add, conv = _pos(text, "op: add"), _pos(text, "op: conv2d", 1)
+    assert starts == [(add[0], add[1] + 4), (conv[0], conv[1] + 4)]
+
+
+def test_not_a_spec_gets_no_diagnostics(lsp: Session, tmp_path: Path) -> None:
+    assert lsp.open(tmp_path / "ci.yaml", "jobs:\n  build: {runs-on: ubuntu}\n  x: [\n") == []
+
+
+def test_error_in_an_extended_file_is_published_there(lsp: Session, tmp_path: Path) -> None:
+    base = tmp_path / "base.yaml"
+    base.write_text("name: base\ninput: [3, 16, 16]\nparams: {ch: 3}\nnodes:\n"
+                    "  a: {op: conv2d, out_channels: \"${ch}\", kernel_size: 1}\n  b: {op: add, in: [a, input]}\n")
+    child = tmp_path / "child.yaml"
+    text = "extends: base.yaml\nname: child\nparams: {ch: 8}\n"
+    diags = lsp.open(child, text)
+    assert len(diags) == 1 and diags[0].range.start.line == 0 and "base.yaml:6:11" in diags[0].message
+    there = lsp.diags[base.resolve().as_uri()]
+    assert [(d.range.start.line, d.range.start.character) for d in there] == [(5, 10)]
+    chain = there[0].related_information or []
+    assert [(r.location.uri, r.location.range.start.line) for r in chain] == [(child.resolve().as_uri(), 0)]
+    assert lsp.definition(child, 0, len("extends: b")).uri == base.resolve().as_uri()
+    assert lsp.change(child, text.replace("ch: 8", "ch: 3")) == []
+    assert lsp.diags[base.resolve().as_uri()] == []  # cleared there too
+
+
+def test_lint_warnings_are_published_as_warnings(lsp: Session, tmp_path: Path) -> None:
+    text = FIXED.replace("  c:", "  dead: {op: relu, in: a}\n  c:").replace("features: 10", "features: 10, in: b")
+    diags = lsp.open(tmp_path / "lint.yaml", text)
+    assert [(d.severity, d.code, d.range.start.line) for d in diags] == [
+        (T.DiagnosticSeverity.Warning, "W001", _pos(text, "dead")[0])]
+
+
+RESNET = ROOT / "specs" / "resnet50.yaml"
+
+
+def test_resnet50_diagnostics_under_a_second(lsp: Session, tmp_path: Path) -> None:
+    text = RESNET.read_text()
+    doc = tmp_path / "resnet50.yaml"  # a copy: `extends`-free, so it analyses the same anywhere
+    start = time.perf_counter()
+    assert lsp.open(doc, text) == []
+    first = time.perf_counter() - start
+    start = time.perf_counter()
+    assert lsp.change(doc, text.replace("num_classes: 1000", "num_classes: 10")) == []
+    edit = time.perf_counter() - start
+    print(f"resnet50 diagnostics: open {first * 1000:.0f} ms, after an edit {edit * 1000:.0f} ms")
+    assert first < 1.0 and edit < 1.0
+
+
+def test_hover_inlay_hints_on_resnet50(lsp: Session) -> None:
+    text = RESNET.read_text()
+    lsp.open(RESNET, text)
+    line, col = _pos(text, "layer1:")
+    layer1 = lsp.hover(RESNET, line, col + 2)
+    assert layer1 is not None and "(256, 56, 56)" in layer1 and "215,808" in layer1 and "35 px" in layer1
+    line, col = _pos(text, "fc:")
+    fc = lsp.hover(RESNET, line, col)
+    assert fc is not None and "linear(out_features=1000" in fc and "(2048,)" in fc and "2,049,000" in fc
+    line, col = _pos(text, "conv2d", 2)  # `op: conv2d` of the stem
+    conv = lsp.hover(RESNET, line, col + 1)
+    assert conv is not None and "conv2d(out_channels, kernel_size, stride=1" in conv
+    hints = lsp.hints(RESNET)
+    assert hints[_pos(text, "fc:")[0]] == "→ (1000,)"
+    assert hints[_pos(text, "layer4:")[0]] == "→ (2048, 7, 7)"  # a repeat: the shape after the stack
+    line = _pos(text, "conv3:")[0]  # inside the block: one shape per stage
+    assert hints[line].startswith("→ (256, 56, 56) | (512, 28, 28)")
+    assert lsp.hover(RESNET, 0, 0) is None
+
+
+BLOCKS = """\
+name: blocks
+input: [3, 32, 32]
+blocks:
+  unit:
+    args: {ch: int}
+    nodes:
+      conv: {op: conv2d, out_channels: "${ch}", kernel_size: 3, padding: 1}
+      act: relu
+nodes:
+  stem: {op: unit, ch: 8}
+  halves: {op: chunk, chunks: 2, dim: 1}
+  head: {op: add, in: ["halves[0]", "halves[1]"]}
+  out: {op: unit, ch: 4, in: head}
+"""
+
+
+def test_completion_and_definition(lsp: Session, tmp_path: Path) -> None:
+    doc = tmp_path / "blocks.yaml"
+    assert lsp.open(doc, BLOCKS) == []
+    hints = lsp.hints(doc)
+    assert hints[_pos(BLOCKS, "halves:")[0]] == "→ (4, 32, 32), (4, 32, 32)"  # each output
+    line, col = _pos(BLOCKS, "unit, ch: 8")
+    ops = lsp.complete(doc, line, col)
+    assert "unit" in ops and "conv2d" in ops and "max_pool2d" in ops
+    line, col = _pos(BLOCKS, "in: head")
+    names = lsp.complete(doc, line, col + 4)
+    assert {"stem", "halves", "head", "out", "input"} <= set(names) and "conv" not in names
+    assert lsp.complete(doc, 0, 3) == []  # `name:` is neither
+    target = lsp.definition(doc, *_pos(BLOCKS, "unit, ch: 4"))
+    assert target.uri == doc.resolve().as_uri() and target.range.start.line == _pos(BLOCKS, "unit:")[0]
+    line, col = _pos(BLOCKS, "in: head")
+    target = lsp.definition(doc, line, col + 5)
+    assert (target.range.start.line, target.range.start.character) == _pos(BLOCKS, "head:")
+    line, col = _pos(BLOCKS, "halves[1]")
+    assert lsp.definition(doc, line, col + 1).range.start.line == _pos(BLOCKS, "halves:")[0]
+    stem = lsp.hover(doc, *_pos(BLOCKS, "stem"))
+    assert stem is not None and "(8, 32, 32)" in stem and "block" in stem
+    conv = lsp.hover(doc, *_pos(BLOCKS, "conv:"))
+    assert conv is not None and "2 instances" in conv and "stem.conv" in conv and "out.conv" in conv
+
+
+def test_completion_while_the_text_does_not_parse(lsp: Session, tmp_path: Path) -> None:
+    doc = tmp_path / "typing.yaml"
+    lsp.open(doc, BLOCKS)
+    typing = BLOCKS + "  more: {op: "
+    diags = lsp.change(doc, typing)
+    assert diags and diags[0].code == "YamlError"
+    ops = lsp.complete(doc, typing.count("\n"), len("  more: {op: "))
+    assert "unit" in ops and "conv2d" in ops  # from the last text that parsed
+
+
+def test_hostile_specs_never_crash_the_server(lsp: Session, tmp_path: Path) -> None:
+    attacks = sorted((ROOT / "tests" / "attacks").glob("*.yaml"))
+    assert len(attacks) > 80
+    for path in attacks:
+        diags = lsp.open(path)
+        assert all("internal error" not in d.message for d in diags), path.name
+    doc = tmp_path / "after.yaml"
+    assert lsp.open(doc, FIXED) == []
+    assert "conv2d(" in (lsp.hover(doc, *_pos(FIXED, "conv2d")) or "")
+
+
+# -- lints, on the analysis (no server) ----------------------------------------------------------
+def _lint(tmp_path: Path, text: str) -> list[tuple[str, int]]:
+    spec = tmp_path / "lint.yaml"
+    spec.write_text(text)
+    return [(w.code, w.loc.line if w.loc else 0) for w in lint(analyse(spec))]
+
+
+def test_lint_codes(tmp_path: Path) -> None:
+    head = "name: l\ninput: [8, 16, 16]\nnodes:\n"
+    assert _lint(tmp_path, head + "  a: relu\n  b: {op: relu, in: input}\n  c: {op: sigmoid, in: b}\n"
+                 "  d: {op: add, in: [a, a]}\n") == [("W001", 6)]
+    gate = "  g: {op: adaptive_avg_pool2d, output_size: 1}\n"
+    row = "  p: {op: permute, dims: [0, 2, 3, 1]}\n  m: {op: mul, in: [input, p]}\n"
+    assert _lint(tmp_path, head.replace("16]", "8]") + gate + row) == [("W002", 6)]  # (1, 1, 8) along W
+    assert _lint(tmp_path, head + gate + "  m: {op: mul, in: [input, g]}\n") == []  # (8, 1, 1): a gate
+    assert _lint(tmp_path, head + "  a: {op: relu, repeat: 0}\n  b: sigmoid\n") == [("W003", 4)]
+    assert _lint(tmp_path, head + "  a: {op: max_pool2d, kernel_size: 2, stride: 3}\n"
+                 "  b: {op: conv2d, out_channels: 4, kernel_size: 1, stride: 2}\n") == [("W004", 4)]
+
+
+def test_zoo_lints(tmp_path: Path) -> None:
+    for name in ("resnet50", "efficientnet_b0", "vit_b_16", "unet", "densenet121"):
+        assert lint(analyse(name)) == [], name
+    dead = lint(analyse("inception_v3"))  # the auxiliary head, an output in training only
+    assert [(w.code, w.node) for w in dead] == [("W001", "AuxLogits.fc")]
