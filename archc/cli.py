@@ -116,8 +116,21 @@ def _diff(args: argparse.Namespace) -> int:
     limits = _limits(args)
     a = check(args.spec, None, _parse_input(args.input), limits)
     b = check(args.other or args.spec, _parse_set(args.set), _parse_input(args.input), limits)
-    result = diff(a, b)
-    print(json.dumps(result, indent=1) if args.json else diff_text(result))
+    labels = (str(args.spec), " ".join([str(args.other or args.spec), *(f"--set {x}" for x in args.set or [])]))
+    fmt = next((f for f in ("svg", "png", "pdf", "html") if getattr(args, f)), None)
+    if fmt is None:
+        result = diff(a, b, labels)
+        print(json.dumps(result, indent=1) if args.json else diff_text(result))
+        return 0
+    from archc.fileio import atomic_write
+    from archc.render.output import render_diff
+    from archc.render.report import diff_page
+
+    data = (diff_page(a, b, labels, args.depth).encode() if fmt == "html" else
+            render_diff(a, b, fmt, labels, args.depth, rankdir=args.rankdir))
+    target = args.output or f"diff.{fmt}"
+    atomic_write(target, data)
+    print(f"wrote {target}", file=sys.stderr)
     return 0
 
 
@@ -128,7 +141,8 @@ def _render(args: argparse.Namespace) -> int:
 
     fmt = next(f for f in FORMATS if getattr(args, f))
     analysis = analyse(args.spec, _parse_set(args.set), _parse_input(args.input), _limits(args))
-    data = render(analysis, fmt, None if args.expand else args.depth, args.expand, args.rankdir)
+    data = render(analysis, fmt, None if args.expand else args.depth, args.expand, args.rankdir,
+                  not args.no_definitions)
     ext = {"mermaid": "mmd"}.get(fmt, fmt)
     target = args.output or f"{analysis.graph.name}.{ext}"
     if target == "-":
@@ -300,8 +314,18 @@ def _parser() -> argparse.ArgumentParser:
     s.add_argument("--batch", type=int, default=1, help="batch size for the memory estimates")
     s.add_argument("--dtype", choices=("fp32", "bf16", "fp16"), default="fp32")
     d = spec_cmd("diff", _diff, "compare two specs, or a spec with and without --set overrides")
-    d.add_argument("other", nargs="?", help="second spec (default: the first, with the --set overrides)")
+    d.description = ("Compare A (the first spec, as written) with B (the second spec, or A again); --set "
+                     "overrides apply to B only. Without a format flag prints the differences; --svg/--png/--pdf/"
+                     "--html draw the union of both in the folded view, coloured added / removed / changed.")
+    next(x for x in d._actions if x.dest == "set").help = "override a parameter of B (the right side) only"
+    d.add_argument("other", nargs="?", help="B, the second spec (default: A again, with the --set overrides)")
     d.add_argument("--json", action="store_true")
+    dfmt = d.add_mutually_exclusive_group()
+    for f in ("svg", "png", "pdf", "html"):
+        dfmt.add_argument(f"--{f}", action="store_true", help=f"write the diff diagram as {f.upper()}")
+    d.add_argument("-o", "--output", help="diagram file; default diff.EXT")
+    d.add_argument("--depth", type=int, default=None, help="open this many levels of the hierarchy")
+    d.add_argument("--rankdir", choices=("TB", "LR"), default="TB")
     r = spec_cmd("render", _render, "draw the model (Graphviz or Mermaid); repeated blocks folded")
     fmt = r.add_mutually_exclusive_group(required=True)
     for f in ("svg", "png", "pdf", "dot", "mermaid"):
@@ -310,6 +334,8 @@ def _parser() -> argparse.ArgumentParser:
     r.add_argument("--depth", type=int, default=None, help="open this many levels of the hierarchy")
     r.add_argument("--expand", action="store_true", help="draw every layer (no folding)")
     r.add_argument("--rankdir", choices=("TB", "LR"), default="TB")
+    r.add_argument("--no-definitions", action="store_true",
+                   help="leave out the definitions drawn beside the graph (each folded block, once)")
     rep = spec_cmd("report", _report, "one self-contained HTML page: diagram, chart, table, spec source")
     rep.add_argument("-o", "--output", help="output file; default NAME.html")
     t = sub.add_parser("train", help="train or fine-tune a spec (digits, FakeData or an ImageFolder)")

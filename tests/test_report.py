@@ -56,6 +56,7 @@ def test_page_is_self_contained(page):
     text = page.read_text()
     assert "<svg" in text and 'id="summary"' in text and 'id="chart"' in text and 'id="source"' in text
     assert "bottleneck ×6" in text and "25,557,032" in text
+    assert "bottleneck(planes: int" in text and "def0/downsample.0" in text  # the definition beside
     for external in ("http://", "https://", "src=", "<link"):
         assert external not in text.replace("http://www.w3.org", "")
 

@@ -3,14 +3,15 @@ clusters, `depth` levels open. Pure data: no Graphviz here."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field, replace
 
 from archc.analyze import Analysis
 from archc.blocks import get as get_block
-from archc.ir import Group
+from archc.ir import Group, Node
 from archc.ir.refs import output_ref
 
-__all__ = ["Unit", "Layout", "units"]
+__all__ = ["Unit", "Layout", "units", "build", "edges_of"]
 
 
 @dataclass
@@ -26,16 +27,19 @@ class Unit:
     detail: str = ""
     error: str = ""
     members: list[str] = field(default_factory=list)
+    status: str = ""  # diffs: added | removed | changed
+    notes: list[str] = field(default_factory=list)  # extra label lines ("in 4 of 16 instances")
 
 
 @dataclass
 class Layout:
-    units: dict[str, Unit]
-    unit_of: dict[str, str]  # primitive node path (or graph input) -> unit path
+    units: dict[str, Unit]  # by id; the id is the unit's path except in diffs (removed units)
+    unit_of: dict[str, str]  # primitive node path (or graph input) -> unit id
     clusters: list[Group]  # open groups that contain units, outermost first
     # unit -> unit, with the tensor shape and, for output K of a multi-output node, "[K]"
     edges: list[tuple[str, str, tuple[int, ...] | None, str]]
     inputs: list[tuple[str, tuple[int, ...]]]
+    outputs: list[tuple[str, tuple[int, ...]]] = field(default_factory=list)  # definitions: the "output" oval
 
 
 def _detail(op: str, args: dict) -> str:
@@ -71,15 +75,27 @@ def units(analysis: Analysis, depth: int | None = None, expand: bool = False,
           errors: dict[str, str] | None = None) -> Layout:
     graph = analysis.graph
     groups = {g.path: g for g in graph.groups}
-    errors = errors or {}
+    layout = build(analysis, graph.nodes, lambda p: _unit_path(p, groups, depth, expand), errors or {})
+    layout.unit_of.update({name: name for name, _ in graph.inputs})
+    layout.edges = edges_of(analysis, graph.nodes, layout.unit_of)
+    layout.inputs = list(graph.inputs)
+    return layout
+
+
+def build(analysis: Analysis, nodes: Iterable[Node], unit_path: Callable[[str], str], errors: dict[str, str],
+          strip: str = "") -> Layout:
+    """Units of ``nodes`` (unit_path folds a node path to its unit path); ``strip`` is cut off the
+    front of every unit path and group path (a definition shows paths inside its block)."""
+    groups = {g.path: g for g in analysis.graph.groups}
     out: dict[str, Unit] = {}
-    unit_of: dict[str, str] = {name: name for name, _ in graph.inputs}
-    for node in graph.nodes:
-        upath = _unit_path(node.path, groups, depth, expand)
+    unit_of: dict[str, str] = {}
+    for node in nodes:
+        full = unit_path(node.path)
+        upath = full[len(strip):]
         unit_of[node.path] = upath
         info = analysis.info.get(node.path)
         if upath not in out:
-            g = groups.get(upath)
+            g = groups.get(full)
             label = g.label if g else node.op
             category = "block" if g else get_block(node.op).category
             out[upath] = Unit(upath, label, category, detail="" if g else _detail(node.op, dict(node.args)))
@@ -91,14 +107,24 @@ def units(analysis: Analysis, depth: int | None = None, expand: bool = False,
             u.shape = info.shape
         if node.path in errors:
             u.error = errors[node.path]
+    inside = [g for g in analysis.graph.groups if g.path.startswith(strip) and g.path != strip.rstrip(".")]
+    open_groups = [replace(g, path=g.path[len(strip):]) for g in inside if g.path[len(strip):] not in out
+                   and any(u.startswith(g.path[len(strip):] + ".") for u in out)]
+    order = {g.path: i for i, g in enumerate(open_groups)}
+    open_groups.sort(key=lambda g: (g.path.count("."), order[g.path]))
+    return Layout(out, unit_of, open_groups, [], [])
+
+
+def edges_of(analysis: Analysis, nodes: Iterable[Node], unit_of: dict[str, str]
+             ) -> list[tuple[str, str, tuple[int, ...] | None, str]]:
+    """Unit -> unit edges between ``nodes`` (sources missing from unit_of are skipped), first seen first."""
     edges: dict[tuple[str, str, str], tuple[int, ...] | None] = {}
-    for node in graph.nodes:
+    for node in nodes:
         for src in node.inputs:
             base, k = output_ref(src)
+            if base not in unit_of:
+                continue
             a, b, tag = unit_of[base], unit_of[node.path], "" if k is None else f"[{k}]"
             if a != b and (a, b, tag) not in edges:
                 edges[(a, b, tag)] = analysis.shapes.get(src)
-    open_groups = [g for g in graph.groups if g.path not in out and any(u.startswith(g.path + ".") for u in out)]
-    order = {g.path: i for i, g in enumerate(graph.groups)}
-    open_groups.sort(key=lambda g: (g.path.count("."), order[g.path]))
-    return Layout(out, unit_of, open_groups, [(a, b, s, t) for (a, b, t), s in edges.items()], list(graph.inputs))
+    return [(a, b, s, t) for (a, b, t), s in edges.items()]

@@ -5,12 +5,14 @@ from __future__ import annotations
 
 import html
 import re
+from typing import Any
 
 from archc.analyze import Analysis
+from archc.analyze.diff import diff, diff_text
 from archc.analyze.summary import fmt_count, rows, totals
-from archc.render.output import render
+from archc.render.output import render, render_diff
 
-__all__ = ["report"]
+__all__ = ["report", "diff_page"]
 
 _CSS = """
 body{font-family:Helvetica,Arial,sans-serif;margin:24px;color:#222}
@@ -92,5 +94,37 @@ def report(analysis: Analysis, source: str) -> str:
 <details><summary>every layer</summary>{_table(analysis, None)}</details></section>
 <section><h2>Spec</h2><pre id="source">{html.escape(source)}</pre></section>
 <script>{_JS}</script>
+</body></html>
+"""
+
+
+def _stage_table(d: dict[str, Any]) -> str:
+    head = ("<tr><th>stage</th><th>params A</th><th>params B</th><th>delta</th><th>MACs A</th><th>MACs B</th>"
+            "<th>delta</th></tr>")
+    body = "".join(
+        f"<tr><td>{html.escape(s['stage'])}</td><td class='n'>{s['params'][0]:,}</td>"
+        f"<td class='n'>{s['params'][1]:,}</td><td class='n'>{s['params'][1] - s['params'][0]:+,}</td>"
+        f"<td class='n'>{s['macs'][0]:,}</td><td class='n'>{s['macs'][1]:,}</td>"
+        f"<td class='n'>{s['macs'][1] - s['macs'][0]:+,}</td></tr>" for s in d["stages"])
+    return f"<table id='stages'>{head}{body}</table>"
+
+
+def diff_page(a: Analysis, b: Analysis, labels: tuple[str, str], depth: int | None = None) -> str:
+    """`archc diff --html`: the diff diagram, the per-stage deltas and the listing, one self-contained page."""
+    d = diff(a, b, labels)
+    svg = _inline_svg(render_diff(a, b, "svg", labels, depth))
+    la, lb = (html.escape(x) for x in labels)
+    return f"""<!DOCTYPE html>
+<html lang="en"><head><meta charset="utf-8"><title>{la} vs {lb} — archc diff</title>
+<meta http-equiv="Content-Security-Policy" content="{_CSP}">
+<style>{_CSS}</style></head>
+<body>
+<h1>A: {la} &rarr; B: {lb}</h1>
+<div class="facts">parameters {d['params'][0]:,} &rarr; {d['params'][1]:,} &middot; MACs {fmt_count(d['macs'][0])}&rarr;
+{fmt_count(d['macs'][1])}</div>
+<section><h2>Diagram</h2><div id="diff" class="diagram">{svg}</div></section>
+<section><h2>Parameters and MACs per stage</h2>{_stage_table(d)}</section>
+<section><h2>Nodes</h2><pre id="listing">{html.escape(diff_text(d))}</pre></section>
+<script>document.body.dataset.ready = '1';</script>
 </body></html>
 """

@@ -1,0 +1,90 @@
+"""The union of two graphs in the folded view, for `archc diff --svg`: B's units, plus A's units
+that have no counterpart in B; each marked added, removed or changed (a member node added,
+removed or changed: op, arguments, output shape or parameters). Nodes are paired as in
+`archc diff` (analyze.diff: by structure, not by index)."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from archc.analyze import Analysis
+from archc.analyze.diff import diff, node_status
+from archc.analyze.summary import fmt_count
+from archc.render.layout import Layout, Unit, units
+
+__all__ = ["diff_layout", "REMOVED"]
+
+REMOVED = "removed/"  # id prefix of A's units that have no counterpart in B
+
+
+def _title(label: str) -> str:
+    return re.sub(r" x(\d+)$", r" ×\1", label)
+
+
+def _status(u: Unit, a_units: list[str], la: Layout, pairs: dict[str, str], moved: set[str]) -> str:
+    if not a_units:
+        return "added"
+    a_members = [m for k in a_units for m in la.units[k].members]
+    if len(a_units) > 1 or any(m in moved for m in u.members) or any(m not in pairs for m in a_members):
+        return "changed"
+    return ""
+
+
+def diff_layout(a: Analysis, b: Analysis, depth: int | None = None, expand: bool = False
+                ) -> tuple[Layout, list[str]]:
+    """(union layout, notes: per-stage and total parameter and MAC deltas)."""
+    la, lb = units(a, depth, expand), units(b, depth, expand)
+    pairs, added, _, changed = node_status(a, b)
+    back = {y: x for x, y in pairs.items()}
+    moved = set(added) | set(changed)
+    out: dict[str, Unit] = {}
+    a_to_union: dict[str, str] = {}
+    for key, u in lb.units.items():
+        a_units = list(dict.fromkeys(la.unit_of[back[m]] for m in u.members if m in back))
+        u.status = _status(u, a_units, la, pairs, moved)
+        for k in a_units:
+            a_to_union.setdefault(k, key)
+        if u.status == "changed":
+            before = [la.units[k] for k in a_units]
+            was = " + ".join(_title(x.label) for x in before)
+            if was != _title(u.label):
+                u.notes.append(f"A: {was}")
+            delta = u.params - sum(x.params for x in before)
+            if delta:
+                u.notes.append(f"{delta:+,} params")
+        out[key] = u
+    for key, u in la.units.items():
+        if key not in a_to_union:
+            u.status = "removed"
+            a_to_union[key] = REMOVED + key
+            out[REMOVED + key] = u
+    edges = list(lb.edges)
+    seen = {(x, y, t) for x, y, _, t in edges}
+    for x, y, shape, tag in la.edges:
+        ux, uy = a_to_union.get(x, x), a_to_union.get(y, y)
+        if (ux.startswith(REMOVED) or uy.startswith(REMOVED)) and ux != uy and (ux, uy, tag) not in seen:
+            seen.add((ux, uy, tag))
+            edges.append((ux, uy, shape, tag))
+    clusters = list(lb.clusters) + [g for g in la.clusters if g.path not in {c.path for c in lb.clusters}]
+    layout = Layout(out, {**lb.unit_of, **{m: v for m, v in la.unit_of.items() if m not in lb.unit_of}},
+                    clusters, edges, list(lb.inputs))
+    return layout, _notes(diff(a, b))
+
+
+def _notes(d: dict[str, Any]) -> list[str]:
+    """'layer3: params +18,992,128 (+267.6%), MACs +3.7 G' for each stage that changed, and the totals."""
+    def delta(x: int, y: int, count: bool) -> str:
+        text = f"{y - x:+,}" if count else ("+" if y >= x else "-") + fmt_count(abs(y - x)).strip()
+        return text + (f" ({(y - x) / x:+.1%})" if x else "")
+
+    out = []
+    for s in d["stages"]:
+        (pa, pb), (ma, mb) = s["params"], s["macs"]
+        out.append(f"{s['stage']}: params {delta(pa, pb, True)}, MACs {delta(ma, mb, False)}")
+    (pa, pb), (ma, mb) = d["params"], d["macs"]
+    macs = f"{fmt_count(ma).strip()} -> {fmt_count(mb).strip()}"
+    out.append(f"total: params {pa:,} -> {pb:,} ({delta(pa, pb, True)}), MACs {macs}")
+    added, removed, changed = len(d["added"]), len(d["removed"]), len(d["changed"])
+    out.append(f"nodes: {added} added, {removed} removed, {changed} changed")
+    return out
