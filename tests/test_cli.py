@@ -136,7 +136,8 @@ def test_diff_settings(capsys):
 
 def test_diff_two_specs_text(capsys):
     status, out, _ = run(["diff", "vgg16", "vgg16_bn"], capsys)
-    assert status == 0 and "changed nodes" in out and "138,357,544 -> 138,365,992" in out
+    assert status == 0 and "added nodes (13: 13 batchnorm2d)" in out and "changed nodes" not in out
+    assert "138,357,544 -> 138,365,992" in out
 
 
 def test_bench_against_twin(capsys):
