@@ -65,7 +65,8 @@ def _symbolic(graph: Any, limits: Limits) -> Analysis:
     result = sweep(graph, symbols)
     name, shape = graph.inputs[0]
     if not result.valid:
-        raise ShapeError(f"no input size works: {result.constraint}", hint=result.breaks or None)
+        raise ShapeError(f"no input size works: {result.constraint}", graph.meta.get("input_loc"),
+                         hint=result.breaks or None)
     size = result.valid[0]
     concrete = replace(graph, inputs=((name, tuple(size if i in symbols else d for i, d in enumerate(shape))),))
     analysis = analyze(concrete, limits)

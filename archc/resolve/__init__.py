@@ -109,6 +109,7 @@ def _build(source: SpecSource, params: dict[str, Any], input_shape: Any, limits:
         meta["frozen"] = frozen
     if symbols:
         meta["symbols"] = symbols
+        meta["input_loc"] = data.val_locs.get("input", data.loc)  # where "no size works" is reported
     return Graph(str(data["name"]), tuple(inputs), tuple(nodes), outputs, tuple(ex.groups), env, meta,
                  str(source.path))
 
