@@ -2,45 +2,34 @@
 
 Every spec: passes `archc check`; every node's static shape equals the shape of a real forward
 (on the meta device, so even ViT-H costs nothing). Specs with a torchvision twin: same
-parameter count, same state_dict keys and shapes, and the same outputs on the same weights.
+parameter count, same state_dict keys and shapes, and the same outputs on the same random weights
+(`randomize_`: fresh torchvision weights would make the comparison vacuous; see test_zoo_mutants.py).
 """
 
 from __future__ import annotations
 
 import pytest
 import torch
-import torchvision
 
 import archc
 from tests.conftest import SPECS
-from tests.helpers import observed_shapes
+from tests.helpers import (
+    FULL_SIZE,
+    SMALL,
+    compare_with_twin,
+    comparison_analysis,
+    observed_shapes,
+    random_twin,
+    twin_module,
+)
 
 IDS = [p.stem for p in SPECS]
 BIG = 200_000_000  # parameters above which the numeric comparison is a slow test
-SMALL = 64  # spatial size used for numeric comparisons where the architecture allows it
 
 
 def _twin(analysis: archc.analyze.Analysis) -> str | None:
     twin = analysis.graph.twin()
     return twin[0] if twin else None
-
-
-def _twin_module(analysis: archc.analyze.Analysis, name: str) -> torch.nn.Module:
-    twin = analysis.graph.twin()
-    assert twin is not None and twin[0] == name
-    return getattr(torchvision.models, name)(**twin[1])
-
-
-def _small(spec) -> archc.analyze.Analysis:
-    """The spec at a reduced input size when its shapes allow one (ViTs need their own size)."""
-    full = archc.check(spec)
-    channels, *spatial = full.graph.inputs[0][1]
-    if len(spatial) != 2 or min(spatial) <= SMALL:
-        return full
-    try:
-        return archc.check(spec, input_shape=[channels, SMALL, SMALL])
-    except archc.ArchcError:
-        return full
 
 
 def _inputs(analysis: archc.analyze.Analysis, device: str, batch: int = 2) -> list[torch.Tensor]:
@@ -52,7 +41,8 @@ def test_static_shapes_equal_observed(spec):
     analysis = archc.check(spec)
     model = archc.compile(spec, device="meta")
     seen = observed_shapes(model, *_inputs(analysis, "meta"))
-    expected = {p: i.shape for p, i in analysis.info.items() if i.node.op != "identity"}
+    expected = {path: shape for p, i in analysis.info.items() if i.node.op != "identity"  # NAME[K]: each output
+                for path, shape in ({f"{p}[{k}]": s for k, s in enumerate(i.outputs)} or {p: i.shape}).items()}
     assert set(expected) <= set(seen)
     mismatched = {p: (s, seen[p]) for p, s in expected.items() if seen[p] != s}
     assert not mismatched
@@ -70,8 +60,7 @@ def test_reference_parameter_count(spec):
     if published is not None:
         assert analysis.params == published
     if twin is not None:
-        with torch.device("meta"):
-            tv = _twin_module(analysis, twin)
+        tv = twin_module(analysis)  # uninitialised: RegNet's builder cannot run on the meta device
         assert analysis.params == sum(p.numel() for p in tv.parameters())
 
 
@@ -88,15 +77,23 @@ def _twin_specs() -> list:
 
 @pytest.mark.parametrize("spec,twin", _twin_specs())
 def test_matches_torchvision(spec, twin):
-    torch.manual_seed(0)
-    analysis = _small(spec)
-    tv = _twin_module(analysis, twin).eval()
+    analysis = comparison_analysis(spec)
+    tv = random_twin(analysis)
     model = archc.compile(spec, input_shape=list(analysis.graph.inputs[0][1])).eval()
     ours, theirs = model.state_dict(), tv.state_dict()
     assert sorted(ours) == sorted(theirs)
     assert {k: tuple(v.shape) for k, v in ours.items()} == {k: tuple(v.shape) for k, v in theirs.items()}
     model.load_state_dict(theirs, strict=True)
-    x = _inputs(analysis, "cpu")
-    with torch.no_grad():
-        diff = (model(*x) - tv(*x)).abs().max().item()
-    assert diff <= (1e-4 if analysis.params > 250_000_000 else 1e-5)
+    problem = compare_with_twin(model, tv, analysis)
+    assert problem is None, problem
+
+
+@pytest.mark.parametrize("name", sorted(FULL_SIZE))
+def test_full_size_specs_cannot_be_reduced(name):
+    """FULL_SIZE stays honest: each spec in it really refuses the reduced size."""
+    spec = next((p for p in SPECS if p.stem == name), None)
+    if spec is None:
+        pytest.skip(f"no spec {name}")
+    channels = archc.check(spec).graph.inputs[0][1][0]
+    with pytest.raises(archc.ArchcError):
+        archc.check(spec, input_shape=[channels, SMALL, SMALL])
