@@ -67,15 +67,47 @@ def _check(args: argparse.Namespace) -> int:
             print(format_error(e), file=sys.stderr)
             status = 1
             continue
+        for warning in _warnings(spec, a, args.input):
+            print(warning, file=sys.stderr)
         shapes = ", ".join("x".join(map(str, s)) for s in a.output_shapes)
+        inputs = ", ".join("x".join(map(str, s)) for _, s in a.graph.inputs)
         if a.symbolic is not None:
             shapes = ", ".join("x".join(a.symbolic.shapes.get(o, ("?",))) for o in a.graph.outputs)
             size = a.graph.inputs[0][1][next(iter(a.symbolic.symbols))]
+            inputs = "x".join(str(a.symbolic.symbols.get(i, d)) for i, d in enumerate(a.graph.inputs[0][1]))
             shapes += f"; valid inputs: {a.symbolic.constraint} (figures at {size})"
         if not args.quiet:
             print(f"ok  {spec}: {a.graph.name}, {len(a.graph.nodes)} nodes, {a.params:,} parameters, "
-                  f"{fmt_count(a.macs)}MACs, output {shapes}")
+                  f"{fmt_count(a.macs)}MACs, input {inputs}, output {shapes}")
     return status
+
+
+def _warnings(spec: str, a: Any, override: str | None) -> list[str]:
+    """`file:line:col: warning: ...` for what is valid but probably not meant: the lints (archc.analyze.lint:
+    dead branches, channel vectors broadcast along W, `repeat: 0`, strides over the kernel) and an input that
+    looks channels-last. `archc check` prints them and still succeeds."""
+    from archc.analyze.lint import LintWarning, lint
+
+    found = list(lint(a))
+    for _, shape in a.graph.inputs:
+        if len(shape) == 3 and shape[2] in (1, 3) and min(shape[:2]) >= 8:  # as archc.train.task.looks_channels_last
+            c, h, w = shape
+            written, meant = (f"--input {c}x{h}x{w}", f"{w}x{c}x{h}") if override else \
+                (f"input [{c}, {h}, {w}]", f"[{w}, {c}, {h}]")
+            found.insert(0, LintWarning(
+                "W005", f"{written} looks channels-last: archc reads [channels, height, width] (batch left out), "
+                f"so this is {c} channels of {h}x{w}", None if override else _input_loc(spec),
+                hint=f"did you mean {meant}?"))
+    return [format_error(w) for w in found]
+
+
+def _input_loc(spec: str) -> Any:
+    """Where the spec (or the spec it extends) writes `input:`."""
+    from archc.resolve import find_spec
+    from archc.resolve.spec import load_spec
+
+    data = load_spec(find_spec(spec)).data
+    return data.val_locs.get("input", data.loc)
 
 
 def _build(args: argparse.Namespace) -> int:
@@ -173,11 +205,14 @@ def _train(args: argparse.Namespace) -> int:
     from archc.train import TrainConfig, train
 
     if args.resume:
-        saved = json.loads((Path(args.resume) / "run.json").read_text())
+        run_json = Path(args.resume) / "run.json"
+        if not run_json.is_file():
+            raise UsageError(f"--resume {args.resume}: no run.json there", hint="give a run directory of archc train")
+        saved = json.loads(run_json.read_text())
         saved.pop("frozen", None)
         cfg = TrainConfig(**{**saved, "out": args.resume, "epochs": args.epochs or saved["epochs"],
                              "stop_after": args.stop_after})
-        train(cfg, resume=args.resume)
+        _train_done(cfg, train(cfg, resume=args.resume))
         return 0
     if not args.spec:
         raise UsageError("archc train needs a spec (or --resume RUN_DIR)")
@@ -186,27 +221,50 @@ def _train(args: argparse.Namespace) -> int:
         batch_size=args.batch_size, lr=args.lr, backbone_lr=args.backbone_lr, weight_decay=args.weight_decay,
         warmup_epochs=args.warmup, label_smoothing=args.label_smoothing, clip=args.clip, device=args.device,
         amp=args.amp, channels_last=args.channels_last, compile=args.compile, seed=args.seed, out=args.out,
-        freeze=[f for f in (args.freeze or "").split(",") if f], train_last=args.train_last, weights=args.weights,
-        strict=not args.no_strict, workers=args.workers, fake_size=args.fake_size, stop_after=args.stop_after)
-    history = train(cfg)
-    best = max(h["val_acc"] for h in history) if history else float("nan")
-    if int(os.environ.get("RANK", 0)) == 0:
-        print(f"done: best validation accuracy {best:.4f}; run directory {cfg.out}")
+        exist_ok=args.exist_ok, freeze=[f for f in (args.freeze or "").split(",") if f], train_last=args.train_last,
+        weights=args.weights, strict=not args.no_strict, workers=args.workers, fake_size=args.fake_size,
+        stop_after=args.stop_after)
+    _train_done(cfg, train(cfg))
     return 0
+
+
+def _train_done(cfg: Any, history: list[dict[str, float]]) -> None:
+    """The last word of a run: finished, or paused with the command that continues it."""
+    if int(os.environ.get("RANK", 0)) != 0:
+        return
+    best = max(h["val_acc"] for h in history) if history else float("nan")
+    done = len(history)
+    if done < cfg.epochs:
+        print(f"paused after epoch {done} of {cfg.epochs} (best validation accuracy {best:.4f}); continue with: "
+              f"archc train --resume {cfg.out}")
+    else:
+        print(f"done: best validation accuracy {best:.4f}; run directory {cfg.out}")
 
 
 def _export(args: argparse.Namespace) -> int:
     from archc import compile
     from archc.export import FORMATS, export
 
-    module = compile(args.spec, input_shape=_parse_input(args.input), limits=_limits(args), **_parse_set(args.set))
+    params, weights = _parse_set(args.set), None
     if args.weights:
-        from archc.train.weights import load_weights
+        from archc.train.weights import load_weights, run_weights
 
-        load_weights(module, args.weights, strict=True)
+        weights, trained_with = run_weights(args.weights)  # a run's num_classes etc., unless --set says otherwise
+        params = {**trained_with, **params}
+    module = compile(args.spec, input_shape=_parse_input(args.input), limits=_limits(args), **params)
+    if weights is not None:
+        load_weights(module, weights, strict=True)
+    else:
+        print("warning: no --weights: the exported model holds random initial weights (pass --weights RUN_DIR, "
+              "e.g. runs/NAME/1, or a .safetensors/.pth file)", file=sys.stderr)
     graph = cast(Any, module).archc_graph
-    target = export(module, args.format, args.output or f"{graph.name}{FORMATS[args.format]}")
-    print(f"wrote {target}", file=sys.stderr)
+    target = export(module, args.format, args.output or f"{graph.name}{FORMATS[args.format]}", static=args.static,
+                    python_weights=weights is not None)
+    print(f"wrote {target}" + (f" (weights from {weights})" if weights is not None else ""), file=sys.stderr)
+    if args.format == "python" and weights is not None:
+        from archc.export.exporters import weights_path
+
+        print(f"wrote {weights_path(target)}: the weights; load_model() in {target.name} reads them", file=sys.stderr)
     return 0
 
 
@@ -338,38 +396,48 @@ def _parser() -> argparse.ArgumentParser:
                    help="leave out the definitions drawn beside the graph (each folded block, once)")
     rep = spec_cmd("report", _report, "one self-contained HTML page: diagram, chart, table, spec source")
     rep.add_argument("-o", "--output", help="output file; default NAME.html")
-    t = sub.add_parser("train", help="train or fine-tune a spec (digits, FakeData or an ImageFolder)")
+    t = sub.add_parser("train", help="train or fine-tune a spec (digits, FakeData or an ImageFolder)",
+                       description="Train a classifier. Each run gets a new folder runs/<spec name>/1, 2, ... "
+                       "(printed); it holds the spec, run.json, metrics, plot.png, best/last.safetensors, state.pt.")
     t.add_argument("spec", nargs="?", help="spec file or built-in name")
-    t.add_argument("--data", default="digits", help="digits (scikit-learn, no download), fake, or a folder "
-                   "with train/ and val/ sub-folders")
-    t.add_argument("--set", action="append", metavar="NAME=VALUE")
-    t.add_argument("--epochs", type=int, default=None)
-    t.add_argument("--batch-size", type=int, default=64)
-    t.add_argument("--lr", type=float, default=1e-3, help="head learning rate")
+    t.add_argument("--data", default="digits", help="digits (scikit-learn's 8x8 grey digits, no download; "
+                   "default), fake, or a folder with train/ and val/ sub-folders")
+    t.add_argument("--set", action="append", metavar="NAME=VALUE",
+                   help="override a spec parameter (num_classes is set from the data)")
+    t.add_argument("--epochs", type=int, default=None, help="default: 5 (with --resume: the run's)")
+    t.add_argument("--batch-size", type=int, default=64, help="default: %(default)s")
+    t.add_argument("--lr", type=float, default=1e-3, help="head learning rate (default: %(default)s)")
     t.add_argument("--backbone-lr", type=float, default=None, help="default: lr (lr/10 with --weights)")
-    t.add_argument("--weight-decay", type=float, default=0.05)
-    t.add_argument("--warmup", type=float, default=0.5, help="warm-up epochs")
-    t.add_argument("--label-smoothing", type=float, default=0.0)
-    t.add_argument("--clip", type=float, default=1.0, help="gradient norm clipping")
-    t.add_argument("--device", default="cpu")
+    t.add_argument("--weight-decay", type=float, default=0.05, help="AdamW's (default: %(default)s)")
+    t.add_argument("--warmup", type=float, default=0.5, help="warm-up epochs (default: %(default)s)")
+    t.add_argument("--label-smoothing", type=float, default=0.0, help="default: %(default)s")
+    t.add_argument("--clip", type=float, default=1.0, help="gradient norm clipping (default: %(default)s)")
+    t.add_argument("--device", default="cpu", help="cpu or cuda (default: %(default)s)")
     t.add_argument("--amp", action="store_true", help="bf16 autocast (CUDA)")
     t.add_argument("--channels-last", action="store_true")
     t.add_argument("--compile", action="store_true", help="torch.compile the model")
-    t.add_argument("--seed", type=int, default=0)
-    t.add_argument("--out", default="runs/latest", help="run directory")
+    t.add_argument("--seed", type=int, default=0, help="default: %(default)s")
+    t.add_argument("--out", default=None, metavar="RUN_DIR",
+                   help="run directory (default: a new runs/<spec name>/N); must be new or empty")
+    t.add_argument("--exist-ok", action="store_true", help="let --out name a folder that already holds files")
     t.add_argument("--freeze", help="comma-separated node paths to freeze, e.g. conv1,bn1,layer1")
     t.add_argument("--train-last", type=int, default=None, help="train only the last N top-level nodes")
     t.add_argument("--weights", help="initial weights: .safetensors or a torchvision .pth state_dict")
     t.add_argument("--no-strict", action="store_true", help="load only the weights that fit")
-    t.add_argument("--workers", type=int, default=0)
-    t.add_argument("--fake-size", type=int, default=512)
+    t.add_argument("--workers", type=int, default=0, help="data loader processes (default: %(default)s)")
+    t.add_argument("--fake-size", type=int, default=512, help="images in --data fake (default: %(default)s)")
     t.add_argument("--resume", metavar="RUN_DIR", help="continue a run where it stopped")
-    t.add_argument("--stop-after", type=int, default=None, help="stop after this epoch (resume later)")
+    t.add_argument("--stop-after", type=int, default=None,
+                   help="stop after this epoch, keeping the schedule of --epochs (continue with --resume)")
     t.set_defaults(fn=_train)
     e = spec_cmd("export", _export, "write the model as ONNX, TorchScript, a torch.export program or Python")
     e.add_argument("--format", required=True, choices=("onnx", "torchscript", "exported-program", "python"))
     e.add_argument("-o", "--output", help="output file; default NAME + extension")
-    e.add_argument("--weights", help="weights to export with the model (.safetensors or state_dict .pth)")
+    e.add_argument("--weights", help="trained weights: a run directory of archc train (its best.safetensors and "
+                   "num_classes), a .safetensors or a state_dict .pth (default: random initial weights); with "
+                   "--format python they are written beside the file as NAME.pt, read by its load_model()")
+    e.add_argument("--static", action="store_true",
+                   help="fix the batch size at 1 (ONNX, exported-program); by default the batch axis is dynamic")
     bn = spec_cmd("bench", _bench, "latency and throughput next to the torchvision twin, same run")
     bn.add_argument("--against", help="torchvision:NAME (default: the spec's reference)")
     bn.add_argument("--device", default="cpu")

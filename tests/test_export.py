@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import importlib.util
+import json
 import sys
 import warnings
 
 import pytest
 import torch
+from safetensors.torch import load_file
 
 import archc
 from archc.cli import main
@@ -66,13 +68,71 @@ def test_torchscript_and_exported_program(tmp_path):
             warnings.simplefilter("ignore", FutureWarning)  # torch.jit is deprecated upstream
             ts = torch.jit.load(str(export(model, "torchscript", tmp_path / "m.ts.pt")))
         assert torch.allclose(ts(x), ref, atol=1e-5)
-        ep = torch.export.load(str(export(model, "exported-program", tmp_path / "m.pt2")))
-        assert torch.allclose(ep.module()(x), ref, atol=1e-5)
+        ep = torch.export.load(str(export(model, "exported-program", tmp_path / "m.pt2"))).module()
+        assert torch.allclose(ep(x), ref, atol=1e-5)
+        x3 = torch.randn(3, 3, 224, 224)  # the batch axis is dynamic by default
+        assert torch.allclose(ep(x3), model(x3), atol=1e-5)
 
 
-def test_cli_export_with_weights(tmp_path, capsys):
+def _import(path, name):
+    spec = importlib.util.spec_from_file_location(name, path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)  # the generated file, run as a user would import it
+    sys.modules.pop(name, None)
+    return module
+
+
+def test_cli_python_export_writes_the_weights_beside_it(tmp_path, capsys):
     weights = tmp_path / "w.safetensors"
     assert main(["build", "lenet5", "-o", str(weights)]) == 0
     out = tmp_path / "lenet.py"
     assert main(["export", "lenet5", "--format", "python", "--weights", str(weights), "-o", str(out)]) == 0
     assert "class Lenet5(nn.Module)" in out.read_text()
+    assert f"wrote {tmp_path / 'lenet.pt'}: the weights" in capsys.readouterr().err
+    model = _import(out, "exported_lenet").load_model()
+    ours = archc.compile("lenet5").eval()
+    ours.load_state_dict(load_file(str(weights)))
+    x = torch.randn(2, 1, 32, 32)
+    with torch.no_grad():
+        assert torch.equal(model(x), ours(x))
+    assert main(["export", "lenet5", "--format", "python", "-o", str(tmp_path / "bare.py")]) == 0
+    assert "no --weights: the exported model holds random initial weights" in capsys.readouterr().err
+    assert not (tmp_path / "bare.pt").exists() and "def load_model" not in (tmp_path / "bare.py").read_text()
+
+
+def test_cli_export_takes_a_run_directory(tmp_path, capsys):
+    """A run's weights come with the parameters it was trained with (num_classes set from the data)."""
+    run = tmp_path / "run"
+    run.mkdir()
+    assert main(["build", "lenet5", "--set", "num_classes=3", "-o", str(run / "best.safetensors")]) == 0
+    (run / "run.json").write_text(json.dumps({"params": {"num_classes": 3}}))
+    out = tmp_path / "m.py"
+    assert main(["export", "lenet5", "--format", "python", "--weights", str(run), "-o", str(out)]) == 0
+    assert f"weights from {run / 'best.safetensors'}" in capsys.readouterr().err
+    with torch.no_grad():
+        assert _import(out, "exported_run").load_model()(torch.randn(1, 1, 32, 32)).shape == (1, 3)
+
+
+def test_cli_onnx_takes_any_batch_size(tmp_path, capsys):
+    import onnxruntime as ort
+
+    weights = tmp_path / "w.safetensors"
+    assert main(["build", "lenet5", "-o", str(weights)]) == 0
+    path = tmp_path / "lenet5.onnx"
+    assert main(["export", "lenet5", "--format", "onnx", "--weights", str(weights), "-o", str(path)]) == 0
+    sess = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    model = archc.compile("lenet5").eval()
+    model.load_state_dict(load_file(str(weights)))
+    for batch in (4, 1):
+        x = torch.randn(batch, 1, 32, 32)
+        (out,) = sess.run(None, {sess.get_inputs()[0].name: x.numpy()})
+        with torch.no_grad():
+            assert out.shape == (batch, 10) and abs(out - model(x).numpy()).max() < 1e-5
+
+
+def test_static_export_fixes_the_batch(tmp_path):
+    model = _model("lenet5")
+    ep = torch.export.load(str(export(model, "exported-program", tmp_path / "m.pt2", static=True))).module()
+    assert ep(torch.randn(1, 1, 32, 32)).shape == (1, 10)
+    with pytest.raises(AssertionError, match=r"size\(\)\[0\] == 1"):  # torch.export's guard on the batch
+        ep(torch.randn(3, 1, 32, 32))

@@ -211,3 +211,36 @@ def test_image_folder_data(tmp_path):
                                 params={"num_classes": 2}, out=str(tmp_path / "run")))
     assert len(history) == 1 and 0.0 <= history[0]["val_acc"] <= 1.0
     assert (tmp_path / "run/best.safetensors").is_file()
+
+
+def test_each_run_gets_its_own_folder(tmp_path, monkeypatch, capsys):
+    """Without --out, runs go to runs/<spec name>/1, 2, ...: a second run never replaces the first."""
+    monkeypatch.chdir(tmp_path)
+    for n in (1, 2):
+        assert main(["train", "lenet5", "--data", "digits", "--epochs", "1"]) == 0
+        assert f"run directory runs/lenet5/{n}" in capsys.readouterr().out
+    first, second = (load_file(str(tmp_path / f"runs/lenet5/{n}/best.safetensors")) for n in (1, 2))
+    assert first.keys() == second.keys()
+    assert json.loads((tmp_path / "runs/lenet5/2/run.json").read_text())["out"] == "runs/lenet5/2"
+
+
+def test_out_into_a_used_folder_needs_exist_ok(tmp_path, small_spec, capsys):
+    run = tmp_path / "run"
+    run.mkdir()
+    (run / "notes.txt").write_text("mine")
+    argv = ["train", str(small_spec), "--epochs", "1", "--out", str(run)]
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert f"--out {run} already holds files" in err and "--exist-ok" in err and f"--resume {run}" in err
+    assert sorted(p.name for p in run.iterdir()) == ["notes.txt"]
+    assert main([*argv, "--exist-ok"]) == 0
+    assert (run / "best.safetensors").is_file() and (run / "notes.txt").is_file()
+
+
+def test_train_help_shows_defaults(capsys):
+    with pytest.raises(SystemExit):
+        main(["train", "--help"])
+    text = " ".join(capsys.readouterr().out.split())
+    for default in ("default: 5 (with --resume", "default: 64", "default: 0.001", "default: a new runs/<spec name>/N",
+                    "--exist-ok", "digits"):
+        assert default in text, default

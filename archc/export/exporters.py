@@ -18,17 +18,25 @@ __all__ = ["FORMATS", "export"]
 FORMATS = {"onnx": ".onnx", "torchscript": ".ts.pt", "exported-program": ".pt2", "python": ".py"}
 
 
-def _example(gm: fx.GraphModule) -> tuple[torch.Tensor, ...]:
+def _example(gm: fx.GraphModule, batch: int) -> tuple[torch.Tensor, ...]:
     graph = cast(Any, gm).archc_graph
-    return tuple(torch.randn(1, *shape) for _, shape in graph.inputs)
+    return tuple(torch.randn(batch, *shape) for _, shape in graph.inputs)
 
 
-def _onnx(gm: fx.GraphModule, x: tuple[torch.Tensor, ...], path: Path) -> None:
+def _batch_axes(gm: fx.GraphModule, static: bool) -> tuple[dict[int, Any], ...] | None:
+    """torch.export's dynamic shapes: the batch axis of every input (one shared size), or None when static."""
+    if static:
+        return None
+    batch = torch.export.Dim("batch", min=1)
+    return tuple({0: batch} for _ in cast(Any, gm).archc_graph.inputs)
+
+
+def _onnx(gm: fx.GraphModule, x: tuple[torch.Tensor, ...], path: Path, dynamic: Any) -> None:
     import tempfile
 
     import onnx
 
-    program: Any = torch.onnx.export(gm, x, dynamo=True, verbose=False)
+    program: Any = torch.onnx.export(gm, x, dynamo=True, verbose=False, dynamic_shapes=dynamic)
     with tempfile.TemporaryDirectory() as tmp:
         program.save(Path(tmp) / "model.onnx")
         data = (Path(tmp) / "model.onnx").read_bytes()
@@ -36,22 +44,40 @@ def _onnx(gm: fx.GraphModule, x: tuple[torch.Tensor, ...], path: Path) -> None:
     atomic_write(path, data)
 
 
-def export(gm: fx.GraphModule, fmt: str, path: str | Path) -> Path:
-    """Write ``gm`` (in eval mode) in ``fmt``; the file appears atomically or not at all."""
+def weights_path(path: str | Path) -> Path:
+    """Where ``--format python`` writes the weights: beside the file, ``NAME.pt``."""
+    path = Path(path)
+    return path.with_suffix(".pt") if path.suffix != ".pt" else path.with_name(path.name + ".weights.pt")
+
+
+def export(gm: fx.GraphModule, fmt: str, path: str | Path, *, static: bool = False,
+           python_weights: bool = False) -> Path:
+    """Write ``gm`` (in eval mode) in ``fmt``; the file appears atomically or not at all.
+
+    ONNX and exported programs take any batch size unless ``static`` (then batch 1); TorchScript
+    traces are batch-generic anyway. The weights travel inside every format but ``python``: with
+    ``python_weights`` its state_dict goes beside the file (:func:`weights_path`, a plain
+    ``torch.save``), and the file gains ``load_model()`` reading it."""
     from archc.backend.builder import _class_name
 
     if fmt not in FORMATS:
         raise UsageError(f"unknown export format '{fmt}'", hint=f"choose one of {', '.join(FORMATS)}")
     gm = gm.eval()
     path = Path(path)
-    x = _example(gm)
+    x = _example(gm, 1 if static else 2)  # batch 2: torch.export specialises an example size of 1
     graph: Any = cast(Any, gm).archc_graph
     if fmt == "python":
         from archc.export.python_source import python_source
 
-        atomic_write(path, python_source(gm, _class_name(graph.name), graph.name))
+        weights = weights_path(path) if python_weights else None
+        if weights is not None:
+            buf = io.BytesIO()
+            torch.save({k: v.detach().contiguous().cpu() for k, v in gm.state_dict().items()}, buf)
+            atomic_write(weights, buf.getvalue())
+        atomic_write(path, python_source(gm, _class_name(graph.name), graph.name,
+                                         weights.name if weights is not None else None))
     elif fmt == "onnx":
-        _onnx(gm, x, path)
+        _onnx(gm, x, path, _batch_axes(gm, static))
     elif fmt == "torchscript":
         buf = io.BytesIO()
         with warnings.catch_warnings():  # TorchScript is deprecated upstream; still asked for by older stacks
@@ -60,6 +86,6 @@ def export(gm: fx.GraphModule, fmt: str, path: str | Path) -> Path:
         atomic_write(path, buf.getvalue())
     else:
         buf = io.BytesIO()
-        torch.export.save(torch.export.export(gm, x), buf)
+        torch.export.save(torch.export.export(gm, x, dynamic_shapes=_batch_axes(gm, static)), buf)
         atomic_write(path, buf.getvalue())
     return path

@@ -88,7 +88,22 @@ def _at(path: str) -> str:
     return f".get_submodule({path!r})" if path else ""
 
 
-def python_source(gm: fx.GraphModule, class_name: str, spec_name: str) -> str:
+_LOADER = '''
+
+def load_model(weights: str | None = None) -> {cls}:
+    """A {cls} holding the weights exported beside this file, in eval mode."""
+    import os
+
+    model = {cls}()
+    path = weights or os.path.join(os.path.dirname(os.path.abspath(__file__)), {file!r})
+    model.load_state_dict(torch.load(path, map_location="cpu", weights_only=True))
+    return model.eval()
+'''
+
+
+def python_source(gm: fx.GraphModule, class_name: str, spec_name: str, weights_file: str | None = None) -> str:
+    """The module's source; with ``weights_file`` (a ``torch.save``d state_dict written beside the file)
+    it also defines ``load_model()``."""
     code = gm.graph.python_code(root_module="self")
     helper_defs = [_helper_source(name, obj) for name, obj in sorted(code.globals.items())
                    if callable(obj) and getattr(obj, "__module__", "") == helpers.__name__]
@@ -101,12 +116,16 @@ def python_source(gm: fx.GraphModule, class_name: str, spec_name: str) -> str:
     if any(t.__name__ == "StochasticDepth" for t in types):
         classes.append(_STOCHASTIC_DEPTH.strip() + "\n")
     forward = "\n".join("    " + line if line.strip() else "" for line in code.src.strip("\n").splitlines())
+    usage = ("Trained weights: `load_model()` reads the .pt file written beside this one.\n" if weights_file else
+             f"Weights are not included: `{class_name}()` starts from random ones; load a state_dict.\n")
     header = (f'"""{spec_name}, written by `archc export --format python`.\n\n'
-              f"Self-contained: needs only torch. state_dict keys match the archc model.\n\"\"\"\n\n"
+              f"Self-contained: needs only torch. state_dict keys match the archc model.\n{usage}\"\"\"\n\n"
               "import torch\nfrom torch import Tensor, nn\nfrom torch.nn import functional as F\n")
     body = [header, *("\n" + c for c in classes), *("\n" + h for h in helper_defs),
             f"\nclass {class_name}(nn.Module):\n    def __init__(self) -> None:\n        super().__init__()",
             "\n".join(_init_lines(gm)), "", forward, ""]
+    if weights_file is not None:
+        body.append(_LOADER.format(cls=class_name, file=weights_file))
     text = "\n".join(body)
     compile(text, f"<{class_name}>", "exec")  # syntax check of our own generated code, never of spec text
     return text.replace("\n\n\n\n", "\n\n\n")

@@ -10,7 +10,7 @@ from archc.expr.evaluator import (
     number_problem,
     parse,
 )
-from archc.expr.kinds import describe, fits
+from archc.expr.kinds import describe, division_hint, fits
 
-__all__ = ["FUNCTIONS", "Budget", "deep_interpolate", "describe", "evaluate", "fits", "interpolate", "is_expr",
-           "number_problem", "parse"]
+__all__ = ["FUNCTIONS", "Budget", "deep_interpolate", "describe", "division_hint", "evaluate", "fits",
+           "interpolate", "is_expr", "number_problem", "parse"]

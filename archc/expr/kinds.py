@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-__all__ = ["KINDS", "describe", "fits"]
+__all__ = ["KINDS", "describe", "division_hint", "fits"]
 
 
 def _int(v: Any) -> bool:
@@ -61,3 +61,12 @@ def fits(kind: str, value: Any) -> bool:
 def describe(kind: str) -> str:
     """What ``kind`` expects, in words: ``int2|none`` -> 'an integer or a list of 2 integers, or null'."""
     return ", or ".join(KINDS[p][1] for p in _parts(kind))
+
+
+def division_hint(expected: str, value: Any) -> str | None:
+    """A hint when an integer was expected and got a whole float (4.0): `/` always gives a float."""
+    items = value if isinstance(value, list) else [value]
+    whole = any(isinstance(v, float) and v.is_integer() for v in items)
+    if "integer" not in expected or not whole:
+        return None
+    return "`/` always gives a float (32 / 8 == 4.0): use `//` where a whole number is meant"

@@ -178,6 +178,15 @@ class _Composer:
         return data
 
 
+def _indent_tab(text: str, line: int) -> tuple[int, int] | None:
+    """(line, column), 0-based, of a tab in the indentation of line ``line`` (where YAML failed), if any."""
+    lines = text.splitlines()
+    if line >= len(lines):
+        return None
+    indent = lines[line][:len(lines[line]) - len(lines[line].lstrip(" \t"))]
+    return (line, indent.index("\t")) if "\t" in indent else None
+
+
 def load_text(text: str, file: str = "<string>") -> Any:
     """Parse one YAML document strictly; raise :class:`YamlError` with a location on any problem."""
     if len(text.encode("utf-8", errors="replace")) > MAX_BYTES:
@@ -187,6 +196,10 @@ def load_text(text: str, file: str = "<string>") -> Any:
     except yaml.MarkedYAMLError as e:
         mark = e.problem_mark or e.context_mark
         loc = Loc(file, mark.line + 1, mark.column + 1) if mark else Loc(file, 1, 1)
+        tab = _indent_tab(text, mark.line if mark else 0)
+        if tab is not None:
+            raise YamlError("tabs are not allowed in YAML indentation", Loc(file, tab[0] + 1, tab[1] + 1),
+                            hint="indent with spaces (the tab shows as '?' above)") from None
         raise YamlError(f"invalid YAML: {e.problem or e.context}", loc) from None
     except yaml.YAMLError as e:
         raise YamlError(f"invalid YAML: {e}", Loc(file, 1, 1)) from None

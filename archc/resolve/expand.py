@@ -14,7 +14,7 @@ from typing import Any
 
 from archc import blocks as library
 from archc.errors import ArchcError, LimitError, Loc, ResolveError
-from archc.expr import Budget, deep_interpolate, describe, fits
+from archc.expr import Budget, deep_interpolate, describe, division_hint, fits
 from archc.expr.lazy import Lazy
 from archc.ir import Group, Node
 from archc.ir.refs import output_ref
@@ -330,7 +330,8 @@ class Expander:
             kind = decl.get("type", "any") if isinstance(decl, LocDict) else decl
             if not fits(kind, benv[arg]):
                 raise ResolveError(f"argument '{arg}' of block '{op}' should be {describe(kind)}, got "
-                                   f"{benv[arg]!r}", spec.val_locs.get(arg, spec.loc))
+                                   f"{benv[arg]!r}", spec.val_locs.get(arg, spec.loc),
+                                   hint=division_hint(describe(kind), benv[arg]))
         body = bdef["seq"] if "seq" in bdef else bdef["nodes"]
         bspec = LocDict(spec.loc)
         for key in ("out", "outputs"):
@@ -374,7 +375,8 @@ class Expander:
                     yaml11 = isinstance(value, str) and value.lower() in _YAML11_BOOLS
                     raise ResolveError(f"{op}: {key} should be {expected}, got {value!r}",
                                        spec.val_locs.get(key), node=path,
-                                       hint="archc reads YAML 1.2: only true/false are booleans" if yaml11 else None)
+                                       hint="archc reads YAML 1.2: only true/false are booleans" if yaml11
+                                       else division_hint(expected, value))
                 args[key] = value
             elif param.default is library.REQUIRED:
                 raise ResolveError(f"{op} needs argument '{key}'", spec.loc, node=path)

@@ -70,6 +70,16 @@ def _leaf(err: Any) -> Any:
     return err
 
 
+def _name_hint(err: Any, inst: Any) -> str:
+    """Names are identifiers; where an expression is allowed, a bare name probably lost its `${...}`."""
+    names = "names are letters, digits and _, not starting with a digit"
+    schema = err.schema if isinstance(err.schema, dict) else {}
+    takes_expr = schema.get("pattern") == r"\$\{" or {"$ref": "#/$defs/expr"} in (schema.get("anyOf") or [])
+    if takes_expr and isinstance(inst, str) and "${" not in inst:
+        return f'expressions need ${{...}}: write "${{{inst}}}"'
+    return names
+
+
 def _to_error(err: Any, data: Any) -> SchemaError:
     err = _leaf(err)
     path = list(err.absolute_path)
@@ -96,8 +106,7 @@ def _to_error(err: Any, data: Any) -> SchemaError:
     if err.validator == "pattern" and err.schema in _described_patterns():
         return SchemaError(f"'{inst}' is not valid for {where}", loc, hint=err.schema["description"])
     if err.validator == "pattern" or (err.validator == "anyOf" and isinstance(inst, str)):
-        return SchemaError(f"'{inst}' is not a valid name or value for {where}", loc,
-                           hint="names are letters, digits and _, not starting with a digit")
+        return SchemaError(f"'{inst}' is not a valid name or value for {where}", loc, hint=_name_hint(err, inst))
     if err.validator == "type":
         return SchemaError(f"{where} should be {err.validator_value}, got {type(inst).__name__} {inst!r}"[:300], loc)
     return SchemaError(f"{where}: {err.message}"[:300], loc)

@@ -11,7 +11,7 @@ from torch.utils.data import Dataset, TensorDataset
 
 from archc.errors import UsageError
 
-__all__ = ["make_datasets"]
+__all__ = ["describe", "make_datasets"]
 
 MEAN, STD = (0.485, 0.456, 0.406), (0.229, 0.224, 0.225)
 
@@ -46,7 +46,7 @@ def _rgb(image: Any) -> Any:
 def _folder(root: Path, shape: tuple[int, ...]) -> tuple[Dataset[Any], Dataset[Any], int]:
     from torchvision import datasets, transforms
 
-    size = shape[1]
+    size = (shape[1], shape[2])  # the spec's height and width, square or not
     # images become the spec's channel count: grey for 1-channel models, RGB otherwise
     colour = [transforms.Grayscale(1)] if shape[0] == 1 else [transforms.Lambda(_rgb)]
     mean, std = (MEAN, STD) if shape[0] == 3 else ((0.5,) * shape[0], (0.5,) * shape[0])
@@ -54,7 +54,7 @@ def _folder(root: Path, shape: tuple[int, ...]) -> tuple[Dataset[Any], Dataset[A
         *colour, transforms.RandomResizedCrop(size), transforms.RandomHorizontalFlip(), transforms.RandomRotation(15),
         transforms.ColorJitter(0.2, 0.2, 0.2), transforms.ToTensor(), transforms.Normalize(mean, std)])
     val_tf = transforms.Compose([
-        *colour, transforms.Resize(int(size * 256 / 224)), transforms.CenterCrop(size), transforms.ToTensor(),
+        *colour, transforms.Resize(int(min(size) * 256 / 224)), transforms.CenterCrop(size), transforms.ToTensor(),
         transforms.Normalize(mean, std)])
     if not (root / "train").is_dir() or not (root / "val").is_dir():
         raise UsageError(f"--data {root}: expected train/ and val/ folders with one sub-folder per class")
@@ -73,3 +73,13 @@ def make_datasets(kind: str, shape: tuple[int, ...], seed: int, fake_size: int =
     if not root.is_dir():
         raise UsageError(f"--data must be 'digits', 'fake' or a folder, got '{kind}'")
     return _folder(root, shape)
+
+
+def describe(kind: str, shape: tuple[int, ...], train: Any, val: Any, classes: int) -> str:
+    """One line saying how the data are fitted to the spec's input ``shape``."""
+    size = "x".join(map(str, shape[1:]))
+    how = {"digits": f"scikit-learn's 8x8 grey digits resized to {size}"
+                     + (", repeated to 3 channels" if shape[0] == 3 else ""),
+           "fake": f"random {'x'.join(map(str, shape))} images"}.get(
+        kind, f"{kind}, read as {'grey' if shape[0] == 1 else 'RGB'} and cropped to {size}")
+    return f"data: {how}; {len(train)} training and {len(val)} validation images, {classes} classes"

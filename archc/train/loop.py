@@ -12,7 +12,7 @@ import os
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import torch
 from torch import nn
@@ -20,7 +20,8 @@ from torch.utils.data import DataLoader, DistributedSampler
 
 from archc.errors import UsageError
 from archc.fileio import atomic_write
-from archc.train.data import make_datasets
+from archc.train.data import describe, make_datasets
+from archc.train.task import check_input, check_output
 from archc.train.weights import load_weights
 
 __all__ = ["TrainConfig", "fit", "train"]
@@ -44,7 +45,8 @@ class TrainConfig:
     channels_last: bool = False
     compile: bool = False
     seed: int = 0
-    out: str = "runs/latest"
+    out: str | None = None  # None: a new numbered folder runs/<spec name>/<N> (the chosen one is stored here)
+    exist_ok: bool = False  # write into an existing, non-empty `out` (its previous files are replaced)
     freeze: list[str] = field(default_factory=list)
     train_last: int | None = None
     weights: str | None = None
@@ -213,10 +215,15 @@ def _setup(cfg: TrainConfig, spec_path: Path, rank: int, world: int, resume: boo
                           else cfg.device)
     torch.manual_seed(cfg.seed)
     probe = archc.check(spec_path, cfg.params)
+    check_input(probe.graph, cfg.data)  # before reading any data
     train_set, val_set, classes = make_datasets(cfg.data, probe.graph.inputs[0][1], cfg.seed, cfg.fake_size)
     params = dict(cfg.params)
     if "num_classes" in probe.graph.params and "num_classes" not in params:
         params["num_classes"] = classes  # replace the head to fit the data
+        probe = archc.check(spec_path, params)
+    check_output(probe, classes, probe.graph.params, cfg.params, cfg.data)  # before the loss meets the model
+    if rank == 0:
+        print(describe(cfg.data, probe.graph.inputs[0][1], train_set, val_set, classes), flush=True)
     model = archc.compile(spec_path, **params).to(device)
     if cfg.weights and not resume:
         report = load_weights(model, cfg.weights, cfg.strict)
@@ -308,10 +315,19 @@ def fit(cfg: TrainConfig, resume: str | None = None) -> tuple[nn.Module, list[di
     rank, world = _dist()
     if world > 1 and not torch.distributed.is_initialized():
         torch.distributed.init_process_group("nccl" if cfg.device.startswith("cuda") else "gloo")
-    out = Path(cfg.out)
-    spec_path = out / "spec.yaml" if resume else Path(archc.resolve.find_spec(cfg.spec))
+    if resume:
+        cfg.out = resume
+    elif cfg.out is not None and rank == 0:  # rank 0 alone writes (other ranks would see its files)
+        _check_out(Path(cfg.out), cfg.exist_ok)
+    spec_path = Path(resume) / "spec.yaml" if resume else Path(archc.resolve.find_spec(cfg.spec))
     run = _setup(cfg, spec_path, rank, world, bool(resume))
+    if cfg.out is None and rank == 0:  # after the checks, so a refused run leaves no empty folder
+        cfg.out = str(new_run_dir(cast(Any, run.model).archc_graph.name))
+    out = Path(cfg.out or ".")  # ranks other than 0 never write
     start, best, history = _restore(run, out) if resume else (0, -1.0, [])
+    if rank == 0:
+        name = cast(Any, run.model).archc_graph.name
+        print(f"{'continuing' if resume else 'training'} {name}: run directory {out}", flush=True)
     if not resume and rank == 0:
         out.mkdir(parents=True, exist_ok=True)
         atomic_write(out / "spec.yaml", spec_path.read_text(encoding="utf-8"))
@@ -336,6 +352,29 @@ def fit(cfg: TrainConfig, resume: str | None = None) -> tuple[nn.Module, list[di
         torch.distributed.barrier()
         torch.distributed.destroy_process_group()
     return run.model, history
+
+
+def _check_out(out: Path, exist_ok: bool) -> None:
+    """An explicit run directory must be new or empty, unless ``exist_ok``: never replace a run silently."""
+    if out.exists() and not out.is_dir():
+        raise UsageError(f"--out {out} is a file, not a folder")
+    if out.is_dir() and any(out.iterdir()) and not exist_ok:
+        raise UsageError(f"--out {out} already holds files (a previous run?)",
+                         hint=f"pass --exist-ok to write over them, `--resume {out}` to continue that run, or leave "
+                              "out --out for a new numbered folder under runs/")
+
+
+def new_run_dir(name: str, root: Path = Path("runs")) -> Path:
+    """Create and return the next numbered folder ``root/name/N`` (1, 2, ...), never an existing one."""
+    base = root / ("".join(c if c.isalnum() or c in "-_." else "_" for c in name).strip(".") or "run")
+    base.mkdir(parents=True, exist_ok=True)
+    n = max((int(p.name) for p in base.iterdir() if p.name.isdigit()), default=0) + 1
+    while True:
+        try:
+            (base / str(n)).mkdir()  # atomic: two runs started together get different folders
+            return base / str(n)
+        except FileExistsError:
+            n += 1
 
 
 def _load_safetensors(path: Path) -> dict[str, torch.Tensor]:

@@ -3,6 +3,7 @@ default, with a readable report of missing, unexpected and mismatched keys."""
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Any
 
@@ -11,7 +12,7 @@ from torch import nn
 
 from archc.errors import UsageError
 
-__all__ = ["load_weights", "read_state_dict"]
+__all__ = ["load_weights", "read_state_dict", "run_weights"]
 
 
 def read_state_dict(path: str | Path) -> dict[str, torch.Tensor]:
@@ -53,3 +54,20 @@ def load_weights(model: nn.Module, path: str | Path, strict: bool = True) -> dic
     fitting = {k: v for k, v in theirs.items() if k in ours and v.shape == ours[k].shape}
     model.load_state_dict(fitting, strict=False)
     return report
+
+
+def run_weights(path: str | Path) -> tuple[Path, dict[str, Any]]:
+    """A weights file and the spec parameters it was trained with: a run directory of `archc train` gives
+    its best.safetensors (else last) and run.json's params (num_classes set from the data ...); a file
+    inside a run directory gives that run's params; any other file, none."""
+    p = Path(path)
+    run = p if p.is_dir() else p.parent
+    if p.is_dir():
+        found = [run / n for n in ("best.safetensors", "last.safetensors") if (run / n).is_file()]
+        if not found:
+            raise UsageError(f"--weights {p}: no best.safetensors or last.safetensors in that folder",
+                             hint="give a run directory of archc train, or a weights file")
+        p = found[0]
+    info = run / "run.json"
+    params = json.loads(info.read_text()).get("params", {}) if info.is_file() else {}
+    return p, dict(params)
