@@ -41,9 +41,9 @@ def _twin(against: str | None, graph: Any) -> tuple[str, nn.Module] | None:
         kwargs = twin[1] if twin is not None and twin[0] == name else {}
     else:
         raise UsageError(f"--against expects torchvision:NAME, got '{against}'")
-    if not hasattr(torchvision.models, name):
+    if name not in torchvision.models.list_models():  # classification, segmentation, ... by one name
         raise UsageError(f"torchvision has no model '{name}'")
-    return name, getattr(torchvision.models, name)(**kwargs)
+    return name, torchvision.models.get_model(name, **kwargs)
 
 
 def bench(spec: str, against: str | None = None, device: str = "cpu", batch_sizes: tuple[int, ...] = (1, 8),

@@ -232,7 +232,9 @@ def _import_blocks(data: LocDict, path: Path, roots: list[Path], load: Any) -> N
                                    hint=f"first defined at {first}")
             merged[key], merged.key_locs[key], merged.val_locs[key] = value, other.key_locs[key], other.val_locs[key]
     if imports:
-        data["blocks"], data.key_locs.setdefault("blocks", data.loc), data.val_locs.setdefault("blocks", data.loc)
+        data["blocks"] = merged
+        data.key_locs.setdefault("blocks", data.loc)
+        data.val_locs.setdefault("blocks", data.loc)
 
 
 def settle_params(data: LocDict, overrides: Mapping[str, Any], budget: Budget | None = None) -> dict[str, Any]:
