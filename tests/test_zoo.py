@@ -79,11 +79,13 @@ def _twin_specs() -> list:
 def test_matches_torchvision(spec, twin):
     analysis = comparison_analysis(spec)
     tv = random_twin(analysis)
-    model = archc.compile(spec, input_shape=list(analysis.graph.inputs[0][1])).eval()
+    # built on meta (no init cost): every tensor then comes from the twin's state_dict (assign=True)
+    model = archc.compile(spec, input_shape=list(analysis.graph.inputs[0][1]), device="meta").eval()
     ours, theirs = model.state_dict(), tv.state_dict()
     assert sorted(ours) == sorted(theirs)
     assert {k: tuple(v.shape) for k, v in ours.items()} == {k: tuple(v.shape) for k, v in theirs.items()}
-    model.load_state_dict(theirs, strict=True)
+    model.load_state_dict(theirs, strict=True, assign=True)
+    assert not any(t.is_meta for t in (*model.parameters(), *model.buffers()))
     problem = compare_with_twin(model, tv, analysis)
     assert problem is None, problem
 
