@@ -18,12 +18,11 @@ from archc import blocks as library
 from archc.analyze import Analysis, NodeInfo, analyze
 from archc.analyze.lint import LintWarning, lint
 from archc.analyze.summary import fmt_count
-from archc.errors import ArchcError, Loc, ResolveError, rel
+from archc.errors import ArchcError, Loc, rel
 from archc.ir import Group, Node
-from archc.load import LocDict, LocList, load_text
+from archc.load import LocDict, LocList
 from archc.resolve import Limits
-from archc.resolve.spec import MAX_EXTENDS, SpecSource, builtin_dir
-from archc.schema import validate
+from archc.resolve.spec import SpecSource, builtin_dir, load_spec
 
 __all__ = ["DocState", "Site", "analyse_text", "is_spec", "token_end"]
 
@@ -156,55 +155,6 @@ def _rf_text(info: NodeInfo) -> str:
     return f"{info.rf.pixels}+ px (also the whole input)" if info.rf.whole else f"{info.rf.pixels} px"
 
 
-# -- loading a document's text the way load_spec loads a file ------------------------------
-def load_text_spec(text: str, path: Path) -> tuple[SpecSource, LocDict]:
-    """:func:`archc.resolve.spec.load_spec` for an in-memory top file: its `extends:` and
-    `imports:` are read from disk, relative to ``path``, under the same rules. Also returns the
-    top file's own data (before merging)."""
-    from archc.load import load_file
-    from archc.resolve.spec import _extends_target, _import_blocks, _merged_problem, _validate_once, merge
-
-    roots = [path.resolve().parent, builtin_dir().resolve()]
-    includes: dict[str, tuple[Loc, ...]] = {}
-    tops: list[LocDict] = []
-
-    def load(p: Path, chain: tuple[Loc, ...], seen: tuple[Path, ...], top: bool = False) -> LocDict:
-        display = rel(p)
-        includes.setdefault(display, chain)
-        if top:
-            data = load_text(text, display)
-            tops.append(data)
-            validate(data, display)
-        else:
-            data = load_file(p, display)
-            _validate_once(p, data, display)
-        if "extends" not in data:
-            return data
-        loc = data.val_locs["extends"]
-        target = _extends_target(data["extends"], loc, p, roots)
-        if target.resolve() in seen:
-            raise ResolveError(f"extends cycle: {' -> '.join(rel(s) for s in (*seen, target))}", loc)
-        if len(chain) >= MAX_EXTENDS:
-            raise ResolveError(f"extends chain deeper than {MAX_EXTENDS}", loc)
-        base = load(target, (*chain, loc), (*seen, target.resolve()))
-        child = LocDict(data.loc)
-        for k, v in data.items():
-            if k != "extends":
-                child[k], child.key_locs[k], child.val_locs[k] = v, data.key_locs[k], data.val_locs[k]
-        return merge(base, child)
-
-    try:
-        data = load(path, (), (path.resolve(),), top=True)
-        _import_blocks(data, path, roots, load)
-        problem = _merged_problem(data, includes)
-    except ArchcError as e:  # a problem in a base or imported file: the chain that led there
-        SpecSource(LocDict(Loc(rel(path), 1, 1)), path, includes).add_chains((e, *e.others))
-        raise
-    if problem is not None:
-        raise problem
-    return SpecSource(data, path, includes), tops[0]
-
-
 def _flatten(err: ArchcError, out: list[ArchcError], seen: set[tuple[Any, str]]) -> None:
     """An error and its `.others`, recursively, each (location, message) once."""
     key = (err.loc, err.message)
@@ -224,7 +174,9 @@ def analyse_text(text: str, path: Path, limits: Limits | None = None) -> DocStat
     state = DocState(text, path, rel(path))
     found: list[ArchcError] = []
     try:
-        state.source, top = load_text_spec(text, path)
+        state.source = load_spec(path, text)
+        top = state.source.top
+        assert top is not None
         _index(state, state.source.data)
         _file_refs(state, top)
         graph = _build(state.source, {}, None, limits)

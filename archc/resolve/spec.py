@@ -10,9 +10,9 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
-from archc.errors import Loc, ResolveError, UsageError, rel
+from archc.errors import ArchcError, Loc, ResolveError, UsageError, rel
 from archc.expr import Budget, deep_interpolate
-from archc.load import LocDict, load_file
+from archc.load import LocDict, load_file, load_text
 from archc.schema import validate
 
 __all__ = ["SpecSource", "builtin_dir", "builtin_names", "find_spec", "load_spec", "settle_params", "MAX_EXTENDS"]
@@ -27,6 +27,7 @@ class SpecSource:
     data: LocDict
     path: Path
     includes: dict[str, tuple[Loc, ...]] = field(default_factory=dict)
+    top: LocDict | None = None  # the top file's own data, before merging (the editor's document)
 
     def add_chains(self, errors: Any) -> None:
         """Give each error in an extended or imported file the `extends:` chain that led to it."""
@@ -179,16 +180,24 @@ def _validate_once(path: Path, data: Any, display: str) -> None:
         _VALIDATED.add(key)
 
 
-def load_spec(path: Path) -> SpecSource:
-    """Load a spec and everything it extends (depth, cycles and folders checked)."""
+def load_spec(path: Path, text: str | None = None) -> SpecSource:
+    """Load a spec and everything it extends (depth, cycles and folders checked). With ``text``, the
+    top file is that text (an editor's unsaved document); what it extends or imports comes from disk."""
     roots = [path.resolve().parent, builtin_dir().resolve()]
     includes: dict[str, tuple[Loc, ...]] = {}
+    tops: list[LocDict] = []
 
     def load(p: Path, chain: tuple[Loc, ...], seen: tuple[Path, ...]) -> LocDict:
         display = rel(p)
         includes.setdefault(display, chain)
-        data = load_file(p, display)
-        _validate_once(p, data, display)
+        if not tops and text is not None:
+            data = load_text(text, display)
+            validate(data, display)
+        else:
+            data = load_file(p, display)
+            _validate_once(p, data, display)
+        if not tops:
+            tops.append(data)
         if "extends" not in data:
             return data
         loc = data.val_locs["extends"]
@@ -204,12 +213,16 @@ def load_spec(path: Path) -> SpecSource:
                 child[k], child.key_locs[k], child.val_locs[k] = v, data.key_locs[k], data.val_locs[k]
         return merge(base, child)
 
-    data = load(path, (), (path.resolve(),))
-    _import_blocks(data, path, roots, load)
-    problem = _merged_problem(data, includes)
+    try:
+        data = load(path, (), (path.resolve(),))
+        _import_blocks(data, path, roots, load)
+        problem = _merged_problem(data, includes)
+    except ArchcError as e:  # a problem in a base or imported file: the chain that led there
+        SpecSource(LocDict(Loc(rel(path), 1, 1)), path, includes).add_chains((e, *e.others))
+        raise
     if problem is not None:
         raise problem
-    return SpecSource(data, path, includes)
+    return SpecSource(data, path, includes, tops[0])
 
 
 def _import_blocks(data: LocDict, path: Path, roots: list[Path], load: Any) -> None:
