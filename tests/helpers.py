@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+import pytest
 import torch
 import torchvision
 from torch import fx
@@ -64,12 +66,12 @@ def _fill_random_(module: torch.nn.Module, name: str, t: torch.Tensor, gen: torc
         raise ValueError(f"randomize_: no rule for {type(module).__name__}.{name} {tuple(t.shape)}; add one")
 
 
-def _scale_batchnorms(module: torch.nn.Module, input_shape: Sequence[int], gen: torch.Generator) -> None:
-    """Scale each BatchNorm's random statistics by the mean and variance its input really has.
+def _scale_batchnorms(module: torch.nn.Module, example: torch.Tensor) -> None:
+    """Scale each BatchNorm's random statistics by the mean and variance its input has on `example`.
 
     Random statistics alone let residual streams grow geometrically (ResNet-152's output std
-    ~150). One scalar per layer (over all channels, so a few samples estimate it well) keeps every
-    layer O(1) while the per-channel U(0.5, 1.5) spread stays.
+    ~150). One scalar per layer (over all channels, so a small batch estimates it well) keeps
+    every layer O(1) while the per-channel U(0.5, 1.5) spread stays.
     """
 
     def hook(bn: torch.nn.Module, args: tuple[torch.Tensor, ...]) -> None:
@@ -85,20 +87,20 @@ def _scale_batchnorms(module: torch.nn.Module, input_shape: Sequence[int], gen: 
     was_training = module.training
     try:
         with torch.no_grad():
-            module.eval()(torch.randn(4, *input_shape, generator=gen))
+            module.eval()(example)
     finally:
         for h in handles:
             h.remove()
         module.train(was_training)
 
 
-def randomize_(module: torch.nn.Module, seed: int, input_shape: Sequence[int] | None = None) -> torch.nn.Module:
+def randomize_(module: torch.nn.Module, seed: int, example: torch.Tensor | None = None) -> torch.nn.Module:
     """Give every parameter and buffer a deterministic random value that keeps activations O(1).
 
     Fresh torchvision weights make comparisons vacuous (ViT's zero head, ConvNeXt's 1e-6 layer
     scale, identity BatchNorm statistics); these do not. Every tensor is overwritten, so `module` need
-    not be initialised. With `input_shape` (no batch dimension) BatchNorm statistics are then
-    scaled to one random batch. A tensor no rule covers raises.
+    not be initialised. With an `example` batch, BatchNorm statistics are then scaled to the
+    activations it produces. A tensor no rule covers raises.
     """
     gen = torch.Generator().manual_seed(seed)
     with torch.no_grad():
@@ -106,8 +108,8 @@ def randomize_(module: torch.nn.Module, seed: int, input_shape: Sequence[int] | 
             tensors = [*mod.named_parameters(recurse=False), *mod.named_buffers(recurse=False)]
             for name, t in sorted(tensors, key=lambda kv: kv[0]):
                 _fill_random_(mod, name, t, gen)
-    if input_shape is not None:
-        _scale_batchnorms(module, input_shape, gen)
+    if example is not None:
+        _scale_batchnorms(module, example)
     return module
 
 
@@ -149,9 +151,14 @@ def twin_module(analysis: archc.analyze.Analysis) -> torch.nn.Module:
         return torchvision.models.get_model(twin[0], **twin[1])
 
 
+def twin_input(analysis: archc.analyze.Analysis) -> torch.Tensor:
+    """The seeded batch of 2 (on the CPU) that twins are calibrated and compared on."""
+    return torch.randn(2, *analysis.graph.inputs[0][1], generator=torch.Generator().manual_seed(0))
+
+
 def random_twin(analysis: archc.analyze.Analysis, seed: int = 0) -> torch.nn.Module:
-    """The spec's torchvision twin in eval mode with `randomize_`d weights for its input size."""
-    return randomize_(twin_module(analysis), seed, analysis.graph.inputs[0][1]).eval()
+    """The spec's torchvision twin in eval mode, `randomize_`d with `twin_input` as the example."""
+    return randomize_(twin_module(analysis), seed, twin_input(analysis)).eval()
 
 
 def rtol_for(params: int) -> float:
@@ -184,8 +191,8 @@ def _outputs(out: Any, names: Sequence[str]) -> list[torch.Tensor]:
 
 def compare_with_twin(model: torch.nn.Module, tv: torch.nn.Module, analysis: archc.analyze.Analysis,
                       device: str = "cpu") -> str | None:
-    """Run both on one seeded batch of 2 and return `twin_mismatch`'s verdict over all outputs."""
-    x = torch.randn(2, *analysis.graph.inputs[0][1], generator=torch.Generator().manual_seed(0)).to(device)
+    """Run both on `twin_input` and return `twin_mismatch`'s verdict over all outputs."""
+    x = twin_input(analysis).to(device)
     names = analysis.graph.outputs
     with torch.no_grad():
         ours, ref = _outputs(model(x), names), _outputs(tv(x), names)
@@ -193,3 +200,12 @@ def compare_with_twin(model: torch.nn.Module, tv: torch.nn.Module, analysis: arc
         return f"{len(ours)} outputs, the twin has {len(ref)}"
     problems = (twin_mismatch(a.float().cpu(), b.float().cpu(), rtol_for(analysis.params)) for a, b in zip(ours, ref))
     return next((f"output {names[i] if i < len(names) else i}: {p}" for i, p in enumerate(problems) if p), None)
+
+
+def require_tool(found: str | None, what: str) -> None:
+    """A missing tool fails the test (tools/setup.sh installs it); ARCHC_ALLOW_MISSING_TOOLS=1 skips it."""
+    if found is None:
+        message = f"{what} not installed (tools/setup.sh installs it)"
+        if os.environ.get("ARCHC_ALLOW_MISSING_TOOLS") == "1":
+            pytest.skip(message)
+        pytest.fail(f"{message}; set ARCHC_ALLOW_MISSING_TOOLS=1 to skip these tests instead")

@@ -17,15 +17,7 @@ from archc.cli import main
 from archc.render.dot import to_dot
 from archc.render.layout import Layout, Unit, units
 from archc.render.output import render
-
-
-def _require(found: str | None, what: str) -> None:
-    """A missing tool fails the test (tools/setup.sh installs it); ARCHC_ALLOW_MISSING_TOOLS=1 skips it."""
-    if found is None:
-        message = f"{what} not installed (tools/setup.sh installs it)"
-        if os.environ.get("ARCHC_ALLOW_MISSING_TOOLS") == "1":
-            pytest.skip(message)
-        pytest.fail(f"{message}; set ARCHC_ALLOW_MISSING_TOOLS=1 to skip these tests instead")
+from tests.helpers import require_tool as _require
 
 
 @pytest.fixture

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import shutil
 import subprocess
 import tempfile
@@ -11,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from archc.cli import main
+from tests.helpers import require_tool as _require
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
@@ -18,13 +18,6 @@ FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-
          "--enable-logging=stderr", "--v=0"]
 
 
-def _require(found: str | None, what: str) -> None:
-    """A missing tool fails the test (tools/setup.sh installs it); ARCHC_ALLOW_MISSING_TOOLS=1 skips it."""
-    if found is None:
-        message = f"{what} not installed (tools/setup.sh installs it)"
-        if os.environ.get("ARCHC_ALLOW_MISSING_TOOLS") == "1":
-            pytest.skip(message)
-        pytest.fail(f"{message}; set ARCHC_ALLOW_MISSING_TOOLS=1 to skip these tests instead")
 
 
 @pytest.fixture
