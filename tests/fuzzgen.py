@@ -234,6 +234,13 @@ OP_ARGS: dict[str, ArgDraw] = {
                                                    "momentum": d(st.sampled_from([0.1, None]))}),
     "exp": lambda d, s: {}, "log": lambda d, s: {}, "sqrt": lambda d, s: {}, "abs": lambda d, s: {},
     "clamp": lambda d, s: d(st.sampled_from([{"min": 0}, {"max": 0.5}, {"min": -0.5, "max": 0.5}])),
+    # Swin on channels-last (H, W, C): windows larger than the map are padded, as in torchvision
+    "shifted_window_attention": _rank(3, extra=lambda d, s: {
+        "window_size": (w := d(st.sampled_from([2, 3, [2, 4], [4, 3]]))),
+        "shift_size": [d(st.integers(0, k - 1)) for k in ([w, w] if isinstance(w, int) else w)],
+        "num_heads": d(st.sampled_from(_divisors(s[2])[:3])), "qkv_bias": d(st.booleans()),
+        "proj_bias": d(st.booleans()), "version": d(st.sampled_from([1, 2]))}),
+    "patch_merging": _rank(3, extra=lambda d, s: {"version": d(st.sampled_from([1, 2]))}),
 }
 
 BLOCKS = """blocks:
