@@ -48,6 +48,8 @@ def _fill_random_(module: torch.nn.Module, name: str, t: torch.Tensor, gen: torc
     if name == "num_batches_tracked":  # unused in eval mode: torchvision's initial value
         t.zero_()
         return
+    if not t.is_floating_point():  # Swin's relative_position_index: an integer lookup table, kept
+        return
     if isinstance(module, _NORMS):
         if name in ("weight", "running_var"):
             t.uniform_(0.5, 1.5, generator=gen)
@@ -59,6 +61,10 @@ def _fill_random_(module: torch.nn.Module, name: str, t: torch.Tensor, gen: torc
         t.uniform_(0.5, 1.5, generator=gen)
     elif name in ("class_token", "pos_embedding"):
         t.normal_(0.0, 0.5, generator=gen)
+    elif name in ("relative_position_bias_table", "relative_coords_table"):  # Swin, Swin V2
+        t.normal_(0.0, 0.5, generator=gen)
+    elif name == "logit_scale":  # Swin V2: log temperature of the cosine attention (clamped at log 100)
+        t.uniform_(1.0, 3.0, generator=gen)
     elif name.endswith("weight") and t.dim() >= 2:  # fan-in scaling; He gain for (mostly ReLU) convolutions
         gain = 2**0.5 if isinstance(module, torch.nn.modules.conv._ConvNd) else 1.0
         t.normal_(0.0, gain * t[0].numel() ** -0.5, generator=gen)
