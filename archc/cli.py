@@ -209,7 +209,7 @@ def _train(args: argparse.Namespace) -> int:
         if not run_json.is_file():
             raise UsageError(f"--resume {args.resume}: no run.json there", hint="give a run directory of archc train")
         saved = json.loads(run_json.read_text())
-        saved.pop("frozen", None)
+        saved = {k: v for k, v in saved.items() if k in TrainConfig.__dataclass_fields__}  # not frozen, classes
         cfg = TrainConfig(**{**saved, "out": args.resume, "epochs": args.epochs or saved["epochs"],
                              "stop_after": args.stop_after})
         _train_done(cfg, train(cfg, resume=args.resume))
@@ -223,7 +223,8 @@ def _train(args: argparse.Namespace) -> int:
         amp=args.amp, channels_last=args.channels_last, compile=args.compile, seed=args.seed, out=args.out,
         exist_ok=args.exist_ok, freeze=[f for f in (args.freeze or "").split(",") if f], train_last=args.train_last,
         weights=args.weights, strict=not args.no_strict, workers=args.workers, fake_size=args.fake_size,
-        stop_after=args.stop_after)
+        stop_after=args.stop_after, task=args.task, input=_parse_input(args.input), train_size=args.train_size,
+        val_size=args.val_size)
     _train_done(cfg, train(cfg))
     return 0
 
@@ -232,13 +233,25 @@ def _train_done(cfg: Any, history: list[dict[str, float]]) -> None:
     """The last word of a run: finished, or paused with the command that continues it."""
     if int(os.environ.get("RANK", 0)) != 0:
         return
-    best = max(h["val_acc"] for h in history) if history else float("nan")
+    key, what = ("val_miou", "mIoU") if history and "val_miou" in history[0] else ("val_acc", "accuracy")
+    best = max(h[key] for h in history) if history else float("nan")
     done = len(history)
     if done < cfg.epochs:
-        print(f"paused after epoch {done} of {cfg.epochs} (best validation accuracy {best:.4f}); continue with: "
+        print(f"paused after epoch {done} of {cfg.epochs} (best validation {what} {best:.4f}); continue with: "
               f"archc train --resume {cfg.out}")
     else:
-        print(f"done: best validation accuracy {best:.4f}; run directory {cfg.out}")
+        print(f"done: best validation {what} {best:.4f}; run directory {cfg.out}")
+
+
+def _predict(args: argparse.Namespace) -> int:
+    from archc.train.predict import predict
+
+    results = predict(args.spec, args.images, args.weights, _parse_set(args.set), _parse_input(args.input),
+                      args.out, args.top_k)
+    for r in results:
+        shares = ", ".join(f"{name} {p:.3f}" for name, p in r.top)
+        print(f"{r.image}: {'wrote ' + str(r.mask) + ' (' + shares + ')' if r.mask else shares}")
+    return 0
 
 
 def _export(args: argparse.Namespace) -> int:
@@ -397,11 +410,19 @@ def _parser() -> argparse.ArgumentParser:
     rep = spec_cmd("report", _report, "one self-contained HTML page: diagram, chart, table, spec source")
     rep.add_argument("-o", "--output", help="output file; default NAME.html")
     t = sub.add_parser("train", help="train or fine-tune a spec (digits, FakeData or an ImageFolder)",
-                       description="Train a classifier. Each run gets a new folder runs/<spec name>/1, 2, ... "
+                       description="Train a classifier or a segmentation model. Each run gets a new folder "
+                       "runs/<spec name>/1, 2, ... "
                        "(printed); it holds the spec, run.json, metrics, plot.png, best/last.safetensors, state.pt.")
     t.add_argument("spec", nargs="?", help="spec file or built-in name")
     t.add_argument("--data", default="digits", help="digits (scikit-learn's 8x8 grey digits, no download; "
-                   "default), fake, or a folder with train/ and val/ sub-folders")
+                   "default), fake, shapes (synthetic segmentation: circles, rectangles, triangles), a folder with "
+                   "train/ and val/ class sub-folders, or a folder with images/ and masks/ (segmentation)")
+    t.add_argument("--task", choices=("classification", "segmentation"), default=None,
+                   help="default: from the data (fake: from the model's output shape)")
+    t.add_argument("--input", metavar="CxHxW", help="train at this input size instead of the spec's, e.g. 1x64x64")
+    t.add_argument("--train-size", type=int, default=512, help="images --data shapes makes (default: %(default)s)")
+    t.add_argument("--val-size", type=int, default=128, help="validation images of --data shapes "
+                   "(default: %(default)s)")
     t.add_argument("--set", action="append", metavar="NAME=VALUE",
                    help="override a spec parameter (num_classes is set from the data)")
     t.add_argument("--epochs", type=int, default=None, help="default: 5 (with --resume: the run's)")
@@ -430,6 +451,17 @@ def _parser() -> argparse.ArgumentParser:
     t.add_argument("--stop-after", type=int, default=None,
                    help="stop after this epoch, keeping the schedule of --epochs (continue with --resume)")
     t.set_defaults(fn=_train)
+    pr = sub.add_parser("predict", help="run a trained model on images: top classes, or a mask PNG per image")
+    pr.add_argument("spec", help="spec file, built-in name, or a run directory of archc train")
+    pr.add_argument("images", nargs="+", metavar="IMAGE", help="PNG or JPEG images")
+    pr.add_argument("--weights", help="a run directory of archc train (its best weights, params, input size and "
+                    "class names) or a weights file")
+    pr.add_argument("--set", action="append", metavar="NAME=VALUE", help="override a spec parameter")
+    pr.add_argument("--input", metavar="CxHxW", help="model input size (default: the run's, else the spec's)")
+    pr.add_argument("-o", "--out", help="segmentation: the mask file (one image) or a folder (default: "
+                    "NAME_mask.png beside each image)")
+    pr.add_argument("--top-k", type=int, default=5, help="classes printed per image (default: %(default)s)")
+    pr.set_defaults(fn=_predict)
     e = spec_cmd("export", _export, "write the model as ONNX, TorchScript, a torch.export program or Python")
     e.add_argument("--format", required=True, choices=("onnx", "torchscript", "exported-program", "python"))
     e.add_argument("-o", "--output", help="output file; default NAME + extension")
@@ -455,7 +487,7 @@ def _parser() -> argparse.ArgumentParser:
 
 
 # The extra each command needs (pyproject's optional-dependencies); the other commands need none.
-COMMAND_EXTRAS = {"build": "torch", "train": "train", "export": "export", "bench": "bench"}
+COMMAND_EXTRAS = {"build": "torch", "train": "train", "predict": "train", "export": "export", "bench": "bench"}
 
 
 def _missing_extra(e: Exception, command: str) -> UsageError | None:

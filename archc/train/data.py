@@ -1,8 +1,10 @@
-"""Datasets for `archc train`: a user's ImageFolder, scikit-learn's digits (shipped, no download),
-or FakeData for throughput runs."""
+"""Datasets for `archc train`. Classification: a user's ImageFolder, scikit-learn's digits (shipped,
+no download) or FakeData for throughput runs. Segmentation: `shapes` (synthetic, made from the seed),
+a folder of ``images/`` and ``masks/``, or random masks (`fake`)."""
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 from typing import Any
 
@@ -11,7 +13,8 @@ from torch.utils.data import Dataset, TensorDataset
 
 from archc.errors import UsageError
 
-__all__ = ["describe", "make_datasets"]
+__all__ = ["SHAPE_CLASSES", "check_mask_classes", "class_names", "data_task", "describe", "image_tensor",
+           "make_datasets", "normalisation", "shapes_image"]
 
 MEAN, STD = (0.485, 0.456, 0.406), (0.229, 0.224, 0.225)
 
@@ -62,17 +65,44 @@ def _folder(root: Path, shape: tuple[int, ...]) -> tuple[Dataset[Any], Dataset[A
     return train, datasets.ImageFolder(str(root / "val"), val_tf), len(train.classes)
 
 
-def make_datasets(kind: str, shape: tuple[int, ...], seed: int, fake_size: int = 512
-                  ) -> tuple[Dataset[Any], Dataset[Any], int]:
-    """(train, validation, number of classes) for ``--data``."""
+def data_task(kind: str) -> str | None:
+    """The task ``--data`` implies: None for fake (either, by the model's output)."""
+    if kind in ("digits", "shapes"):
+        return "classification" if kind == "digits" else "segmentation"
+    if kind == "fake":
+        return None
+    root = Path(kind)
+    if not root.is_dir():
+        raise UsageError(f"--data must be 'digits', 'fake', 'shapes' or a folder, got '{kind}'")
+    return "segmentation" if is_mask_folder(root) else "classification"
+
+
+def make_datasets(kind: str, shape: tuple[int, ...], seed: int, fake_size: int = 512, task: str = "classification",
+                  sizes: tuple[int, int] = (512, 128), classes: int = 10) -> tuple[Dataset[Any], Dataset[Any], int]:
+    """(train, validation, number of classes) for ``--data``; ``sizes`` are shapes' train and val images,
+    ``classes`` the number of classes of fake masks."""
+    if task == "segmentation":
+        if kind == "shapes":
+            return _shapes(shape, seed, sizes[0]), _shapes(shape, seed + 1_000_003, sizes[1]), len(SHAPE_CLASSES)
+        if kind == "fake":
+            return (_fake_masks(shape, seed, fake_size, classes),
+                    _fake_masks(shape, seed + 1, max(fake_size // 5, 1), classes), classes)
+        return _mask_folder(Path(kind), shape, seed)
     if kind == "digits":
         return _digits(shape, seed)
     if kind == "fake":
         return _fake(shape, fake_size)
     root = Path(kind)
     if not root.is_dir():
-        raise UsageError(f"--data must be 'digits', 'fake' or a folder, got '{kind}'")
+        raise UsageError(f"--data must be 'digits', 'fake', 'shapes' or a folder, got '{kind}'")
     return _folder(root, shape)
+
+
+def class_names(kind: str, train: Any, classes: int) -> list[str]:
+    """Names for a run's classes (run.json; `archc predict` prints them)."""
+    if kind == "shapes":
+        return list(SHAPE_CLASSES)
+    return list(getattr(train, "classes", None) or [str(i) for i in range(classes)])
 
 
 def describe(kind: str, shape: tuple[int, ...], train: Any, val: Any, classes: int) -> str:
@@ -80,6 +110,196 @@ def describe(kind: str, shape: tuple[int, ...], train: Any, val: Any, classes: i
     size = "x".join(map(str, shape[1:]))
     how = {"digits": f"scikit-learn's 8x8 grey digits resized to {size}"
                      + (", repeated to 3 channels" if shape[0] == 3 else ""),
-           "fake": f"random {'x'.join(map(str, shape))} images"}.get(
-        kind, f"{kind}, read as {'grey' if shape[0] == 1 else 'RGB'} and cropped to {size}")
+           "fake": f"random {'x'.join(map(str, shape))} images",
+           "shapes": f"synthetic {'x'.join(map(str, shape))} circles, rectangles and triangles"}.get(
+        kind, f"{kind}, read as {'grey' if shape[0] == 1 else 'RGB'} and fitted to {size}")
     return f"data: {how}; {len(train)} training and {len(val)} validation images, {classes} classes"
+
+
+# ---- segmentation -------------------------------------------------------------------------------
+
+SHAPE_CLASSES = ("background", "circle", "rectangle", "triangle")
+
+
+def _texture(c: int, h: int, w: int, g: torch.Generator) -> torch.Tensor:
+    """A smooth random field plus stripes: (c, h, w) around 0."""
+    from torch.nn import functional as F
+
+    coarse = torch.rand(1, c, max(h // 8, 2), max(w // 8, 2), generator=g) - 0.5
+    smooth = F.interpolate(coarse, size=(h, w), mode="bilinear", align_corners=False)[0]
+    yy, xx = torch.meshgrid(torch.arange(h, dtype=torch.float32), torch.arange(w, dtype=torch.float32),
+                            indexing="ij")
+    angle, freq = torch.rand(2, generator=g) * torch.tensor([math.pi, 0.6]) + torch.tensor([0.0, 0.2])
+    stripes = 0.15 * torch.sin(freq * (xx * torch.cos(angle) + yy * torch.sin(angle)))
+    return 0.6 * smooth + stripes
+
+
+def _inside(kind: int, yy: torch.Tensor, xx: torch.Tensor, cy: float, cx: float, r: float, turn: float
+            ) -> torch.Tensor:
+    """The pixels of a circle (1), rotated rectangle (2) or triangle (3) centred at (cy, cx), size r."""
+    dy, dx = yy - cy, xx - cx
+    if kind == 1:
+        return dy * dy + dx * dx <= r * r
+    u = dx * math.cos(turn) + dy * math.sin(turn)
+    v = -dx * math.sin(turn) + dy * math.cos(turn)
+    if kind == 2:
+        return (u.abs() <= r) & (v.abs() <= 0.6 * r)
+    corners = [(r * math.cos(turn + k * 2 * math.pi / 3), r * math.sin(turn + k * 2 * math.pi / 3)) for k in range(3)]
+    side = [((corners[(k + 1) % 3][0] - corners[k][0]) * (dy - corners[k][1])
+             - (corners[(k + 1) % 3][1] - corners[k][1]) * (dx - corners[k][0])) for k in range(3)]
+    return ((side[0] >= 0) & (side[1] >= 0) & (side[2] >= 0)) | ((side[0] <= 0) & (side[1] <= 0) & (side[2] <= 0))
+
+
+def shapes_image(c: int, h: int, w: int, g: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
+    """One synthetic image (c, h, w) in [0, 1] and its mask (h, w): 1 to 4 circles, rectangles and
+    triangles of random size, colour and texture over a textured, noisy background; later shapes
+    occlude earlier ones (the mask shows what is visible)."""
+    yy, xx = torch.meshgrid(torch.arange(h, dtype=torch.float32), torch.arange(w, dtype=torch.float32),
+                            indexing="ij")
+    base = torch.rand(c, 1, 1, generator=g) * 0.6 + 0.2
+    image = base + _texture(c, h, w, g) * 0.5
+    mask = torch.zeros(h, w, dtype=torch.long)
+    side = min(h, w)
+    for _ in range(int(torch.randint(1, 5, (1,), generator=g))):
+        kind = int(torch.randint(1, 4, (1,), generator=g))
+        r, cy, cx, turn, sign = torch.rand(5, generator=g).tolist()
+        r = side * (0.15 + 0.15 * r)
+        inside = _inside(kind, yy, xx, cy * h, cx * w, r, turn * 2 * math.pi)
+        contrast = (0.25 + 0.35 * torch.rand(c, 1, 1, generator=g)) * (1 if sign > 0.5 else -1)
+        fill = base + contrast + _texture(c, h, w, g) * 0.25
+        image = torch.where(inside, fill, image)
+        mask[inside] = kind
+    image = image + 0.08 * torch.randn(c, h, w, generator=g)
+    return image.clamp(0, 1), mask
+
+
+def _shapes(shape: tuple[int, ...], seed: int, count: int) -> TensorDataset:
+    g = torch.Generator().manual_seed(seed)
+    pairs = [shapes_image(shape[0], shape[1], shape[2], g) for _ in range(count)]
+    return TensorDataset((torch.stack([p[0] for p in pairs]) - 0.5) / 0.5, torch.stack([p[1] for p in pairs]))
+
+
+def _fake_masks(shape: tuple[int, ...], seed: int, count: int, classes: int) -> TensorDataset:
+    g = torch.Generator().manual_seed(seed)
+    return TensorDataset(torch.randn(count, *shape, generator=g),
+                         torch.randint(0, classes, (count, *shape[1:]), generator=g))
+
+
+def is_mask_folder(root: Path) -> bool:
+    """``images/`` and ``masks/`` at the top, or in both ``train/`` and ``val/``."""
+    return ((root / "images").is_dir() and (root / "masks").is_dir()) or all(
+        (root / s / "images").is_dir() and (root / s / "masks").is_dir() for s in ("train", "val"))
+
+
+_IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff")
+
+
+def _pairs(root: Path) -> list[tuple[Path, Path]]:
+    """(image, mask) by stem; a missing mask or a mask without image is an error before training."""
+    images = {p.stem: p for p in sorted((root / "images").iterdir()) if p.suffix.lower() in _IMAGE_SUFFIXES}
+    masks = {p.stem: p for p in sorted((root / "masks").iterdir()) if p.suffix.lower() == ".png"}
+    if not images:
+        raise UsageError(f"--data {root}: no images in {root / 'images'}",
+                         hint="images/NAME.png (or .jpg) and masks/NAME.png, same names")
+    for what, have, other in (("mask", images, masks), ("image", masks, images)):
+        lost = [s for s in have if s not in other]
+        if lost:
+            where = "masks" if what == "mask" else "images"
+            raise UsageError(f"--data {root}: no {what} for {len(lost)} file(s): {', '.join(lost[:5])}"
+                             f"{' ...' if len(lost) > 5 else ''} (looked in {root / where})",
+                             hint="each images/NAME.* needs masks/NAME.png of the same size, and back")
+    return [(images[s], masks[s]) for s in images]
+
+
+def read_mask(path: Path) -> torch.Tensor:
+    """A mask PNG as class indices (h, w): grey (L) or palette (P) values are the classes."""
+    from PIL import Image
+
+    with Image.open(path) as m:
+        if m.mode not in ("L", "P", "1"):
+            raise UsageError(f"{path}: a {m.mode} mask; masks hold one class index per pixel",
+                             hint="save masks as grey (mode L) or palette (mode P) PNGs whose values are classes")
+        values = torch.tensor(bytearray(m.convert("L").tobytes() if m.mode == "1" else m.tobytes()))
+        return (values // (255 if m.mode == "1" else 1)).long().reshape(m.height, m.width)
+
+
+class MaskFolder(Dataset[Any]):
+    """Image/mask pairs, resized to the training size (masks by nearest neighbour), flipped together
+    when ``flip``. Every pair is read once when made, so bad data stops before training."""
+
+    def __init__(self, pairs: list[tuple[Path, Path]], shape: tuple[int, ...], flip: bool) -> None:
+        from PIL import Image
+        from torch.nn import functional as F
+
+        self.shape, self.flip, self.max_class = shape, flip, {}
+        self.items: list[tuple[torch.Tensor, torch.Tensor]] = []
+        for image_path, mask_path in pairs:
+            mask = read_mask(mask_path)
+            with Image.open(image_path) as im:
+                if (im.height, im.width) != tuple(mask.shape):
+                    raise UsageError(f"{image_path} is {im.width}x{im.height} but its mask {mask_path} is "
+                                     f"{mask.shape[1]}x{mask.shape[0]}", hint="a mask has its image's size")
+                x = image_tensor(im, shape[0], image_path)
+            x = F.interpolate(x[None], size=shape[1:], mode="bilinear", align_corners=False)[0]
+            y = F.interpolate(mask[None, None].float(), size=shape[1:], mode="nearest")[0, 0].long()
+            self.max_class[str(mask_path)] = int(mask.max())
+            self.items.append((x, y))
+
+    def __len__(self) -> int:
+        return len(self.items)
+
+    def __getitem__(self, i: int) -> tuple[torch.Tensor, torch.Tensor]:
+        x, y = self.items[i]
+        if self.flip and bool(torch.rand(()) < 0.5):  # the same flip for image and mask
+            x, y = x.flip(-1), y.flip(-1)
+        return x, y
+
+
+def image_tensor(image: Any, channels: int, path: Any, kind: str = "folder") -> torch.Tensor:
+    """A Pillow image as a normalised (channels, h, w) tensor; its channels must be the model's."""
+    from torchvision.transforms.functional import pil_to_tensor
+
+    bands = {"1": 1, "L": 1, "I": 1, "I;16": 1, "F": 1, "LA": 2, "RGB": 3, "YCbCr": 3, "RGBA": 4, "CMYK": 4}
+    if image.mode == "P":
+        image = image.convert("RGBA" if "transparency" in image.info else "RGB")
+    have = bands.get(image.mode)
+    if have != channels:
+        raise UsageError(f"{path}: a {image.mode} image ({have or '?'} channel(s)), but the model takes {channels}",
+                         hint=("convert it to grey first (e.g. Pillow's .convert('L'))" if channels == 1 else
+                               f"give {channels}-channel images (e.g. Pillow's .convert('RGB'))"
+                               if channels == 3 else f"give {channels}-channel images"))
+    if image.mode in ("1", "I", "I;16", "F"):
+        image = image.convert("L")
+    x = pil_to_tensor(image).float() / 255.0
+    mean, std = normalisation(kind, channels)
+    return (x - torch.tensor(mean)[:, None, None]) / torch.tensor(std)[:, None, None]
+
+
+def normalisation(kind: str, channels: int) -> tuple[tuple[float, ...], tuple[float, ...]]:
+    """The mean and std a run's images were normalised with (ImageNet's for RGB image folders)."""
+    if kind not in ("digits", "fake", "shapes") and channels == 3:
+        return MEAN, STD
+    return (0.5,) * channels, (0.5,) * channels
+
+
+def _mask_folder(root: Path, shape: tuple[int, ...], seed: int) -> tuple[Dataset[Any], Dataset[Any], int]:
+    if (root / "train" / "images").is_dir():
+        train, val = MaskFolder(_pairs(root / "train"), shape, True), MaskFolder(_pairs(root / "val"), shape, False)
+    else:
+        pairs = _pairs(root)
+        if len(pairs) < 2:
+            raise UsageError(f"--data {root}: {len(pairs)} image; at least 2 are needed to keep one for validation")
+        order = torch.randperm(len(pairs), generator=torch.Generator().manual_seed(seed)).tolist()
+        cut = max(len(pairs) - max(len(pairs) // 5, 1), 1)
+        train = MaskFolder([pairs[i] for i in order[:cut]], shape, True)
+        val = MaskFolder([pairs[i] for i in order[cut:]], shape, False)
+    return train, val, max(max(train.max_class.values()), max(val.max_class.values())) + 1
+
+
+def check_mask_classes(datasets: tuple[Any, ...], classes: int) -> None:
+    """Every mask value must be a class the model scores (0 to classes - 1)."""
+    for ds in datasets:
+        for path, top in getattr(ds, "max_class", {}).items():
+            if top >= classes:
+                raise UsageError(f"{path}: mask value {top}, but the model scores {classes} classes (0 to "
+                                 f"{classes - 1})", hint="set num_classes (--set num_classes=N) or fix the mask")

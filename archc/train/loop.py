@@ -20,8 +20,8 @@ from torch.utils.data import DataLoader, DistributedSampler
 
 from archc.errors import UsageError
 from archc.fileio import atomic_write
-from archc.train.data import describe, make_datasets
-from archc.train.task import check_input, check_output
+from archc.train.data import check_mask_classes, class_names, data_task, describe, make_datasets
+from archc.train.task import check_input, check_output, choose_task
 from archc.train.weights import load_weights
 
 __all__ = ["TrainConfig", "fit", "train"]
@@ -54,6 +54,10 @@ class TrainConfig:
     workers: int = 0
     fake_size: int = 512
     stop_after: int | None = None  # stop after this epoch (same schedule); continue with --resume
+    task: str | None = None  # classification or segmentation; None: from the data (fake: the output's shape)
+    input: list[int | str] | None = None  # train at this [C, H, W] instead of the spec's input
+    train_size: int = 512  # images made by --data shapes
+    val_size: int = 128
 
 
 def _dist() -> tuple[int, int]:
@@ -140,7 +144,9 @@ def _plot(path: Path, history: list[dict[str, float]]) -> None:
     a.legend()
     b.plot(epochs, [h["train_acc"] for h in history], label="train")
     b.plot(epochs, [h["val_acc"] for h in history], label="val")
-    b.set_title("accuracy")
+    if "val_miou" in history[0]:
+        b.plot(epochs, [h["val_miou"] for h in history], label="val mIoU")
+    b.set_title("accuracy" if "val_miou" not in history[0] else "pixel accuracy, mIoU")
     b.legend()
     fig.tight_layout()
     buf = io.BytesIO()
@@ -150,25 +156,47 @@ def _plot(path: Path, history: list[dict[str, float]]) -> None:
 
 
 def _write_metrics(out: Path, history: list[dict[str, float]]) -> None:
-    atomic_write(out / "metrics.json", json.dumps(history, indent=1))
+    # a class absent from both labels and predictions has no IoU: null in JSON, empty in CSV
+    atomic_write(out / "metrics.json", json.dumps([{k: None if v != v else v for k, v in h.items()} for h in history],
+                                                  indent=1))
     keys = list(history[0])
-    rows = [",".join(keys)] + [",".join(f"{h[k]:.6g}" for k in keys) for h in history]
+    rows = [",".join(keys)] + [",".join("" if h[k] is None or h[k] != h[k] else f"{h[k]:.6g}" for k in keys)
+                               for h in history]
     atomic_write(out / "metrics.csv", "\n".join(rows) + "\n")
     _plot(out / "plot.png", history)
 
 
-def _evaluate(model: nn.Module, loader: DataLoader[Any], device: torch.device, world: int) -> tuple[float, float]:
+def _evaluate(model: nn.Module, loader: DataLoader[Any], device: torch.device, world: int, classes: int
+              ) -> tuple[float, float, torch.Tensor]:
+    """Mean loss and accuracy per label (per pixel for segmentation), and the confusion matrix
+    (rows: true class, columns: predicted)."""
     model.eval()
     totals = torch.zeros(3, dtype=torch.float64, device=device)  # loss sum, correct, count
+    confusion = torch.zeros(classes * classes, dtype=torch.float64, device=device)
     with torch.no_grad():
         for x, y in loader:
             x, y = x.to(device), y.to(device)
             out = model(x)
+            pred = out.argmax(1)
             totals += torch.tensor([nn.functional.cross_entropy(out, y, reduction="sum").item(),
-                                    (out.argmax(1) == y).sum().item(), len(y)], dtype=torch.float64, device=device)
+                                    (pred == y).sum().item(), y.numel()], dtype=torch.float64, device=device)
+            confusion += torch.bincount((y * classes + pred).flatten(), minlength=classes * classes).double()
     if world > 1:
         torch.distributed.all_reduce(totals)
-    return (totals[0] / totals[2]).item(), (totals[1] / totals[2]).item()
+        torch.distributed.all_reduce(confusion)
+    return (totals[0] / totals[2]).item(), (totals[1] / totals[2]).item(), confusion.view(classes, classes).cpu()
+
+
+def class_iou(confusion: torch.Tensor) -> list[float]:
+    """Intersection over union per class; NaN for a class neither in the labels nor predicted."""
+    hits = confusion.diag()
+    union = confusion.sum(0) + confusion.sum(1) - hits
+    return (hits / union).tolist()  # 0/0 is NaN
+
+
+def mean_iou(iou: list[float]) -> float:
+    present = [v for v in iou if not math.isnan(v)]
+    return sum(present) / max(len(present), 1)
 
 
 @dataclass
@@ -186,6 +214,8 @@ class _Run:
     device: torch.device
     params: dict[str, Any]
     frozen: list[str]
+    task: str
+    classes: list[str]
 
 
 def _train_mode(run: _Run) -> None:
@@ -214,17 +244,24 @@ def _setup(cfg: TrainConfig, spec_path: Path, rank: int, world: int, resume: boo
     device = torch.device(f"cuda:{int(os.environ.get('LOCAL_RANK', 0))}" if cfg.device == "cuda" and world > 1
                           else cfg.device)
     torch.manual_seed(cfg.seed)
-    probe = archc.check(spec_path, cfg.params)
+    probe = archc.check(spec_path, cfg.params, cfg.input)
+    task = choose_task(probe, cfg.data, data_task(cfg.data), cfg.task)  # an output no task takes: said first
     check_input(probe.graph, cfg.data)  # before reading any data
-    train_set, val_set, classes = make_datasets(cfg.data, probe.graph.inputs[0][1], cfg.seed, cfg.fake_size)
+    shape = tuple(probe.graph.inputs[0][1])
+    scores = tuple(probe.shapes[probe.graph.outputs[0]])[0]  # fake masks: as many classes as the model scores
+    train_set, val_set, classes = make_datasets(cfg.data, shape, cfg.seed, cfg.fake_size, task,
+                                                (cfg.train_size, cfg.val_size), scores)
     params = dict(cfg.params)
     if "num_classes" in probe.graph.params and "num_classes" not in params:
         params["num_classes"] = classes  # replace the head to fit the data
-        probe = archc.check(spec_path, params)
-    check_output(probe, classes, probe.graph.params, cfg.params, cfg.data)  # before the loss meets the model
+        probe = archc.check(spec_path, params, cfg.input)
+    check_output(probe, classes, probe.graph.params, cfg.params, cfg.data, task)  # before the loss meets the model
+    scores = tuple(probe.shapes[probe.graph.outputs[0]])[0]
+    if task == "segmentation":
+        check_mask_classes((train_set, val_set), scores)  # image/mask folders: every mask value is scored
     if rank == 0:
-        print(describe(cfg.data, probe.graph.inputs[0][1], train_set, val_set, classes), flush=True)
-    model = archc.compile(spec_path, **params).to(device)
+        print(describe(cfg.data, shape, train_set, val_set, classes), flush=True)
+    model = archc.compile(spec_path, input_shape=cfg.input, **params).to(device)
     if cfg.weights and not resume:
         report = load_weights(model, cfg.weights, cfg.strict)
         if rank == 0 and any(report.values()):
@@ -240,14 +277,16 @@ def _setup(cfg: TrainConfig, spec_path: Path, rank: int, world: int, resume: boo
     opt = torch.optim.AdamW(_param_groups(model, cfg), weight_decay=cfg.weight_decay)
     warmup = int(cfg.warmup_epochs * len(loader))
     sched = torch.optim.lr_scheduler.LambdaLR(opt, _schedule(warmup, len(loader) * cfg.epochs))
-    return _Run(model, net, loader, val_loader, sampler, opt, sched, gen, device, params, frozen)
+    names = class_names(cfg.data, train_set, scores)
+    names += [str(i) for i in range(len(names), scores)]
+    return _Run(model, net, loader, val_loader, sampler, opt, sched, gen, device, params, frozen, task, names)
 
 
 def _epoch(run: _Run, cfg: TrainConfig, loss_fn: nn.Module, rank: int, desc: str) -> tuple[float, float]:
     """One pass over the training data; returns (mean loss, accuracy)."""
     _train_mode(run)
     cuda = run.device.type == "cuda"
-    seen, loss_sum, correct = 0, 0.0, 0
+    seen, loss_sum, correct, labels = 0, 0.0, 0, 0
     for x, y in _progress(run.loader, rank, desc):
         x, y = x.to(run.device), y.to(run.device)
         if cfg.channels_last and cuda:
@@ -263,14 +302,16 @@ def _epoch(run: _Run, cfg: TrainConfig, loss_fn: nn.Module, rank: int, desc: str
         seen += len(y)
         loss_sum += loss.item() * len(y)
         correct += int((out.argmax(1) == y).sum().item())
-    return loss_sum / max(seen, 1), correct / max(seen, 1)
+        labels += y.numel()  # per pixel for segmentation
+    return loss_sum / max(seen, 1), correct / max(labels, 1)
 
 
 def _checkpoint(run: _Run, out: Path, history: list[dict[str, float]], epoch: int, best: float) -> float:
     _write_metrics(out, history)
     _save_tensor_file(out / "last.safetensors", run.model)
-    if history[-1]["val_acc"] > best:
-        best = history[-1]["val_acc"]
+    score = history[-1].get("val_miou", history[-1]["val_acc"])  # segmentation: best by mIoU
+    if score > best:
+        best = score
         _save_tensor_file(out / "best.safetensors", run.model)
     _save_state(out / "state.pt", {"optimizer": run.opt.state_dict(), "scheduler": run.sched.state_dict(),
                                    "epoch": epoch, "best": best, "loader_rng": run.gen.get_state(),
@@ -331,8 +372,9 @@ def fit(cfg: TrainConfig, resume: str | None = None) -> tuple[nn.Module, list[di
     if not resume and rank == 0:
         out.mkdir(parents=True, exist_ok=True)
         atomic_write(out / "spec.yaml", spec_path.read_text(encoding="utf-8"))
-        atomic_write(out / "run.json", json.dumps({**asdict(cfg), "params": run.params, "frozen": run.frozen},
-                                                  indent=1))
+        cfg.task = run.task  # --resume continues the same task
+        atomic_write(out / "run.json", json.dumps({**asdict(cfg), "params": run.params, "frozen": run.frozen,
+                                                   "classes": run.classes}, indent=1))
     loss_fn = nn.CrossEntropyLoss(label_smoothing=cfg.label_smoothing)
     last = cfg.epochs if cfg.stop_after is None else min(cfg.stop_after, cfg.epochs)
     for epoch in range(start, last):
@@ -340,13 +382,17 @@ def fit(cfg: TrainConfig, resume: str | None = None) -> tuple[nn.Module, list[di
             run.sampler.set_epoch(epoch)
         t0 = time.perf_counter()
         train_loss, train_acc = _epoch(run, cfg, loss_fn, rank, f"epoch {epoch + 1}/{cfg.epochs}")
-        val_loss, val_acc = _evaluate(run.net, run.val_loader, run.device, world)
-        history.append({"epoch": epoch + 1, "train_loss": train_loss, "train_acc": train_acc, "val_loss": val_loss,
-                        "val_acc": val_acc, "lr": run.opt.param_groups[-1]["lr"],
-                        "seconds": time.perf_counter() - t0})
+        val_loss, val_acc, confusion = _evaluate(run.net, run.val_loader, run.device, world, len(run.classes))
+        row = {"epoch": epoch + 1, "train_loss": train_loss, "train_acc": train_acc, "val_loss": val_loss,
+               "val_acc": val_acc}
+        if run.task == "segmentation":  # val_acc is pixel accuracy
+            iou = class_iou(confusion)
+            row |= {"val_miou": mean_iou(iou), **{f"iou_{n}": v for n, v in zip(run.classes, iou)}}
+        history.append({**row, "lr": run.opt.param_groups[-1]["lr"], "seconds": time.perf_counter() - t0})
         if rank == 0:
+            miou = f" mIoU {row['val_miou']:.4f}" if "val_miou" in row else ""
             print(f"epoch {epoch + 1}: train loss {train_loss:.4f} acc {train_acc:.4f}, "
-                  f"val loss {val_loss:.4f} acc {val_acc:.4f}", flush=True)
+                  f"val loss {val_loss:.4f} acc {val_acc:.4f}{miou}", flush=True)
             best = _checkpoint(run, out, history, epoch, best)
     if world > 1:
         torch.distributed.barrier()

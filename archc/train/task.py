@@ -1,8 +1,12 @@
 """Before any tensor exists: does the model fit the task and the data? (`archc train`, `archc export`)
 
-Classification needs one input image ``[C, H, W]`` with channels the data can give, and one
-output per sample: a vector of one score per class. Each mismatch is a located usage error (exit
-2) saying what to change, instead of a loss function failing deep inside torch.
+Training needs one input image ``[C, H, W]`` with channels the data can give, and one output per
+sample: for classification a vector of one score per class (``K``), for segmentation a map of class
+scores at the input's size (``K x H x W``). The task comes from the data (digits and class folders:
+classification; shapes and image/mask folders: segmentation), from the output's shape for `fake`,
+or from ``--task``; any other output (YOLO grids, several outputs) is refused, naming what is
+supported. Each mismatch is a located usage error (exit 2) saying what to change, instead of a loss
+function failing deep inside torch.
 """
 
 from __future__ import annotations
@@ -12,13 +16,16 @@ from typing import Any
 
 from archc.errors import Loc, UsageError
 
-__all__ = ["check_input", "check_output", "looks_channels_last"]
+__all__ = ["check_input", "check_output", "choose_task", "looks_channels_last", "output_task"]
 
 # The channel counts each kind of --data can give.
-_DATA_CHANNELS = {"digits": (1, 3), "fake": (1, 2, 3, 4), "folder": (1, 3)}
+_DATA_CHANNELS = {"digits": (1, 3), "fake": (1, 2, 3, 4), "shapes": (1, 2, 3, 4), "folder": (1, 3)}
 _DATA_WORDS = {"digits": "--data digits images are grey (1 channel, or repeated to 3 for RGB models)",
                "fake": "--data fake makes images of 1 to 4 channels (torchvision's FakeData)",
+               "shapes": "--data shapes makes images of 1 to 4 channels",
                "folder": "image folders are read as grey (1 channel) or RGB (3 channels)"}
+SUPPORTED = ("archc train supports classification (output: one score per class, K) and segmentation "
+             "(output: class scores per pixel, K x H x W at the input's size)")
 
 
 def looks_channels_last(shape: tuple[int, ...]) -> bool:
@@ -31,7 +38,7 @@ def _shape(shape: tuple[int, ...]) -> str:
 
 
 def _data_kind(data: str) -> str:
-    return data if data in ("digits", "fake") else "folder"
+    return data if data in ("digits", "fake", "shapes") else "folder"
 
 
 def check_input(graph: Any, data: str) -> None:
@@ -54,25 +61,84 @@ def check_input(graph: Any, data: str) -> None:
                          _loc(graph), hint=f"write {fix}")
 
 
-def check_output(analysis: Any, classes: int, params: Mapping[str, Any], user_params: Mapping[str, Any],
-                 data: str) -> None:
-    """The model must give one vector of ``classes`` scores per sample, the loss's logits."""
+def output_task(shape: tuple[int, ...], input_shape: tuple[int, ...]) -> str | None:
+    """``(K,)``: classification; ``(K, H, W)`` at the input's H and W: segmentation; else None."""
+    if len(shape) == 1:
+        return "classification"
+    if len(shape) == 3 and len(input_shape) == 3 and tuple(shape[1:]) == tuple(input_shape[1:]):
+        return "segmentation"
+    return None
+
+
+def _output(analysis: Any) -> tuple[str, tuple[int, ...], Any]:
+    """The single output's name, per-sample shape and node; several outputs are refused."""
     graph = analysis.graph
     if len(graph.outputs) != 1:
-        raise UsageError(f"{graph.name} has {len(graph.outputs)} outputs ({', '.join(graph.outputs)}), but "
-                         "classification training needs one: the class scores",
+        raise UsageError(f"{graph.name} has {len(graph.outputs)} outputs ({', '.join(graph.outputs)}): "
+                         f"{SUPPORTED}, one output each",
                          hint="train the single-output model, or name one output with `outputs: [...]`")
     out = graph.outputs[0]
-    node = graph._index().get(out)
+    return out, tuple(analysis.shapes[out]), graph._index().get(out)
+
+
+_DATA_GIVES = {"classification": "class labels", "segmentation": "masks"}
+
+
+def choose_task(analysis: Any, data: str, data_kind_task: str | None, override: str | None) -> str:
+    """The task: ``--task``, else what the data implies, else (fake) the output's shape."""
+    out, shape, node = _output(analysis)
+    found = output_task(shape, tuple(analysis.graph.inputs[0][1]))
+    if override and data_kind_task and override != data_kind_task:
+        raise UsageError(f"--task {override}, but --data {data} gives {_DATA_GIVES[data_kind_task]} "
+                         f"({data_kind_task})", hint="segmentation data: --data shapes or a folder with images/ and "
+                         "masks/; classification data: digits, fake or class folders (train/, val/)")
+    task = override or data_kind_task or found
+    if task is None or (found is None and len(shape) > 3):  # a detection grid is no classifier either
+        raise UsageError(f"[{out}] {analysis.graph.name}'s output is {_shape(shape)} per sample: {SUPPORTED}",
+                         node.loc if node is not None else None,
+                         hint="detection grids (YOLO) and other outputs need their own loss: train "
+                              "archc.compile(...) in your own loop")
+    return task
+
+
+def check_output(analysis: Any, classes: int, params: Mapping[str, Any], user_params: Mapping[str, Any],
+                 data: str, task: str = "classification") -> None:
+    """Classification: one vector of ``classes`` scores per sample; segmentation: ``classes`` score maps
+    at the input's size (for image/mask folders at least ``classes``: the masks are checked by value)."""
+    out, shape, node = _output(analysis)
     loc = node.loc if node is not None else None
-    shape = tuple(analysis.shapes[out])
+    if task == "segmentation":
+        _check_segmentation(analysis, out, shape, node, classes, params, user_params, data)
+        return
+    if output_task(shape, tuple(analysis.graph.inputs[0][1])) is None and len(shape) != 3:
+        raise UsageError(f"[{out}] the model's output is {_shape(shape)} per sample: {SUPPORTED}; --data {data} "
+                         f"has {classes} classes", loc, hint=_head_hint(shape, classes))
     if len(shape) != 1:
         raise UsageError(f"[{out}] the model's output is {_shape(shape)} per sample, but classification with "
                          f"--data {data} needs one score per class: a vector of {classes}", loc,
-                         hint=_head_hint(shape, classes))
+                         hint=_head_hint(shape, classes) + ("; or, as a segmentation model, train it on --data "
+                                                            "shapes or a folder with images/ and masks/"
+                                                            if len(shape) == 3 else ""))
     if shape[0] != classes:
         raise UsageError(f"[{out}] the model gives {shape[0]} class scores, but --data {data} has {classes} "
                          "classes", loc, hint=_classes_hint(node, shape[0], classes, params, user_params))
+
+
+def _check_segmentation(analysis: Any, out: str, shape: tuple[int, ...], node: Any, classes: int,
+                        params: Mapping[str, Any], user_params: Mapping[str, Any], data: str) -> None:
+    loc = node.loc if node is not None else None
+    size = tuple(analysis.graph.inputs[0][1])
+    if output_task(shape, size) != "segmentation":
+        hint = ("end with `{op: conv2d, out_channels: \"${num_classes}\", kernel_size: 1}` on a map upsampled to "
+                "the input's size" if len(shape) != 3 else
+                f"upsample the scores to the input's {size[1]}x{size[2]} (e.g. `resize_to` or `interpolate`)")
+        raise UsageError(f"[{out}] the model's output is {_shape(shape)} per sample, but segmentation with --data "
+                         f"{data} needs class scores per pixel: K x {size[1]} x {size[2]}", loc, hint=hint)
+    if data in ("shapes", "fake") and shape[0] != classes:
+        what = " (background, circle, rectangle, triangle)" if data == "shapes" else ""
+        raise UsageError(f"[{out}] the model gives {shape[0]} class scores per pixel, but --data {data} has "
+                         f"{classes} classes{what}", loc, hint=_classes_hint(node, shape[0], classes, params,
+                                                                             user_params))
 
 
 def _head_hint(shape: tuple[int, ...], classes: int) -> str:

@@ -1,0 +1,159 @@
+"""Segmentation in `archc train` and `archc predict` (issue 14): the task from the data and the output
+shape, `--input`, the synthetic `shapes` set, image/mask folders and their refusals, and predicted
+masks. One thread, tiny sizes; the U-Net test is the issue's bar at test scale."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+import torch
+from PIL import Image
+
+from archc.cli import main
+from archc.train.data import SHAPE_CLASSES, make_datasets, read_mask, shapes_image
+from archc.train.predict import palette
+
+UNET = ["--set", "f=[8,16,32,64]"]
+
+
+@pytest.fixture(autouse=True)
+def one_thread():
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+def _run(argv: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, str, str]:
+    status = main(argv)
+    out = capsys.readouterr()
+    assert "internal error" not in out.err and "Traceback" not in out.err
+    return status, out.out, out.err
+
+
+def _png(path: Path, tensor: torch.Tensor, mode: str) -> None:
+    """A (h, w) tensor of 0..255 values as a grey (L) or palette (P) PNG."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    h, w = tensor.shape
+    image = Image.frombytes(mode, (w, h), bytes(tensor.to(torch.uint8).flatten().tolist()))
+    if mode == "P":
+        image.putpalette(palette(4))  # without one Pillow merges the (identical) colours on saving
+    image.save(path)
+
+
+def test_unet_learns_shapes_and_predicts_a_mask(tmp_path, capsys):
+    run = tmp_path / "run"
+    status, out, err = _run(["train", "unet", "--data", "shapes", *UNET, "--input", "1x32x32", "--epochs", "6",
+                             "--train-size", "256", "--val-size", "32", "--batch-size", "8", "--lr", "0.01",
+                             "--out", str(run)], capsys)
+    assert status == 0, err
+    history = json.loads((run / "metrics.json").read_text())
+    best = max(h["val_miou"] for h in history)
+    # chance: all background scores background's IoU (its share, ~0.87) over 4 classes, about 0.22
+    assert best > 0.3, [h["val_miou"] for h in history]
+    assert {"iou_background", "iou_circle", "iou_rectangle", "iou_triangle"} <= set(history[0])
+    assert "val_miou" in (run / "metrics.csv").read_text().splitlines()[0]
+    info = json.loads((run / "run.json").read_text())
+    assert info["task"] == "segmentation" and info["input"] == [1, 32, 32] and info["classes"] == list(SHAPE_CLASSES)
+    assert out.rstrip().endswith(f"done: best validation mIoU {best:.4f}; run directory {run}")
+    image, truth = shapes_image(1, 48, 40, torch.Generator().manual_seed(123))  # another size than trained
+    _png(tmp_path / "x.png", image[0] * 255, "L")
+    status, out, err = _run(["predict", "unet", "--weights", str(run), str(tmp_path / "x.png"),
+                             "-o", str(tmp_path / "m.png")], capsys)
+    assert status == 0, err
+    assert out.startswith(f"{tmp_path / 'x.png'}: wrote {tmp_path / 'm.png'} (background ")
+    with Image.open(tmp_path / "m.png") as m:
+        assert m.mode == "P" and m.size == (40, 48)
+    mask = read_mask(tmp_path / "m.png")
+    assert int(mask.max()) < 4
+    found, shapes = mask > 0, truth > 0  # the image's own shapes, where they are
+    assert (found & shapes).sum() / (found | shapes).sum() > 0.5
+
+
+def test_detection_grid_and_several_outputs_are_refused(tmp_path, capsys):
+    status, _, err = _run(["train", "yolo_head", "--data", "fake", "--out", str(tmp_path / "r")], capsys)
+    assert status == 2
+    assert "output is 3x13x13x85 per sample: archc train supports classification" in err
+    assert "segmentation (output: class scores per pixel, K x H x W" in err and "own loop" in err
+    assert not (tmp_path / "r").exists()
+
+
+def test_task_from_data_output_and_flag(tmp_path, capsys):
+    args = ["--out", str(tmp_path / "r"), "--epochs", "1", *UNET, "--input", "1x16x16"]
+    status, _, err = _run(["train", "unet", "--data", "digits", *args], capsys)  # digits: classification
+    assert status == 2 and "[final_conv] the model's output is 10x16x16 per sample, but classification" in err
+    assert "segmentation model, train it on --data shapes" in err
+    status, _, err = _run(["train", "unet", "--data", "shapes", "--task", "classification", *args], capsys)
+    assert status == 2 and "--task classification, but --data shapes gives masks (segmentation)" in err
+    status, _, err = _run(["train", "lenet5", "--data", "shapes", *args[:4]], capsys)
+    assert status == 2
+    assert "[classifier.2] the model's output is 4 per sample, but segmentation with --data shapes" in err
+    assert not (tmp_path / "r").exists()
+    # fake data follows the model's output: random masks of as many classes as it scores
+    status, out, err = _run(["train", "unet", "--data", "fake", "--fake-size", "4", "--batch-size", "4", *args],
+                            capsys)
+    assert status == 0, err
+    assert json.loads((tmp_path / "r" / "run.json").read_text())["task"] == "segmentation"
+    assert "mIoU" in out
+
+
+def test_shapes_are_made_from_the_seed():
+    a_train, a_val, classes = make_datasets("shapes", (3, 24, 20), 7, task="segmentation", sizes=(16, 8))
+    b_train, _, _ = make_datasets("shapes", (3, 24, 20), 7, task="segmentation", sizes=(16, 8))
+    c_train, _, _ = make_datasets("shapes", (3, 24, 20), 8, task="segmentation", sizes=(16, 8))
+    x, y = a_train.tensors  # type: ignore[attr-defined]
+    assert classes == 4 and x.shape == (16, 3, 24, 20) and y.shape == (16, 24, 20) and len(a_val) == 8
+    assert torch.equal(x, b_train.tensors[0]) and torch.equal(y, b_train.tensors[1])  # type: ignore[attr-defined]
+    assert not torch.equal(x, c_train.tensors[0])  # type: ignore[attr-defined]
+    assert set(y.unique().tolist()) == {0, 1, 2, 3}
+    assert not torch.equal(x[0, 0], x[0, 1])  # colour: the channels differ
+
+
+def _mask_folder(root: Path, n: int = 5, size: int = 16) -> None:
+    g = torch.Generator().manual_seed(0)
+    for i in range(n):
+        image, mask = shapes_image(1, size, size, g)
+        mask[:2, :2] = 3 if i == 1 else mask[:2, :2]  # class 3 is sure to be there
+        _png(root / "images" / f"{i}.png", image[0] * 255, "L")
+        _png(root / "masks" / f"{i}.png", mask, "P" if i % 2 else "L")  # palette or grey
+
+
+def test_image_mask_folder_trains_and_bad_data_is_refused(tmp_path, capsys):
+    data = tmp_path / "data"
+    _mask_folder(data)
+    args = ["train", "unet", "--data", str(data), *UNET, "--input", "1x16x16", "--epochs", "1", "--batch-size", "2"]
+    status, out, err = _run([*args, "--out", str(tmp_path / "ok")], capsys)
+    assert status == 0, err
+    assert "4 training and 1 validation images" in out
+    assert json.loads((tmp_path / "ok" / "run.json").read_text())["params"]["num_classes"] == 4  # from the masks
+    status, _, err = _run([*args, "--set", "num_classes=2", "--out", str(tmp_path / "r")], capsys)
+    assert status == 2 and "masks/4.png: mask value 2, but the model scores 2 classes (0 to 1)" in err
+    _png(data / "masks" / "0.png", torch.zeros(8, 8), "L")
+    status, _, err = _run([*args, "--out", str(tmp_path / "r")], capsys)
+    assert status == 2 and "is 16x16 but its mask" in err and "is 8x8" in err
+    (data / "masks" / "0.png").unlink()
+    status, _, err = _run([*args, "--out", str(tmp_path / "r")], capsys)
+    assert status == 2 and "no mask for 1 file(s): 0" in err
+    Image.new("RGB", (16, 16)).save(data / "masks" / "0.png")
+    status, _, err = _run([*args, "--out", str(tmp_path / "r")], capsys)
+    assert status == 2 and "a RGB mask; masks hold one class index per pixel" in err
+    assert not (tmp_path / "r").exists()
+
+
+def test_predict_classification_and_refusals(tmp_path, capsys):
+    run = tmp_path / "run"
+    assert _run(["train", "lenet5", "--data", "digits", "--epochs", "1", "--out", str(run)], capsys)[0] == 0
+    Image.new("L", (20, 20), 30).save(tmp_path / "grey.png")
+    status, out, _ = _run(["predict", str(run), str(tmp_path / "grey.png"), "--top-k", "3"], capsys)
+    assert status == 0
+    line = out.strip()
+    assert line.startswith(f"{tmp_path / 'grey.png'}: ") and len(line.split(", ")) == 3
+    assert all(part.split()[-2] in {str(d) for d in range(10)} for part in line.split(": ", 1)[1].split(", "))
+    Image.new("RGB", (20, 20)).save(tmp_path / "rgb.png")
+    status, _, err = _run(["predict", str(run), str(tmp_path / "rgb.png")], capsys)
+    assert status == 2 and "a RGB image (3 channel(s)), but the model takes 1" in err and "convert('L')" in err
+    (tmp_path / "bad.png").write_text("not an image")
+    status, _, err = _run(["predict", str(run), str(tmp_path / "bad.png")], capsys)
+    assert status == 2 and "cannot read" in err
