@@ -16,6 +16,7 @@ from torch import fx, nn
 
 from archc import blocks as library
 from archc.analyze import Analysis
+from archc.backend.init import apply_init
 from archc.backend.modules import Group
 from archc.ir import Graph
 
@@ -121,6 +122,7 @@ def build_module(graph: Graph, analysis: Analysis, device: str | torch.device | 
         params = target.parameters() if target is not None else [module.get_parameter(path)]
         for p in params:
             p.requires_grad_(False)
+    apply_init(module, graph)  # the spec's `init:` rules (none: PyTorch's per-layer defaults)
     return module
 
 

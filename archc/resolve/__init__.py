@@ -14,6 +14,7 @@ from archc.ir import Graph
 from archc.ir.order import execution_order
 from archc.load import LocDict
 from archc.resolve.expand import STEPS_HINT, Expander, Limits
+from archc.resolve.init_rules import init_rules
 from archc.resolve.spec import SpecSource, builtin_dir, builtin_names, find_spec, load_spec, settle_params
 
 __all__ = ["Limits", "Resolved", "resolve", "find_spec", "builtin_dir", "builtin_names"]
@@ -107,6 +108,8 @@ def _build(source: SpecSource, params: dict[str, Any], input_shape: Any, limits:
     frozen = _frozen(data, nodes)
     if frozen:
         meta["frozen"] = frozen
+    if data.get("init"):
+        meta["init"] = init_rules(data, env, budget)
     if symbols:
         meta["symbols"] = symbols
         meta["input_loc"] = data.val_locs.get("input", data.loc)  # where "no size works" is reported

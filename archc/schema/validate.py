@@ -107,6 +107,11 @@ def _to_error(err: Any, data: Any) -> SchemaError:
         return SchemaError(f"'{inst}' is not valid for {where}", loc, hint=err.schema["description"])
     if err.validator == "pattern" or (err.validator == "anyOf" and isinstance(inst, str)):
         return SchemaError(f"'{inst}' is not a valid name or value for {where}", loc, hint=_name_hint(err, inst))
+    if err.validator == "enum" and isinstance(inst, str):
+        choices = [str(c) for c in err.validator_value]
+        close = get_close_matches(inst, choices, 1)
+        return SchemaError(f"'{inst}' is not valid for {where}", loc,
+                           hint=(f"did you mean '{close[0]}'? " if close else "") + f"one of: {', '.join(choices)}")
     if err.validator == "type":
         return SchemaError(f"{where} should be {err.validator_value}, got {type(inst).__name__} {inst!r}"[:300], loc)
     return SchemaError(f"{where}: {err.message}"[:300], loc)

@@ -1,0 +1,87 @@
+"""Apply a spec's `init:` rules (archc.resolve.init_rules) to a built module, like torchvision's
+constructors do: nodes in execution order, each parameter set by the first rule that names it.
+
+Draws come from torch's global generator, so `torch.manual_seed` makes them repeatable. Tensors on
+the meta device are skipped (there is nothing to fill).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import torch
+from torch import nn
+
+from archc import blocks as library
+from archc.errors import ResolveError
+from archc.ir import Graph
+from archc.resolve.init_rules import InitRule, InitSetting
+
+__all__ = ["apply_init"]
+
+_METHODS: dict[str, Callable[..., Any]] = {
+    "kaiming_normal": nn.init.kaiming_normal_,
+    "kaiming_uniform": nn.init.kaiming_uniform_,
+    "trunc_normal": nn.init.trunc_normal_,
+    "normal": nn.init.normal_,
+    "uniform": nn.init.uniform_,
+    "xavier_uniform": nn.init.xavier_uniform_,
+    "xavier_normal": nn.init.xavier_normal_,
+    "zeros": nn.init.zeros_,
+    "ones": nn.init.ones_,
+    "constant": nn.init.constant_,
+}
+_NEEDS_2D = {"kaiming_normal", "kaiming_uniform", "xavier_uniform", "xavier_normal"}
+
+
+def _parameter(owner: nn.Module, name: str, setting: InitSetting, path: str) -> torch.Tensor | None:
+    """The module's parameter NAME (dotted for a submodule's), None where it is switched off (bias=False)."""
+    *sub, leaf = name.split(".")
+    try:
+        mod = owner.get_submodule(".".join(sub)) if sub else owner
+    except AttributeError:
+        mod = None
+    if mod is None or not (leaf in mod._parameters or leaf in mod._buffers):  # bias=False registers None
+        have = ", ".join(n for n, _ in owner.named_parameters()) or "none"
+        raise ResolveError(f"init: node '{path}' has no parameter '{name}'", setting.loc,
+                           hint=f"its parameters: {have}")
+    value = getattr(mod, leaf)
+    return value if isinstance(value, torch.Tensor) else None
+
+
+def _fill(tensor: torch.Tensor, setting: InitSetting, path: str, name: str) -> None:
+    if setting.method in _NEEDS_2D and tensor.dim() < 2:
+        raise ResolveError(f"init: {setting.method} needs a weight of 2 or more dimensions; "
+                           f"'{path}.{name}' has shape {tuple(tensor.shape)}", setting.loc,
+                           hint="use normal, uniform, trunc_normal, zeros, ones or constant for biases and norms")
+    args = {("val" if k == "value" else k): v for k, v in setting.args.items()}  # constant_(tensor, val)
+    _METHODS[setting.method](tensor, **args)
+
+
+def _targets(module: nn.Module, graph: Graph) -> list[tuple[str, str, nn.Module]]:
+    """(path, op, module) of every module node, in execution order."""
+    out = []
+    for node in graph.nodes:
+        if library.get(node.op).kind == "module":
+            out.append((node.path, node.op, module.get_submodule(node.path)))
+    return out
+
+
+def apply_init(module: nn.Module, graph: Graph) -> None:
+    """Initialise the module's parameters by the graph's `init:` rules (no rules: PyTorch's defaults)."""
+    rules: tuple[InitRule, ...] = tuple(graph.meta.get("init", ()))
+    if not rules:
+        return
+    for path, op, owner in _targets(module, graph):
+        done: set[str] = set()
+        for rule in rules:
+            if not rule.matches(op, path):
+                continue
+            for name, setting in rule.params:
+                if name in done:
+                    continue
+                done.add(name)
+                tensor = _parameter(owner, name, setting, path)
+                if tensor is not None and not tensor.is_meta:
+                    _fill(tensor, setting, path, name)
