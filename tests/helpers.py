@@ -59,10 +59,8 @@ def _fill_random_(module: torch.nn.Module, name: str, t: torch.Tensor, gen: torc
         t.normal_(0.0, 0.1, generator=gen)
     elif name in ("layer_scale", "gamma"):  # ConvNeXt's 1e-6 layer scale would hide its whole block
         t.uniform_(0.5, 1.5, generator=gen)
-    elif name in ("class_token", "pos_embedding"):
-        t.normal_(0.0, 0.5, generator=gen)
-    elif name in ("relative_position_bias_table", "relative_coords_table"):  # Swin, Swin V2
-        t.normal_(0.0, 0.5, generator=gen)
+    elif name in ("class_token", "pos_embedding", "relative_position_bias_table", "relative_coords_table"):
+        t.normal_(0.0, 0.5, generator=gen)  # ViT's tokens and positions; Swin (V2)'s bias tables
     elif name == "logit_scale":  # Swin V2: log temperature of the cosine attention (clamped at log 100)
         t.uniform_(1.0, 3.0, generator=gen)
     elif name.endswith("weight") and t.dim() >= 2:  # fan-in scaling; He gain for (mostly ReLU) convolutions
