@@ -75,9 +75,10 @@ def _symbolic(graph: Any, limits: Limits) -> Analysis:
 
 
 def check(spec: str | Path, params: Mapping[str, Any] | None = None, input_shape: Any = None,
-          limits: Limits | None = None) -> Analysis:
-    """Resolve and statically analyse a spec; raise the (first, with ``.others``) spec errors."""
-    analysis = analyse(spec, params, input_shape, limits)
+          limits: Limits | None = None, **kwargs: Any) -> Analysis:
+    """Resolve and statically analyse a spec; raise the (first, with ``.others``) spec errors.
+    Params as a dict or as keywords, like ``compile``: ``check("resnet50", num_classes=10)``."""
+    analysis = analyse(spec, {**(params or {}), **kwargs}, input_shape, limits)
     analysis.raise_errors()
     return analysis
 

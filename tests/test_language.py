@@ -74,3 +74,8 @@ def test_in_shape_of_a_whole_multi_output_node_is_an_error(tmp_path):
             "  c: {op: conv2d, out_channels: \"${in_shape[0]}\", kernel_size: 1}\n")
     with pytest.raises(ArchcError, match="has 2 outputs"):
         _check(tmp_path, text)
+
+
+def test_check_takes_params_as_keywords_like_compile():
+    assert archc.check("resnet18", num_classes=10).output_shapes == [(10,)]
+    assert archc.check("resnet18", {"num_classes": 7}).output_shapes == [(7,)]
