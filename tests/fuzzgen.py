@@ -333,6 +333,11 @@ def spec_text(draw: st.DrawFn, ops: list[str] | None = None) -> str:
             continue
         lo, hi = library.get(op).arity
         ins = [cur] + (_partners(draw, op, args, cur, shapes) if lo > 1 or (hi or 1) > 1 else [])
+        if op == "matmul" and shapes[cur][-1] != shapes[ins[1]][-2]:  # x @ x^T always fits: add the transpose
+            s = shapes[cur]
+            lines.append(f"  t{i}: {{op: transpose, dim0: -1, dim1: -2, in: [{_yaml_name(cur)}]}}")
+            shapes[f"t{i}"] = (*s[:-2], s[-1], s[-2])
+            ins = [cur, f"t{i}"]
         block = library.get(op)
         try:
             full, in_shapes = _full(op, args), [shapes[n] for n in ins]
