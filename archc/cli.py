@@ -499,6 +499,17 @@ def _missing_extra(e: Exception, command: str) -> UsageError | None:
                                              hint=f"pip install 'archc[{m.extra}]'")
 
 
+def _stdout_gone() -> bool:
+    """Whether standard output itself is a pipe whose reader has left."""
+    try:
+        sys.stdout.flush()
+    except BrokenPipeError:
+        return True
+    except (OSError, ValueError):
+        return False
+    return False
+
+
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     try:
@@ -511,7 +522,10 @@ def main(argv: list[str] | None = None) -> int:
         return 1
     except KeyboardInterrupt:
         return 130
-    except BrokenPipeError:  # `archc summary ... | head`: the reader left; not an error
+    except BrokenPipeError as e:  # `archc summary ... | head`: the reader left; not an error
+        if not _stdout_gone():
+            print(f"archc: internal error: {type(e).__name__}: {e}", file=sys.stderr)
+            return 3  # a pipe to a subprocess broke, not ours: never silence our own stdout for that
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 0
     except Exception as e:  # a bug in archc, never the user's fault: no traceback unless asked
