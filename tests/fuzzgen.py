@@ -341,7 +341,7 @@ def spec_text(draw: st.DrawFn, ops: list[str] | None = None) -> str:
         block = library.get(op)
         try:
             full, in_shapes = _full(op, args), [shapes[n] for n in ins]
-            outs = block.outputs(full, in_shapes) if block.outputs else (block.shape(full, in_shapes),)
+            outs = block.out_shapes(full, in_shapes)
         except ShapeError:
             continue
         if any(not out or min(out) < 1 or prod(out) > MAX_ELEMENTS for out in outs):

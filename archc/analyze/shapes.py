@@ -102,10 +102,11 @@ class Analysis:
 
 def _node_info(node: Node, ins: tuple[Shape, ...], in_rf: list[RF | None]) -> NodeInfo:
     block = library.get(node.op)
-    outs = block.outputs(node.args, ins) if block.outputs is not None else ()
-    out = outs[0] if outs else block.shape(node.args, ins)
+    outs = block.out_shapes(node.args, ins)
+    out = outs[0]
     return NodeInfo(node, ins, out, block.count_params(node.args, ins), block.macs(node.args, ins, out),
-                    block.other_ops(node.args, ins, out), _receptive(block, node, ins, out, in_rf), outs)
+                    block.other_ops(node.args, ins, out), _receptive(block, node, ins, out, in_rf),
+                    outs if block.outputs is not None else ())
 
 
 def _missing_input(result: Analysis, src: str) -> ShapeError | None:

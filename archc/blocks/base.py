@@ -124,6 +124,10 @@ class Block:
     outputs: Callable[[Args, Sequence[Shape]], tuple[Shape, ...]] | None = None
     tags: frozenset[str] = field(default_factory=frozenset)  # "inplace", "list_input", "alias" (see README)
 
+    def out_shapes(self, args: Args, ins: Sequence[Shape]) -> tuple[Shape, ...]:
+        """Every output's shape: one for most blocks, several for split and chunk."""
+        return self.outputs(args, ins) if self.outputs is not None else (self.shape(args, ins),)
+
 
 def pair(v: int | Sequence[int]) -> tuple[int, int]:
     if isinstance(v, int):

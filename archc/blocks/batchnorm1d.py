@@ -5,16 +5,10 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from archc.blocks.base import Args, Block, Param, Shape, elementwise
+from archc.blocks.base import Args, Block, Shape, elementwise
+from archc.blocks.batchnorm2d import PARAMS, count_params  # same arguments and affine parameters
 from archc.blocks.registry import register
 from archc.errors import ShapeError
-
-PARAMS = {
-    "eps": Param("float", 1e-5, min=0),
-    "momentum": Param("float|none", 0.1),
-    "affine": Param("bool", True),
-    "track_running_stats": Param("bool", True),
-}
 
 
 def shape(args: Args, ins: Sequence[Shape]) -> Shape:
@@ -30,6 +24,5 @@ def build(args: Args, ins: Sequence[Shape]) -> Any:
     return nn.BatchNorm1d(ins[0][0], args["eps"], args["momentum"], args["affine"], args["track_running_stats"])
 
 
-register(Block("batchnorm1d", __doc__ or "", PARAMS, shape, build=build,
-               count_params=lambda a, s: 2 * s[0][0] if a["affine"] else 0,
+register(Block("batchnorm1d", __doc__ or "", PARAMS, shape, build=build, count_params=count_params,
                other_ops=elementwise, category="norm"))

@@ -21,6 +21,10 @@ def shape(args: Args, ins: Sequence[Shape]) -> Shape:
     return ins[0]
 
 
+def count_params(args: Args, ins: Sequence[Shape]) -> int:
+    return 2 * ins[0][0] if args["affine"] else 0
+
+
 def build(args: Args, ins: Sequence[Shape]) -> Any:
     from torch import nn
 
@@ -28,5 +32,5 @@ def build(args: Args, ins: Sequence[Shape]) -> Any:
 
 
 register(Block("batchnorm2d", __doc__ or "", PARAMS, shape, build=build,
-               count_params=lambda a, s: 2 * s[0][0] if a["affine"] else 0,
+               count_params=count_params,
                other_ops=elementwise, category="norm"))

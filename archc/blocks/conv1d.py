@@ -7,6 +7,7 @@ from fractions import Fraction
 from typing import Any
 
 from archc.blocks.base import Args, Block, Param, Shape, Window, conv_size
+from archc.blocks.conv2d import _check_groups
 from archc.blocks.registry import register
 from archc.errors import ShapeError
 
@@ -32,10 +33,7 @@ def _left_right(args: Args) -> tuple[int, int]:
 
 
 def _check(args: Args, c_in: int, length: int) -> None:
-    g, c_out = args["groups"], args["out_channels"]
-    if c_in % g or c_out % g:
-        raise ShapeError(f"groups={g} must divide both input channels ({c_in}) and out_channels ({c_out})",
-                         hint="for a depthwise convolution use groups equal to the input channels")
+    _check_groups(c_in, args)
     mode = args["padding_mode"]
     if mode in ("reflect", "circular"):
         p = max(_left_right(args))

@@ -21,10 +21,11 @@ from archc.ir.refs import output_ref
 from archc.load import LocDict, LocList
 from archc.resolve.names import check_name
 from archc.resolve.shapes_so_far import ShapesSoFar
+from archc.schema import RESERVED_KEYS
 
 __all__ = ["Expander", "Limits", "RESERVED", "STEPS_HINT", "GROUP_STEPS"]
 
-RESERVED = {"op", "in", "when", "repeat", "as", "name", "seq", "nodes", "out", "outputs", "inputs", "doc", "replace"}
+RESERVED = RESERVED_KEYS - {"input"}  # the schema's reserved keys; `input` only names a block's input
 
 
 @dataclass(frozen=True)

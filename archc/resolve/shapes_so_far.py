@@ -53,12 +53,12 @@ class ShapesSoFar:
         try:
             ins = [self._input(ex, r) for r in p.refs]
             block = library.get(p.op)
+            outs = block.out_shapes(p.args, ins)
             if block.outputs is not None:
-                outs = block.outputs(p.args, ins)
                 self.multi[p.path] = len(outs)
                 self.known.update({f"{p.path}[{k}]": s for k, s in enumerate(outs)})
             else:
-                self.known[p.path] = block.shape(p.args, ins)
+                self.known[p.path] = outs[0]
         except ArchcError as e:
             self.failed[p.path] = e.located(p.loc, p.path)
 

@@ -12,17 +12,24 @@ from typing import Any
 from archc.errors import ArchcError, Loc, SchemaError
 from archc.load import LocDict, LocList
 
-__all__ = ["SCHEMA_PATH", "schema_text", "validate"]
+__all__ = ["RESERVED_KEYS", "SCHEMA_PATH", "schema_text", "validate"]
 
 SCHEMA_PATH = Path(__file__).with_name("archc.schema.json")
 MAX_ERRORS = 20
-_RESERVED = {"op", "in", "when", "repeat", "as", "name", "seq", "nodes", "out", "outputs", "inputs", "doc", "input",
-             "replace"}
 _IDENT = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,63}$")
 
 
 def schema_text() -> str:
     return SCHEMA_PATH.read_text(encoding="utf-8")
+
+
+def _reserved_keys() -> frozenset[str]:
+    """Keys that structure nodes and cannot name a block argument: the schema's own list."""
+    args = json.loads(schema_text())["$defs"]["block"]["properties"]["args"]
+    return frozenset(args["propertyNames"]["not"]["enum"])
+
+
+RESERVED_KEYS = _reserved_keys()  # one list: the schema, these messages and resolve's node keys
 
 
 @lru_cache(maxsize=1)
@@ -57,7 +64,7 @@ def _reserved(key: str, holder: Any, where: str, loc: Loc | None) -> SchemaError
     kloc = holder.key_locs.get(key, loc) if isinstance(holder, LocDict) else loc
     return SchemaError(f"'{key}' is a reserved key and cannot name an argument in {where}", kloc,
                        hint=f"rename it, e.g. '{key}_{'ch' if key == 'out' else 'arg'}' (reserved: "
-                            f"{', '.join(sorted(_RESERVED))}; they structure nodes: `out` picks a group's output)")
+                            f"{', '.join(sorted(RESERVED_KEYS))}; they structure nodes: `out` picks a group's output)")
 
 
 def _leaf(err: Any) -> Any:
@@ -93,14 +100,14 @@ def _to_error(err: Any, data: Any) -> SchemaError:
         close = get_close_matches(key, allowed, 1)
         return SchemaError(f"unknown key '{key}' in {where}", inst.key_locs.get(key, loc),
                            hint=f"did you mean '{close[0]}'?" if close else f"allowed keys: {', '.join(allowed)}")
-    if err.validator == "not" and isinstance(inst, str) and inst in _RESERVED:
+    if err.validator == "not" and isinstance(inst, str) and inst in RESERVED_KEYS:
         return _reserved(inst, holder, where, loc)
     if err.validator == "required":
         return SchemaError(f"{where}: {err.message}", loc)
     if err.validator == "propertyNames" and isinstance(inst, LocDict):
         bad = [k for k in inst if not _IDENT.match(k)]
         if not bad:
-            return _reserved(next((k for k in inst if k in _RESERVED), "?"), inst, where, loc)
+            return _reserved(next((k for k in inst if k in RESERVED_KEYS), "?"), inst, where, loc)
         return SchemaError(f"'{bad[0]}' is not a valid name in {where}", inst.key_locs.get(bad[0], loc),
                            hint="names are letters, digits and _, not starting with a digit")
     if err.validator == "pattern" and err.schema in _described_patterns():
