@@ -7,7 +7,6 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-import torch
 
 from archc.cli import main
 
@@ -21,12 +20,7 @@ nodes:
 POOLED = "  pool: {op: adaptive_avg_pool2d, output_size: 1}\n  flatten: flatten\n"
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")  # see tests/conftest.py
 
 
 def _spec(tmp_path: Path, name: str, tail: str = "", input_: str = "[1, 32, 32]") -> str:

@@ -39,13 +39,7 @@ nodes:
 """
 
 
-@pytest.fixture(scope="module", autouse=True)
-def one_thread():
-    """Small models train faster on one thread, and many times faster on a busy machine."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")  # see tests/conftest.py
 
 
 @pytest.fixture
