@@ -67,8 +67,11 @@ def _check(args: argparse.Namespace) -> int:
             print(format_error(e), file=sys.stderr)
             status = 1
             continue
-        for warning in _warnings(spec, a, args.input):
+        warnings = _warnings(spec, a, args.input)
+        for warning in warnings:
             print(warning, file=sys.stderr)
+        if warnings and args.strict:  # --strict: an unsilenced warning fails the check
+            status = 1
         shapes = ", ".join("x".join(map(str, s)) for s in a.output_shapes)
         inputs = ", ".join("x".join(map(str, s)) for _, s in a.graph.inputs)
         if a.symbolic is not None:
@@ -374,8 +377,10 @@ def _parser() -> argparse.ArgumentParser:
         sp.set_defaults(fn=fn)
         return sp
 
-    spec_cmd("check", _check, "validate specs and infer every shape (no torch)", many=True).add_argument(
-        "-q", "--quiet", action="store_true")
+    c = spec_cmd("check", _check, "validate specs and infer every shape (no torch)", many=True)
+    c.add_argument("-q", "--quiet", action="store_true")
+    c.add_argument("--strict", action="store_true",
+                   help="exit 1 when there are lint warnings (silence one with `lint: {ignore: {CODE: reason}}`)")
     b = spec_cmd("build", _build, "compile a spec into a torch module; -o writes its weights (safetensors)")
     b.add_argument("-o", "--output", help="write the initial weights as .safetensors")
     b.add_argument("--device", default=None, help="cpu, cuda or meta")

@@ -123,6 +123,7 @@ input: [3, 32, 32]
 nodes:
   a: {op: conv2d, out_channels: 8, kernel_size: 3, padding: 1}
   b: {op: add, in: [a, input]}
+  f: flatten
   c: {op: linear, out_feature: 10}
 """
 FIXED = BROKEN.replace("in: [a, input]", "in: [a, a]").replace("out_feature:", "out_features:")
@@ -178,7 +179,7 @@ def test_error_in_an_extended_file_is_published_there(lsp: Session, tmp_path: Pa
 
 
 def test_lint_warnings_are_published_as_warnings(lsp: Session, tmp_path: Path) -> None:
-    text = FIXED.replace("  c:", "  dead: {op: relu, in: a}\n  c:").replace("features: 10", "features: 10, in: b")
+    text = FIXED.replace("  c:", "  dead: {op: relu, in: a}\n  c:").replace("features: 10", "features: 10, in: f")
     diags = lsp.open(tmp_path / "lint.yaml", text)
     assert [(d.severity, d.code, d.range.start.line) for d in diags] == [
         (T.DiagnosticSeverity.Warning, "W001", _pos(text, "dead")[0])]

@@ -1,7 +1,8 @@
 """Lint: likely mistakes that are not errors, located like errors (``file:line:col: warning: ...``).
 
-``lint(analysis)`` reads the resolved graph and the analysed shapes only (no torch, no source
-text). A line inside a block used N times gives one warning (its first instance named), not N.
+``lint(analysis, source)`` reads the resolved graph, the analysed shapes and the loaded spec (for
+unused definitions and for silences; loaded from ``graph.file`` when not given). A line inside a
+block used N times gives one warning (its first instance named), not N.
 
 | code | what |
 |---|---|
@@ -9,17 +10,35 @@ text). A line inside a block used N times gives one warning (its first instance 
 | W002 | a same-rank broadcast that spreads a channel-sized vector along H or W |
 | W003 | `repeat: 0` (the node stands for its input) |
 | W004 | a convolution or pooling whose stride is larger than its kernel (pixels skipped); 1x1 projections exempt |
+| W005 | an input that looks channels-last (printed by ``archc check``, see ``archc.cli``) |
+| W006 | a linear layer applied to a (C, H, W) map: it mixes the W axis only |
+| W007 | a biased convolution read only by batchnorms (the bias is subtracted again) |
+| W008 | a param of this file that no expression reads |
+| W009 | a block of this file that nothing names |
+| W010 | a block argument that the block's body never reads |
+| W011 | a `when:` that is the same in every instance (name-free, or one value across all instances of its block) |
+
+Silences: ``lint: {ignore: {W007: "reason"}}`` at the top of a spec (every warning of the code), on a
+node (what it contains and, for a block use or group, everything inside its instances) or on a block
+definition. The schema refuses a silence without a reason.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from math import prod
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from archc.analyze.shapes import Analysis
 from archc.errors import ArchcError, Loc
+from archc.expr import is_expr, parse
 from archc.ir import Graph
 from archc.ir.refs import output_ref
+from archc.load import LocDict, LocList
+
+if TYPE_CHECKING:
+    from archc.resolve.spec import SpecSource
 
 __all__ = ["LintWarning", "lint", "CODES"]
 
@@ -28,10 +47,26 @@ CODES = {
     "W002": "a channel-sized vector broadcast along a spatial axis",
     "W003": "repeat: 0",
     "W004": "stride larger than the kernel",
+    "W005": "an input that looks channels-last",
+    "W006": "a linear layer applied to a (C, H, W) map",
+    "W007": "a biased convolution feeding a batchnorm",
+    "W008": "a param never used",
+    "W009": "a block never used",
+    "W010": "a block argument never used",
+    "W011": "a `when:` constant in every instance",
 }
 
 BROADCAST_OPS = frozenset({"add", "mul", "sub", "div"})
 WINDOW_OPS = frozenset({"conv2d", "max_pool2d", "avg_pool2d"})
+# ops whose output is a (C, H, W) map, and ops that keep their input's layout (W006 traces through them)
+MAP_OPS = frozenset({"conv2d", "conv_transpose2d", "max_pool2d", "avg_pool2d", "adaptive_avg_pool2d",
+                     "adaptive_max_pool2d", "batchnorm2d", "groupnorm", "local_response_norm", "pixel_shuffle",
+                     "pixel_unshuffle", "interpolate", "channel_shuffle", "resize_to"})
+SAME_LAYOUT_OPS = frozenset({"relu", "relu6", "gelu", "silu", "sigmoid", "tanh", "hardswish", "hardsigmoid",
+                             "leaky_relu", "abs", "clamp", "dropout", "identity", "stochastic_depth",
+                             "add", "mul", "sub", "div"})
+BIASED_OPS = frozenset({"conv2d", "conv1d", "conv_transpose2d"})
+NORM_OPS = frozenset({"batchnorm2d", "batchnorm1d"})
 
 
 class LintWarning(ArchcError):
@@ -41,15 +76,31 @@ class LintWarning(ArchcError):
 
     def __init__(self, code: str, message: str, loc: Loc | None, *, node: str | None = None,
                  hint: str | None = None) -> None:
-        super().__init__(message, loc, node=node, hint=hint)
+        super().__init__(f"[{code}] {message}", loc, node=node, hint=hint)  # file:line:col: warning: [W001] ...
         self.code = code
 
 
-def lint(analysis: Analysis) -> list[LintWarning]:
-    """Every warning for an analysed spec, in execution order, one per (code, location)."""
+def lint(analysis: Analysis, source: SpecSource | None = None) -> list[LintWarning]:
+    """Every unsilenced warning for an analysed spec, one per (code, location). ``source`` is the
+    loaded spec (``load_spec``); without it the spec is loaded again from ``graph.file``."""
     graph, shapes = analysis.graph, analysis.shapes
-    found = [*_dead(graph), *_broadcasts(graph, shapes), *_empty_repeats(graph), *_strides(graph)]
+    found = [*_dead(graph), *_broadcasts(graph, shapes), *_empty_repeats(graph), *_strides(graph),
+             *_linear_on_maps(graph, shapes), *_bias_before_norm(graph)]
+    source = source if source is not None else _load(graph)
+    if source is not None:
+        found += [*_unused(source), *_constant_whens(graph, source.data)]
+        found = unsilenced(found, graph, source.data)
     return _once_per_line(found)
+
+
+def _load(graph: Graph) -> SpecSource | None:
+    from archc.resolve.spec import load_spec
+
+    path = Path(graph.file)
+    try:
+        return load_spec(path) if graph.file and path.is_file() else None
+    except ArchcError:
+        return None
 
 
 def _once_per_line(found: Iterable[LintWarning]) -> list[LintWarning]:
@@ -159,4 +210,223 @@ def _strides(graph: Graph) -> list[LintWarning]:
             out.append(LintWarning("W004", f"stride {n.args['stride']} is larger than the kernel "
                                    f"{n.args['kernel_size']}: some input pixels are never read", n.loc,
                                    node=n.path, hint="use a stride no larger than the kernel, or pool first"))
+    return out
+
+
+# -- W006, W007: what a node reads ------------------------------------------------------------
+def _origin(path: str, graph: Graph, by_path: dict[str, Any]) -> str | None:
+    """'map' when a value comes from a (C, H, W) producer (or the graph input) through layout-keeping
+    ops; None when its layout is unknown (a permute, a layernorm: e.g. Swin's (H, W, C) maps)."""
+    inputs = {name for name, _ in graph.inputs}
+    for _ in range(len(by_path) + 1):
+        if path in inputs:
+            return "map"
+        node = by_path.get(path)
+        if node is None or node.op not in MAP_OPS | SAME_LAYOUT_OPS:
+            return None
+        if node.op in MAP_OPS:
+            return "map"
+        path = output_ref(node.inputs[0])[0]
+    return None
+
+
+def _linear_on_maps(graph: Graph, shapes: dict[str, tuple[int, ...]]) -> list[LintWarning]:
+    """W006: torch's linear mixes the last axis only: on a (C, H, W) map that is W."""
+    by_path = {n.path: n for n in graph.nodes}
+    out = []
+    for n in graph.nodes:
+        shape = shapes.get(n.inputs[0]) if n.op == "linear" and n.inputs else None
+        if shape is None or len(shape) != 3 or _origin(output_ref(n.inputs[0])[0], graph, by_path) is None:
+            continue
+        out.append(LintWarning("W006", f"linear applied to the (C, H, W) map {shape}: it mixes the last axis "
+                               f"(W = {shape[2]}) only, separately for every channel and row", n.loc, node=n.path,
+                               hint="flatten first (`flatten`), or pool to a vector (`adaptive_avg_pool2d` with "
+                                    "output_size 1, then `flatten`)"))
+    return out
+
+
+def _bias_before_norm(graph: Graph) -> list[LintWarning]:
+    """W007: a batchnorm subtracts the per-channel mean, so a bias before it is wasted parameters."""
+    readers: dict[str, list[Any]] = {}
+    for n in graph.nodes:
+        for src in n.inputs:
+            readers.setdefault(src, []).append(n)
+    out = []
+    for n in graph.nodes:
+        got = readers.get(n.path, [])
+        if n.op in BIASED_OPS and n.args.get("bias") is True and got and all(r.op in NORM_OPS for r in got):
+            out.append(LintWarning("W007", f"a bias before {got[0].op} '{got[0].path}', which subtracts it again "
+                                   f"({n.args.get('out_channels', '?')} wasted parameters)",
+                                   n.loc, node=n.path, hint="set `bias: false` on the convolution"))
+    return out
+
+
+# -- W008-W010: definitions nothing uses -------------------------------------------------------
+def _walk(value: Any) -> Iterator[Any]:
+    """Every scalar and mapping inside a loaded value (mappings first, then their values)."""
+    stack = [value]
+    while stack:
+        v = stack.pop()
+        yield v
+        if isinstance(v, dict):
+            stack.extend(v.values())
+        elif isinstance(v, list):
+            stack.extend(v)
+
+
+def _expr_names(text: str) -> tuple[set[str], set[str]]:
+    """(names read, string constants) of every ``${...}`` in a spec string; ({}, {}) if it does not parse."""
+    names: set[str] = set()
+    consts: set[str] = set()
+    for body in text.split("${")[1:]:
+        try:
+            tree = parse(body.split("}", 1)[0])
+        except ArchcError:
+            continue
+        stack: list[Any] = [tree]
+        while stack:
+            t = stack.pop()
+            if isinstance(t, tuple) and len(t) == 2 and t[0] in ("name", "const") and isinstance(t[1], str):
+                (names if t[0] == "name" else consts).add(t[1])
+            elif isinstance(t, tuple):
+                stack.extend(t)
+    return names, consts
+
+
+def names_read(value: Any) -> tuple[set[str], set[str]]:
+    """(names read by expressions, plain strings and string constants) anywhere inside a value."""
+    names: set[str] = set()
+    strings: set[str] = set()
+    for v in _walk(value):
+        if is_expr(v):
+            n, c = _expr_names(v)
+            names |= n
+            strings |= c
+        elif isinstance(v, str):
+            strings.add(v)
+    return names, strings
+
+
+def _unused(source: SpecSource) -> list[LintWarning]:
+    """W008-W010 for what this file defines (not a base or an import: their own check reports them)."""
+    data = source.data
+    top = source.top if source.top is not None else data  # written here (a param set here that nothing reads too)
+    here = top.loc.file
+    names, strings = names_read(data)
+    names |= {v for v in data.get("input") or [] if isinstance(v, str)}  # input: [3, H, W] reads params H, W
+    out = []
+    params = top.get("params")
+    if isinstance(params, LocDict):
+        out += [LintWarning("W008", f"param '{p}' is never read", loc, hint=f"delete it, or read it as ${{{p}}}")
+                for p, loc in params.key_locs.items() if loc.file == here and p not in names]
+    blocks = top.get("blocks")
+    if isinstance(blocks, LocDict):
+        for b, bdef in blocks.items():
+            if blocks.key_locs[b].file != here:
+                continue
+            if b not in strings:
+                out.append(LintWarning("W009", f"block '{b}' is never used", blocks.key_locs[b],
+                                       hint=f"use it as `op: {b}`, or delete it"))
+            if isinstance(bdef, LocDict):
+                out += _unused_args(b, bdef)
+    return out
+
+
+def _unused_args(name: str, bdef: LocDict) -> list[LintWarning]:
+    args = bdef.get("args")
+    if not isinstance(args, LocDict):
+        return []
+    read, _ = names_read({k: v for k, v in bdef.items() if k != "args"})
+    for decl in args.values():  # another argument's default may read it
+        if isinstance(decl, LocDict):
+            read |= names_read(decl.get("default"))[0]
+    return [LintWarning("W010", f"argument '{a}' of block '{name}' is never read in its body", args.key_locs.get(a),
+                        hint=f"read it as ${{{a}}} in the block, or delete it") for a in args if a not in read]
+
+
+# -- W011: constant `when:` ----------------------------------------------------------------
+def _constant_whens(graph: Graph, data: LocDict) -> list[LintWarning]:
+    """W011: a `when:` written `true` or with no names, or one value in every instance (>= 2) of its
+    block while reading no spec param (a param-driven switch is a configuration, not a mistake)."""
+    out = []
+    for holder in _walk(data):
+        if not isinstance(holder, LocDict) or "when" not in holder:
+            continue
+        when, loc = holder["when"], holder.val_locs.get("when")
+        if when is True or (is_expr(when) and not _expr_names(when)[0]):
+            out.append(LintWarning("W011", f"`when: {when}` is the same for every instance", loc,
+                                   hint="delete the `when:` (always true) or the node (always false)"))
+    blocks = data.get("blocks")
+    if isinstance(blocks, LocDict):
+        for b, bdef in blocks.items():
+            if isinstance(bdef, LocDict) and isinstance(bdef.get("nodes"), LocDict):
+                out += _constant_in_instances(graph, b, bdef["nodes"])
+    return out
+
+
+def _constant_in_instances(graph: Graph, block: str, body: LocDict) -> list[LintWarning]:
+    instances = [g.path for g in graph.groups if g.kind == "block" and g.label == block]
+    if len(instances) < 2:
+        return []
+    made = {n.path for n in graph.nodes} | {g.path for g in graph.groups}
+    out = []
+    for name, spec in body.items():
+        when = spec.get("when") if isinstance(spec, LocDict) else None
+        if not isinstance(when, str) or not is_expr(when) or _expr_names(when)[0] & set(graph.params):
+            continue
+        built = sum(f"{p}.{name}" in made for p in instances)
+        if built in (0, len(instances)):
+            value = "true" if built else "false"
+            out.append(LintWarning("W011", f"`when:` of '{name}' is {value} in all {len(instances)} instances of "
+                                   f"block '{block}'", spec.val_locs.get("when"), node=f"{instances[0]}.{name}",
+                                   hint="delete the `when:` (always true) or the node (always false), or pass "
+                                        "the condition as a block argument"))
+    return out
+
+
+# -- silences ---------------------------------------------------------------------------------
+def _locs(value: Any) -> Iterator[Loc]:
+    for v in _walk(value):
+        if isinstance(v, LocDict):
+            yield v.loc
+            yield from v.key_locs.values()
+            yield from v.val_locs.values()
+        elif isinstance(v, LocList):
+            yield from v.locs
+
+
+def silences(data: LocDict) -> tuple[set[str], dict[str, set[Loc]]]:
+    """(codes silenced for the whole spec, code -> the locations inside a node or block that silences it)."""
+    whole: set[str] = set()
+    inside: dict[str, set[Loc]] = {}
+    blocks = data.get("blocks")
+    block_keys = {id(v): blocks.key_locs[k] for k, v in blocks.items()} if isinstance(blocks, LocDict) else {}
+    for holder in _walk(data):
+        lint_ = holder.get("lint") if isinstance(holder, LocDict) else None
+        ignore = lint_.get("ignore") if isinstance(lint_, dict) else None
+        if not isinstance(ignore, dict):
+            continue
+        if holder is data:
+            whole |= set(ignore)
+            continue
+        where = {*_locs(holder), *([block_keys[id(holder)]] if id(holder) in block_keys else [])}
+        for code in ignore:
+            inside.setdefault(code, set()).update(where)
+    return whole, inside
+
+
+def unsilenced(found: list[LintWarning], graph: Graph, data: LocDict) -> list[LintWarning]:
+    """The warnings that no `lint: {ignore: ...}` covers: by code for the spec, by location inside a
+    silencing node or block, or inside a group or block instance made from a silencing node."""
+    whole, inside = silences(data)
+    groups: dict[str, set[str]] = {code: {g.path for g in graph.groups if g.loc in locs}
+                                   for code, locs in inside.items()}
+    out = []
+    for w in found:
+        if w.code in whole or w.loc in inside.get(w.code, ()):
+            continue
+        parts = (w.node or "").split(".")
+        if any(".".join(parts[:k]) in groups.get(w.code, ()) for k in range(1, len(parts) + 1)):
+            continue
+        out.append(w)
     return out

@@ -44,7 +44,9 @@ def _described_patterns() -> tuple[dict[str, Any], ...]:
     """Patterned strings whose description says what fits (instead of the hint for names)."""
     schema = json.loads(schema_text())
     ref = schema["properties"]["reference"]["oneOf"][1]["properties"]
-    return schema["$defs"]["arg_type"], ref["torchvision"], ref["timm"]
+    ignore = schema["$defs"]["lint"]["properties"]["ignore"]
+    return (schema["$defs"]["arg_type"], ref["torchvision"], ref["timm"], ignore, ignore["propertyNames"],
+            schema["$defs"]["lint_reason"])
 
 
 def _walk(data: Any, path: list[Any]) -> tuple[Any, Loc | None]:
@@ -119,6 +121,9 @@ def _to_error(err: Any, data: Any) -> SchemaError:
         close = get_close_matches(inst, choices, 1)
         return SchemaError(f"'{inst}' is not valid for {where}", loc,
                            hint=(f"did you mean '{close[0]}'? " if close else "") + f"one of: {', '.join(choices)}")
+    if err.validator == "type" and err.schema in _described_patterns():  # e.g. a lint silence without a reason
+        return SchemaError(f"{where} should be {err.validator_value}, got {inst!r}"[:300], loc,
+                           hint=err.schema["description"])
     if err.validator == "type":
         return SchemaError(f"{where} should be {err.validator_value}, got {type(inst).__name__} {inst!r}"[:300], loc)
     return SchemaError(f"{where}: {err.message}"[:300], loc)
