@@ -12,7 +12,7 @@ from archc.resolve import Limits, resolve
 if TYPE_CHECKING:
     import torch
 
-__all__ = ["MissingExtraError", "analyse", "check", "compile", "missing_extra"]
+__all__ = ["MissingExtraError", "analyse", "analyse_graph", "check", "compile", "missing_extra"]
 
 # The optional modules, by the extra (pyproject's optional-dependencies) that installs them.
 EXTRA_OF_MODULE = {"torch": "torch", "torchvision": "torch", "safetensors": "torch",
@@ -47,11 +47,15 @@ def analyse(spec: str | Path, params: Mapping[str, Any] | None = None, input_sha
     """Resolve and analyse; resolution errors raise, shape errors stay in ``Analysis.errors``."""
     limits = limits or Limits()
     resolved = resolve(spec, params, input_shape, limits)
-    if resolved.graph.meta.get("symbols"):
-        return _symbolic(resolved.graph, limits)
-    analysis = analyze(resolved.graph, limits)
+    analysis = analyse_graph(resolved.graph, limits)
     resolved.source.add_chains(analysis.errors)
     return analysis
+
+
+def analyse_graph(graph: Any, limits: Limits | None = None) -> Analysis:
+    """Analyse a resolved graph; symbolic input sizes are swept (see ``_symbolic``)."""
+    limits = limits or Limits()
+    return _symbolic(graph, limits) if graph.meta.get("symbols") else analyze(graph, limits)
 
 
 def _symbolic(graph: Any, limits: Limits) -> Analysis:

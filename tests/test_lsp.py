@@ -90,6 +90,10 @@ class Session:
         got = self.run(self.client.text_document_definition_async(params))
         return got[0] if isinstance(got, list) else got
 
+    def symbols(self, path: Path) -> list[Any]:
+        params = T.DocumentSymbolParams(_doc(path))
+        return list(self.run(self.client.text_document_document_symbol_async(params)) or [])
+
     def close(self) -> None:
         self.run(self.client.shutdown_async(None))
         self.client.exit(None)
@@ -261,6 +265,58 @@ def test_completion_and_definition(lsp: Session, tmp_path: Path) -> None:
     assert stem is not None and "(8, 32, 32)" in stem and "block" in stem
     conv = lsp.hover(doc, *_pos(BLOCKS, "conv:"))
     assert conv is not None and "2 instances" in conv and "stem.conv" in conv and "out.conv" in conv
+
+
+def test_hover_on_values_params_and_block_arguments(lsp: Session, tmp_path: Path) -> None:
+    base = tmp_path / "base.yaml"
+    base.write_text(BLOCKS.replace("input: [3, 32, 32]\n", "input: [3, 32, 32]\nparams: {w: 8}\n")
+                    .replace("ch: 8}", 'ch: "${w * 2}"}'))
+    child = tmp_path / "child.yaml"
+    text = "extends: base.yaml\nname: child\nparams: {w: 5}\n"
+    assert lsp.open(child, text) == []
+    w = lsp.hover(child, *_pos(text, "w: 5"))
+    assert w is not None and "`5`" in w and "child.yaml:3:10" in w and "base.yaml:3:10" in w  # where it was set
+    btext = base.read_text()
+    assert lsp.open(base, btext) == []
+    value = lsp.hover(base, *_pos(btext, "${w * 2}"))
+    assert value is not None and "= `16`" in value
+    per = lsp.hover(base, *_pos(btext, '"${ch}"'))  # inside the block: one value per instance
+    assert per is not None and "stem.conv: `16`" in per and "out.conv: `4`" in per
+    arg = lsp.hover(base, *_pos(btext, "ch: int"))
+    assert arg is not None and "argument `ch`" in arg and "int (required)" in arg and "2 instance(s)" in arg
+    use = lsp.hover(base, *_pos(btext, "ch: 4"))
+    assert use is not None and "argument `ch`" in use and "passed: `4`" in use
+
+
+def test_completion_of_arguments_and_params(lsp: Session, tmp_path: Path) -> None:
+    doc = tmp_path / "args.yaml"
+    text = BLOCKS.replace("input: [3, 32, 32]\n", "input: [3, 32, 32]\nparams: {width: 8}\n")
+    lsp.open(doc, text)
+    line, col = _pos(text, "kernel_size: 3")
+    args = lsp.complete(doc, line, col)  # a key in conv2d's flow mapping: the arguments not written yet
+    assert "stride" in args and "padding_mode" in args and "out_channels" not in args and "padding" not in args
+    line, col = _pos(text, "ch: 4")
+    assert lsp.complete(doc, line, col) == []  # `ch` is written; the block has no other argument
+    line, col = _pos(text, "${ch}")
+    names = lsp.complete(doc, line, col + 2)
+    assert "width" in names and "ch" in names and "in_shape" in names and "max" in names
+    block_style = text + "  tail:\n    op: max_pool2d\n    \n"
+    lsp.change(doc, block_style)
+    args = lsp.complete(doc, block_style.count("\n") - 1, 4)
+    assert "kernel_size" in args and "ceil_mode" in args
+
+
+def test_document_symbols(lsp: Session, tmp_path: Path) -> None:
+    doc = tmp_path / "outline.yaml"
+    text = BLOCKS + "  tail:\n    seq: [relu, {op: max_pool2d, kernel_size: 2}]\n"
+    lsp.open(doc, text)
+    syms = lsp.symbols(doc)
+    assert [s.name for s in syms] == ["unit", "stem", "halves", "head", "out", "tail"]
+    unit = syms[0]
+    assert unit.kind == T.SymbolKind.Class and [c.name for c in unit.children] == ["conv", "act"]
+    assert unit.range.start.line == _pos(text, "unit:")[0] and unit.range.end.line == _pos(text, "act: relu")[0]
+    assert [(c.name, c.detail) for c in syms[-1].children] == [("0", "relu"), ("1", "max_pool2d")]
+    assert syms[1].detail == "unit" and syms[1].selection_range.start == T.Position(*_pos(text, "stem"))
 
 
 def test_completion_while_the_text_does_not_parse(lsp: Session, tmp_path: Path) -> None:

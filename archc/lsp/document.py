@@ -15,16 +15,18 @@ from pathlib import Path
 from typing import Any
 
 from archc import blocks as library
-from archc.analyze import Analysis, NodeInfo, analyze
+from archc.analyze import Analysis, NodeInfo
 from archc.analyze.lint import LintWarning, lint
 from archc.analyze.summary import fmt_count
+from archc.api import analyse_graph
 from archc.errors import ArchcError, Loc, rel
+from archc.expr import interpolate, is_expr
 from archc.ir import Group, Node
-from archc.load import LocDict, LocList
-from archc.resolve import Limits
-from archc.resolve.spec import SpecSource, builtin_dir, load_spec
+from archc.load import LocDict, LocList, load_file
+from archc.resolve import Limits, build, spec_file
+from archc.resolve.spec import SpecSource, load_spec
 
-__all__ = ["DocState", "Site", "analyse_text", "is_spec", "token_end"]
+__all__ = ["DocState", "Site", "Symbol", "Value", "analyse_text", "is_spec", "symbols", "token_end"]
 
 _SPEC_KEY = re.compile(r"^(archc|nodes|extends)\s*:", re.MULTILINE)
 _TOKEN = re.compile(r"""[^\s,\[\]{}#:"']+(?::[^\s,\[\]{}#]+)*""")
@@ -80,6 +82,18 @@ class Body:
 
 
 @dataclass
+class Value:
+    """Something written here that hover explains: a `${...}` value (kind 'expr'), a param's name
+    ('param') or a block argument's name, in its block's `args:` or at a use of the block ('arg')."""
+
+    kind: str
+    loc: Loc
+    key: str
+    holder: LocDict
+    block: str | None = None  # for 'arg': the block; for 'expr': the enclosing block definition, if any
+
+
+@dataclass
 class DocState:
     """One analysis of one document version."""
 
@@ -94,6 +108,7 @@ class DocState:
     bodies: list[Body] = field(default_factory=list)
     block_defs: dict[str, Loc] = field(default_factory=dict)
     file_refs: list[tuple[Loc, str, Path]] = field(default_factory=list)  # extends/imports values -> file
+    values: list[Value] = field(default_factory=list)  # `${...}` values, params and block arguments written here
 
     @property
     def lines(self) -> list[str]:
@@ -167,9 +182,6 @@ def _flatten(err: ArchcError, out: list[ArchcError], seen: set[tuple[Any, str]])
 
 def analyse_text(text: str, path: Path, limits: Limits | None = None) -> DocState:
     """Load, resolve, analyse and lint a document's text; every independent error is collected."""
-    from archc.api import _symbolic
-    from archc.resolve import _build
-
     limits = limits or Limits()
     state = DocState(text, path, rel(path))
     found: list[ArchcError] = []
@@ -179,11 +191,11 @@ def analyse_text(text: str, path: Path, limits: Limits | None = None) -> DocStat
         assert top is not None
         _index(state, state.source.data)
         _file_refs(state, top)
-        graph = _build(state.source, {}, None, limits)
-        analysis = _symbolic(graph, limits) if graph.meta.get("symbols") else analyze(graph, limits)
+        _index_values(state, state.source.data)
+        analysis = analyse_graph(build(state.source, limits=limits), limits)
         state.analysis = analysis
         found = list(analysis.errors)
-        state.warnings = lint(analysis)
+        state.warnings = lint(analysis, state.source)
     except ArchcError as e:
         found = [e]
     seen: set[tuple[Any, str]] = set()
@@ -213,9 +225,6 @@ def _index(state: DocState, data: LocDict) -> None:
 
 def _file_refs(state: DocState, data: LocDict) -> None:
     """`extends:` and `imports:` values written in this document, with the file each names."""
-    from archc.resolve.spec import _extends_target
-
-    roots = [state.path.resolve().parent, builtin_dir().resolve()]
     written: list[tuple[Any, Loc | None]] = []
     if "extends" in data:
         written.append((data["extends"], data.val_locs.get("extends")))
@@ -226,7 +235,7 @@ def _file_refs(state: DocState, data: LocDict) -> None:
         if loc is None or not state.here(loc):
             continue
         try:
-            state.file_refs.append((loc, str(value), _extends_target(value, loc, state.path, roots)))
+            state.file_refs.append((loc, str(value), spec_file(value, loc, state.path)))
         except ArchcError:
             continue  # reported as a diagnostic by the load
 
@@ -276,7 +285,7 @@ def _walk_node(state: DocState, spec: Any, loc: Loc, scope: Body, name: str | No
 
 # -- answers ----------------------------------------------------------------------------------
 def at(state: DocState, line: int, col: int) -> tuple[str, Site | None, Any]:
-    """What is written at a position: ('name'|'op'|'ref'|'file', site, detail) or ('', None, None)."""
+    """What is written at a position: ('name'|'op'|'ref'|'file'|'value', site, detail) or ('', None, None)."""
     def hit(loc: Loc | None) -> bool:
         if loc is None or not state.here(loc) or loc.line != line:
             return False
@@ -294,7 +303,8 @@ def at(state: DocState, line: int, col: int) -> tuple[str, Site | None, Any]:
     for loc, _, target in state.file_refs:
         if hit(loc):
             return "file", None, target
-    return "", None, None
+    value = value_at(state, line, col)
+    return ("value", None, value) if value is not None else ("", None, None)
 
 
 def hover_node(state: DocState, site: Site) -> str | None:
@@ -406,3 +416,293 @@ def definition(state: DocState, kind: str, site: Site | None, detail: Any) -> Lo
     if kind == "file" and isinstance(detail, Path):
         return detail
     return None
+
+
+# -- values: `${...}`, params, block arguments ----------------------------------------------------
+def _index_values(state: DocState, data: LocDict) -> None:
+    """Record the `${...}` values, param names and block argument names written in this document."""
+    raw = data.get("blocks")
+    blocks = raw if isinstance(raw, LocDict) else LocDict(data.loc)
+    params = data.get("params")
+    if isinstance(params, LocDict):
+        state.values += [Value("param", loc, k, params) for k, loc in params.key_locs.items() if state.here(loc)]
+    for name, bdef in blocks.items():
+        args = bdef.get("args") if isinstance(bdef, LocDict) else None
+        if isinstance(args, LocDict):
+            state.values += [Value("arg", loc, k, args, name) for k, loc in args.key_locs.items() if state.here(loc)]
+        _index_exprs(state, bdef, blocks, name)
+    for key, value in data.items():
+        if key != "blocks":
+            _index_exprs(state, value, blocks, None)
+
+
+def _index_exprs(state: DocState, value: Any, blocks: LocDict, block: str | None) -> None:
+    """Every `${...}` value inside a loaded value, and the arguments written at each use of a spec block."""
+    stack = [value]
+    while stack:
+        v = stack.pop()
+        if isinstance(v, list):
+            stack.extend(x for x in v if isinstance(x, (dict, list)))
+        if not isinstance(v, LocDict):
+            continue
+        op = v.get("op")
+        bdef = blocks.get(op) if isinstance(op, str) else None
+        declared = bdef.get("args") if isinstance(bdef, LocDict) else None
+        for key, item in v.items():
+            if isinstance(item, (dict, list)):
+                stack.append(item)
+            elif is_expr(item) and state.here(v.val_locs.get(key)):
+                state.values.append(Value("expr", v.val_locs[key], key, v, block))
+            if isinstance(declared, dict) and key in declared and state.here(v.key_locs.get(key)):
+                state.values.append(Value("arg", v.key_locs[key], key, v, str(op)))
+
+
+def value_at(state: DocState, line: int, col: int) -> Value | None:
+    """The `${...}`, param or block argument written at a position."""
+    for v in state.values:
+        if v.loc.line == line:
+            start, end = state.span(v.loc)
+            if start <= col < end:
+                return v
+    return None
+
+
+def _env(state: DocState) -> dict[str, Any] | None:
+    return dict(state.analysis.graph.params) if state.analysis is not None else None
+
+
+def _show(value: Any) -> str:
+    text = repr(value)
+    return text if len(text) <= 200 else text[:200] + "..."
+
+
+def hover_value(state: DocState, v: Value) -> str:
+    """Markdown for a `${...}` (its value), a param (value, where set) or a block argument."""
+    if v.kind == "param":
+        return hover_param(state, v.key)
+    if v.kind == "arg":
+        return _hover_arg(state, v)
+    return _hover_expr(state, v)
+
+
+def param_origins(state: DocState, name: str) -> list[tuple[Loc, Any]]:
+    """Where a param is written along the `extends:` chain, this document first."""
+    out: list[tuple[Loc, Any]] = []
+    data: Any = state.source.top if state.source is not None else None
+    path = state.path
+    for _ in range(16):
+        if not isinstance(data, LocDict):
+            break
+        params = data.get("params")
+        if isinstance(params, LocDict) and name in params:
+            out.append((params.key_locs[name], params[name]))
+        if "extends" not in data:
+            break
+        try:
+            path = spec_file(data["extends"], data.val_locs.get("extends"), path, state.path)
+            data = load_file(path, rel(path))
+        except ArchcError:
+            break
+    return out
+
+
+def hover_param(state: DocState, name: str) -> str:
+    env = _env(state)
+    value = f" = `{_show(env[name])}`" if env is not None and name in env else ""
+    lines = [f"**param `{name}`**{value}"]
+    for k, (loc, written) in enumerate(param_origins(state, name)):  # the first one wins
+        lines.append(f"- {'set' if k == 0 else 'overridden, in a base'} at {loc}: `{_show(written)}`")
+    return "\n".join(lines)
+
+
+def _decl_text(decl: Any) -> str:
+    if isinstance(decl, dict):
+        default = f", default `{_show(decl['default'])}`" if "default" in decl else " (required)"
+        return f"{decl.get('type', 'any')}{default}"
+    return f"{decl} (required)"
+
+
+def _blocks(state: DocState) -> LocDict:
+    blocks = state.source.data.get("blocks") if state.source is not None else None
+    return blocks if isinstance(blocks, LocDict) else LocDict(Loc(state.display, 1, 1))
+
+
+def _hover_arg(state: DocState, v: Value) -> str:
+    bdef = _blocks(state).get(v.block)
+    args = bdef.get("args") if isinstance(bdef, LocDict) else None
+    decl = args.get(v.key) if isinstance(args, dict) else None
+    lines = [f"**argument `{v.key}`** of block `{v.block}`: {_decl_text(decl)}"]
+    if isinstance(decl, dict) and decl.get("doc"):
+        lines.append(str(decl["doc"]))
+    if v.holder is not args:  # at a use of the block: the value passed
+        written = v.holder[v.key]
+        lines.append(f"- passed: `{_show(written)}`" + (f" = `{_show(_evaluate(state, written))}`"
+                                                          if is_expr(written) else ""))
+    elif state.analysis is not None:
+        n = sum(g.kind == "block" and g.label == v.block for g in state.analysis.graph.groups)
+        lines.append(f"- {n} instance(s) of `{v.block}`")
+    return "\n".join(lines)
+
+
+def _evaluate(state: DocState, text: Any) -> Any:
+    env = _env(state)
+    if env is None:
+        return "?"
+    try:
+        return interpolate(str(text), env)
+    except ArchcError:
+        return "?"
+
+
+def _hover_expr(state: DocState, v: Value) -> str:
+    text = v.holder[v.key]
+    head = f"`{text}`"
+    env = _env(state)
+    if env is None:
+        return f"{head}: not evaluated (the spec does not resolve)"
+    if v.block is None:
+        try:
+            return f"{head} = `{_show(interpolate(str(text), env))}`"
+        except ArchcError:
+            pass
+    per = _per_instance(state, v)
+    if not per:
+        return f"{head}: its value depends on the instance (block arguments, loop variables, input shapes)"
+    shown = list(dict.fromkeys(_show(x) for _, x in per))
+    if len(shown) == 1:
+        return f"{head} = `{shown[0]}` in all {len(per)} instance(s)"
+    rows = [f"  - {path}: `{_show(x)}`" for path, x in per[:8]] + (["  - ..."] if len(per) > 8 else [])
+    return "\n".join([f"{head}, per instance:", *rows])
+
+
+def _per_instance(state: DocState, v: Value) -> list[tuple[str, Any]]:
+    """The value of a node argument written as `${...}`, read from each node built from that line."""
+    if state.analysis is None:
+        return []
+    site = next((s for s in state.sites if s.spec_loc == v.holder.loc), None)
+    if site is None or site.op_loc is None:
+        return []
+    return [(n.path, n.args[v.key]) for n in state.analysis.graph.nodes if n.loc == site.op_loc and v.key in n.args]
+
+
+# -- completion of arguments and of names inside `${` ----------------------------------------------
+def op_args(state: DocState | None, op: str) -> list[tuple[str, str, str]]:
+    """(name, 'type = default', doc) of every argument an op takes: a library block's or a spec block's."""
+    if state is not None:
+        bdef = _blocks(state).get(op)
+        if isinstance(bdef, LocDict):
+            args = bdef.get("args") or {}
+            return [(k, _decl_text(d), str(d.get("doc", "")) if isinstance(d, dict) else "") for k, d in args.items()]
+    if not library.is_registered(op):
+        return []
+    return [(k, p.kind + ("" if p.default is library.REQUIRED else f" = {p.default!r}"), p.doc)
+            for k, p in library.get(op).params.items()]
+
+
+def op_of_mapping(state: DocState, line: int, col: int, text_line: str) -> tuple[str | None, set[str]]:
+    """The op of the node mapping a key is being typed in (line, 1-based key column), and the keys it has."""
+    m = re.search(r"""(?:^|[{,\s])op:\s*["']?([\w.-]+)""", text_line)
+    if m and "{" in text_line[:col]:
+        written = set(re.findall(r"(\w+)\s*:", text_line))
+        return m.group(1), written
+    best: Site | None = None
+    for site in state.sites:
+        loc = site.spec_loc
+        if state.here(loc) and loc.col == col and loc.line <= line and (best is None or loc.line > best.spec_loc.line):
+            best = site
+    if best is None or not isinstance(best.op, str):
+        return None, set()
+    holder = next((v.holder for v in state.values if v.holder.loc == best.spec_loc), None)
+    return best.op, set(holder) if holder is not None else set()
+
+
+def expr_names(state: DocState | None, line: int) -> list[tuple[str, str]]:
+    """(name, detail) readable inside `${` on this line: params (with values), the arguments of the
+    block written around it, the shape variables and the functions."""
+    out: list[tuple[str, str]] = []
+    env = _env(state) if state is not None else None
+    if state is not None and state.source is not None:
+        params = state.source.data.get("params")
+        for k in params if isinstance(params, LocDict) else ():
+            out.append((k, f"param = {_show(env[k])}" if env and k in env else "param"))
+        for name, bdef in _blocks(state).items():
+            if isinstance(bdef, LocDict) and _lines_of(bdef, state)[0] <= line <= _lines_of(bdef, state)[1]:
+                out += [(a, f"argument of {name}: {_decl_text(d)}") for a, d in (bdef.get("args") or {}).items()]
+    out += [("in_shape", "the shape flowing in (batch left out)"), ("in_shapes", "every input's shape")]
+    from archc.expr import FUNCTIONS
+
+    return out + [(f, "function") for f in FUNCTIONS]
+
+
+def _lines_of(value: Any, state: DocState) -> tuple[int, int]:
+    """First and last line of a loaded value written in this document."""
+    lines = [loc.line for loc in _all_locs(value) if state.here(loc)]
+    return (min(lines), max(lines)) if lines else (0, -1)
+
+
+def _all_locs(value: Any) -> list[Loc]:
+    out: list[Loc] = []
+    stack = [value]
+    while stack:
+        v = stack.pop()
+        if isinstance(v, LocDict):
+            out += [v.loc, *v.key_locs.values(), *v.val_locs.values()]
+            stack.extend(v.values())
+        elif isinstance(v, list):
+            out += list(getattr(v, "locs", []))
+            stack.extend(v)
+    return out
+
+
+# -- document symbols ------------------------------------------------------------------------------
+@dataclass
+class Symbol:
+    """One outline entry: a block, a node or a group, with its children; lines and columns 1-based."""
+
+    name: str
+    detail: str
+    kind: str  # block | node | group
+    loc: Loc
+    end_line: int
+    children: list[Symbol] = field(default_factory=list)
+
+
+def symbols(state: DocState) -> list[Symbol]:
+    """The outline of this document: its blocks (their nodes inside) and its nodes (groups nested)."""
+    data = state.source.top if state.source is not None else None
+    if not isinstance(data, LocDict):
+        return []
+    out = []
+    blocks = data.get("blocks")
+    if isinstance(blocks, LocDict):
+        for name, bdef in blocks.items():
+            if not isinstance(bdef, LocDict) or not state.here(blocks.key_locs[name]):
+                continue
+            args = ", ".join(bdef.get("args") or {})
+            sym = Symbol(name, f"block({args})", "block", blocks.key_locs[name], _lines_of(bdef, state)[1])
+            sym.children = _body_symbols(state, bdef.get("nodes", bdef.get("seq")))
+            out.append(sym)
+    out += _body_symbols(state, data.get("nodes"))
+    return out
+
+
+def _body_symbols(state: DocState, body: Any) -> list[Symbol]:
+    if isinstance(body, LocDict):
+        entries = [(k, v, body.key_locs[k]) for k, v in body.items()]
+    elif isinstance(body, LocList):
+        entries = [(str(i), v, loc) for i, (v, loc) in enumerate(zip(body, body.locs))]
+    else:
+        return []
+    out = []
+    for name, spec, loc in entries:
+        if not state.here(loc):
+            continue
+        inner = spec.get("nodes", spec.get("seq", spec.get("items"))) if isinstance(spec, LocDict) else None
+        op = spec if isinstance(spec, str) else spec.get("op") if isinstance(spec, LocDict) else None
+        detail = str(op) if op is not None else "each" if isinstance(spec, LocDict) and "each" in spec else "group"
+        if isinstance(spec, LocDict) and "repeat" in spec:
+            detail += f" x {spec['repeat']}"
+        end = max(loc.line, _lines_of(spec, state)[1])
+        out.append(Symbol(name, detail, "group" if inner is not None else "node", loc, end,
+                          _body_symbols(state, inner)))
+    return out

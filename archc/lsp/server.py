@@ -22,7 +22,9 @@ __all__ = ["ArchcServer", "server"]
 
 _OP_CONTEXT = re.compile(r"""(?:^|[{,\s])op:\s*["']?[\w.-]*$|^\s*-\s+[\w.-]*$""")
 _IN_CONTEXT = re.compile(r"""(?:^|[{,\s])in:\s*(?:\[[^\]]*)?["']?[\w.\[\]-]*$""")
-_TRIGGERS = [":", " ", "[", ",", '"', "'"]
+_EXPR_CONTEXT = re.compile(r"\$\{[^}]*$")
+_KEY_CONTEXT = re.compile(r"""(?:^\s*|[{,]\s*)(\w*)$""")  # a key being typed in a block or flow mapping
+_TRIGGERS = [":", " ", "[", ",", '"', "'", "{"]
 
 
 class ArchcServer(LanguageServer):
@@ -80,7 +82,8 @@ def _location(ls: ArchcServer, loc: Loc) -> types.Location:
 def _message(err: ArchcError) -> str:
     node = f"[{err.node}] " if err.node else ""
     extra = [*err.notes, *([f"hint: {err.hint}"] if err.hint else [])]
-    return "\n".join([f"{node}{err.message}", *extra])
+    text = err.message.removeprefix(f"[{err.code}] ") if isinstance(err, LintWarning) else err.message
+    return "\n".join([f"{node}{text}", *extra])  # a warning's code is the diagnostic's code
 
 
 def _diagnostic(ls: ArchcServer, err: ArchcError, rng: types.Range, prefix: str = "",
@@ -178,6 +181,8 @@ def hover(ls: ArchcServer, params: types.HoverParams) -> types.Hover | None:
     if state is None:
         return None
     text = doc.hover_node(state, site) if kind == "name" else doc.hover_op(state, detail) if kind == "op" else None
+    if kind == "value":
+        text = doc.hover_value(state, detail)
     if text is None:
         return None
     return types.Hover(types.MarkupContent(types.MarkupKind.Markdown, text))
@@ -209,13 +214,52 @@ def completion(ls: ArchcServer, params: types.CompletionParams) -> types.Complet
     before = lines[p.line][:p.character] if p.line < len(lines) else ""
     state = ls.indexed.get(uri)
     items: list[types.CompletionItem] = []
-    if _IN_CONTEXT.search(before):
+    if _EXPR_CONTEXT.search(before):
+        items = [types.CompletionItem(n, kind=types.CompletionItemKind.Variable, detail=detail)
+                 for n, detail in doc.expr_names(state, p.line + 1)]
+    elif _IN_CONTEXT.search(before):
         names = doc.scope_names(state, p.line + 1) if state is not None else ["input"]
         items = [types.CompletionItem(n, kind=types.CompletionItemKind.Reference) for n in names]
     elif _OP_CONTEXT.search(before):
         items = [types.CompletionItem(name, kind=types.CompletionItemKind.Function, detail=detail)
                  for name, detail in doc.op_names(state)]
+    elif state is not None and (key := _KEY_CONTEXT.search(before)):
+        items = _arg_items(state, p.line + 1, key.start(1) + 1, lines[p.line])
     return types.CompletionList(is_incomplete=False, items=items)
+
+
+def _arg_items(state: DocState, line: int, col: int, text: str) -> list[types.CompletionItem]:
+    """An op's arguments not written yet, once the node's op is known."""
+    op, written = doc.op_of_mapping(state, line, col, text)
+    if op is None:
+        return []
+    return [types.CompletionItem(name, kind=types.CompletionItemKind.Property, detail=detail,
+                                 documentation=help_ or None, insert_text=f"{name}: ")
+            for name, detail, help_ in doc.op_args(state, op) if name not in written]
+
+
+_KIND = {"block": types.SymbolKind.Class, "group": types.SymbolKind.Namespace, "node": types.SymbolKind.Field}
+
+
+def _symbol(ls: ArchcServer, uri: str, lines: list[str], sym: doc.Symbol) -> types.DocumentSymbol:
+    opened = ls.workspace.text_documents.get(uri)
+    pick = _range(lines, sym.loc, opened)
+    end_line = min(sym.end_line, len(lines))
+    end = ServerTextPosition(max(end_line - 1, 0), len(lines[end_line - 1]) if end_line else 0)
+    stop = opened.position_to_client_units(end) if opened is not None else types.Position(end.line, end.character)
+    whole = types.Range(pick.start, stop)
+    return types.DocumentSymbol(sym.name, _KIND[sym.kind], whole, pick, detail=sym.detail,
+                                children=[_symbol(ls, uri, lines, c) for c in sym.children] or None)
+
+
+@server.feature(types.TEXT_DOCUMENT_DOCUMENT_SYMBOL)
+def document_symbol(ls: ArchcServer, params: types.DocumentSymbolParams) -> list[types.DocumentSymbol]:
+    uri = params.text_document.uri
+    state = ls.indexed.get(uri)
+    if state is None:
+        return []
+    lines = state.lines
+    return [_symbol(ls, uri, lines, s) for s in doc.symbols(state)]
 
 
 @server.feature(types.TEXT_DOCUMENT_DEFINITION)

@@ -8,16 +8,24 @@ from math import prod
 from pathlib import Path
 from typing import Any
 
-from archc.errors import ArchcError, LimitError, ResolveError
+from archc.errors import ArchcError, LimitError, Loc, ResolveError
 from archc.expr import Budget, deep_interpolate
 from archc.ir import Graph
 from archc.ir.order import execution_order
 from archc.load import LocDict
 from archc.resolve.expand import STEPS_HINT, Expander, Limits
 from archc.resolve.init_rules import init_rules
-from archc.resolve.spec import SpecSource, builtin_dir, builtin_names, find_spec, load_spec, settle_params
+from archc.resolve.spec import (
+    SpecSource,
+    _extends_target,
+    builtin_dir,
+    builtin_names,
+    find_spec,
+    load_spec,
+    settle_params,
+)
 
-__all__ = ["Limits", "Resolved", "resolve", "find_spec", "builtin_dir", "builtin_names"]
+__all__ = ["Limits", "Resolved", "build", "resolve", "find_spec", "builtin_dir", "builtin_names", "spec_file"]
 
 
 @dataclass
@@ -85,6 +93,19 @@ def resolve(spec: str | Path, params: Mapping[str, Any] | None = None, input_sha
     except ArchcError as e:
         source.add_chains((e, *e.others))
         raise
+
+
+def build(source: SpecSource, params: Mapping[str, Any] | None = None, input_shape: Any = None,
+          limits: Limits | None = None) -> Graph:
+    """Expand a loaded spec (``load_spec``) into its graph; errors raise without their extends chain
+    (``source.add_chains`` adds it)."""
+    return _build(source, dict(params or {}), input_shape, limits or Limits())
+
+
+def spec_file(value: Any, loc: Loc | None, here: Path, top: Path | None = None, key: str = "extends") -> Path:
+    """The file an `extends:`/`imports:` value written in ``here`` names, under ``load_spec``'s folder
+    rules for the spec ``top`` (default ``here``)."""
+    return _extends_target(value, loc, here, [(top or here).resolve().parent, builtin_dir().resolve()], key)
 
 
 def _build(source: SpecSource, params: dict[str, Any], input_shape: Any, limits: Limits) -> Graph:
