@@ -79,7 +79,8 @@ def test_constant_when(tmp_path: Path) -> None:
     assert _lint(tmp_path, same) == [("W011", 8)]
     once = HEAD + block + "nodes:\n  a: unit\n"  # one instance: nothing to compare
     assert _lint(tmp_path, once) == []
-    literal = HEAD + "params: {p: 1}\nnodes:\n  a: {op: relu, when: \"${2 > 1}\"}\n  b: {op: relu, when: \"${p > 0}\"}\n"
+    literal = HEAD + ("params: {p: 1}\nnodes:\n  a: {op: relu, when: \"${2 > 1}\"}\n"
+                      "  b: {op: relu, when: \"${p > 0}\"}\n")
     assert _lint(tmp_path, literal) == [("W011", 5)]  # reading a param is a configuration switch
 
 
