@@ -76,7 +76,7 @@ class LintWarning(ArchcError):
 
     def __init__(self, code: str, message: str, loc: Loc | None, *, node: str | None = None,
                  hint: str | None = None) -> None:
-        super().__init__(f"[{code}] {message}", loc, node=node, hint=hint)  # file:line:col: warning: [W001] ...
+        super().__init__(f"{message} [{code}]", loc, node=node, hint=hint)  # as gcc: warning: ... [-Wunused]
         self.code = code
 
 

@@ -82,7 +82,7 @@ def _location(ls: ArchcServer, loc: Loc) -> types.Location:
 def _message(err: ArchcError) -> str:
     node = f"[{err.node}] " if err.node else ""
     extra = [*err.notes, *([f"hint: {err.hint}"] if err.hint else [])]
-    text = err.message.removeprefix(f"[{err.code}] ") if isinstance(err, LintWarning) else err.message
+    text = err.message.removesuffix(f" [{err.code}]") if isinstance(err, LintWarning) else err.message
     return "\n".join([f"{node}{text}", *extra])  # a warning's code is the diagnostic's code
 
 
