@@ -117,7 +117,8 @@ def test_strict_exits_1_on_warnings(tmp_path: Path, capsys: pytest.CaptureFixtur
     assert main(["check", "-q", str(spec)]) == 0
     assert main(["check", "-q", "--strict", str(spec)]) == 1
     err = capsys.readouterr().err
-    assert "w.yaml:4:11: warning: [c] a bias before batchnorm2d 'bn'" in err and "parameters) [W007]\n" in err and "hint: set `bias: false`" in err
+    assert "w.yaml:4:11: warning: [c] a bias before batchnorm2d 'bn'" in err and "parameters) [W007]\n" in err
+    assert "hint: set `bias: false`" in err
     assert main(["check", "-q", "--strict", "resnet50"]) == 0
 
 
