@@ -59,21 +59,21 @@ def analyse_graph(graph: Any, limits: Limits | None = None) -> Analysis:
 
 
 def _symbolic(graph: Any, limits: Limits) -> Analysis:
-    """Sweep the symbolic sizes; the analysis returned is the smallest valid input's."""
+    """Solve the symbolic sizes (analyze.symbolic); the analysis returned is the concrete one at
+    the hint sizes, with the formulas and constraints in ``Analysis.symbolic``."""
     from dataclasses import replace
 
-    from archc.analyze.symbolic import sweep
+    from archc.analyze.symbolic import solve
     from archc.errors import ShapeError
 
     symbols = graph.meta["symbols"]
-    result = sweep(graph, symbols)
-    name, shape = graph.inputs[0]
-    if not result.valid:
+    result = solve(graph, symbols, limits)
+    if result.method == "none" or (result.method == "sweep" and not result.sampled):
         raise ShapeError(f"no input size works: {result.constraint}", graph.meta.get("input_loc"),
                          hint=result.breaks or None)
-    size = result.valid[0]
-    concrete = replace(graph, inputs=((name, tuple(size if i in symbols else d for i, d in enumerate(shape))),))
-    analysis = analyze(concrete, limits)
+    name, shape = graph.inputs[0]
+    concrete = tuple(result.hint[symbols[i]] if i in symbols else d for i, d in enumerate(shape))
+    analysis = analyze(replace(graph, inputs=((name, concrete),)), limits)
     analysis.symbolic = result
     return analysis
 

@@ -76,9 +76,11 @@ def _check(args: argparse.Namespace) -> int:
         inputs = ", ".join("x".join(map(str, s)) for _, s in a.graph.inputs)
         if a.symbolic is not None:
             shapes = ", ".join("x".join(a.symbolic.shapes.get(o, ("?",))) for o in a.graph.outputs)
-            size = a.graph.inputs[0][1][next(iter(a.symbolic.symbols))]
-            inputs = "x".join(str(a.symbolic.symbols.get(i, d)) for i, d in enumerate(a.graph.inputs[0][1]))
-            shapes += f"; valid inputs: {a.symbolic.constraint} (figures at {size})"
+            sym = a.symbolic
+            size = "x".join(str(d) for i, d in enumerate(a.graph.inputs[0][1]) if i in sym.symbols)
+            inputs = "x".join(str(sym.symbols.get(i, d)) for i, d in enumerate(a.graph.inputs[0][1]))
+            shapes += f"; valid inputs: {sym.constraint}" + (f"; {sym.note}" if sym.note else "") + \
+                f"; MACs = {sym.formula('macs')} (figures at {size})"
         if not args.quiet:
             print(f"ok  {spec}: {a.graph.name}, {len(a.graph.nodes)} nodes, {a.params:,} parameters, "
                   f"{fmt_count(a.macs)}MACs, input {inputs}, output {shapes}")

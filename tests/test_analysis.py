@@ -108,29 +108,6 @@ def test_memory_scales_with_batch_and_dtype():
     assert one["inference_peak_activation_bytes"] < one["training_activation_bytes"]
 
 
-SPECS = __import__("pathlib").Path(__file__).parent / "specs"
-
-
-def test_symbolic_sizes_resnet():
-    a = archc.check("resnet18", input_shape=[3, "H", "W"])
-    assert a.symbolic.shapes["layer4.1.relu"] == ("512", "(H + 31) // 32", "(W + 31) // 32")
-    assert a.symbolic.shapes["fc"] == ("1000",)
-    assert a.symbolic.constraint == "H/W >= 1"
-
-
-def test_symbolic_sizes_vit_needs_its_size():
-    a = archc.check("vit_b_16", input_shape=[3, "H", "W"])
-    assert a.symbolic.constraint == "224 <= H/W <= 239"  # the patch conv floors 224..239 to 14x14
-    assert "[patches] cannot reshape" in a.symbolic.breaks
-
-
-def test_symbolic_divisibility_and_located_violation():
-    a = archc.check(SPECS / "unet_exact.yaml")  # input: [1, H, W] in the spec
-    assert a.symbolic.constraint == "H/W >= 4 and H/W % 4 == 0"
-    assert a.symbolic.shapes["head"] == ("2", "H", "W")
-    with pytest.raises(archc.ArchcError) as info:
-        archc.check(SPECS / "unet_exact.yaml", input_shape=[1, 30, 30])
-    assert info.value.node == "cat2" and info.value.loc.line == 10
 
 
 def test_frozen_paths_counted_and_applied():

@@ -6,6 +6,7 @@ from __future__ import annotations
 from math import prod
 from typing import Any
 
+from archc.analyze.algebra import smax
 from archc.analyze.shapes import Analysis
 
 __all__ = ["DTYPE_BYTES", "memory"]
@@ -32,7 +33,7 @@ def memory(analysis: Analysis, batch: int = 1, dtype: str = "fp32") -> dict[str,
         for src in node.inputs:
             readers[src] = readers.get(src, 0) + 1
     live = {name: nbytes[name] for name, _ in graph.inputs}
-    peak = sum(live.values())
+    sums = [sum(live.values())]
     kept = 0
     for node in graph.nodes:
         if node.path not in analysis.info:
@@ -42,11 +43,12 @@ def memory(analysis: Analysis, batch: int = 1, dtype: str = "fp32") -> dict[str,
         inplace_free = node.op in _RESULT_ONLY and node.args.get("inplace", False)
         if node.op not in _VIEWS and not inplace_free:
             kept += nbytes.get(node.path, 0)
-        peak = max(peak, sum(live.values()))
+        sums.append(sum(live.values()))
         for src in node.inputs:
             readers[src] -= 1
             if readers[src] == 0 and src not in graph.outputs:
                 live.pop(src, None)
+    peak = smax(*sums)  # with symbolic sizes, a max() of expressions
     return {"batch": batch, "dtype": dtype, "param_bytes": analysis.params * size,
             "inference_peak_activation_bytes": peak, "training_activation_bytes": kept + sum(
                 nbytes[n] for n, _ in graph.inputs)}

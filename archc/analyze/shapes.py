@@ -13,6 +13,7 @@ from math import ceil, prod
 from typing import Any
 
 from archc import blocks as library
+from archc.analyze.algebra import Guards, evaluate
 from archc.analyze.inplace import check_inplace
 from archc.errors import ArchcError, LimitError, ShapeError
 from archc.ir import Graph, Node
@@ -100,13 +101,14 @@ class Analysis:
             raise first
 
 
-def _node_info(node: Node, ins: tuple[Shape, ...], in_rf: list[RF | None]) -> NodeInfo:
+def node_info(node: Node, ins: tuple[Shape, ...], in_rf: list[RF | None] | None = None) -> NodeInfo:
+    """One node's shapes and costs from its input shapes (``in_rf`` None: no receptive field)."""
     block = library.get(node.op)
     outs = block.out_shapes(node.args, ins)
     out = outs[0]
+    rf = _receptive(block, node, ins, out, in_rf) if in_rf is not None else None
     return NodeInfo(node, ins, out, block.count_params(node.args, ins), block.macs(node.args, ins, out),
-                    block.other_ops(node.args, ins, out), _receptive(block, node, ins, out, in_rf),
-                    outs if block.outputs is not None else ())
+                    block.other_ops(node.args, ins, out), rf, outs if block.outputs is not None else ())
 
 
 def _missing_input(result: Analysis, src: str) -> ShapeError | None:
@@ -150,8 +152,12 @@ def _block_notes(graph: Graph, path: str) -> list[str]:
             if g.kind == "block" and path.startswith(g.path + ".")]
 
 
-def analyze(graph: Graph, limits: Limits | None = None) -> Analysis:
-    """Infer shapes and costs of every node; problems go to ``Analysis.errors`` (nothing raised)."""
+def analyze(graph: Graph, limits: Limits | None = None, guards: Guards | None = None) -> Analysis:
+    """Infer shapes and costs of every node; problems go to ``Analysis.errors`` (nothing raised).
+
+    With ``guards`` the input sizes may be symbolic (``analyze.algebra``): shapes and costs come
+    out as expressions, comparisons the rules make on them are recorded as guards (under the
+    node's path), limits are checked at the hint sizes, and receptive fields are left out."""
     limits = limits or Limits()
     result = Analysis(graph)
     result.shapes.update(dict(graph.inputs))
@@ -164,24 +170,27 @@ def analyze(graph: Graph, limits: Limits | None = None) -> Analysis:
                                  filter(None, (_missing_input(result, src) for src in missing)))
             continue
         ins = tuple(result.shapes[s] for s in node.inputs)
+        if guards is not None:
+            guards.node = node.path
         try:
-            info = _node_info(node, ins, [fields[s] for s in node.inputs])
+            info = node_info(node, ins, None if guards is not None else [fields[s] for s in node.inputs])
         except ArchcError as e:
             result.errors.append(e.located(node.loc, node.path))
             continue
-        total += info.params
+        total += evaluate(info.params)
         if total > limits.max_params:
             result.errors.append(LimitError(f"the model reaches {total:,} parameters here, over the limit of "
                                             f"{limits.max_params:,}", node.loc, node=node.path,
                                             hint="raise it with --max-params if this is intended"))
             return result
-        if prod(info.shape) > limits.max_activation:
-            result.errors.append(LimitError(f"output {info.shape} has {prod(info.shape):,} elements per sample, "
+        elements = evaluate(prod(info.shape))
+        if elements > limits.max_activation:
+            result.errors.append(LimitError(f"output {info.shape} has {elements:,} elements per sample, "
                                             f"over the limit of {limits.max_activation:,}", node.loc,
                                             node=node.path, hint="raise the limit with --max-activation "
                                             "(Limits.max_activation) if this is intended"))
             return result
-        if min(info.shape, default=1) < 1:
+        if any(d < 1 for d in info.shape):
             result.errors.append(ShapeError(f"output shape {info.shape} is empty", node.loc, node=node.path,
                                             hint="the input is too small for this many downsamplings"))
             continue

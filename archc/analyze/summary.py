@@ -75,6 +75,12 @@ def totals(analysis: Analysis) -> dict[str, Any]:
     }
 
 
+# figures given as formulas in the input's symbols (`--input 3xHxW`), with their labels
+_FORMULAS = {"params": "parameters", "macs": "MACs", "activation_elements": "activations (elements)",
+             "training_activation_bytes": "training activations (bytes, fp32, batch 1)",
+             "inference_peak_activation_bytes": "inference peak activations (bytes, fp32, batch 1)"}
+
+
 def to_json(analysis: Analysis, depth: int | None = None, batch: int = 1, dtype: str = "fp32") -> dict[str, Any]:
     from archc.analyze.memory import memory
 
@@ -82,8 +88,10 @@ def to_json(analysis: Analysis, depth: int | None = None, batch: int = 1, dtype:
     doc["memory"] = memory(analysis, batch, dtype)
     sym = analysis.symbolic
     if sym is not None:
-        doc["symbolic"] = {"constraint": sym.constraint, "breaks": sym.breaks,
-                           "output_shape": [list(sym.shapes.get(o, ())) for o in analysis.graph.outputs]}
+        doc["symbolic"] = {"constraint": sym.constraint, "breaks": sym.breaks, "method": sym.method,
+                           "note": sym.note, "figures_at": sym.hint,
+                           "output_shape": [list(sym.shapes.get(o, ())) for o in analysis.graph.outputs],
+                           **{k: sym.formula(k) for k in _FORMULAS if k in sym.figures}}
     doc["nodes"] = [{"path": r.path, "block": r.block,
                      "output_shape": list(sym.shapes.get(r.last, ())) if sym else list(r.output_shape),
                      "params": r.params,
@@ -116,7 +124,8 @@ def to_text(analysis: Analysis, depth: int | None = None, batch: int = 1, dtype:
                   if analysis.sees_whole_input else ""))
     if sym is not None:
         out.append(f"valid inputs: {sym.constraint}" + (f"; smallest input breaks {sym.breaks}" if sym.breaks else "")
-                   + f" (figures above at {analysis.graph.inputs[0][1]})")
+                   + (f"; {sym.note}" if sym.note else "") + f" (figures above at {analysis.graph.inputs[0][1]})")
+        out.extend(f"{label} = {sym.formula(k)}" for k, label in _FORMULAS.items() if k in sym.figures)
     m = memory(analysis, batch, dtype)
     out.append(f"memory ({dtype}, batch {batch}): parameters {fmt_count(m['param_bytes'])}B, inference peak "
                f"activations {fmt_count(m['inference_peak_activation_bytes'])}B, training activations "

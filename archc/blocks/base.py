@@ -14,7 +14,7 @@ from typing import Any
 
 from archc.errors import ShapeError
 
-__all__ = ["Param", "Block", "Args", "Shape", "Window", "pair", "conv_size", "need_rank", "no_params",
+__all__ = ["Param", "Block", "Args", "Shape", "Window", "pair", "conv_size", "need_rank", "common_size", "no_params",
            "no_macs", "REQUIRED"]
 
 Shape = tuple[int, ...]
@@ -133,6 +133,15 @@ def pair(v: int | Sequence[int]) -> tuple[int, int]:
     if isinstance(v, int):
         return (v, v)
     return (int(v[0]), int(v[1]))
+
+
+def common_size(sizes: Sequence[int]) -> int | None:
+    """The size a column of operand sizes broadcasts to (torch stretches a 1), None on a conflict.
+    Only a literal 1 stretches: a symbolic size (analyze.algebra) is compared with the others."""
+    rest = [n for n in sizes if not (isinstance(n, int) and n == 1)]
+    if any(n != rest[0] for n in rest[1:]):
+        return None
+    return rest[0] if rest else 1
 
 
 def need_rank(shape: Shape, rank: int, what: str) -> None:

@@ -34,7 +34,7 @@ def shape(args: Args, ins: Sequence[Shape]) -> Shape:
             raise ShapeError(f"output_padding {op[axis]} must be smaller than the stride ({s[axis]}) or the "
                              f"dilation ({d[axis]})", hint="output_padding only picks among sizes a stride allows")
     size = [(n - 1) * s[i] - 2 * p[i] + d[i] * (k[i] - 1) + op[i] + 1 for i, n in enumerate((h, w))]
-    if min(size) < 1:
+    if any(n < 1 for n in size):
         raise ShapeError(f"output size {tuple(size)} is empty", hint="reduce padding")
     return (args["out_channels"], size[0], size[1])
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from fractions import Fraction
+from math import floor
 from typing import Any
 
 from archc.blocks.base import Args, Block, Param, Shape, Window, need_rank, pair
@@ -28,7 +29,10 @@ def shape(args: Args, ins: Sequence[Shape]) -> Shape:
         return (c, *pair(args["size"]))
     sf = args["scale_factor"]
     fh, fw = (sf, sf) if not isinstance(sf, list) else sf
-    return (c, int(h * fh), int(w * fw))
+    out = (c, floor(h * fh), floor(w * fw))  # torch floors (sizes are positive)
+    if any(n < 1 for n in out[1:]):
+        raise ShapeError(f"scale_factor {sf} makes the {h}x{w} input empty", hint="use a larger input or scale")
+    return out
 
 
 def function(args: Args) -> tuple[Any, dict[str, Any]]:

@@ -11,7 +11,7 @@ from collections.abc import Sequence
 from math import prod
 from typing import Any
 
-from archc.blocks.base import Args, Block, Shape
+from archc.blocks.base import Args, Block, Shape, common_size
 from archc.blocks.merge import broadcast
 from archc.blocks.registry import register
 from archc.errors import ShapeError
@@ -29,10 +29,10 @@ def leading(ins: Sequence[Shape], core: int, what: str, count: int) -> Shape:
         broadcast({}, ins)  # refuses different ranks, with its hint
     out = []
     for i in range(len(ins[0]) - core):
-        sizes = {s[i] for s in ins} - {1}
-        if len(sizes) > 1:
+        size = common_size([s[i] for s in ins])
+        if size is None:
             raise ShapeError(f"{what}: leading dims of {' and '.join(map(str, ins))} do not broadcast (dim {i + 1})")
-        out.append(sizes.pop() if sizes else 1)
+        out.append(size)
     return tuple(out)
 
 

@@ -6,7 +6,7 @@ import operator
 from collections.abc import Sequence
 from typing import Any
 
-from archc.blocks.base import Args, Block, Param, Shape, elementwise
+from archc.blocks.base import Args, Block, Param, Shape, common_size, elementwise
 from archc.blocks.registry import register
 from archc.blocks.reshape import _axis
 from archc.errors import ShapeError
@@ -35,8 +35,8 @@ def broadcast(args: Args, ins: Sequence[Shape]) -> Shape:
                          hint=_rank_hint(ins))
     out = []
     for i in range(rank):
-        sizes = {s[i] for s in ins} - {1}
-        if len(sizes) > 1:
+        size = common_size([s[i] for s in ins])
+        if size is None:
             shapes = " and ".join(str(s) for s in ins)
             hint = None
             if i == 0 and rank == 3:
@@ -45,7 +45,7 @@ def broadcast(args: Args, ins: Sequence[Shape]) -> Shape:
             elif rank == 3:
                 hint = "the spatial sizes differ: check the strides of both branches"
             raise ShapeError(f"cannot combine shapes {shapes}", hint=hint)
-        out.append(sizes.pop() if sizes else 1)
+        out.append(size)
     return tuple(out)
 
 
