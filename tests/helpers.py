@@ -16,10 +16,24 @@ from torch import fx
 import archc
 
 # Twins compared at full size because their shapes refuse SMALL x SMALL (a ViT's position table
-# fixes its size; Inception-v3's auxiliary head pools 5x5 a map that is 17x17 at 299). Every other
-# twin must check at SMALL x SMALL, or its comparison fails.
-FULL_SIZE = frozenset({"vit_b_16", "vit_b_32", "vit_l_16", "vit_l_32", "vit_h_14", "inception_v3"})
+# fixes its size; Inception-v3's auxiliary head pools 5x5 a map that is 17x17 at 299; MaxViT's
+# stages must divide by its 7x7 partitions, and torchvision fixes its grid at build time). Every
+# other twin must check at SMALL x SMALL, or its comparison fails.
+FULL_SIZE = frozenset({"vit_b_16", "vit_b_32", "vit_l_16", "vit_l_32", "vit_h_14", "inception_v3", "maxvit_t"})
 SMALL = 64
+# Twins compared at another (H, W) than SMALL x SMALL: a dilated convolution matters only where its
+# outer taps reach into the map (a "same"-padded 3x3 conv of dilation r needs a map larger than r),
+# and at 64 px DeepLabV3's ASPP (rates 12, 24, 36) sees 8x8 maps behind a ResNet (output stride 8)
+# and 4x4 behind MobileNetV3 (output stride 16), where it equals a 1x1 conv. Each size here makes
+# H exercise every dilation (test_zoo.py::test_comparison_exercises_every_dilation checks it from
+# the specs); W stays SMALL: the specs' dilations are one number for both axes, and a tall input
+# costs less (deeplabv3_resnet50's comparison: 4.5 s at 64x64, 9 s at 296x64, 17 s at 296x296).
+COMPARE_AT = {
+    "deeplabv3_resnet50": (296, 64),              # maps 37 x 8
+    "deeplabv3_resnet101": (296, 64),
+    "deeplabv3_mobilenet_v3_large": (592, 64),    # maps 37 x 4 (torchvision's own 520 gives 33: rate 36 inert)
+    "lraspp_mobilenet_v3_large": (80, 80),        # the backbone's dilation-2 5x5 convs: maps 5 > 4
+}
 ATOL = 1e-6
 
 
@@ -118,9 +132,12 @@ def randomize_(module: torch.nn.Module, seed: int, example: torch.Tensor | None 
 
 
 def comparison_analysis(spec: Path) -> archc.analyze.Analysis:
-    """The spec at the size its twin is compared at: SMALL x SMALL unless FULL_SIZE names it."""
+    """The spec at the size its twin is compared at: COMPARE_AT's, else SMALL x SMALL unless FULL_SIZE
+    names it."""
     full = archc.check(spec)
     channels, *spatial = full.graph.inputs[0][1]
+    if spec.stem in COMPARE_AT:
+        return archc.check(spec, input_shape=[channels, *COMPARE_AT[spec.stem]])
     if spec.stem in FULL_SIZE or len(spatial) != 2 or min(spatial) <= SMALL:
         return full
     return archc.check(spec, input_shape=[channels, SMALL, SMALL])  # an error here fails the test

@@ -35,15 +35,13 @@ def _twin_specs() -> list:
         analysis = archc.check(spec)
         twin = analysis.graph.twin()
         if twin is not None:
-            found.append((spec, twin, _scheme(analysis), analysis.params, "init" in analysis.graph.meta))
+            found.append((spec, twin, _scheme(analysis), analysis.params))
     smallest: dict[tuple[object, str | None], int] = {}
-    for _, _, scheme, params, _ in found:
+    for _, _, scheme, params in found:
         smallest[scheme] = min(params, smallest.get(scheme, params))
     out = []
-    for spec, twin, scheme, params, has_init in found:
+    for spec, twin, scheme, params in found:
         marks = [] if params <= TIE * smallest[scheme] else [pytest.mark.slow]
-        if not has_init and spec.stem.startswith("swin"):  # new specs, owned elsewhere: no `init:` yet
-            marks.append(pytest.mark.xfail(reason="specs/swin*.yaml have no `init:` yet", strict=True))
         out.append(pytest.param(spec, twin, id=spec.stem, marks=marks))
     return out
 

@@ -8,8 +8,12 @@ parameter count, same state_dict keys and shapes, and the same outputs on the sa
 
 from __future__ import annotations
 
+from functools import cache
+from pathlib import Path
+
 import pytest
 import torch
+import torchvision
 
 import archc
 from tests.conftest import SPECS
@@ -38,6 +42,12 @@ SIZES_IN_SLOW = frozenset({
 def _twin(analysis: archc.analyze.Analysis) -> str | None:
     twin = analysis.graph.twin()
     return twin[0] if twin else None
+
+
+@cache
+def _checked(spec: Path) -> archc.analyze.Analysis:
+    """The spec at its own size and defaults (collection reads each spec once)."""
+    return archc.check(spec)
 
 
 def _inputs(analysis: archc.analyze.Analysis, device: str, batch: int = 2) -> list[torch.Tensor]:
@@ -75,9 +85,9 @@ def test_reference_parameter_count(spec):
 def _twin_specs() -> list:
     out = []
     for spec in SPECS:
-        twin = _twin(archc.check(spec))
+        twin = _twin(_checked(spec))
         if twin is not None:
-            params = archc.check(spec).params
+            params = _checked(spec).params
             marks = [pytest.mark.slow] if params > BIG or spec.stem in SIZES_IN_SLOW else []
             out.append(pytest.param(spec, twin, id=spec.stem, marks=marks))
     return out
@@ -107,3 +117,59 @@ def test_full_size_specs_cannot_be_reduced(name):
     channels = archc.check(spec).graph.inputs[0][1][0]
     with pytest.raises(archc.ArchcError):
         archc.check(spec, input_shape=[channels, SMALL, SMALL])
+
+
+TWINS = [spec for spec in SPECS if _twin(_checked(spec)) is not None]
+
+
+@pytest.mark.parametrize("spec", TWINS, ids=[p.stem for p in TWINS])
+def test_comparison_exercises_every_dilation(spec):
+    """At the size a twin is compared at, every dilated convolution's outer taps reach into the map
+    (else it computes a 1x1 conv and a wrong dilation would pass: see helpers.COMPARE_AT)."""
+    inert = []
+    for path, info in comparison_analysis(spec).info.items():
+        if info.node.op != "conv2d":
+            continue
+        dilation, kernel = _pair(info.node.args.get("dilation", 1))[0], _pair(info.node.args["kernel_size"])[0]
+        reach = dilation * (kernel - 1) // 2  # along H; the specs' dilated convs are "same"-padded
+        if dilation > 1 and kernel > 1 and info.in_shapes[0][1] <= reach:
+            inert.append(f"{path}: dilation {dilation} on a map of height {info.in_shapes[0][1]}")
+    assert not inert, inert
+
+
+def _pair(v: int | list[int]) -> tuple[int, int]:
+    return (v, v) if isinstance(v, int) else (v[0], v[1])
+
+
+def _published(twin: str) -> list[tuple[str, int, float]]:
+    """Each of torchvision's weights for the twin: name, the size its `_ops` were measured at (the
+    transforms' crop, or the resize of segmentation weights), and `_ops` (GMACs)."""
+    out = []
+    for w in torchvision.models.get_model_weights(twin):
+        size = w.transforms.keywords.get("crop_size", w.transforms.keywords.get("resize_size"))
+        out.append((str(w), int(size), float(w.meta["_ops"])))
+    return out
+
+
+# torchvision measured inception_v3 in eval mode, where the aux head it builds does not run
+TRAIN_ONLY_OUTPUTS = frozenset({"inception_v3"})
+
+
+@pytest.mark.parametrize("spec", [pytest.param(s, id=s.stem, marks=[pytest.mark.xfail(
+    reason="outputs that depend on train mode are not in the language yet", strict=True)]
+    if s.stem in TRAIN_ONLY_OUTPUTS else []) for s in TWINS])
+def test_macs_equal_published_ops(spec):
+    """MACs equal torchvision's `_ops` for every weights entry, at its size and with what its
+    builder sets for weights: a ViT's image_size; aux_loss=True for segmentation weights, whose
+    auxiliary head runs in eval mode too (their `_ops` count it)."""
+    analysis = _checked(spec)
+    twin = analysis.graph.twin()
+    assert twin is not None
+    channels = analysis.graph.inputs[0][1][0]
+    wrong = []
+    for weights, size, ops in _published(twin[0]):
+        params = {k: v for k, v in (("image_size", size), ("aux_loss", True)) if k in analysis.graph.params}
+        macs = archc.check(spec, input_shape=[channels, size, size], **params).macs
+        if round(macs / 1e9, 3) != ops:
+            wrong.append(f"{weights} at {size}: {macs / 1e9:.3f} GMACs, published {ops}")
+    assert not wrong, wrong
