@@ -156,6 +156,10 @@ class Expr:
 
     # ---- arithmetic ----
     def __add__(self, other: Any) -> Num:
+        if type(other) is int:  # the common case: only the constant changes
+            terms = dict(self.terms)
+            terms[()] = terms.get((), 0) + other
+            return _make(terms)
         o = _lift(other)
         if o is None:
             return NotImplemented
@@ -181,6 +185,8 @@ class Expr:
         return NotImplemented if o is None else o + (-self)
 
     def __mul__(self, other: Any) -> Any:
+        if type(other) is int:  # the common case: scale every coefficient
+            return _make({m: c * other for m, c in self.terms.items()}) if other else 0
         if isinstance(other, float) and not other.is_integer():
             return Scaled(self, Fraction(other))
         o = _lift(other)

@@ -73,12 +73,12 @@ def _keeps_output(node: Node) -> bool:
 
 
 def _conflicts(node: Node, graph: Graph, parents: dict[str, str], roots: dict[str, str],
-               families: dict[str, list[str]], readers: dict[str, list[str]]) -> list[str]:
+               families: dict[str, list[str]], readers: dict[str, list[str]],
+               inputs: set[str], nodes: set[str]) -> list[str]:
     """Who else sees the storage ``node`` writes into: other readers, the caller (inputs, outputs),
     and producers whose backward needs the value (torch would fail in backward)."""
     family = [m for m in families[roots[node.inputs[0]]]
               if m != node.path and node.path not in _chain(m, parents)]
-    inputs, nodes = {n for n, _ in graph.inputs}, {n.path for n in graph.nodes}
     seen: list[str] = []
     for member in family:
         if member in inputs or member in graph.outputs:
@@ -96,10 +96,11 @@ def check_inplace(graph: Graph, errors: list[ArchcError]) -> None:
     """Refuse, located, every `inplace: true` that would corrupt a value something else still reads."""
     parents, readers = storage_parents(graph), graph.consumers()
     roots, families = _families(graph, parents)
+    inputs, nodes = {n for n, _ in graph.inputs}, {n.path for n in graph.nodes}  # once, not per node
     for node in graph.nodes:
         if not (node.args.get("inplace") and node.inputs) or node.inputs[0] not in roots:
             continue
-        others = _conflicts(node, graph, parents, roots, families, readers)
+        others = _conflicts(node, graph, parents, roots, families, readers, inputs, nodes)
         if others:
             src, root = node.inputs[0], roots[node.inputs[0]]
             shared = "" if src == root else f" (which shares storage with '{root}')"
