@@ -34,7 +34,8 @@ __all__ = ["SymbolicResult", "AxisSet", "solve", "sweep"]
 
 HINTS = (224, 256, 320, 384, 512, 518, 572, 299, 128, 64, 32, 1024)  # tried in turn until one is valid
 _SCAN = 4096  # sizes checked one by one when a guard is not quasi-affine (e.g. H * H)
-_MAX_STRETCH = 20_000  # settle size + period beyond which the exact solve gives way to the scan
+_MAX_STRETCH = 2_000_000  # guard evaluations beyond which the exact solve gives way to the scan
+_HINT_WORK = 60_000  # node analyses spent looking for a hint size that works
 _MAX_OTHER = 64  # other-branch sizes checked concretely per axis ...
 _OTHER_WORK = 100_000  # ... and at most this many node analyses for them
 
@@ -210,7 +211,7 @@ def _table(guards: list[Guard], s: str, hint: dict[str, int]) -> _Table:
             break
         start, per = _settles(p)
         settle, period = max(settle, start), lcm(period, per)
-    if not upto and settle + period > _MAX_STRETCH:
+    if not upto and (settle + period) * max(1, len(guards)) > _MAX_STRETCH:
         upto = _SCAN
     env = dict(hint)
     ok = [False]
@@ -241,7 +242,9 @@ def solve(graph: Graph, symbols: dict[int, str], limits: Limits | None = None) -
     dims: tuple[Any, ...] = tuple(symbol(symbols[i]) if i in symbols else d for i, d in enumerate(shape))
     sym_graph = replace(graph, inputs=((name, dims),))
     first: Analysis | None = None
-    for size in HINTS:
+    tried: list[int] = []
+    for size in HINTS[:max(2, _HINT_WORK // max(1, len(graph.nodes)))]:  # bounded work on failing specs
+        tried.append(size)
         guards = Guards({s: size for s in names})
         try:
             with guarding(guards):
@@ -253,7 +256,7 @@ def solve(graph: Graph, symbols: dict[int, str], limits: Limits | None = None) -
         first = first or a
     assert first is not None
     err = first.errors[0]
-    return SymbolicResult(symbols, {s: HINTS[0] for s in names}, {}, f"none of the sizes {', '.join(map(str, HINTS))} "
+    return SymbolicResult(symbols, {s: HINTS[0] for s in names}, {}, f"none of the sizes {', '.join(map(str, tried))} "
                           "works", f"at {HINTS[0]}: [{err.node}] {err.message}", method="none")
 
 
