@@ -60,7 +60,7 @@ def test_floor_divisions_collapse_and_compare_structurally():
     pool = (stem + 2 - 3) // 2 + 1  # then a 3x3 stride-2 pool
     assert str(stem) == "(H + 1) // 2" and str(pool) == "(H + 3) // 4"
     assert str(-(-(pool - 3) // 2) + 1) == "(H + 3) // 8"  # a ceil-mode pool: ceil((x - 3) / 2) + 1
-    assert (H - 1) // 2 + 1 == stem  # a 1x1 stride-2 shortcut: equal without a guard
+    assert stem == (H - 1) // 2 + 1  # a 1x1 stride-2 shortcut: equal without a guard
     for h in range(1, 300):
         assert pool.value({"H": h}) == ((h + 6 - 7) // 2 + 1 + 2 - 3) // 2 + 1
 
@@ -71,7 +71,10 @@ def test_undecided_comparisons_become_guards_at_the_hint():
     with guarding(g):
         assert H // 16 >= 3 and H + 3 > 0 and H - 1 >= 0  # the last two hold for every size: no guard
         assert 16 * (H // 16) * (W // 16) + 16 == 3152
-    assert [x.text() for x in g.items] == ["H // 16 >= 3", "(H // 16) * (W // 16) == 196"]
+        assert 16 * (W // 4) >= 1  # a flattened map is non-empty: W // 4 >= 1, not W // 4 >= 0
+        assert 32 * (H // 8) * (W // 8) >= 1  # both sides of a product non-empty
+    assert [x.text() for x in g.items] == ["H // 16 >= 3", "(H // 16) * (W // 16) == 196", "W // 4 >= 1",
+                                           "H // 8 >= 1", "W // 8 >= 1"]
 
 
 # ---- golden constraints ----
