@@ -22,7 +22,7 @@ from fractions import Fraction
 from math import gcd, lcm, prod
 from typing import Any
 
-__all__ = ["Expr", "Guard", "Guards", "NotSymbolic", "symbol", "smax", "evaluate", "guarding"]
+__all__ = ["Expr", "Guard", "Guards", "NotSymbolic", "symbol", "smax", "evaluate", "guarding", "shape_key"]
 
 
 class NotSymbolic(Exception):
@@ -232,6 +232,8 @@ class Expr:
 
     # ---- comparisons: decided when possible, else guarded at the hint ----
     def __lt__(self, other: Any) -> bool:
+        if type(other) is int and (low := self.low()) is not None and low >= other:
+            return False  # the common `size < 1` check, decided by the lower bound alone
         return _compare(_lift_or_fail(other) - self, ">")
 
     def __le__(self, other: Any) -> bool:
@@ -241,6 +243,8 @@ class Expr:
         return _compare(self - _lift_or_fail(other), ">")
 
     def __ge__(self, other: Any) -> bool:
+        if type(other) is int and (low := self.low()) is not None and low >= other:
+            return True
         return _compare(self - _lift_or_fail(other), ">=")
 
     def __eq__(self, other: Any) -> bool:  # type: ignore[override]
@@ -360,7 +364,7 @@ def smax(*xs: Num) -> Num:
     """max() without a guard: entries that another provably dominates are dropped. Each entry is
     checked against the largest few kept so far (largest at a probe size), so the cost stays
     linear; an entry kept that a later one dominates only makes the max longer, never wrong."""
-    flat = list(dict.fromkeys(a for x in xs for a in (_max_args(x) or (x,))))
+    flat = list({_text(a): a for x in xs for a in (_max_args(x) or (x,))}.values())
     if len(flat) == 1:
         return flat[0]
     if all(isinstance(x, int) for x in flat):
@@ -378,6 +382,11 @@ def smax(*xs: Num) -> Num:
     return Expr({(Atom("max", key, args=args),): 1})
 
 
+def _text(x: Num) -> Any:
+    """A dictionary key for a size: Exprs by their text (their == records a guard)."""
+    return x.key if isinstance(x, Expr) else x
+
+
 def _max_args(x: Num) -> tuple[Num, ...]:
     """The entries of a max() expression (empty for anything else)."""
     if isinstance(x, Expr) and len(x.terms) == 1:
@@ -393,6 +402,11 @@ def _provably_ge(a: Num, b: Num) -> bool:
         return diff >= 0
     low = diff.low()
     return low is not None and low >= 0
+
+
+def shape_key(shape: tuple[Any, ...]) -> tuple[Any, ...]:
+    """A dictionary key for a shape that may hold expressions."""
+    return tuple(d if type(d) is int else _text(d) for d in shape)
 
 
 # ---- guards ----

@@ -6,7 +6,7 @@ from __future__ import annotations
 from math import prod
 from typing import Any
 
-from archc.analyze.algebra import smax
+from archc.analyze.algebra import shape_key, smax
 from archc.analyze.shapes import Analysis
 
 __all__ = ["DTYPE_BYTES", "memory"]
@@ -27,7 +27,15 @@ def memory(analysis: Analysis, batch: int = 1, dtype: str = "fp32") -> dict[str,
     """Byte estimates; activations scale with ``batch``, parameters do not."""
     size = DTYPE_BYTES[dtype]
     graph = analysis.graph
-    nbytes = {p: prod(s) * batch * size for p, s in analysis.shapes.items()}
+    per_shape: dict[tuple[Any, ...], Any] = {}  # deep stacks repeat a few shapes (expressions are costly)
+
+    def nbytes_of(shape: tuple[Any, ...]) -> Any:
+        key = shape_key(shape)
+        if key not in per_shape:
+            per_shape[key] = prod(shape) * batch * size
+        return per_shape[key]
+
+    nbytes = {p: nbytes_of(s) for p, s in analysis.shapes.items()}
     readers: dict[str, int] = {}
     for node in graph.nodes:
         for src in node.inputs:

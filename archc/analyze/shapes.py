@@ -13,7 +13,7 @@ from math import ceil, prod
 from typing import Any
 
 from archc import blocks as library
-from archc.analyze.algebra import Guards, evaluate
+from archc.analyze.algebra import Guards, evaluate, shape_key
 from archc.analyze.inplace import check_inplace
 from archc.errors import ArchcError, LimitError, ShapeError
 from archc.ir import Graph, Node
@@ -101,14 +101,26 @@ class Analysis:
             raise first
 
 
-def node_info(node: Node, ins: tuple[Shape, ...], in_rf: list[RF | None] | None = None) -> NodeInfo:
-    """One node's shapes and costs from its input shapes (``in_rf`` None: no receptive field)."""
+Memo = dict[tuple[Any, ...], tuple[Any, ...]]  # (op, args, input shapes) -> outputs and costs
+
+
+def node_info(node: Node, ins: tuple[Shape, ...], in_rf: list[RF | None] | None = None,
+              memo: Memo | None = None) -> NodeInfo:
+    """One node's shapes and costs from its input shapes (``in_rf`` None: no receptive field).
+    Rules are pure, so ``memo`` serves the many identical nodes of a deep stack from one call."""
     block = library.get(node.op)
-    outs = block.out_shapes(node.args, ins)
-    out = outs[0]
-    rf = _receptive(block, node, ins, out, in_rf) if in_rf is not None else None
-    return NodeInfo(node, ins, out, block.count_params(node.args, ins), block.macs(node.args, ins, out),
-                    block.other_ops(node.args, ins, out), rf, outs if block.outputs is not None else ())
+    key = (node.op, repr(sorted(node.args.items())),
+           tuple(shape_key(s) for s in ins)) if memo is not None else ()
+    hit = memo.get(key) if memo is not None else None
+    if hit is None:
+        outs = block.out_shapes(node.args, ins)
+        hit = (outs, block.count_params(node.args, ins), block.macs(node.args, ins, outs[0]),
+               block.other_ops(node.args, ins, outs[0]))
+        if memo is not None:
+            memo[key] = hit
+    outs, params, macs, other_ops = hit
+    rf = _receptive(block, node, ins, outs[0], in_rf) if in_rf is not None else None
+    return NodeInfo(node, ins, outs[0], params, macs, other_ops, rf, outs if block.outputs is not None else ())
 
 
 def _missing_input(result: Analysis, src: str) -> ShapeError | None:
@@ -163,6 +175,7 @@ def analyze(graph: Graph, limits: Limits | None = None, guards: Guards | None = 
     result.shapes.update(dict(graph.inputs))
     fields: dict[str, RF | None] = {name: RF(Fraction(1), Fraction(1)) for name, _ in graph.inputs}
     total = 0
+    memo: Memo = {}
     for node in graph.nodes:
         missing = [src for src in node.inputs if src not in result.shapes]
         if missing:  # an input failed (already reported), or names an output that does not exist
@@ -173,7 +186,7 @@ def analyze(graph: Graph, limits: Limits | None = None, guards: Guards | None = 
         if guards is not None:
             guards.node = node.path
         try:
-            info = node_info(node, ins, None if guards is not None else [fields[s] for s in node.inputs])
+            info = node_info(node, ins, None if guards is not None else [fields[s] for s in node.inputs], memo)
         except ArchcError as e:
             result.errors.append(e.located(node.loc, node.path))
             continue
@@ -183,7 +196,7 @@ def analyze(graph: Graph, limits: Limits | None = None, guards: Guards | None = 
                                             f"{limits.max_params:,}", node.loc, node=node.path,
                                             hint="raise it with --max-params if this is intended"))
             return result
-        elements = evaluate(prod(info.shape))
+        elements = prod(evaluate(d) for d in info.shape)
         if elements > limits.max_activation:
             result.errors.append(LimitError(f"output {info.shape} has {elements:,} elements per sample, "
                                             f"over the limit of {limits.max_activation:,}", node.loc,
