@@ -88,10 +88,14 @@ def check(spec: str | Path, params: Mapping[str, Any] | None = None, input_shape
 
 
 def compile(spec: str | Path, *, device: str | torch.device | None = None, input_shape: Any = None,
-            limits: Limits | None = None, **params: Any) -> torch.fx.GraphModule:  # noqa: A001
+            limits: Limits | None = None, weights: str | Path | None = None,
+            **params: Any) -> torch.fx.GraphModule:  # noqa: A001
     """Compile a spec (path or built-in name) into a torch module; keyword arguments set `params`.
+    ``weights``: ``"torchvision"`` (the twin's default pretrained weights), ``"torchvision:IMAGENET1K_V2"``,
+    a weights file or a run directory of `archc train`, loaded strictly.
 
     >>> model = archc.compile("resnet50", num_classes=10)
+    >>> pretrained = archc.compile("resnet50", weights="torchvision:IMAGENET1K_V2")
     """
     try:
         from archc.backend import build_module
@@ -103,4 +107,8 @@ def compile(spec: str | Path, *, device: str | torch.device | None = None, input
     analysis = check(spec, params, input_shape, limits)
     module = build_module(analysis.graph, analysis, device)
     module.archc_graph = analysis.graph  # type: ignore[assignment]
+    if weights is not None:
+        from archc.train.weights import is_torchvision, load_any, run_weights
+
+        load_any(module, weights if is_torchvision(weights) else run_weights(weights)[0])
     return module

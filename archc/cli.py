@@ -118,11 +118,19 @@ def _input_loc(spec: str) -> Any:
 def _build(args: argparse.Namespace) -> int:
     from archc import compile
 
+    params, weights = _parse_set(args.set), args.weights
+    if weights:
+        from archc.train.weights import is_torchvision, run_weights
+
+        if not is_torchvision(weights):
+            weights, trained_with = run_weights(weights)  # a run's num_classes etc., unless --set says otherwise
+            params = {**trained_with, **params}
     module = compile(args.spec, device=args.device, input_shape=_parse_input(args.input), limits=_limits(args),
-                     **_parse_set(args.set))
+                     weights=weights, **params)
     graph = cast(Any, module).archc_graph
     n = sum(p.numel() for p in module.parameters())
-    print(f"built {graph.name}: {type(module).__name__}, {n:,} parameters, {len(graph.nodes)} nodes")
+    print(f"built {graph.name}: {type(module).__name__}, {n:,} parameters, {len(graph.nodes)} nodes"
+          + (f", weights from {args.weights}" if weights else ""))
     if args.output:
         from safetensors.torch import save
 
@@ -229,7 +237,7 @@ def _train(args: argparse.Namespace) -> int:
         exist_ok=args.exist_ok, freeze=[f for f in (args.freeze or "").split(",") if f], train_last=args.train_last,
         weights=args.weights, strict=not args.no_strict, workers=args.workers, fake_size=args.fake_size,
         stop_after=args.stop_after, task=args.task, input=_parse_input(args.input), train_size=args.train_size,
-        val_size=args.val_size)
+        val_size=args.val_size, loss=args.loss)
     _train_done(cfg, train(cfg))
     return 0
 
@@ -252,10 +260,11 @@ def _predict(args: argparse.Namespace) -> int:
     from archc.train.predict import predict
 
     results = predict(args.spec, args.images, args.weights, _parse_set(args.set), _parse_input(args.input),
-                      args.out, args.top_k)
+                      args.out, args.top_k, args.overlay)
     for r in results:
         shares = ", ".join(f"{name} {p:.3f}" for name, p in r.top)
-        print(f"{r.image}: {'wrote ' + str(r.mask) + ' (' + shares + ')' if r.mask else shares}")
+        also = f" and {r.overlay}" if r.overlay else ""
+        print(f"{r.image}: {'wrote ' + str(r.mask) + also + ' (' + shares + ')' if r.mask else shares}")
     return 0
 
 
@@ -384,7 +393,9 @@ def _parser() -> argparse.ArgumentParser:
     c.add_argument("--strict", action="store_true",
                    help="exit 1 when there are lint warnings (silence one with `lint: {ignore: {CODE: reason}}`)")
     b = spec_cmd("build", _build, "compile a spec into a torch module; -o writes its weights (safetensors)")
-    b.add_argument("-o", "--output", help="write the initial weights as .safetensors")
+    b.add_argument("-o", "--output", help="write the weights as .safetensors")
+    b.add_argument("--weights", help="torchvision (the twin's default pretrained weights), torchvision:NAME (e.g. "
+                   "IMAGENET1K_V2), a run directory of archc train or a weights file (default: initial weights)")
     b.add_argument("--device", default=None, help="cpu, cuda or meta")
     s = spec_cmd("summary", _summary, "per-node table: shapes, parameters, MACs")
     s.add_argument("--depth", type=int, default=None, help="collapse to this many path levels")
@@ -438,6 +449,9 @@ def _parser() -> argparse.ArgumentParser:
     t.add_argument("--backbone-lr", type=float, default=None, help="default: lr (lr/10 with --weights)")
     t.add_argument("--weight-decay", type=float, default=0.05, help="AdamW's (default: %(default)s)")
     t.add_argument("--warmup", type=float, default=0.5, help="warm-up epochs (default: %(default)s)")
+    t.add_argument("--loss", choices=("ce", "dice", "ce+dice"), default="ce",
+                   help="cross-entropy, Dice (segmentation: softmax probabilities, mean over classes) or their sum "
+                   "(default: %(default)s)")
     t.add_argument("--label-smoothing", type=float, default=0.0, help="default: %(default)s")
     t.add_argument("--clip", type=float, default=1.0, help="gradient norm clipping (default: %(default)s)")
     t.add_argument("--device", default="cpu", help="cpu or cuda (default: %(default)s)")
@@ -450,7 +464,9 @@ def _parser() -> argparse.ArgumentParser:
     t.add_argument("--exist-ok", action="store_true", help="let --out name a folder that already holds files")
     t.add_argument("--freeze", help="comma-separated node paths to freeze, e.g. conv1,bn1,layer1")
     t.add_argument("--train-last", type=int, default=None, help="train only the last N top-level nodes")
-    t.add_argument("--weights", help="initial weights: .safetensors or a torchvision .pth state_dict")
+    t.add_argument("--weights", help="initial weights: torchvision (the twin's default pretrained weights, from "
+                   "torchvision's cache or downloaded once), torchvision:NAME (e.g. IMAGENET1K_V2), .safetensors or "
+                   "a state_dict .pth")
     t.add_argument("--no-strict", action="store_true", help="load only the weights that fit")
     t.add_argument("--workers", type=int, default=0, help="data loader processes (default: %(default)s)")
     t.add_argument("--fake-size", type=int, default=512, help="images in --data fake (default: %(default)s)")
@@ -462,11 +478,14 @@ def _parser() -> argparse.ArgumentParser:
     pr.add_argument("spec", help="spec file, built-in name, or a run directory of archc train")
     pr.add_argument("images", nargs="+", metavar="IMAGE", help="PNG or JPEG images")
     pr.add_argument("--weights", help="a run directory of archc train (its best weights, params, input size and "
-                    "class names) or a weights file")
+                    "class names), a weights file, or torchvision / torchvision:NAME (the twin's pretrained weights, "
+                    "their class names and preprocessing)")
     pr.add_argument("--set", action="append", metavar="NAME=VALUE", help="override a spec parameter")
     pr.add_argument("--input", metavar="CxHxW", help="model input size (default: the run's, else the spec's)")
     pr.add_argument("-o", "--out", help="segmentation: the mask file (one image) or a folder (default: "
                     "NAME_mask.png beside each image)")
+    pr.add_argument("--overlay", action="store_true", help="segmentation: also write NAME_overlay.png, the "
+                    "classes' colours over the image")
     pr.add_argument("--top-k", type=int, default=5, help="classes printed per image (default: %(default)s)")
     pr.set_defaults(fn=_predict)
     e = spec_cmd("export", _export, "write the model as ONNX, TorchScript, a torch.export program or Python")

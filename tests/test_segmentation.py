@@ -12,7 +12,9 @@ import torch
 from PIL import Image
 
 from archc.cli import main
-from archc.train.data import SHAPE_CLASSES, make_datasets, read_mask, shapes_image
+from archc.errors import UsageError
+from archc.train.data import SHAPE_CLASSES, MaskFolder, make_datasets, read_mask, scale_crop, shapes_image
+from archc.train.losses import DiceLoss, class_dice, make_loss
 from archc.train.predict import palette
 
 UNET = ["--set", "f=[8,16,32,64]"]
@@ -48,21 +50,31 @@ def test_unet_learns_shapes_and_predicts_a_mask(tmp_path, capsys):
     best = max(h["val_miou"] for h in history)
     # chance: all background scores background's IoU (its share, ~0.87) over 4 classes, about 0.22
     assert best > 0.3, [h["val_miou"] for h in history]
-    assert {"iou_background", "iou_circle", "iou_rectangle", "iou_triangle"} <= set(history[0])
+    assert {"iou_background", "iou_circle", "iou_rectangle", "iou_triangle", "val_dice"} <= set(history[0])
     assert "val_miou" in (run / "metrics.csv").read_text().splitlines()[0]
     info = json.loads((run / "run.json").read_text())
     assert info["task"] == "segmentation" and info["input"] == [1, 32, 32] and info["classes"] == list(SHAPE_CLASSES)
+    top = max(history, key=lambda h: h["val_miou"])  # run.json: the best checkpoint's per-class IoU
+    assert info["best"]["epoch"] == top["epoch"] and info["best"]["val_dice"] == top["val_dice"]
+    assert info["best"]["iou"] == {n: top[f"iou_{n}"] for n in SHAPE_CLASSES}
     assert out.rstrip().endswith(f"done: best validation mIoU {best:.4f}; run directory {run}")
     image, truth = shapes_image(1, 48, 40, torch.Generator().manual_seed(123))  # another size than trained
     _png(tmp_path / "x.png", image[0] * 255, "L")
     status, out, err = _run(["predict", "unet", "--weights", str(run), str(tmp_path / "x.png"),
-                             "-o", str(tmp_path / "m.png")], capsys)
+                             "-o", str(tmp_path / "m.png"), "--overlay"], capsys)
     assert status == 0, err
-    assert out.startswith(f"{tmp_path / 'x.png'}: wrote {tmp_path / 'm.png'} (background ")
+    assert out.startswith(f"{tmp_path / 'x.png'}: wrote {tmp_path / 'm.png'} and {tmp_path / 'm_overlay.png'} "
+                          "(background ")
     with Image.open(tmp_path / "m.png") as m:
         assert m.mode == "P" and m.size == (40, 48)
+    with Image.open(tmp_path / "m_overlay.png") as o:  # the image where background, tinted where shapes
+        assert o.mode == "RGB" and o.size == (40, 48)
+        grey = torch.tensor(bytearray(o.tobytes())).reshape(48, 40, 3)
     mask = read_mask(tmp_path / "m.png")
     assert int(mask.max()) < 4
+    source = (image[0] * 255).to(torch.uint8).long()
+    assert torch.equal(grey[mask == 0].long(), source[mask == 0][:, None].expand(-1, 3))
+    assert not torch.equal(grey[mask > 0].long(), source[mask > 0][:, None].expand(-1, 3))
     found, shapes = mask > 0, truth > 0  # the image's own shapes, where they are
     assert (found & shapes).sum() / (found | shapes).sum() > 0.5
 
@@ -152,3 +164,50 @@ def test_predict_classification_and_refusals(tmp_path, capsys):
     (tmp_path / "bad.png").write_text("not an image")
     status, _, err = _run(["predict", str(run), str(tmp_path / "bad.png")], capsys)
     assert status == 2 and "cannot read" in err
+
+
+def test_dice_loss_and_metric():
+    labels = torch.tensor([[[0, 1], [2, 2]]])
+    perfect = torch.nn.functional.one_hot(labels, 3).movedim(-1, 1).float() * 50
+    assert DiceLoss()(perfect, labels).item() < 1e-6
+    assert DiceLoss()(-perfect, labels).item() > 0.4  # every pixel wrong (smoothing counts no class at zero)
+    wrong_small = perfect.clone()
+    wrong_small[0, :, 0, 1] = torch.tensor([50.0, 0, 0])  # the one class-1 pixel called background
+    ce, dice = make_loss("ce", "segmentation"), make_loss("dice", "segmentation")
+    both = make_loss("ce+dice", "segmentation")
+    assert torch.allclose(both(wrong_small, labels), ce(wrong_small, labels) + dice(wrong_small, labels))
+    confusion = torch.tensor([[3.0, 1, 0], [0, 0, 0], [1, 0, 5]])  # rows true, columns predicted
+    assert class_dice(confusion)[0] == pytest.approx(6 / 8) and class_dice(confusion)[2] == pytest.approx(10 / 11)
+    assert class_dice(confusion)[1] == 0.0
+    with pytest.raises(UsageError, match="Dice compares masks, but this run is classification"):
+        make_loss("dice", "classification")
+
+
+def test_loss_flag_refused_for_classification(tmp_path, capsys):
+    status, _, err = _run(["train", "lenet5", "--data", "digits", "--loss", "dice", "--out", str(tmp_path / "r")],
+                          capsys)
+    assert status == 2 and "--loss dice: Dice compares masks" in err and not (tmp_path / "r").exists()
+
+
+def test_joint_scale_crop_and_flip_keep_image_and_mask_together(tmp_path):
+    """The image holds its own mask (grey = class * 60): wherever the scaled image is exactly a class
+    level, the mask says that class."""
+    data = tmp_path / "data"
+    g = torch.Generator().manual_seed(3)
+    for i in range(2):
+        _, mask = shapes_image(1, 32, 32, g)
+        _png(data / "images" / f"{i}.png", mask * 60, "L")
+        _png(data / "masks" / f"{i}.png", mask, "L")
+    pairs = [(data / "images" / f"{i}.png", data / "masks" / f"{i}.png") for i in range(2)]
+    plain, augmented = MaskFolder(pairs, (1, 32, 32), False), MaskFolder(pairs, (1, 32, 32), True)
+    torch.manual_seed(0)
+    differs = 0
+    for _ in range(20):
+        x, y = augmented[0]
+        level = (x[0] * 0.5 + 0.5) * 255 / 60  # undo the normalisation: the class the image shows
+        exact = (level - level.round()).abs() < 1e-3
+        assert exact.float().mean() > 0.5 and torch.equal(level.round()[exact].long(), y[exact])
+        differs += not torch.equal(y, plain[0][1])
+    assert differs >= 15  # scaled, cropped or flipped nearly every time
+    x, y = scale_crop(torch.arange(64.0).reshape(1, 8, 8), torch.arange(64).reshape(8, 8), area=(1.0, 1.0))
+    assert y.shape == (8, 8) and y.dtype == torch.long

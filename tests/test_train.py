@@ -238,3 +238,82 @@ def test_train_help_shows_defaults(capsys):
     for default in ("default: 5 (with --resume", "default: 64", "default: 0.001", "default: a new runs/<spec name>/N",
                     "--exist-ok", "digits"):
         assert default in text, default
+
+
+# ---- torchvision's pretrained weights by name, offline: a cache made here from random weights ----------
+
+@pytest.fixture
+def torch_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """An empty TORCH_HOME, where any download fails as it does offline."""
+    import urllib.error
+
+    def offline(url: str, *args: object, **kwargs: object) -> None:
+        raise urllib.error.URLError("no network (test)")
+
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch_home"))
+    monkeypatch.setattr(torch.hub, "download_url_to_file", offline)
+    return tmp_path / "torch_home"
+
+
+def _cache(member: object, model: torch.nn.Module) -> Path:
+    """Save ``model``'s state_dict where torchvision's cache keeps ``member``'s file."""
+    from archc.train.weights import torchvision_cache_file
+
+    path = torchvision_cache_file(member)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    torch.save(model.state_dict(), path)
+    return path
+
+
+def test_torchvision_weights_from_the_cache_and_offline(torch_home, tmp_path, capsys):
+    from torchvision.models import SqueezeNet1_1_Weights
+
+    with pytest.raises(UsageError) as info:  # nothing cached and no network: the file it looked for
+        archc.compile("squeezenet1_1", weights="torchvision")
+    expected = torch_home / "hub" / "checkpoints" / Path(SqueezeNet1_1_Weights.IMAGENET1K_V1.url).name
+    assert f"not in torchvision's cache ({expected})" in info.value.message and "no network" in info.value.message
+    torch.manual_seed(1)
+    twin = torchvision.models.squeezenet1_1()
+    assert _cache(SqueezeNet1_1_Weights.IMAGENET1K_V1, twin) == expected
+    for name in ("torchvision", "torchvision:IMAGENET1K_V1", "torchvision:SqueezeNet1_1_Weights.IMAGENET1K_V1"):
+        model = archc.compile("squeezenet1_1", weights=name)
+        assert all(torch.equal(v, twin.state_dict()[k]) for k, v in model.state_dict().items()), name
+    with pytest.raises(UsageError, match="SqueezeNet1_1_Weights has no IMAGENET1K_V2") as info:
+        archc.compile("squeezenet1_1", weights="torchvision:IMAGENET1K_V2")
+    assert "one of: DEFAULT, IMAGENET1K_V1" in (info.value.hint or "")
+    with pytest.raises(UsageError, match="has no torchvision twin"):
+        archc.compile("unet", weights="torchvision")
+    out = tmp_path / "w.safetensors"
+    assert main(["build", "squeezenet1_1", "--weights", "torchvision", "-o", str(out)]) == 0
+    assert torch.equal(load_file(str(out))["features.0.weight"], twin.state_dict()["features.0.weight"])
+    # predict: the weights' class names (ImageNet's) and their own preprocessing (any image size)
+    from PIL import Image
+
+    Image.new("RGB", (300, 260), (200, 120, 40)).save(tmp_path / "cat.jpg")
+    capsys.readouterr()
+    image = str(tmp_path / "cat.jpg")
+    assert main(["predict", "squeezenet1_1", "--weights", "torchvision", image, "--top-k", "2"]) == 0
+    names = [part.rsplit(" ", 1)[0] for part in capsys.readouterr().out.split(": ", 1)[1].strip().split(", ")]
+    assert len(names) == 2 and set(names) <= set(SqueezeNet1_1_Weights.IMAGENET1K_V1.meta["categories"])
+
+
+def test_torchvision_segmentation_twin_fine_tunes_its_head(torch_home, tmp_path):
+    """lraspp_mobilenet_v3_large from (random) torchvision weights on shapes: --freeze backbone and
+    --train-last 1 change only the head, frozen BatchNorm statistics included."""
+    from torchvision.models.segmentation import LRASPP_MobileNet_V3_Large_Weights
+
+    torch.manual_seed(0)
+    _cache(LRASPP_MobileNet_V3_Large_Weights.DEFAULT, torchvision.models.segmentation.lraspp_mobilenet_v3_large(
+        weights_backbone=None))
+    for i, how in enumerate(({"freeze": ["backbone"]}, {"train_last": 1})):
+        run = tmp_path / f"run{i}"
+        train(TrainConfig("lraspp_mobilenet_v3_large", "shapes", epochs=1, batch_size=4, train_size=4, val_size=2,
+                          input=[3, 32, 32], weights="torchvision", strict=False, out=str(run), **how))
+        start = archc.compile("lraspp_mobilenet_v3_large", weights="torchvision", num_classes=21).state_dict()
+        end = load_file(str(run / "last.safetensors"))
+        backbone = [k for k in end if k.startswith("backbone.")]
+        assert backbone and all(torch.equal(end[k], start[k]) for k in backbone), how
+        head = [k for k in end if k.startswith("classifier.") and end[k].is_floating_point()]
+        changed = [k for k in head if end[k].shape != start[k].shape or not torch.equal(end[k], start[k])]
+        assert set(changed) == set(head), (how, sorted(set(head) - set(changed)))
+        assert end["classifier.low_classifier.weight"].shape[0] == 4  # background + 3 shapes

@@ -13,7 +13,7 @@ from torch.utils.data import Dataset, TensorDataset
 
 from archc.errors import UsageError
 
-__all__ = ["SHAPE_CLASSES", "check_mask_classes", "class_names", "data_task", "describe", "image_tensor",
+__all__ = ["SHAPE_CLASSES", "check_mask_classes", "class_names", "data_task", "describe", "image_tensor", "image_uint8",
            "make_datasets", "normalisation", "shapes_image"]
 
 MEAN, STD = (0.485, 0.456, 0.406), (0.229, 0.224, 0.225)
@@ -224,14 +224,15 @@ def read_mask(path: Path) -> torch.Tensor:
 
 
 class MaskFolder(Dataset[Any]):
-    """Image/mask pairs, resized to the training size (masks by nearest neighbour), flipped together
-    when ``flip``. Every pair is read once when made, so bad data stops before training."""
+    """Image/mask pairs, resized to the training size (masks by nearest neighbour); with ``augment``
+    (training) each pair is scaled/cropped and flipped together. Every pair is read once when made,
+    so bad data stops before training."""
 
-    def __init__(self, pairs: list[tuple[Path, Path]], shape: tuple[int, ...], flip: bool) -> None:
+    def __init__(self, pairs: list[tuple[Path, Path]], shape: tuple[int, ...], augment: bool) -> None:
         from PIL import Image
         from torch.nn import functional as F
 
-        self.shape, self.flip, self.max_class = shape, flip, {}
+        self.shape, self.augment, self.max_class = shape, augment, {}
         self.items: list[tuple[torch.Tensor, torch.Tensor]] = []
         for image_path, mask_path in pairs:
             mask = read_mask(mask_path)
@@ -250,13 +251,39 @@ class MaskFolder(Dataset[Any]):
 
     def __getitem__(self, i: int) -> tuple[torch.Tensor, torch.Tensor]:
         x, y = self.items[i]
-        if self.flip and bool(torch.rand(()) < 0.5):  # the same flip for image and mask
+        if not self.augment:
+            return x, y
+        x, y = scale_crop(x, y)
+        if bool(torch.rand(()) < 0.5):  # the same flip for image and mask
             x, y = x.flip(-1), y.flip(-1)
         return x, y
 
 
+def scale_crop(x: torch.Tensor, y: torch.Tensor, area: tuple[float, float] = (0.5, 1.0)
+               ) -> tuple[torch.Tensor, torch.Tensor]:
+    """The same random crop (a share ``area`` of the image, aspect 3/4 to 4/3) of image (c, h, w) and mask
+    (h, w), scaled back to (h, w): the image bilinear, the mask by nearest neighbour (classes stay classes)."""
+    from torch.nn import functional as F
+
+    h, w = y.shape
+    share = float(torch.empty(()).uniform_(*area))
+    aspect = math.exp(float(torch.empty(()).uniform_(math.log(3 / 4), math.log(4 / 3))))
+    ch, cw = min(h, max(round(h * math.sqrt(share / aspect)), 1)), min(w, max(round(w * math.sqrt(share * aspect)), 1))
+    top, left = int(torch.randint(0, h - ch + 1, ())), int(torch.randint(0, w - cw + 1, ()))
+    x = F.interpolate(x[None, :, top:top + ch, left:left + cw], size=(h, w), mode="bilinear", align_corners=False)[0]
+    crop = y[None, None, top:top + ch, left:left + cw].float()
+    return x, F.interpolate(crop, size=(h, w), mode="nearest")[0, 0].long()
+
+
 def image_tensor(image: Any, channels: int, path: Any, kind: str = "folder") -> torch.Tensor:
     """A Pillow image as a normalised (channels, h, w) tensor; its channels must be the model's."""
+    x = image_uint8(image, channels, path).float() / 255.0
+    mean, std = normalisation(kind, channels)
+    return (x - torch.tensor(mean)[:, None, None]) / torch.tensor(std)[:, None, None]
+
+
+def image_uint8(image: Any, channels: int, path: Any) -> torch.Tensor:
+    """A Pillow image as a (channels, h, w) uint8 tensor; its channels must be the model's."""
     from torchvision.transforms.functional import pil_to_tensor
 
     bands = {"1": 1, "L": 1, "I": 1, "I;16": 1, "F": 1, "LA": 2, "RGB": 3, "YCbCr": 3, "RGBA": 4, "CMYK": 4}
@@ -270,9 +297,7 @@ def image_tensor(image: Any, channels: int, path: Any, kind: str = "folder") -> 
                                if channels == 3 else f"give {channels}-channel images"))
     if image.mode in ("1", "I", "I;16", "F"):
         image = image.convert("L")
-    x = pil_to_tensor(image).float() / 255.0
-    mean, std = normalisation(kind, channels)
-    return (x - torch.tensor(mean)[:, None, None]) / torch.tensor(std)[:, None, None]
+    return pil_to_tensor(image)
 
 
 def normalisation(kind: str, channels: int) -> tuple[tuple[float, ...], tuple[float, ...]]:

@@ -21,8 +21,9 @@ from torch.utils.data import DataLoader, DistributedSampler
 from archc.errors import UsageError
 from archc.fileio import atomic_write
 from archc.train.data import check_mask_classes, class_names, data_task, describe, make_datasets
+from archc.train.losses import class_dice, class_iou, make_loss, mean_present
 from archc.train.task import check_input, check_output, choose_task
-from archc.train.weights import load_weights
+from archc.train.weights import load_any
 
 __all__ = ["TrainConfig", "fit", "train"]
 
@@ -54,6 +55,7 @@ class TrainConfig:
     workers: int = 0
     fake_size: int = 512
     stop_after: int | None = None  # stop after this epoch (same schedule); continue with --resume
+    loss: str = "ce"  # ce, dice or ce+dice (Dice: segmentation only)
     task: str | None = None  # classification or segmentation; None: from the data (fake: the output's shape)
     input: list[int | str] | None = None  # train at this [C, H, W] instead of the spec's input
     train_size: int = 512  # images made by --data shapes
@@ -146,7 +148,8 @@ def _plot(path: Path, history: list[dict[str, float]]) -> None:
     b.plot(epochs, [h["val_acc"] for h in history], label="val")
     if "val_miou" in history[0]:
         b.plot(epochs, [h["val_miou"] for h in history], label="val mIoU")
-    b.set_title("accuracy" if "val_miou" not in history[0] else "pixel accuracy, mIoU")
+        b.plot(epochs, [h["val_dice"] for h in history], label="val Dice")
+    b.set_title("accuracy" if "val_miou" not in history[0] else "pixel accuracy, mIoU, Dice")
     b.legend()
     fig.tight_layout()
     buf = io.BytesIO()
@@ -166,37 +169,25 @@ def _write_metrics(out: Path, history: list[dict[str, float]]) -> None:
     _plot(out / "plot.png", history)
 
 
-def _evaluate(model: nn.Module, loader: DataLoader[Any], device: torch.device, world: int, classes: int
-              ) -> tuple[float, float, torch.Tensor]:
-    """Mean loss and accuracy per label (per pixel for segmentation), and the confusion matrix
-    (rows: true class, columns: predicted)."""
+def _evaluate(model: nn.Module, loader: DataLoader[Any], device: torch.device, world: int, classes: int,
+              loss_fn: nn.Module) -> tuple[float, float, torch.Tensor]:
+    """Mean loss per sample (``loss_fn``: the training loss without label smoothing) and accuracy per
+    label (per pixel for segmentation), and the confusion matrix (rows: true class, columns: predicted)."""
     model.eval()
-    totals = torch.zeros(3, dtype=torch.float64, device=device)  # loss sum, correct, count
+    totals = torch.zeros(4, dtype=torch.float64, device=device)  # loss sum, samples, correct, labels
     confusion = torch.zeros(classes * classes, dtype=torch.float64, device=device)
     with torch.no_grad():
         for x, y in loader:
             x, y = x.to(device), y.to(device)
             out = model(x)
             pred = out.argmax(1)
-            totals += torch.tensor([nn.functional.cross_entropy(out, y, reduction="sum").item(),
-                                    (pred == y).sum().item(), y.numel()], dtype=torch.float64, device=device)
+            totals += torch.tensor([loss_fn(out, y).item() * len(y), len(y), (pred == y).sum().item(), y.numel()],
+                                   dtype=torch.float64, device=device)
             confusion += torch.bincount((y * classes + pred).flatten(), minlength=classes * classes).double()
     if world > 1:
         torch.distributed.all_reduce(totals)
         torch.distributed.all_reduce(confusion)
-    return (totals[0] / totals[2]).item(), (totals[1] / totals[2]).item(), confusion.view(classes, classes).cpu()
-
-
-def class_iou(confusion: torch.Tensor) -> list[float]:
-    """Intersection over union per class; NaN for a class neither in the labels nor predicted."""
-    hits = confusion.diag()
-    union = confusion.sum(0) + confusion.sum(1) - hits
-    return (hits / union).tolist()  # 0/0 is NaN
-
-
-def mean_iou(iou: list[float]) -> float:
-    present = [v for v in iou if not math.isnan(v)]
-    return sum(present) / max(len(present), 1)
+    return (totals[0] / totals[1]).item(), (totals[2] / totals[3]).item(), confusion.view(classes, classes).cpu()
 
 
 @dataclass
@@ -246,6 +237,7 @@ def _setup(cfg: TrainConfig, spec_path: Path, rank: int, world: int, resume: boo
     torch.manual_seed(cfg.seed)
     probe = archc.check(spec_path, cfg.params, cfg.input)
     task = choose_task(probe, cfg.data, data_task(cfg.data), cfg.task)  # an output no task takes: said first
+    make_loss(cfg.loss, task)  # an unknown loss, or Dice for classes: refused before any data is made
     check_input(probe.graph, cfg.data)  # before reading any data
     shape = tuple(probe.graph.inputs[0][1])
     scores = tuple(probe.shapes[probe.graph.outputs[0]])[0]  # fake masks: as many classes as the model scores
@@ -263,7 +255,7 @@ def _setup(cfg: TrainConfig, spec_path: Path, rank: int, world: int, resume: boo
         print(describe(cfg.data, shape, train_set, val_set, classes), flush=True)
     model = archc.compile(spec_path, input_shape=cfg.input, **params).to(device)
     if cfg.weights and not resume:
-        report = load_weights(model, cfg.weights, cfg.strict)
+        report = load_any(model, cfg.weights, cfg.strict)
         if rank == 0 and any(report.values()):
             print("weights: " + "; ".join(f"{k}: {len(v)}" for k, v in report.items() if v))
     frozen = _freeze(model, cfg)
@@ -313,10 +305,20 @@ def _checkpoint(run: _Run, out: Path, history: list[dict[str, float]], epoch: in
     if score > best:
         best = score
         _save_tensor_file(out / "best.safetensors", run.model)
+        _record_best(out / "run.json", history[-1])
     _save_state(out / "state.pt", {"optimizer": run.opt.state_dict(), "scheduler": run.sched.state_dict(),
                                    "epoch": epoch, "best": best, "loader_rng": run.gen.get_state(),
                                    **_rng_state(run.device)})
     return best
+
+
+def _record_best(path: Path, row: dict[str, float]) -> None:
+    """run.json's `best`: the best checkpoint's epoch and validation figures (per-class IoU as a mapping)."""
+    info = json.loads(path.read_text())
+    iou = {k[4:]: (None if v != v else v) for k, v in row.items() if k.startswith("iou_")}
+    best = {k: v for k, v in row.items() if k == "epoch" or k.startswith("val_")}
+    info["best"] = best | ({"iou": iou} if iou else {})
+    atomic_write(path, json.dumps(info, indent=1))
 
 
 def _rng_state(device: torch.device) -> dict[str, torch.Tensor]:
@@ -375,19 +377,22 @@ def fit(cfg: TrainConfig, resume: str | None = None) -> tuple[nn.Module, list[di
         cfg.task = run.task  # --resume continues the same task
         atomic_write(out / "run.json", json.dumps({**asdict(cfg), "params": run.params, "frozen": run.frozen,
                                                    "classes": run.classes}, indent=1))
-    loss_fn = nn.CrossEntropyLoss(label_smoothing=cfg.label_smoothing)
+    loss_fn = make_loss(cfg.loss, run.task, cfg.label_smoothing)
+    val_loss_fn = make_loss(cfg.loss, run.task)  # validation: without label smoothing
     last = cfg.epochs if cfg.stop_after is None else min(cfg.stop_after, cfg.epochs)
     for epoch in range(start, last):
         if run.sampler is not None:
             run.sampler.set_epoch(epoch)
         t0 = time.perf_counter()
         train_loss, train_acc = _epoch(run, cfg, loss_fn, rank, f"epoch {epoch + 1}/{cfg.epochs}")
-        val_loss, val_acc, confusion = _evaluate(run.net, run.val_loader, run.device, world, len(run.classes))
+        val_loss, val_acc, confusion = _evaluate(run.net, run.val_loader, run.device, world, len(run.classes),
+                                                 val_loss_fn)
         row = {"epoch": epoch + 1, "train_loss": train_loss, "train_acc": train_acc, "val_loss": val_loss,
                "val_acc": val_acc}
         if run.task == "segmentation":  # val_acc is pixel accuracy
             iou = class_iou(confusion)
-            row |= {"val_miou": mean_iou(iou), **{f"iou_{n}": v for n, v in zip(run.classes, iou)}}
+            row |= {"val_miou": mean_present(iou), "val_dice": mean_present(class_dice(confusion)),
+                    **{f"iou_{n}": v for n, v in zip(run.classes, iou)}}
         history.append({**row, "lr": run.opt.param_groups[-1]["lr"], "seconds": time.perf_counter() - t0})
         if rank == 0:
             miou = f" mIoU {row['val_miou']:.4f}" if "val_miou" in row else ""

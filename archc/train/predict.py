@@ -15,9 +15,9 @@ from torch import nn
 
 from archc.errors import UsageError
 from archc.fileio import atomic_write
-from archc.train.data import image_tensor
+from archc.train.data import image_tensor, image_uint8
 from archc.train.task import SUPPORTED, output_task
-from archc.train.weights import load_weights, run_weights
+from archc.train.weights import is_torchvision, load_any, load_weights, run_weights, torchvision_enum
 
 __all__ = ["Prediction", "predict", "palette"]
 
@@ -27,6 +27,7 @@ class Prediction:
     image: Path
     top: list[tuple[str, float]]  # classification: (class, probability), best first
     mask: Path | None = None  # segmentation: the mask PNG written
+    overlay: Path | None = None  # segmentation with overlay: the colour overlay PNG written
 
 
 def _run_info(weights: Path) -> dict[str, Any]:
@@ -42,6 +43,8 @@ def _model(spec: str, weights: str | None, params: dict[str, Any], input_shape: 
 
     if weights is None and Path(spec).is_dir() and (Path(spec) / "run.json").is_file():
         weights, spec = spec, str(Path(spec) / "spec.yaml")  # `archc predict RUN_DIR IMAGE`
+    if is_torchvision(weights):
+        return _torchvision_model(spec, str(weights), params, input_shape)
     info: dict[str, Any] = {}
     if weights is not None:
         file, trained_with = run_weights(weights)
@@ -53,6 +56,17 @@ def _model(spec: str, weights: str | None, params: dict[str, Any], input_shape: 
     if weights is not None:
         load_weights(model, file)
     return model, info
+
+
+def _torchvision_model(spec: str, weights: str, params: dict[str, Any], input_shape: Any
+                       ) -> tuple[nn.Module, dict[str, Any]]:
+    """The spec with its twin's pretrained weights; the weights' class names and own preprocessing."""
+    import archc
+
+    model = archc.compile(spec, input_shape=input_shape, **params).eval()
+    load_any(model, weights)
+    member = torchvision_enum(cast(Any, model).archc_graph, weights)
+    return model, {"classes": member.meta.get("categories"), "transform": member.transforms()}
 
 
 def palette(classes: int) -> list[int]:
@@ -87,9 +101,33 @@ def _mask_path(image: Path, out: str | None, many: bool) -> Path:
     return target / f"{image.stem}_mask.png"
 
 
+def _input(image: Any, channels: int, path: Path, info: dict[str, Any]) -> torch.Tensor:
+    """The image as the model's input: the weights' own preprocessing, else the run's normalisation."""
+    if "transform" in info:
+        return cast(torch.Tensor, info["transform"](image_uint8(image, channels, path)))
+    return image_tensor(image, channels, path, info.get("data", "folder"))
+
+
+def _png(image: Any) -> bytes:
+    buf = io.BytesIO()
+    image.save(buf, format="PNG")
+    return buf.getvalue()
+
+
+def _overlay(image: Any, mask: Any) -> Any:
+    """The image in colour with each non-background class's palette colour blended over it (50%)."""
+    from PIL import Image
+
+    colours = mask.convert("RGB")
+    blended = Image.blend(image.convert("RGB"), colours, 0.5)
+    return Image.composite(blended, image.convert("RGB"), mask.point(lambda v: 255 if v else 0, "L"))
+
+
 def predict(spec: str, images: list[str], weights: str | None = None, params: dict[str, Any] | None = None,
-            input_shape: Any = None, out: str | None = None, top_k: int = 5) -> list[Prediction]:
-    """Classify or segment each image with ``spec`` and ``weights`` (a run directory or a file)."""
+            input_shape: Any = None, out: str | None = None, top_k: int = 5, overlay: bool = False
+            ) -> list[Prediction]:
+    """Classify or segment each image with ``spec`` and ``weights`` (a run directory, a file or
+    ``torchvision[:NAME]``); segmentation with ``overlay`` also writes ``NAME_overlay.png`` beside each mask."""
     from PIL import Image
     from torch.nn import functional as F
 
@@ -106,8 +144,9 @@ def predict(spec: str, images: list[str], weights: str | None = None, params: di
     for name in images:
         path = Path(name)
         with _open(path) as image:
-            x = image_tensor(image, shape[0], path, info.get("data", "folder"))
-        size = x.shape[1:]
+            x = _input(image, shape[0], path, info)
+            size = (image.height, image.width)
+            original = image.copy() if overlay else None
         with torch.no_grad():
             scores = model(F.interpolate(x[None], size=shape[1:], mode="bilinear", align_corners=False))
         if task == "classification":
@@ -118,10 +157,12 @@ def predict(spec: str, images: list[str], weights: str | None = None, params: di
         labels = F.interpolate(scores, size=size, mode="bilinear", align_corners=False).argmax(1)[0]
         mask = Image.frombytes("P", (int(size[1]), int(size[0])), bytes(labels.to(torch.uint8).flatten().tolist()))
         mask.putpalette(palette(len(names)))
-        buf = io.BytesIO()
-        mask.save(buf, format="PNG")
         target = _mask_path(path, out, len(images) > 1)
-        atomic_write(target, buf.getvalue())
+        atomic_write(target, _png(mask))
+        shown = None
+        if original is not None:
+            shown = target.with_name(f"{target.stem.removesuffix('_mask')}_overlay.png")
+            atomic_write(shown, _png(_overlay(original, mask)))
         counts = torch.bincount(labels.flatten(), minlength=len(names)).float() / labels.numel()
-        results.append(Prediction(path, [(names[i], float(c)) for i, c in enumerate(counts) if c > 0], target))
+        results.append(Prediction(path, [(names[i], float(c)) for i, c in enumerate(counts) if c > 0], target, shown))
     return results
