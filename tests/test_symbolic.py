@@ -107,10 +107,14 @@ def test_a_size_outside_the_constraint_is_a_located_error():
     assert info.value.node == "cat2" and info.value.loc.line == 10
 
 
-def test_inexact_rule_falls_back_to_the_sweep_and_names_the_node():
-    sym = archc.check(SPECS / "scaled_third.yaml").symbolic
-    assert sym.method == "sweep" and sym.note.startswith("[shrink] ")
-    assert sym.constraint == "H/W >= 4"
+def test_inexact_rule_is_sampled_at_that_node_only():
+    sym = archc.check(SPECS / "scaled_third.yaml").symbolic  # interpolate by 0.3333, then a stride-2 conv
+    assert sym.method == "algebra" and sym.note.startswith("[shrink] ") and "fitted to 1..512" in sym.note
+    assert sym.constraint == "H >= 4, W >= 4" and sym.breaks.startswith("at H = 3: [shrink] scale_factor")
+    assert sym.shapes["after"] == ("2", "(H + 2) // 6", "(W + 2) // 6")  # algebra again after the node
+    graph = symbolic_graph(SPECS / "scaled_third.yaml")
+    for h, w in ((4, 4), (97, 301), (512, 5)):
+        assert sym.at("macs", {"H": h, "W": w}) == concrete(graph, h, w).macs
 
 
 # ---- the bar: resnet50's MAC formula ----

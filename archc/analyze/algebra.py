@@ -15,7 +15,7 @@ not a small fraction, ``int()`` of a symbol) raises ``NotSymbolic``.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from fractions import Fraction
@@ -440,6 +440,9 @@ class Guards:
     items: list[Guard] = field(default_factory=list)
     seen: set[tuple[str, str]] = field(default_factory=set)
     recording: bool = True
+    # what a node whose rule has no exact form gets instead: (node, input shapes, why) -> NodeInfo
+    fallback: Callable[[Any, tuple[Any, ...], NotSymbolic], Any] | None = None
+    notes: list[str] = field(default_factory=list)
 
 
 _ACTIVE: list[Guards] = []

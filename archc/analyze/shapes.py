@@ -13,7 +13,7 @@ from math import ceil, prod
 from typing import Any
 
 from archc import blocks as library
-from archc.analyze.algebra import Guards, evaluate, shape_key
+from archc.analyze.algebra import Guards, NotSymbolic, evaluate, shape_key
 from archc.analyze.inplace import check_inplace
 from archc.errors import ArchcError, LimitError, ShapeError
 from archc.ir import Graph, Node
@@ -123,6 +123,18 @@ def node_info(node: Node, ins: tuple[Shape, ...], in_rf: list[RF | None] | None 
     return NodeInfo(node, ins, outs[0], params, macs, other_ops, rf, outs if block.outputs is not None else ())
 
 
+def _info(node: Node, ins: tuple[Shape, ...], fields: dict[str, RF | None], guards: Guards | None,
+          memo: Memo) -> NodeInfo:
+    if guards is None:
+        return node_info(node, ins, [fields[s] for s in node.inputs], memo)
+    try:
+        return node_info(node, ins, None, memo)
+    except NotSymbolic as e:  # a rule with no exact form on symbolic sizes: the caller's fallback
+        if guards.fallback is None:
+            raise
+        return guards.fallback(node, ins, e)  # type: ignore[no-any-return]
+
+
 def _missing_input(result: Analysis, src: str) -> ShapeError | None:
     """Why an input has no shape: a multi-output node read whole, or an output it does not have;
     None when its producer failed (already reported)."""
@@ -186,7 +198,7 @@ def analyze(graph: Graph, limits: Limits | None = None, guards: Guards | None = 
         if guards is not None:
             guards.node = node.path
         try:
-            info = node_info(node, ins, None if guards is not None else [fields[s] for s in node.inputs], memo)
+            info = _info(node, ins, fields, guards, memo)
         except ArchcError as e:
             result.errors.append(e.located(node.loc, node.path))
             continue

@@ -13,26 +13,31 @@ that tie H and W (a ViT's token count) are reported as they are.
 A size that fails a guard but not the rule that recorded it takes another branch of that rule
 (a ceil-mode pool dropping its last window): such sizes are checked concretely and reported
 beside the main formulas. A rule with no exact integer form (a float scale that is not a small
-fraction) falls back to the old method, fitting ``m * ((H + a) // d)`` to a sweep of sizes
-1..512, and says which node forced it.
+fraction) is sampled at that node only: its output sizes are fitted to ``m * ((H + a) // d)`` over
+sizes 1..512 and the analysis goes on with the fits (the note names the node). Only when that
+fails too (a size depending on both H and W) does the whole spec fall back to a sweep of sizes.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from contextlib import suppress
 from dataclasses import dataclass, field, replace
 from fractions import Fraction
 from math import floor, lcm, prod
 from typing import Any
 
+from archc import blocks as library
 from archc.analyze.algebra import Expr, Guard, Guards, NotSymbolic, guarding, symbol
-from archc.analyze.shapes import Analysis, analyze, node_info
+from archc.analyze.shapes import Analysis, NodeInfo, analyze, node_info
 from archc.errors import ShapeError
-from archc.ir import Graph
+from archc.ir import Graph, Node
 from archc.resolve import Limits
 
 __all__ = ["SymbolicResult", "AxisSet", "solve", "sweep"]
 
 HINTS = (224, 256, 320, 384, 512, 518, 572, 299, 128, 64, 32, 1024)  # tried in turn until one is valid
+_SAMPLE = 512  # sizes a rule with no exact form is sampled at
 _SCAN = 4096  # sizes checked one by one when a guard is not quasi-affine (e.g. H * H)
 _MAX_STRETCH = 2_000_000  # guard evaluations beyond which the exact solve gives way to the scan
 _HINT_WORK = 60_000  # node analyses spent looking for a hint size that works
@@ -246,6 +251,7 @@ def solve(graph: Graph, symbols: dict[int, str], limits: Limits | None = None) -
     for size in HINTS[:max(2, _HINT_WORK // max(1, len(graph.nodes)))]:  # bounded work on failing specs
         tried.append(size)
         guards = Guards({s: size for s in names})
+        guards.fallback = _sampler(guards)
         try:
             with guarding(guards):
                 a = analyze(sym_graph, limits, guards)
@@ -287,7 +293,49 @@ def _result(a: Analysis, symbols: dict[int, str], guards: Guards, graph: Graph, 
                "inference_peak_activation_bytes": mem["inference_peak_activation_bytes"],
                "training_activation_bytes": mem["training_activation_bytes"]}
     return SymbolicResult(symbols, dict(guards.hint), shapes, constraint, "; ".join(b for b in breaks if b), figures,
-                          list(guards.items), axes, note="; ".join(notes))
+                          list(guards.items), axes, note="; ".join(guards.notes + notes))
+
+
+def _sampler(guards: Guards) -> Callable[[Node, tuple[Any, ...], NotSymbolic], NodeInfo]:
+    """For a node whose rule has no exact form: each output size fitted to ``m * ((S + a) // d)``
+    over S = 1.._SAMPLE (the other sizes at the hint), valid from the smallest size that works."""
+    def fallback(node: Node, ins: tuple[Any, ...], why: NotSymbolic) -> NodeInfo:
+        block = library.get(node.op)
+        fits: dict[tuple[int, int], Any] = {}
+        for s in guards.hint:
+            pts = _samples(block, node, ins, {**guards.hint}, s)
+            if not pts or [v for v, _ in pts] != list(range(pts[0][0], _SAMPLE + 1)):
+                raise why  # not valid on one stretch of sizes: leave it to the sweep
+            if pts[0][0] > 1:
+                _ = symbol(s) >= pts[0][0]  # records the guard, at this node
+            for k, outs in enumerate(pts[0][1]):
+                for i in range(len(outs)):
+                    series = [(v, o[k][i]) for v, o in pts]
+                    if len({x for _, x in series}) > 1:
+                        if (k, i) in fits:
+                            raise why  # depends on two sizes
+                        fits[(k, i)] = _fit(series, s)
+        if any(f is None for f in fits.values()):
+            raise why
+        first = block.out_shapes(node.args, _at(ins, guards.hint))
+        outs = tuple(tuple(fits.get((k, i), d) for i, d in enumerate(o)) for k, o in enumerate(first))
+        guards.notes.append(f"[{node.path}] {why}: its sizes are fitted to 1..{_SAMPLE} (exact there)")
+        return NodeInfo(node, ins, outs[0], block.count_params(node.args, ins), block.macs(node.args, ins, outs[0]),
+                        block.other_ops(node.args, ins, outs[0]), None, outs if block.outputs is not None else ())
+    return fallback
+
+
+def _at(ins: tuple[Any, ...], env: dict[str, int]) -> tuple[tuple[int, ...], ...]:
+    return tuple(tuple(d.value(env) if isinstance(d, Expr) else d for d in shape) for shape in ins)
+
+
+def _samples(block: Any, node: Node, ins: tuple[Any, ...], env: dict[str, int], s: str) -> list[tuple[int, Any]]:
+    out = []
+    for v in range(1, _SAMPLE + 1):
+        env[s] = v
+        with suppress(ShapeError):  # a size this rule refuses
+            out.append((v, block.out_shapes(node.args, _at(ins, env))))
+    return out
 
 
 def _first_failing(guards: list[Guard], env: dict[str, int]) -> Guard | None:
@@ -355,19 +403,17 @@ def _agrees(sym: Analysis, conc: Analysis, env: dict[str, int]) -> bool:
 
 _DIVISORS = (1, 2, 3, 4, 8, 14, 16, 28, 32, 64)
 _MULTIPLIERS = (1, 2, 4, 8, 16, 32)
-def _fit(points: list[tuple[int, int]], name: str) -> str | None:
+def _fit(points: list[tuple[int, int]], name: str) -> Any:
+    """``m * ((name + a) // d)`` (an Expr, or an int when constant) reproducing every point, or None."""
     values = {v for _, v in points}
     if len(values) == 1:
-        return str(values.pop())
+        return values.pop()
+    x = symbol(name)
     for m in _MULTIPLIERS:
         for d in _DIVISORS:
             for a in range(-2 * d - 8, 2 * d + 8):
                 if all(m * ((s + a) // d) == v for s, v in points):
-                    inner = name if a == 0 else f"{name} {'+' if a > 0 else '-'} {abs(a)}"
-                    if d == 1:
-                        return inner if m == 1 else f"{m} * ({inner})" if a else f"{m} * {name}"
-                    core = f"({inner}) // {d}" if a else f"{name} // {d}"
-                    return core if m == 1 else f"{m} * ({core})"
+                    return m * ((x + a) // d)
     return None
 
 
@@ -415,7 +461,8 @@ def sweep(graph: Graph, symbols: dict[int, str], lo: int = 1, hi: int = 512) -> 
         for axis in range(rank):
             pts = [(s, results[s].info[node.path].shape[axis]) for s in valid]
             # (C, H, W) maps keep the input's axis names; other layouts use the first symbol
-            dims.append(_fit(pts, symbols.get(axis, first) if rank == len(shape) else first) or "?")
+            fit = _fit(pts, symbols.get(axis, first) if rank == len(shape) else first)
+            dims.append("?" if fit is None else str(fit))
         shapes[node.path] = tuple(dims)
     hint = {x: valid[0] if valid else lo for x in symbols.values()}
     return SymbolicResult(symbols, hint, shapes, _constraint(valid, lo, hi, label), breaks, method="sweep",
