@@ -134,3 +134,15 @@ def test_the_zoo_is_strict_clean(capsys: pytest.CaptureFixture[str]) -> None:
 def test_every_code_has_a_readme_line() -> None:
     text = README.read_text(encoding="utf-8")
     assert [c for c in CODES if f"| {c} |" not in text] == []
+
+
+def test_channels_last_input_warning_is_silenced_like_the_lints(tmp_path: Path,
+                                                               capsys: pytest.CaptureFixture[str]) -> None:
+    body = "name: hwc\ninput: [64, 64, 3]\nnodes:\n  c: {op: conv2d, out_channels: 8, kernel_size: 1}\n"
+    loud, quiet = tmp_path / "loud.yaml", tmp_path / "quiet.yaml"
+    loud.write_text(body)
+    quiet.write_text(body + 'lint: {ignore: {W005: "a strip sensor: 3 pixels wide"}}\n')
+    assert main(["check", "-q", "--strict", str(loud)]) == 1
+    assert "loud.yaml:2:8: warning: input [64, 64, 3] looks channels-last" in capsys.readouterr().err
+    assert main(["check", "-q", "--strict", str(quiet)]) == 0
+    assert "W005" not in capsys.readouterr().err

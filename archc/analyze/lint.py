@@ -80,11 +80,13 @@ class LintWarning(ArchcError):
         self.code = code
 
 
-def lint(analysis: Analysis, source: SpecSource | None = None) -> list[LintWarning]:
+def lint(analysis: Analysis, source: SpecSource | None = None,
+         extra: Iterable[LintWarning] = ()) -> list[LintWarning]:
     """Every unsilenced warning for an analysed spec, one per (code, location). ``source`` is the
-    loaded spec (``load_spec``); without it the spec is loaded again from ``graph.file``."""
+    loaded spec (``load_spec``); without it the spec is loaded again from ``graph.file``. ``extra``:
+    warnings found elsewhere (the CLI's channels-last input, W005), silenced by the same rules."""
     graph, shapes = analysis.graph, analysis.shapes
-    found = [*_dead(graph), *_broadcasts(graph, shapes), *_empty_repeats(graph), *_strides(graph),
+    found = [*extra, *_dead(graph), *_broadcasts(graph, shapes), *_empty_repeats(graph), *_strides(graph),
              *_linear_on_maps(graph, shapes), *_bias_before_norm(graph)]
     source = source if source is not None else _load(graph)
     if source is not None:
