@@ -93,17 +93,17 @@ def _warnings(spec: str, a: Any, override: str | None) -> list[str]:
     looks channels-last. `archc check` prints them and still succeeds."""
     from archc.analyze.lint import LintWarning, lint
 
-    found = list(lint(a))
+    found: list[Any] = []
     for _, shape in a.graph.inputs:
         if len(shape) == 3 and shape[2] in (1, 3) and min(shape[:2]) >= 8:  # as archc.train.task.looks_channels_last
             c, h, w = shape
             written, meant = (f"--input {c}x{h}x{w}", f"{w}x{c}x{h}") if override else \
                 (f"input [{c}, {h}, {w}]", f"[{w}, {c}, {h}]")
-            found.insert(0, LintWarning(
+            found.append(LintWarning(
                 "W005", f"{written} looks channels-last: archc reads [channels, height, width] (batch left out), "
                 f"so this is {c} channels of {h}x{w}", None if override else _input_loc(spec),
                 hint=f"did you mean {meant}?"))
-    return [format_error(w) for w in found]
+    return [format_error(w) for w in lint(a, extra=found)]  # W005 first, silenced like the others
 
 
 def _input_loc(spec: str) -> Any:
