@@ -236,8 +236,8 @@ def _train(args: argparse.Namespace) -> int:
         amp=args.amp, channels_last=args.channels_last, compile=args.compile, seed=args.seed, out=args.out,
         exist_ok=args.exist_ok, freeze=[f for f in (args.freeze or "").split(",") if f], train_last=args.train_last,
         weights=args.weights, strict=not args.no_strict, workers=args.workers, fake_size=args.fake_size,
-        stop_after=args.stop_after, task=args.task, input=_parse_input(args.input), train_size=args.train_size,
-        val_size=args.val_size, loss=args.loss)
+        stop_after=args.stop_after, task=args.task, input=_parse_input(args.input),
+        train_size=args.train_size or TrainConfig.train_size, val_size=args.val_size, loss=args.loss)
     _train_done(cfg, train(cfg))
     return 0
 
@@ -438,20 +438,21 @@ def _parser() -> argparse.ArgumentParser:
     t.add_argument("--task", choices=("classification", "segmentation"), default=None,
                    help="default: from the data (fake: from the model's output shape)")
     t.add_argument("--input", metavar="CxHxW", help="train at this input size instead of the spec's, e.g. 1x64x64")
-    t.add_argument("--train-size", type=int, default=512, help="images --data shapes makes (default: %(default)s)")
+    t.add_argument("--train-size", type=int, default=None, help="training images --data shapes makes (default: "
+                   "4096)")
     t.add_argument("--val-size", type=int, default=128, help="validation images of --data shapes "
                    "(default: %(default)s)")
     t.add_argument("--set", action="append", metavar="NAME=VALUE",
                    help="override a spec parameter (num_classes is set from the data)")
     t.add_argument("--epochs", type=int, default=None, help="default: 5 (with --resume: the run's)")
-    t.add_argument("--batch-size", type=int, default=64, help="default: %(default)s")
+    t.add_argument("--batch-size", type=int, default=None, help="default: 64 (segmentation: 16)")
     t.add_argument("--lr", type=float, default=1e-3, help="head learning rate (default: %(default)s)")
     t.add_argument("--backbone-lr", type=float, default=None, help="default: lr (lr/10 with --weights)")
     t.add_argument("--weight-decay", type=float, default=0.05, help="AdamW's (default: %(default)s)")
     t.add_argument("--warmup", type=float, default=0.5, help="warm-up epochs (default: %(default)s)")
-    t.add_argument("--loss", choices=("ce", "dice", "ce+dice"), default="ce",
+    t.add_argument("--loss", choices=("ce", "dice", "ce+dice"), default=None,
                    help="cross-entropy, Dice (segmentation: softmax probabilities, mean over classes) or their sum "
-                   "(default: %(default)s)")
+                   "(default: ce; segmentation: ce+dice)")
     t.add_argument("--label-smoothing", type=float, default=0.0, help="default: %(default)s")
     t.add_argument("--clip", type=float, default=1.0, help="gradient norm clipping (default: %(default)s)")
     t.add_argument("--device", default="cpu", help="cpu or cuda (default: %(default)s)")

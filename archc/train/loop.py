@@ -25,7 +25,9 @@ from archc.train.losses import class_dice, class_iou, make_loss, mean_present
 from archc.train.task import check_input, check_output, choose_task
 from archc.train.weights import load_any
 
-__all__ = ["TrainConfig", "fit", "train"]
+__all__ = ["SHAPES_TRAIN_SIZE", "TrainConfig", "fit", "train"]
+
+SHAPES_TRAIN_SIZE = 4096  # --data shapes' default training images (the issue's bar; see README)
 
 
 @dataclass
@@ -34,7 +36,7 @@ class TrainConfig:
     data: str = "digits"
     params: dict[str, Any] = field(default_factory=dict)
     epochs: int = 5
-    batch_size: int = 64
+    batch_size: int | None = None  # None: 64 for classification, 16 for segmentation (more steps per epoch)
     lr: float = 1e-3
     backbone_lr: float | None = None  # default: lr (lr / 10 when starting from --weights)
     weight_decay: float = 0.05
@@ -55,11 +57,19 @@ class TrainConfig:
     workers: int = 0
     fake_size: int = 512
     stop_after: int | None = None  # stop after this epoch (same schedule); continue with --resume
-    loss: str = "ce"  # ce, dice or ce+dice (Dice: segmentation only)
+    loss: str | None = None  # ce, dice or ce+dice (Dice: segmentation only); None: ce+dice for segmentation, else ce
     task: str | None = None  # classification or segmentation; None: from the data (fake: the output's shape)
     input: list[int | str] | None = None  # train at this [C, H, W] instead of the spec's input
-    train_size: int = 512  # images made by --data shapes
+    train_size: int = SHAPES_TRAIN_SIZE  # images made by --data shapes
     val_size: int = 128
+
+
+def _task_defaults(cfg: TrainConfig, task: str) -> None:
+    """Segmentation's defaults (measured on `shapes`, see README): batch 16 and CE + Dice; classification's:
+    batch 64 and cross-entropy. run.json records the values used, so --resume keeps them."""
+    segmentation = task == "segmentation"
+    cfg.batch_size = cfg.batch_size or (16 if segmentation else 64)
+    cfg.loss = cfg.loss or ("ce+dice" if segmentation else "ce")
 
 
 def _dist() -> tuple[int, int]:
@@ -223,9 +233,10 @@ def _loaders(cfg: TrainConfig, train_set: Any, val_set: Any, gen: torch.Generato
     if world > 1:
         sampler = DistributedSampler(train_set, world, rank, seed=cfg.seed)
         val_sampler = DistributedSampler(val_set, world, rank, shuffle=False)
-    loader = DataLoader(train_set, cfg.batch_size, shuffle=sampler is None, sampler=sampler, generator=gen,
-                        num_workers=cfg.workers, drop_last=len(train_set) > cfg.batch_size)
-    val_loader = DataLoader(val_set, cfg.batch_size * 2, sampler=val_sampler, num_workers=cfg.workers)
+    batch = cfg.batch_size or 64  # set by _task_defaults
+    loader = DataLoader(train_set, batch, shuffle=sampler is None, sampler=sampler, generator=gen,
+                        num_workers=cfg.workers, drop_last=len(train_set) > batch)
+    val_loader = DataLoader(val_set, batch * 2, sampler=val_sampler, num_workers=cfg.workers)
     return loader, val_loader, sampler
 
 
@@ -237,7 +248,8 @@ def _setup(cfg: TrainConfig, spec_path: Path, rank: int, world: int, resume: boo
     torch.manual_seed(cfg.seed)
     probe = archc.check(spec_path, cfg.params, cfg.input)
     task = choose_task(probe, cfg.data, data_task(cfg.data), cfg.task)  # an output no task takes: said first
-    make_loss(cfg.loss, task)  # an unknown loss, or Dice for classes: refused before any data is made
+    _task_defaults(cfg, task)
+    make_loss(cfg.loss or "ce", task)  # an unknown loss, or Dice for classes: refused before any data is made
     check_input(probe.graph, cfg.data)  # before reading any data
     shape = tuple(probe.graph.inputs[0][1])
     scores = tuple(probe.shapes[probe.graph.outputs[0]])[0]  # fake masks: as many classes as the model scores
@@ -377,8 +389,8 @@ def fit(cfg: TrainConfig, resume: str | None = None) -> tuple[nn.Module, list[di
         cfg.task = run.task  # --resume continues the same task
         atomic_write(out / "run.json", json.dumps({**asdict(cfg), "params": run.params, "frozen": run.frozen,
                                                    "classes": run.classes}, indent=1))
-    loss_fn = make_loss(cfg.loss, run.task, cfg.label_smoothing)
-    val_loss_fn = make_loss(cfg.loss, run.task)  # validation: without label smoothing
+    loss_fn = make_loss(cfg.loss or "ce", run.task, cfg.label_smoothing)
+    val_loss_fn = make_loss(cfg.loss or "ce", run.task)  # validation: without label smoothing
     last = cfg.epochs if cfg.stop_after is None else min(cfg.stop_after, cfg.epochs)
     for epoch in range(start, last):
         if run.sampler is not None:
