@@ -1,16 +1,22 @@
 """Latency of `archc lsp`: ms from a didChange to its diagnostics (warm server, over stdio), next to a
 whole-process `archc check` of the same file, measured in the same run.
 
-    python tools/bench_lsp.py [--edits 10] [--checks 3]
+    python tools/bench_lsp.py [--edits 10] [--checks 3] [--burst 5]
 
 Specs: resnet50, efficientnet_b7 and a ~3,000-node ResNet (resnet50 with layers [3, 8, 300, 3]).
-Each edit changes a comment at the end of the text, so the server analyses the whole spec again.
+Three kinds of change, each timed to the diagnostics published for its version:
+- comment: a comment at the end of the text changes (the loaded spec does not: the server may reuse
+  its last analysis);
+- value: the spec's `name:` changes (the loaded spec differs: load, resolve, analysis and lint again);
+- burst: ``--burst`` value changes sent back to back, timed from the first to the diagnostics of the
+  last (the server may skip the versions already replaced).
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import re
 import statistics
 import subprocess
 import sys
@@ -32,12 +38,12 @@ class Client:
         self.loop = asyncio.new_event_loop()
         self.client = LanguageClient("archc-bench", "1")
         self.arrived: dict[str, int] = {}
-        self.count: dict[str, int] = {}
+        self.version: dict[str, int | None] = {}
 
         @self.client.feature(T.TEXT_DOCUMENT_PUBLISH_DIAGNOSTICS)
         def _published(params: T.PublishDiagnosticsParams) -> None:
             self.arrived[params.uri] = self.arrived.get(params.uri, 0) + 1
-            self.count[params.uri] = len(params.diagnostics)
+            self.version[params.uri] = params.version
 
         self.run(self.client.start_io(sys.executable, "-m", "archc", "lsp", cwd=str(ROOT)))
         self.run(self.client.initialize_async(T.InitializeParams(capabilities=T.ClientCapabilities())))
@@ -46,9 +52,10 @@ class Client:
     def run(self, coro: object) -> object:
         return self.loop.run_until_complete(asyncio.wait_for(coro, 120))  # type: ignore[arg-type]
 
-    def _wait(self, uri: str, before: int) -> None:
+    def _wait(self, uri: str, before: int, version: int | None = None) -> None:
+        """Until a publish after the ``before``-th one (for ``version``, when given) arrives."""
         async def until() -> None:
-            while self.arrived.get(uri, 0) <= before:
+            while self.arrived.get(uri, 0) <= before or (version is not None and self.version.get(uri) != version):
                 await asyncio.sleep(0.0005)
         self.run(until())
 
@@ -59,12 +66,16 @@ class Client:
         self._wait(uri, before)
         return time.perf_counter() - start
 
-    def change(self, path: Path, text: str, version: int) -> float:
+    def change(self, path: Path, texts: list[str], version: int) -> float:
+        """Send the texts as versions ``version``, ``version + 1``, ... back to back; seconds until the
+        diagnostics of the last one."""
         uri = path.resolve().as_uri()
         before, start = self.arrived.get(uri, 0), time.perf_counter()
-        self.client.text_document_did_change(T.DidChangeTextDocumentParams(
-            T.VersionedTextDocumentIdentifier(version, uri), [T.TextDocumentContentChangeWholeDocument(text=text)]))
-        self._wait(uri, before)
+        for k, text in enumerate(texts):
+            self.client.text_document_did_change(T.DidChangeTextDocumentParams(
+                T.VersionedTextDocumentIdentifier(version + k, uri),
+                [T.TextDocumentContentChangeWholeDocument(text=text)]))
+        self._wait(uri, before, version + len(texts) - 1)
         return time.perf_counter() - start
 
     def close(self) -> None:
@@ -89,6 +100,7 @@ def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--edits", type=int, default=10, help="didChange per spec (the median is reported)")
     ap.add_argument("--checks", type=int, default=3, help="whole-process checks per spec (median)")
+    ap.add_argument("--burst", type=int, default=5, help="value changes per burst (3 bursts, median)")
     args = ap.parse_args()
     tmp = Path(tempfile.mkdtemp(prefix="archc-bench-lsp-"))
     (tmp / "resnet_3k.yaml").write_text(BIG)
@@ -96,20 +108,41 @@ def main() -> int:
              ("efficientnet_b7", ROOT / "specs" / "efficientnet_b7.yaml"),
              ("resnet_3k", tmp / "resnet_3k.yaml")]
     client = Client()
-    print(f"{'spec':<16} {'nodes':>6} {'open ms':>8} {'edit ms (median)':>17} {'check ms':>9} {'ratio':>6}")
+    print(f"{'spec':<16} {'nodes':>6} {'open':>6} {'comment':>8} {'value':>6} {'burst':>6} {'check':>6} "
+          f"{'value/check':>11}   (ms; medians)")
     try:
         for name, path in specs:
             text = path.read_text(encoding="utf-8")
             nodes = _nodes(path)
             first = client.open(path, text)
-            edits = [client.change(path, f"{text}\n# edit {k}\n", k + 2) for k in range(args.edits)]
-            edit = statistics.median(edits)
-            check = whole_process_check(path, args.checks)
-            print(f"{name:<16} {nodes:>6} {first * 1000:>8.0f} {edit * 1000:>17.0f} {check * 1000:>9.0f} "
-                  f"{edit / check:>5.2f}x")
+            version = 2
+            comments = []
+            for k in range(args.edits):
+                comments.append(client.change(path, [f"{text}\n# edit {k}\n"], version))
+                version += 1
+            values = []
+            for k in range(args.edits):
+                values.append(client.change(path, [_renamed(text, f"v{k}")], version))
+                version += 1
+            bursts = []
+            for b in range(3):
+                texts = [_renamed(text, f"b{b}_{k}") for k in range(args.burst)]
+                bursts.append(client.change(path, texts, version))
+                version += len(texts)
+            comment, value, burst = (statistics.median(x) * 1000 for x in (comments, values, bursts))
+            check = whole_process_check(path, args.checks) * 1000
+            print(f"{name:<16} {nodes:>6} {first * 1000:>6.0f} {comment:>8.0f} {value:>6.0f} {burst:>6.0f} "
+                  f"{check:>6.0f} {value / check:>10.2f}x")
     finally:
         client.close()
     return 0
+
+
+def _renamed(text: str, suffix: str) -> str:
+    """The text with its top-level `name:` value changed (a change to the loaded spec)."""
+    out, n = re.subn(r"^name: *(\S+)", lambda m: f"name: {m.group(1)}_{suffix}", text, count=1, flags=re.MULTILINE)
+    assert n == 1, "the spec has no top-level `name:` line"
+    return out
 
 
 def _nodes(path: Path) -> int:

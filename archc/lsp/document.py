@@ -9,8 +9,10 @@ Lines and columns are 1-based here, as in :class:`archc.errors.Loc`.
 
 from __future__ import annotations
 
+import math
 import re
-from dataclasses import dataclass, field
+import time
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -22,7 +24,7 @@ from archc.api import analyse_graph
 from archc.errors import ArchcError, Loc, rel
 from archc.expr import interpolate, is_expr
 from archc.ir import Group, Node
-from archc.load import LocDict, LocList, load_file
+from archc.load import LocDict, LocList, load_file, load_text
 from archc.resolve import Limits, build, spec_file
 from archc.resolve.spec import SpecSource, load_spec
 
@@ -109,6 +111,7 @@ class DocState:
     block_defs: dict[str, Loc] = field(default_factory=dict)
     file_refs: list[tuple[Loc, str, Path]] = field(default_factory=list)  # extends/imports values -> file
     values: list[Value] = field(default_factory=list)  # `${...}` values, params and block arguments written here
+    bases: dict[Path, bytes] | None = None  # the bytes of each extended/imported file read (None: not reusable)
 
     @property
     def lines(self) -> list[str]:
@@ -180,11 +183,18 @@ def _flatten(err: ArchcError, out: list[ArchcError], seen: set[tuple[Any, str]])
         _flatten(other, out, seen)
 
 
-def analyse_text(text: str, path: Path, limits: Limits | None = None) -> DocState:
-    """Load, resolve, analyse and lint a document's text; every independent error is collected."""
+def analyse_text(text: str, path: Path, limits: Limits | None = None, previous: DocState | None = None) -> DocState:
+    """Load, resolve, analyse and lint a document's text; every independent error is collected.
+
+    With ``previous`` (the last state of the same document, same limits), a text that loads to the
+    same values at the same positions, with every extended or imported file unchanged on disk, gets
+    the previous analysis back (its text replaced): the analysis is a function of those inputs."""
     limits = limits or Limits()
     state = DocState(text, path, rel(path))
+    if previous is not None and _reusable(previous, text, path, state.display):
+        return replace(previous, text=text)
     found: list[ArchcError] = []
+    started = time.time_ns()
     try:
         state.source = load_spec(path, text)
         top = state.source.top
@@ -203,7 +213,70 @@ def analyse_text(text: str, path: Path, limits: Limits | None = None) -> DocStat
         _flatten(err, state.errors, seen)
     if state.source is not None:
         state.source.add_chains([*state.errors, *state.warnings])
+        state.bases = _read_bases(state.source, state.display, started)
     return state
+
+
+# -- reuse across edits ----------------------------------------------------------------------
+_MTIME_MARGIN_NS = 2_000_000_000  # a base modified this close to (or after) the analysis start is not trusted
+
+
+def _reusable(previous: DocState, text: str, path: Path, display: str) -> bool:
+    """Whether ``text`` gives ``previous``'s analysis: same path, same loaded top (values, types and
+    positions) and the same bytes in every file it extended or imported."""
+    if previous.bases is None or previous.source is None or previous.path != path or previous.display != display:
+        return False
+    try:
+        top = load_text(text, display)
+    except ArchcError:
+        return False
+    if not same_tree(top, previous.source.top):
+        return False
+    for file, data in previous.bases.items():
+        try:
+            if file.read_bytes() != data:
+                return False
+        except OSError:
+            return False
+    return True
+
+
+def _read_bases(source: SpecSource, display: str, started: int) -> dict[Path, bytes] | None:
+    """The bytes of each file the load read besides the document; None (never reuse) when one cannot
+    be read or may have changed while it was being analysed."""
+    out: dict[Path, bytes] = {}
+    for file in source.includes:
+        if file == display:
+            continue
+        p = Path(file)
+        try:
+            if p.stat().st_mtime_ns > started - _MTIME_MARGIN_NS:
+                return None
+            out[p.resolve()] = p.read_bytes()
+        except OSError:
+            return None
+    return out
+
+
+def same_tree(a: Any, b: Any) -> bool:
+    """Two loaded YAML values equal in values, types, key order and every position."""
+    stack = [(a, b)]
+    while stack:
+        x, y = stack.pop()
+        if type(x) is not type(y):
+            return False
+        if isinstance(x, LocDict):
+            if x.loc != y.loc or list(x) != list(y) or x.key_locs != y.key_locs or x.val_locs != y.val_locs:
+                return False
+            stack.extend(zip(x.values(), y.values()))
+        elif isinstance(x, list):
+            if len(x) != len(y) or getattr(x, "loc", None) != getattr(y, "loc", None) or \
+                    getattr(x, "locs", None) != getattr(y, "locs", None):
+                return False
+            stack.extend(zip(x, y))
+        elif x != y or (isinstance(x, float) and math.copysign(1, x) != math.copysign(1, y)):
+            return False
+    return True
 
 
 # -- where things are written ---------------------------------------------------------------

@@ -118,11 +118,13 @@ def diagnostics(ls: ArchcServer, uri: str, state: DocState) -> dict[str, list[ty
 def publish(ls: ArchcServer, owner: str, by_uri: dict[str, list[types.Diagnostic]]) -> None:
     """Publish an owner's diagnostics, merged per target with other owners'; clear what went away."""
     targets = {owner} | set(by_uri) | {t for t, owners in ls.published.items() if owner in owners}
+    opened = ls.workspace.text_documents.get(owner)
     for target in sorted(targets):
         owners = ls.published.setdefault(target, {})
         owners[owner] = by_uri.get(target, [])
         merged = [d for diags in owners.values() for d in diags]
-        ls.text_document_publish_diagnostics(types.PublishDiagnosticsParams(target, merged))
+        version = opened.version if target == owner and opened is not None else None  # the text analysed
+        ls.text_document_publish_diagnostics(types.PublishDiagnosticsParams(target, merged, version))
 
 
 def refresh(ls: ArchcServer, uri: str) -> None:
@@ -133,7 +135,7 @@ def refresh(ls: ArchcServer, uri: str) -> None:
         publish(ls, uri, {})
         return
     try:
-        state = doc.analyse_text(text, _path_of(uri))
+        state = doc.analyse_text(text, _path_of(uri), previous=ls.states.get(uri))
     except Exception as e:  # an archc bug must not take the server (and the other documents) down
         ls.states.pop(uri, None)
         crash = types.Diagnostic(types.Range(types.Position(0, 0), types.Position(0, 1)),
