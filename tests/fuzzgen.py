@@ -225,6 +225,10 @@ OP_ARGS: dict[str, ArgDraw] = {
         [r for r in (1, 2, 3) if s[0] % (r * r) == 0]))}),
     "pixel_unshuffle": _rank(3, extra=lambda d, s: {"downscale_factor": d(st.sampled_from(
         [r for r in (1, 2, 3) if s[1] % r == 0 and s[2] % r == 0]))}),
+    "partition_attention": _rank(3, extra=lambda d, s: {  # a channels-last (H, W, C) map
+        "partition": d(st.sampled_from(["window", "grid"])),
+        "partition_size": d(st.sampled_from([k for k in (1, 2, 3, 4) if s[0] % k == 0 and s[1] % k == 0])),
+        "head_dim": d(st.sampled_from(_divisors(s[2])[:3]))}),
     "conv1d": _rank(2, extra=lambda d, s: {
         "groups": (g := d(st.sampled_from(_divisors(s[0])[:2]))), "out_channels": g * d(st.integers(1, 3)),
         "kernel_size": d(st.integers(1, 3)), "stride": d(st.integers(1, 2)),
