@@ -142,9 +142,15 @@ def merge_build(args: Args, ins: Sequence[Shape]) -> Any:
     return (PatchMergingV2 if args["version"] == 2 else PatchMerging)(ins[0][2])
 
 
-register(Block("shifted_window_attention", __doc__ or "", ATTN_PARAMS, attn_shape, build=attn_build,
+ATTN_DOC = ("shifted_window_attention: multi-head self-attention inside ws x ws windows with a relative "
+            "position bias, on a channels-last (H, W, C) map padded to the window and cyclically shifted by "
+            "`shift_size` with a mask (torchvision's ShiftedWindowAttention; `version: 2`: V2).")
+MERGE_DOC = ("patch_merging: concatenate each 2x2 neighbourhood of a channels-last (H, W, C) map (odd sizes "
+             "padded), layernorm, linear 4C -> 2C (torchvision's PatchMerging; `version: 2`: PatchMergingV2).")
+
+register(Block("shifted_window_attention", ATTN_DOC, ATTN_PARAMS, attn_shape, build=attn_build,
                count_params=attn_params, macs=attn_macs, other_ops=attn_other_ops, window=attn_window,
                category="attn"))
-register(Block("patch_merging", __doc__ or "", MERGE_PARAMS, merge_shape, build=merge_build,
+register(Block("patch_merging", MERGE_DOC, MERGE_PARAMS, merge_shape, build=merge_build,
                count_params=merge_params, macs=merge_macs, other_ops=merge_other_ops,
                window=lambda a, s, o: Window(Fraction(2), Fraction(2)), category="linear"))
