@@ -13,6 +13,7 @@ and may charge a shared :class:`Budget`.
 from __future__ import annotations
 
 import math
+import operator
 import re
 from collections.abc import Callable, Mapping
 from functools import lru_cache
@@ -384,6 +385,10 @@ def _weight(v: Any) -> tuple[int, int]:
 _FLAT = frozenset({int, float, bool, type(None)})
 
 
+_ARITH: dict[str, Callable[[Any, Any], Any]] = {"+": operator.add, "-": operator.sub, "*": operator.mul,
+                                                "/": operator.truediv, "//": operator.floordiv, "%": operator.mod}
+
+
 class _Eval:
     def __init__(self, env: Mapping[str, Any], text: str, loc: Loc | None) -> None:
         self.env, self.text, self.loc = env, text, loc
@@ -451,11 +456,8 @@ class _Eval:
             raise self.fail("product is too large")
         if op in ("/", "//", "%") and b == 0:
             raise self.fail("division by zero")
-        fn: dict[str, Callable[[Any, Any], Any]] = {
-            "+": lambda x, y: x + y, "-": lambda x, y: x - y, "*": lambda x, y: x * y,
-            "/": lambda x, y: x / y, "//": lambda x, y: x // y, "%": lambda x, y: x % y, "**": self.power}
         try:
-            return self.check(fn[op](a, b))
+            return self.check(self.power(a, b) if op == "**" else _ARITH[op](a, b))
         except (OverflowError, ZeroDivisionError):
             raise self.fail("number out of range") from None
 

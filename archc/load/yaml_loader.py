@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator
+from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
@@ -188,7 +189,40 @@ def _indent_tab(text: str, line: int) -> tuple[int, int] | None:
 
 
 def load_text(text: str, file: str = "<string>") -> Any:
-    """Parse one YAML document strictly; raise :class:`YamlError` with a location on any problem."""
+    """Parse one YAML document strictly; raise :class:`YamlError` with a location on any problem.
+
+    A text parsed lately under the same name is not parsed again: the result is a fresh copy of
+    the one kept (callers may change what they get), so it is the same as parsing it."""
+    if len(text) > MAX_CACHED:
+        return _parse(text, file)
+    return _copy(_parse_cached(text, file))
+
+
+MAX_CACHED = 100_000  # characters of a text kept parsed (a spec is a few thousand)
+
+
+@lru_cache(maxsize=32)
+def _parse_cached(text: str, file: str) -> Any:
+    return _parse(text, file)
+
+
+def _copy(value: Any) -> Any:
+    """A copy of a loaded value: new mappings and lists (with their positions); scalars are shared."""
+    if isinstance(value, LocDict):
+        out = LocDict(value.loc)
+        out.key_locs, out.val_locs = dict(value.key_locs), dict(value.val_locs)
+        for k, v in value.items():
+            out[k] = _copy(v)
+        return out
+    if isinstance(value, LocList):
+        seq = LocList(value.loc)
+        seq.locs = list(value.locs)
+        seq.extend(_copy(v) for v in value)
+        return seq
+    return value
+
+
+def _parse(text: str, file: str) -> Any:
     if len(text.encode("utf-8", errors="replace")) > MAX_BYTES:
         raise YamlError(f"file larger than {MAX_BYTES} bytes", Loc(file, 1, 1))
     try:

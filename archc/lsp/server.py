@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
 import re
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -35,6 +37,8 @@ class ArchcServer(LanguageServer):
         self.states: dict[str, DocState] = {}
         self.indexed: dict[str, DocState] = {}  # the last state with a parsed spec (completion while typing)
         self.published: dict[str, dict[str, list[types.Diagnostic]]] = {}  # target uri -> owner uri -> diags
+        self.running: dict[str, asyncio.Future[DocState | Exception]] = {}  # uri -> its analysis in flight
+        self.worker = ThreadPoolExecutor(1, thread_name_prefix="archc-analysis")  # one analysis at a time
 
 
 server = ArchcServer()
@@ -128,25 +132,60 @@ def publish(ls: ArchcServer, owner: str, by_uri: dict[str, list[types.Diagnostic
 
 
 def refresh(ls: ArchcServer, uri: str) -> None:
-    """Analyse a document's current text and publish its diagnostics (none unless it is a spec)."""
-    text = ls.workspace.get_text_document(uri).source
+    """Analyse a document's current text off the event loop and publish its diagnostics (none unless
+    it is a spec). While an analysis of the document runs, changes only pile up: when it ends, the
+    latest text is analysed once more and the versions in between are never analysed."""
+    if uri in ls.running:
+        return  # _finished starts again with the latest text
+    opened = ls.workspace.text_documents.get(uri)
+    if opened is None:
+        return
+    text = opened.source
     if not doc.is_spec(text):
         ls.states.pop(uri, None)
         publish(ls, uri, {})
         return
+    future = asyncio.get_running_loop().run_in_executor(ls.worker, _analyse, text, _path_of(uri), ls.states.get(uri))
+    ls.running[uri] = future
+    future.add_done_callback(lambda f: _finished(ls, uri, text, f.result()))
+
+
+def _analyse(text: str, path: Path, previous: DocState | None) -> DocState | Exception:
+    """The worker thread's job; an exception that is not an archc error comes back as a value."""
     try:
-        state = doc.analyse_text(text, _path_of(uri), previous=ls.states.get(uri))
+        return doc.analyse_text(text, path, previous=previous)
     except Exception as e:  # an archc bug must not take the server (and the other documents) down
+        return e
+
+
+def _finished(ls: ArchcServer, uri: str, text: str, result: DocState | Exception) -> None:
+    """An analysis of ``text`` ended (on the event loop): publish it, or analyse the newer text."""
+    del ls.running[uri]
+    opened = ls.workspace.text_documents.get(uri)
+    if opened is None:
+        return  # closed meanwhile (did_close cleared its diagnostics)
+    if opened.source != text:  # replaced while analysed: only the latest text is published
+        if isinstance(result, DocState):
+            ls.states[uri] = result  # a good `previous` for the reuse check
+        refresh(ls, uri)
+        return
+    if isinstance(result, Exception):
         ls.states.pop(uri, None)
         crash = types.Diagnostic(types.Range(types.Position(0, 0), types.Position(0, 1)),
-                                 f"archc: internal error: {type(e).__name__}: {e}", source="archc",
+                                 f"archc: internal error: {type(result).__name__}: {result}", source="archc",
                                  severity=types.DiagnosticSeverity.Error)
         publish(ls, uri, {uri: [crash]})
         return
-    ls.states[uri] = state
-    if state.source is not None:
-        ls.indexed[uri] = state
-    publish(ls, uri, diagnostics(ls, uri, state))
+    ls.states[uri] = result
+    if result.source is not None:
+        ls.indexed[uri] = result
+    publish(ls, uri, diagnostics(ls, uri, result))
+
+
+async def settled(ls: ArchcServer, uri: str) -> None:
+    """Wait until no analysis of the document is running (requests answer from its latest text)."""
+    while (future := ls.running.get(uri)) is not None:
+        await asyncio.wait([future])
 
 
 @server.feature(types.TEXT_DOCUMENT_DID_OPEN)
@@ -178,7 +217,8 @@ def _at(ls: ArchcServer, uri: str, pos: types.Position) -> tuple[DocState | None
 
 
 @server.feature(types.TEXT_DOCUMENT_HOVER)
-def hover(ls: ArchcServer, params: types.HoverParams) -> types.Hover | None:
+async def hover(ls: ArchcServer, params: types.HoverParams) -> types.Hover | None:
+    await settled(ls, params.text_document.uri)
     state, kind, site, detail = _at(ls, params.text_document.uri, params.position)
     if state is None:
         return None
@@ -191,7 +231,8 @@ def hover(ls: ArchcServer, params: types.HoverParams) -> types.Hover | None:
 
 
 @server.feature(types.TEXT_DOCUMENT_INLAY_HINT)
-def inlay_hint(ls: ArchcServer, params: types.InlayHintParams) -> list[types.InlayHint]:
+async def inlay_hint(ls: ArchcServer, params: types.InlayHintParams) -> list[types.InlayHint]:
+    await settled(ls, params.text_document.uri)
     uri = params.text_document.uri
     state = ls.states.get(uri)
     if state is None:
@@ -208,7 +249,8 @@ def inlay_hint(ls: ArchcServer, params: types.InlayHintParams) -> list[types.Inl
 
 
 @server.feature(types.TEXT_DOCUMENT_COMPLETION, types.CompletionOptions(trigger_characters=_TRIGGERS))
-def completion(ls: ArchcServer, params: types.CompletionParams) -> types.CompletionList:
+async def completion(ls: ArchcServer, params: types.CompletionParams) -> types.CompletionList:
+    await settled(ls, params.text_document.uri)
     uri = params.text_document.uri
     opened = ls.workspace.get_text_document(uri)
     p = opened.position_from_client_units(params.position)
@@ -255,7 +297,8 @@ def _symbol(ls: ArchcServer, uri: str, lines: list[str], sym: doc.Symbol) -> typ
 
 
 @server.feature(types.TEXT_DOCUMENT_DOCUMENT_SYMBOL)
-def document_symbol(ls: ArchcServer, params: types.DocumentSymbolParams) -> list[types.DocumentSymbol]:
+async def document_symbol(ls: ArchcServer, params: types.DocumentSymbolParams) -> list[types.DocumentSymbol]:
+    await settled(ls, params.text_document.uri)
     uri = params.text_document.uri
     state = ls.indexed.get(uri)
     if state is None:
@@ -265,7 +308,8 @@ def document_symbol(ls: ArchcServer, params: types.DocumentSymbolParams) -> list
 
 
 @server.feature(types.TEXT_DOCUMENT_DEFINITION)
-def definition(ls: ArchcServer, params: types.DefinitionParams) -> types.Location | None:
+async def definition(ls: ArchcServer, params: types.DefinitionParams) -> types.Location | None:
+    await settled(ls, params.text_document.uri)
     state, kind, site, detail = _at(ls, params.text_document.uri, params.position)
     if state is None:
         return None
