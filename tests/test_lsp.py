@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import os
+import re
+import subprocess
 import sys
 import time
 from collections.abc import Iterator
@@ -30,11 +33,15 @@ class Session:
         self.client = LanguageClient("archc-test", "1")
         self.diags: dict[str, list[T.Diagnostic]] = {}
         self.arrived: dict[str, int] = {}
+        self.published_version: dict[str, int | None] = {}
+        self.history: dict[str, list[int | None]] = {}  # the versions published, in order
 
         @self.client.feature(T.TEXT_DOCUMENT_PUBLISH_DIAGNOSTICS)
         def _published(params: T.PublishDiagnosticsParams) -> None:
             self.diags[params.uri] = list(params.diagnostics)
             self.arrived[params.uri] = self.arrived.get(params.uri, 0) + 1
+            self.published_version[params.uri] = params.version
+            self.history.setdefault(params.uri, []).append(params.version)
 
         self.run(self.client.start_io(sys.executable, "-m", "archc", "lsp", cwd=str(ROOT)))
         self.run(self.client.initialize_async(T.InitializeParams(capabilities=T.ClientCapabilities())))
@@ -338,6 +345,120 @@ def test_hostile_specs_never_crash_the_server(lsp: Session, tmp_path: Path) -> N
     doc = tmp_path / "after.yaml"
     assert lsp.open(doc, FIXED) == []
     assert "conv2d(" in (lsp.hover(doc, *_pos(FIXED, "conv2d")) or "")
+
+
+# -- what the server keeps between edits gives what a fresh check gives --------------------------
+_CLI_LINE = re.compile(r"^(.+?):(\d+):(\d+): (error|warning): (.*)$")
+_IN_BASE = re.compile(r"^in (.+?):(\d+):(\d+): (.*)$", re.DOTALL)
+
+
+def _fresh_check(path: Path, text: str) -> list[tuple[str, int, int, str, str]]:
+    """(file name, line, col, severity, first message line) of a whole-process `archc check` of the text."""
+    path.write_text(text)
+    out = subprocess.run([sys.executable, "-m", "archc", "check", str(path)], cwd=ROOT, capture_output=True,
+                         text=True, timeout=60)
+    found = [_CLI_LINE.match(line) for line in (out.stdout + out.stderr).splitlines()]
+    return sorted((Path(m[1]).name, int(m[2]), int(m[3]), m[4], m[5]) for m in found if m)
+
+
+def _as_cli(diags: list[T.Diagnostic], name: str) -> list[tuple[str, int, int, str, str]]:
+    """The same tuples from a document's diagnostics (one located in a base names it in the prefix)."""
+    out = []
+    for d in diags:
+        first = d.message.split("\n")[0]
+        line, col = d.range.start.line + 1, d.range.start.character + 1
+        if m := _IN_BASE.match(first):
+            name_, line, col, first = Path(m[1]).name, int(m[2]), int(m[3]), m[4]
+        else:
+            name_ = name
+        severity = "warning" if d.severity == T.DiagnosticSeverity.Warning else "error"
+        out.append((name_, line, col, severity, first + (f" [{d.code}]" if severity == "warning" else "")))
+    return sorted(out)
+
+
+BASE = """\
+name: base
+input: [3, 16, 16]
+params: {ch: 8}
+nodes:
+  a: {op: conv2d, out_channels: "${ch}", kernel_size: 3, padding: 1}
+  b: {op: relu}
+"""
+
+
+def test_edits_and_base_edits_match_a_fresh_check(lsp: Session, tmp_path: Path) -> None:
+    base, child, disk = tmp_path / "base.yaml", tmp_path / "child.yaml", tmp_path / "check.yaml"
+    base.write_text(BASE)
+    old = 1_000_000_000  # an mtime long past: the server may not rely on mtimes (a copy, a checkout)
+    os.utime(base, (old, old))
+    text = "extends: base.yaml\nname: child\nparams: {ch: 4}\n"
+    steps = [text,
+             text + "# a comment: the loaded spec is the same\n",
+             text + "nodes:\n  c: {op: add, in: [b, input]}\n",  # an error here
+             text + "nodes:\n  c: {op: add, in: [b, b]}\n  dead: {op: relu, in: c}\n  d: {op: relu, in: c}\n",
+             text + "nodes:\n  c: {op: add, in: [b, b]}\n"]
+    # the base breaks on disk as the document's text loads the same, then is mended as the text breaks
+    bases = [None, BASE.replace("b: {op: relu}", "b: {op: add, in: [a, input]}"), BASE, None, None]
+    seen = []
+    for k, (step, new_base) in enumerate(zip(steps, bases)):
+        if new_base is not None:
+            base.write_text(new_base)
+            os.utime(base, (old, old))
+        # then a comment: below, the same loaded spec (reusable unless a base changed); above, the
+        # same values one line lower (not reusable: every position moves)
+        again = "# again\n" + step if k in (2, 3) else step + "# again\n"
+        for n, version in enumerate((step, again)):
+            diags = lsp.open(child, version) if k == n == 0 else lsp.change(child, version)
+            got = _as_cli(diags, disk.name)
+            assert got == _fresh_check(disk, version), (k, n)
+            seen.append(got)
+    assert [{(f, s) for (f, _, _, s, _) in got} for got in seen[::2]] == [
+        set(), {("base.yaml", "error")}, {("check.yaml", "error")}, {("check.yaml", "warning")}, set()]
+
+
+def test_a_burst_of_changes_is_answered_for_the_last(lsp: Session, tmp_path: Path) -> None:
+    doc = tmp_path / "burst.yaml"
+    lsp.open(doc, FIXED)
+    uri = doc.resolve().as_uri()
+    before = lsp.arrived[uri]
+    texts = [FIXED.replace("features: 10", f"features: {n}") for n in range(11, 15)] + [BROKEN]
+    for text in texts:  # back to back, no waiting
+        lsp.versions[uri] += 1
+        change = T.TextDocumentContentChangeWholeDocument(text)
+        lsp.client.text_document_did_change(T.DidChangeTextDocumentParams(
+            T.VersionedTextDocumentIdentifier(lsp.versions[uri], uri), [change]))
+    # a request sent right after the changes answers from the last text (it waits for its analysis):
+    # the last text does not resolve, so a node has no hover; any earlier one would show its shape
+    assert lsp.hover(doc, *_pos(BROKEN, "c: {op: linear")) is None
+    while lsp.published_version.get(uri) != lsp.versions[uri]:
+        lsp.wait_diags(uri, lsp.arrived[uri])
+    published = lsp.history[uri][-(lsp.arrived[uri] - before):]
+    assert published == sorted(published) and len(published) <= len(texts)  # in order; some may be skipped
+    assert len(lsp.diags[uri]) == 1 and "no argument 'out_feature'" in lsp.diags[uri][0].message
+
+
+def test_same_tree_compares_positions_and_types() -> None:
+    from archc.load import load_text
+    from archc.lsp.document import same_tree
+
+    text = "a: {b: [1, 2.0, x]}\nc: 0.0\n"
+    assert same_tree(load_text(text, "f"), load_text(text + "# note\n", "f"))
+    assert not same_tree(load_text(text, "f"), load_text(text.replace("{b:", "{b: "), "f"))  # a position
+    assert not same_tree(load_text("x: {y: 1}\n", "f"), load_text("x: {y:  1}\n", "f"))  # a value's only
+    assert not same_tree(load_text(text, "f"), load_text(text.replace("[1,", "[1.0,"), "f"))  # a type
+    assert not same_tree(load_text(text, "f"), load_text(text.replace("0.0", "-0.0"), "f"))
+    assert not same_tree(load_text(text, "f"), load_text(text, "g"))  # the file named in positions
+
+
+def test_loaded_text_is_a_fresh_copy_each_time() -> None:
+    from archc.load import load_text
+
+    text = "a: {b: [1, 2]}\n"
+    first = load_text(text, "f")
+    first["a"]["b"].append(3)
+    first["a"].key_locs.clear()
+    again = load_text(text, "f")
+    assert again == {"a": {"b": [1, 2]}} and list(again["a"].key_locs) == ["b"]
 
 
 # -- lints, on the analysis (no server) ----------------------------------------------------------
