@@ -52,10 +52,15 @@ class Client:
     def run(self, coro: object) -> object:
         return self.loop.run_until_complete(asyncio.wait_for(coro, 120))  # type: ignore[arg-type]
 
-    def _wait(self, uri: str, before: int, version: int | None = None) -> None:
-        """Until a publish after the ``before``-th one (for ``version``, when given) arrives."""
+    def _wait(self, uri: str, before: int, version: int | None = None, count: int = 1) -> None:
+        """Until the diagnostics of ``version`` arrive after the ``before``-th publish (from a server
+        that publishes no version: until ``count`` more publishes, one per change)."""
+        def done() -> bool:
+            n, got = self.arrived.get(uri, 0) - before, self.version.get(uri)
+            return n >= 1 and (version is None or got == version or (got is None and n >= count))
+
         async def until() -> None:
-            while self.arrived.get(uri, 0) <= before or (version is not None and self.version.get(uri) != version):
+            while not done():
                 await asyncio.sleep(0.0005)
         self.run(until())
 
@@ -75,7 +80,7 @@ class Client:
             self.client.text_document_did_change(T.DidChangeTextDocumentParams(
                 T.VersionedTextDocumentIdentifier(version + k, uri),
                 [T.TextDocumentContentChangeWholeDocument(text=text)]))
-        self._wait(uri, before, version + len(texts) - 1)
+        self._wait(uri, before, version + len(texts) - 1, len(texts))
         return time.perf_counter() - start
 
     def close(self) -> None:
