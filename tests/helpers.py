@@ -131,16 +131,24 @@ def randomize_(module: torch.nn.Module, seed: int, example: torch.Tensor | None 
     return module
 
 
+def comparison_params(spec: Path) -> dict[str, Any]:
+    """The params a twin is compared with: `aux_loss` on where the spec has it (segmentation), so
+    both outputs, `out` and `aux`, are compared."""
+    params = archc.check(spec).graph.params
+    return {"aux_loss": True} if isinstance(params.get("aux_loss"), bool) else {}
+
+
 def comparison_analysis(spec: Path) -> archc.analyze.Analysis:
     """The spec at the size its twin is compared at: COMPARE_AT's, else SMALL x SMALL unless FULL_SIZE
-    names it."""
-    full = archc.check(spec)
+    names it; with `comparison_params`."""
+    params = comparison_params(spec)
+    full = archc.check(spec, **params)
     channels, *spatial = full.graph.inputs[0][1]
     if spec.stem in COMPARE_AT:
-        return archc.check(spec, input_shape=[channels, *COMPARE_AT[spec.stem]])
+        return archc.check(spec, input_shape=[channels, *COMPARE_AT[spec.stem]], **params)
     if spec.stem in FULL_SIZE or len(spatial) != 2 or min(spatial) <= SMALL:
         return full
-    return archc.check(spec, input_shape=[channels, SMALL, SMALL])  # an error here fails the test
+    return archc.check(spec, input_shape=[channels, SMALL, SMALL], **params)  # an error here fails the test
 
 
 def _keep(tensor: torch.Tensor, *args: Any, **kwargs: Any) -> torch.Tensor:
@@ -168,8 +176,11 @@ def twin_module(analysis: archc.analyze.Analysis) -> torch.nn.Module:
     """The spec's torchvision twin, uninitialised (fast: for counting, or for `randomize_`)."""
     twin = analysis.graph.twin()
     assert twin is not None
+    kwargs = dict(twin[1])
+    if isinstance(analysis.graph.params.get("aux_loss"), bool):  # segmentation: the spec's aux_loss
+        kwargs["aux_loss"] = analysis.graph.params["aux_loss"]
     with _no_init():
-        return torchvision.models.get_model(twin[0], **twin[1])
+        return torchvision.models.get_model(twin[0], **kwargs)
 
 
 def twin_input(analysis: archc.analyze.Analysis) -> torch.Tensor:
@@ -211,12 +222,23 @@ def _outputs(out: Any, names: Sequence[str]) -> list[torch.Tensor]:
 
 
 def compare_with_twin(model: torch.nn.Module, tv: torch.nn.Module, analysis: archc.analyze.Analysis,
-                      device: str = "cpu") -> str | None:
-    """Run both on `twin_input` and return `twin_mismatch`'s verdict over all outputs."""
+                      device: str = "cpu", train: bool = False) -> str | None:
+    """Run both on `twin_input` and return `twin_mismatch`'s verdict over all outputs. With `train`,
+    both run in training mode (batch statistics, dropout drawn from the same seed) and the outputs
+    returned in training only (Inception-v3's aux logits) are compared too; both are left in eval mode."""
     x = twin_input(analysis).to(device)
-    names = analysis.graph.outputs
-    with torch.no_grad():
-        ours, ref = _outputs(model(x), names), _outputs(tv(x), names)
+    names = (*analysis.graph.outputs, *(analysis.graph.train_outputs if train else ()))
+    model.train(train)
+    tv.train(train)
+    try:
+        with torch.no_grad():
+            torch.manual_seed(0)
+            ours = _outputs(model(x), names)
+            torch.manual_seed(0)
+            ref = _outputs(tv(x), names)
+    finally:
+        model.eval()
+        tv.eval()
     if len(ours) != len(ref):
         return f"{len(ours)} outputs, the twin has {len(ref)}"
     problems = (twin_mismatch(a.float().cpu(), b.float().cpu(), rtol_for(analysis.params)) for a, b in zip(ours, ref))

@@ -18,7 +18,6 @@ README = Path(__file__).resolve().parents[1] / "README.md"
 
 # Built-in specs that still warn under --strict, and why (specs another engineer owns now).
 ALLOWED = {
-    "inception_v3": "W001: AuxLogits is an output in training only, kept so torchvision's state_dict loads",
     "deeplabv3_mobilenet_v3_large": "W008: dropout and last_channel are set but its head no longer reads them",
     "lraspp_mobilenet_v3_large": "W008: aux_loss and atrous_rates are set but nothing reads them",
 }

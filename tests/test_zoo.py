@@ -22,6 +22,7 @@ from tests.helpers import (
     SMALL,
     compare_with_twin,
     comparison_analysis,
+    comparison_params,
     observed_shapes,
     random_twin,
     twin_module,
@@ -95,10 +96,13 @@ def _twin_specs() -> list:
 
 @pytest.mark.parametrize("spec,twin", _twin_specs())
 def test_matches_torchvision(spec, twin):
+    """Segmentation twins with aux_loss on (both outputs compared); Inception-v3 in eval and in
+    training mode, where it returns (logits, aux_logits) as torchvision does."""
     analysis = comparison_analysis(spec)
     tv = random_twin(analysis)
     # built on meta (no init cost): every tensor then comes from the twin's state_dict (assign=True)
-    model = archc.compile(spec, input_shape=list(analysis.graph.inputs[0][1]), device="meta").eval()
+    model = archc.compile(spec, input_shape=list(analysis.graph.inputs[0][1]), device="meta",
+                          **comparison_params(spec)).eval()
     ours, theirs = model.state_dict(), tv.state_dict()
     assert sorted(ours) == sorted(theirs)
     assert {k: tuple(v.shape) for k, v in ours.items()} == {k: tuple(v.shape) for k, v in theirs.items()}
@@ -106,6 +110,9 @@ def test_matches_torchvision(spec, twin):
     assert not any(t.is_meta for t in (*model.parameters(), *model.buffers()))
     problem = compare_with_twin(model, tv, analysis)
     assert problem is None, problem
+    if analysis.graph.train_outputs:
+        problem = compare_with_twin(model, tv, analysis, train=True)
+        assert problem is None, f"in training mode: {problem}"
 
 
 @pytest.mark.parametrize("name", sorted(FULL_SIZE))
@@ -151,17 +158,12 @@ def _published(twin: str) -> list[tuple[str, int, float]]:
     return out
 
 
-# torchvision measured inception_v3 in eval mode, where the aux head it builds does not run
-TRAIN_ONLY_OUTPUTS = frozenset({"inception_v3"})
-
-
-@pytest.mark.parametrize("spec", [pytest.param(s, id=s.stem, marks=[pytest.mark.xfail(
-    reason="outputs that depend on train mode are not in the language yet", strict=True)]
-    if s.stem in TRAIN_ONLY_OUTPUTS else []) for s in TWINS])
+@pytest.mark.parametrize("spec", TWINS, ids=[p.stem for p in TWINS])
 def test_macs_equal_published_ops(spec):
     """MACs equal torchvision's `_ops` for every weights entry, at its size and with what its
     builder sets for weights: a ViT's image_size; aux_loss=True for segmentation weights, whose
-    auxiliary head runs in eval mode too (their `_ops` count it)."""
+    auxiliary head runs in eval mode too (their `_ops` count it). Inception-v3's aux head runs in
+    training only (a train-only output): torchvision measured eval mode, and so do archc's MACs."""
     analysis = _checked(spec)
     twin = analysis.graph.twin()
     assert twin is not None

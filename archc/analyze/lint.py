@@ -122,7 +122,8 @@ def _once_per_line(found: Iterable[LintWarning]) -> list[LintWarning]:
 
 
 def _dead(graph: Graph) -> list[LintWarning]:
-    """W001: nodes whose value reaches no output; reported at each tip (a node nothing reads)."""
+    """W001: nodes whose value reaches no output (train-only outputs included); reported at each tip
+    (a node nothing reads)."""
     readers: dict[str, int] = {}
     producers: dict[str, list[str]] = {}
     for n in graph.nodes:
@@ -131,7 +132,7 @@ def _dead(graph: Graph) -> list[LintWarning]:
             base = output_ref(src)[0]
             readers[base] = readers.get(base, 0) + 1
     live: set[str] = set()
-    stack = [output_ref(o)[0] for o in graph.outputs]
+    stack = [output_ref(o)[0] for o in (*graph.outputs, *graph.train_outputs)]
     while stack:
         p = stack.pop()
         if p not in live:

@@ -36,27 +36,35 @@ def memory(analysis: Analysis, batch: int = 1, dtype: str = "fp32") -> dict[str,
         return per_shape[key]
 
     nbytes = {p: nbytes_of(s) for p, s in analysis.shapes.items()}
-    readers: dict[str, int] = {}
+    kept = 0  # a training step runs every node, train-only branches included
     for node in graph.nodes:
+        inplace_free = node.op in _RESULT_ONLY and node.args.get("inplace", False)
+        if node.path in analysis.info and node.op not in _VIEWS and not inplace_free:
+            kept += nbytes.get(node.path, 0)
+    return {"batch": batch, "dtype": dtype, "param_bytes": analysis.params * size,
+            "inference_peak_activation_bytes": _inference_peak(analysis, nbytes),
+            "training_activation_bytes": kept + sum(nbytes[n] for n, _ in graph.inputs)}
+
+
+def _inference_peak(analysis: Analysis, nbytes: dict[str, Any]) -> Any:
+    """The most bytes live at once in the eval-mode forward (train-only nodes do not run)."""
+    graph = analysis.graph
+    skip = analysis.train_only
+    nodes = [n for n in graph.nodes if n.path not in skip]
+    readers: dict[str, int] = {}
+    for node in nodes:
         for src in node.inputs:
             readers[src] = readers.get(src, 0) + 1
     live = {name: nbytes[name] for name, _ in graph.inputs}
     sums = [sum(live.values())]
-    kept = 0
-    for node in graph.nodes:
+    for node in nodes:
         if node.path not in analysis.info:
             continue
         if _allocates(analysis, node.path):
             live[node.path] = nbytes.get(node.path, 0)
-        inplace_free = node.op in _RESULT_ONLY and node.args.get("inplace", False)
-        if node.op not in _VIEWS and not inplace_free:
-            kept += nbytes.get(node.path, 0)
         sums.append(sum(live.values()))
         for src in node.inputs:
             readers[src] -= 1
             if readers[src] == 0 and src not in graph.outputs:
                 live.pop(src, None)
-    peak = smax(*sums)  # with symbolic sizes, a max() of expressions
-    return {"batch": batch, "dtype": dtype, "param_bytes": analysis.params * size,
-            "inference_peak_activation_bytes": peak, "training_activation_bytes": kept + sum(
-                nbytes[n] for n, _ in graph.inputs)}
+    return smax(*sums)  # with symbolic sizes, a max() of expressions

@@ -70,12 +70,37 @@ class Analysis:
                    if any(p == f or p.startswith(f + ".") for f in frozen))
 
     @property
+    def train_only(self) -> frozenset[str]:
+        """Nodes that run in training mode only (read by train-only outputs alone)."""
+        return self.graph.train_only()
+
+    def eval_info(self) -> list[NodeInfo]:
+        """The nodes of the eval-mode forward: what MACs, other ops and activations count."""
+        skip = self.train_only
+        return [i for p, i in self.info.items() if p not in skip] if skip else list(self.info.values())
+
+    @property
     def macs(self) -> int:
-        return sum(i.macs for i in self.info.values())
+        """MACs of the eval-mode forward (torchvision's `_ops` convention); parameters count every node."""
+        return sum(i.macs for i in self.eval_info())
+
+    @property
+    def other_ops(self) -> int:
+        return sum(i.other_ops for i in self.eval_info())
+
+    @property
+    def activation_elements(self) -> int:
+        """Elements of every node output of the eval-mode forward, per sample."""
+        return sum(prod(s) for i in self.eval_info() for s in i.outputs or (i.shape,))
 
     @property
     def output_shapes(self) -> list[Shape]:
         return [self.shapes[o] for o in self.graph.outputs if o in self.shapes]
+
+    @property
+    def train_output_shapes(self) -> list[Shape]:
+        """Shapes of the outputs returned in training mode only, after ``output_shapes``."""
+        return [self.shapes[o] for o in self.graph.train_outputs if o in self.shapes]
 
     @property
     def receptive_field(self) -> int | None:
@@ -91,7 +116,7 @@ class Analysis:
         return rf is not None and rf.whole
 
     def _last_rf(self) -> RF | None:
-        spatial = [i.rf for i in self.info.values() if i.rf is not None and len(i.shape) == 3]
+        spatial = [i.rf for i in self.eval_info() if i.rf is not None and len(i.shape) == 3]
         return spatial[-1] if spatial else None
 
     def raise_errors(self) -> None:
@@ -226,7 +251,7 @@ def analyze(graph: Graph, limits: Limits | None = None, guards: Guards | None = 
         else:
             result.shapes[node.path] = info.shape
         fields[node.path] = info.rf
-    for out in graph.outputs:
+    for out in (*graph.outputs, *graph.train_outputs):
         absent = _missing_input(result, out) if out not in result.shapes else None
         if absent is not None:
             base = output_ref(out)[0]

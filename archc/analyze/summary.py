@@ -22,6 +22,7 @@ class Row:
     activations: int
     receptive_field: int | str | None  # pixels, "global", or None for non-spatial rows
     last: str = ""  # the node whose output is the row's output
+    train_only: bool = False  # every node of the row runs in training mode only (its costs are not in the totals)
 
 
 def fmt_count(n: float) -> str:
@@ -36,6 +37,7 @@ def rows(analysis: Analysis, depth: int | None = None) -> list[Row]:
     labels = {g.path: g.label for g in analysis.graph.groups}
     out: dict[str, list[Any]] = {}
     last: dict[str, str] = {}
+    evals: set[str] = set()  # rows with a node of the eval-mode forward
     for path, info in analysis.info.items():
         parts = path.split(".")
         key = ".".join(parts[:depth]) if depth else path
@@ -50,12 +52,13 @@ def rows(analysis: Analysis, depth: int | None = None) -> list[Row]:
         row[5] += sum(prod(s) for s in info.outputs or (info.shape,))
         row[6] = "global" if info.rf is None else f"{info.rf.pixels}+" if info.rf.whole else info.rf.pixels
         last[key] = path
-    return [Row(k, v[0], v[1], v[2], v[3], v[4], v[5], v[6], last[k]) for k, v in out.items()]
+        if path not in analysis.train_only:
+            evals.add(key)
+    return [Row(k, v[0], v[1], v[2], v[3], v[4], v[5], v[6], last[k], k not in evals) for k, v in out.items()]
 
 
 def totals(analysis: Analysis) -> dict[str, Any]:
     params = analysis.params
-    acts = sum(prod(s) for i in analysis.info.values() for s in i.outputs or (i.shape,))
     return {
         "name": analysis.graph.name,
         "params": params,
@@ -63,13 +66,14 @@ def totals(analysis: Analysis) -> dict[str, Any]:
         "frozen_params": analysis.frozen_params,
         "macs": analysis.macs,
         "flops": 2 * analysis.macs,
-        "other_ops": sum(i.other_ops for i in analysis.info.values()),
+        "other_ops": analysis.other_ops,
         "input_shape": [list(s) for _, s in analysis.graph.inputs][0] if len(analysis.graph.inputs) == 1
         else {n: list(s) for n, s in analysis.graph.inputs},
         "output_shape": [list(s) for s in analysis.output_shapes][0] if len(analysis.output_shapes) == 1
         else [list(s) for s in analysis.output_shapes],
+        "train_output_shape": [list(s) for s in analysis.train_output_shapes],
         "param_bytes_fp32": 4 * params,
-        "activation_elements": acts,
+        "activation_elements": analysis.activation_elements,
         "receptive_field": analysis.receptive_field,
         "sees_whole_input": analysis.sees_whole_input,
     }
@@ -96,7 +100,7 @@ def to_json(analysis: Analysis, depth: int | None = None, batch: int = 1, dtype:
                      "output_shape": list(sym.shapes.get(r.last, ())) if sym else list(r.output_shape),
                      "params": r.params,
                      "macs": r.macs, "other_ops": r.other_ops, "receptive_field": r.receptive_field,
-                     "activation_elements": r.activations}
+                     "activation_elements": r.activations, "train_only": r.train_only}
                     for r in rows(analysis, depth)]
     return doc
 
@@ -107,8 +111,8 @@ def to_text(analysis: Analysis, depth: int | None = None, batch: int = 1, dtype:
     table = rows(analysis, depth)
     head = ("path", "block", "output", "params", "MACs", "RF", "activations")
     sym = analysis.symbolic
-    body = [(r.path, r.block, f"({', '.join(sym.shapes.get(r.last, ('?',)))})" if sym else
-             "x".join(map(str, r.output_shape)),
+    body = [(r.path, r.block + (" (train only)" if r.train_only else ""),
+             f"({', '.join(sym.shapes.get(r.last, ('?',)))})" if sym else "x".join(map(str, r.output_shape)),
              f"{r.params:,}", f"{r.macs:,}", str(r.receptive_field), f"{r.activations:,}") for r in table]
     widths = [max(len(str(x[i])) for x in [head, *body]) for i in range(len(head))]
     line = "  ".join(f"{{:<{w}}}" if i < 3 else f"{{:>{w}}}" for i, w in enumerate(widths))
@@ -122,6 +126,11 @@ def to_text(analysis: Analysis, depth: int | None = None, batch: int = 1, dtype:
                   else "no spatial receptive field")
                + (" (convolutional path; gates or global context also see the whole input)"
                   if analysis.sees_whole_input else ""))
+    if analysis.graph.train_outputs:
+        extra = sum(analysis.info[p].macs for p in analysis.train_only if p in analysis.info)
+        out.append(f"in training mode it also returns {', '.join(analysis.graph.train_outputs)} "
+                   f"{', '.join(map(str, t['train_output_shape']))} ({fmt_count(extra)}MACs more; the figures above "
+                   "are the eval-mode forward's, parameters count every node)")
     if sym is not None:
         out.append(f"valid inputs: {sym.constraint}" + (f"; smallest input breaks {sym.breaks}" if sym.breaks else "")
                    + (f"; {sym.note}" if sym.note else "") + f" (figures above at {analysis.graph.inputs[0][1]})")

@@ -16,6 +16,7 @@ from torch import fx, nn
 
 from archc import blocks as library
 from archc.analyze import Analysis
+from archc.backend import modules as helpers
 from archc.backend.init import apply_init
 from archc.backend.modules import Group
 from archc.ir import Graph
@@ -58,7 +59,8 @@ def _inplace_add(graph: Graph, analysis: Analysis, node: Any, readers: dict[str,
     if analysis.shapes.get(src) != analysis.info[node.path].shape:
         return False  # broadcasting: the first input is smaller than the result
     while True:
-        if src in graph.outputs or len(readers.get(src, [])) != 1 or src not in analysis.info:
+        returned = src in graph.outputs or src in graph.train_outputs
+        if returned or len(readers.get(src, [])) != 1 or src not in analysis.info:
             return False
         op = analysis.info[src].node.op
         if op in _FRESH:
@@ -78,17 +80,62 @@ def _fold(g: fx.Graph, fn: Any, args: list[fx.Node], kwargs: dict[str, Any]) -> 
     return out
 
 
+TRAIN_CALLS = "_archc_train_calls"  # the model attribute holding train-only functions (modules.TrainCalls)
+
+
+def _train_only_node(g: fx.Graph, root: nn.Module, node: Any, block: Any, args: list[fx.Node], info: Any,
+                     training: fx.Node) -> fx.Node:
+    """A node that runs in training mode only (``modules.train_only``): its module or parameter is
+    attached at its path as usual, so state_dict keys do not depend on the mode."""
+    if node.op == "identity":
+        return args[0]
+    if block.kind == "module":
+        _attach(root, node.path, block.build(node.args, info.in_shapes))
+        return _call(g, helpers.train_only, (training, g.get_attr(node.path), *args), node.path)
+    fn, kwargs = block.function(node.args)
+    if block.kind == "parameter":
+        _attach(root, node.path, block.build(node.args, info.in_shapes))
+        args = [args[0], g.get_attr(node.path)]
+    table = root.__dict__.setdefault(TRAIN_CALLS, helpers.TrainCalls())
+    index = table.add(fn, kwargs, "list_input" in block.tags)
+    return _call(g, helpers.train_only_call, (training, g.get_attr(TRAIN_CALLS), index, *args), node.path)
+
+
+def _call(g: fx.Graph, fn: Any, args: tuple[Any, ...], path: str) -> fx.Node:
+    """A call_function node named after the spec node (readable generated code)."""
+    return g.create_node("call_function", fn, args, name=re.sub(r"\W", "_", path))
+
+
+def _result(g: fx.Graph, graph: Graph, env: dict[str, fx.Node], training: fx.Node | None) -> None:
+    """The graph's output: the outputs (one: the tensor itself); with train-only outputs,
+    ``modules.mode_outputs`` adds them after the others in training mode."""
+    outs = tuple(env[o] for o in graph.outputs)
+    if training is None:
+        g.output(outs[0] if len(outs) == 1 else outs)
+        return
+    trains = tuple(env[o] for o in graph.train_outputs)
+    g.output(g.call_function(helpers.mode_outputs, (training, outs, trains)))
+
+
 def build_module(graph: Graph, analysis: Analysis, device: str | torch.device | None = None) -> fx.GraphModule:
     """Build the torch module for an analysed, error-free graph."""
     root = nn.Module()
     g = fx.Graph()
     env: dict[str, fx.Node] = {name: g.placeholder(name) for name, _ in graph.inputs}
     readers = graph.consumers()
+    train_only = graph.train_only()
+    training = g.get_attr("training") if graph.train_outputs else None  # the generated forward reads self.training
     with torch.device(device) if device is not None else nullcontext():
         for node in graph.nodes:
             block = library.get(node.op)
             info = analysis.info[node.path]
             args = [env[s] for s in node.inputs]
+            if node.path in train_only:
+                assert training is not None
+                env[node.path] = _train_only_node(g, root, node, block, args, info, training)
+                for k in range(len(info.outputs)):
+                    env[f"{node.path}[{k}]"] = g.call_function(helpers.pick, (env[node.path], k))
+                continue
             if node.op == "identity":
                 env[node.path] = args[0]
             elif block.kind == "module":
@@ -113,8 +160,7 @@ def build_module(graph: Graph, analysis: Analysis, device: str | torch.device | 
                 env[f"{node.path}[{k}]"] = g.call_function(operator.getitem, (env[node.path], k))
         for name, value in env.items():
             value.meta.setdefault("archc_path", name)
-    outs = [env[o] for o in graph.outputs]
-    g.output(outs[0] if len(outs) == 1 else tuple(outs))
+    _result(g, graph, env, training)
     module = fx.GraphModule(root, g, class_name=_class_name(graph.name))
     _groups_indexable(module)
     for path in graph.meta.get("frozen", ()):

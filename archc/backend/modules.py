@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import torch
 from torch import Tensor, nn
 from torch.nn import functional as F
 
 __all__ = ["Group", "LayerNorm2d", "SelfAttention", "global_avg_pool", "reshape", "resize_to", "prepend_token",
-           "add_param", "scale_by_param", "identity"]
+           "add_param", "scale_by_param", "identity", "TrainCalls", "train_only", "train_only_call", "pick",
+           "mode_outputs"]
 
 
 class Group(nn.Module):
@@ -77,3 +80,49 @@ def scale_by_param(x: Tensor, p: Tensor) -> Tensor:
 
 def identity(x: Tensor) -> Tensor:
     return x
+
+
+# Train-only nodes (read only by `train_only` outputs) run in training mode only; in eval mode they
+# give None, which only other train-only nodes read. The generated forward passes `self.training`.
+
+class TrainCalls:
+    """The functions of a model's train-only function nodes, by index: a plain attribute of the model
+    (not a module: no state_dict keys), because fx arguments cannot be functions."""
+
+    def __init__(self) -> None:
+        self.calls: list[tuple[Any, dict[str, Any], bool]] = []  # (fn, kwargs, takes its inputs as one list)
+
+    def add(self, fn: Any, kwargs: dict[str, Any], list_input: bool) -> int:
+        self.calls.append((fn, kwargs, list_input))
+        return len(self.calls) - 1
+
+
+def train_only(training: bool, module: nn.Module, *args: Any) -> Any:
+    """A train-only module node: the module's output in training mode, None in eval mode."""
+    return module(*args) if training else None
+
+
+def train_only_call(training: bool, table: TrainCalls, index: int, *args: Any) -> Any:
+    """A train-only function node (entry ``index`` of ``table``): its value in training, None in eval."""
+    if not training:
+        return None
+    fn, kwargs, list_input = table.calls[index]
+    if list_input:
+        return fn(list(args), **kwargs)
+    out = fn(*args[:2], **kwargs)
+    for extra in args[2:]:  # binary functions over three or more inputs fold left: (a + b) + c
+        out = fn(out, extra, **kwargs)
+    return out
+
+
+def pick(value: Any, k: int) -> Any:
+    """Output ``k`` of a multi-output train-only node (None in eval mode)."""
+    return None if value is None else value[k]
+
+
+def mode_outputs(training: bool, evals: tuple[Any, ...], trains: tuple[Any, ...]) -> Any:
+    """The model's result: its outputs (one: the tensor itself), followed in training mode by the
+    train-only ones as a plain tuple, as torchvision's Inception3 returns (logits, aux_logits)."""
+    if training:
+        return (*evals, *trains)
+    return evals[0] if len(evals) == 1 else evals

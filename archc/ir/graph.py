@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from archc.errors import Loc
+from archc.ir.refs import output_ref
 
 __all__ = ["Node", "Group", "Graph"]
 
@@ -34,7 +35,10 @@ class Group:
 
 @dataclass(frozen=True)
 class Graph:
-    """A whole model: graph inputs with shapes, nodes in execution order, outputs."""
+    """A whole model: graph inputs with shapes, nodes in execution order, outputs.
+
+    ``outputs`` are what the model returns in eval mode; ``train_outputs`` are returned after them in
+    training mode only (Inception-v3's auxiliary logits), and the nodes only they read run only then."""
 
     name: str
     inputs: tuple[tuple[str, tuple[int, ...]], ...]
@@ -44,6 +48,7 @@ class Graph:
     params: Mapping[str, Any] = field(default_factory=dict)
     meta: Mapping[str, Any] = field(default_factory=dict)
     file: str = ""
+    train_outputs: tuple[str, ...] = ()
 
     def node(self, path: str) -> Node:
         return self._index()[path]
@@ -68,6 +73,29 @@ class Graph:
             return None
         return builder, kwargs
 
+    def train_only(self) -> frozenset[str]:
+        """Node paths that only ``train_outputs`` read: they run in training mode only."""
+        cached = self.__dict__.get("_train_only")
+        if cached is None:
+            cached = frozenset(self.ancestors(self.train_outputs) - self.ancestors(self.outputs)) \
+                if self.train_outputs else frozenset()
+            object.__setattr__(self, "_train_only", cached)
+        return cached  # type: ignore[no-any-return]
+
+    def ancestors(self, outputs: tuple[str, ...]) -> set[str]:
+        """The node paths (and graph inputs) whose values reach ``outputs`` (`NAME[K]` read as NAME)."""
+        index = self._index()
+        seen: set[str] = set()
+        stack = [output_ref(o)[0] for o in outputs]
+        while stack:
+            p = stack.pop()
+            if p not in seen:
+                seen.add(p)
+                node = index.get(p)
+                if node is not None:
+                    stack.extend(output_ref(s)[0] for s in node.inputs)
+        return seen
+
     def consumers(self) -> dict[str, list[str]]:
         """For each producer path (node or graph input), the nodes that read it."""
         out: dict[str, list[str]] = {}
@@ -83,4 +111,6 @@ class Graph:
             args = ", ".join(f"{k}={v!r}" for k, v in n.args.items())
             lines.append(f"  {n.path} = {n.op}({', '.join(n.inputs)}{', ' if args else ''}{args})")
         lines.append(f"  return {', '.join(self.outputs)}")
+        if self.train_outputs:
+            lines.append(f"  in training, also return {', '.join(self.train_outputs)}")
         return "\n".join(lines)

@@ -121,9 +121,7 @@ def _build(source: SpecSource, params: dict[str, Any], input_shape: Any, limits:
     nodes_spec = data["nodes"]
     items = [(k, v, nodes_spec.val_locs.get(k), env) for k, v in nodes_spec.items()]
     last = ex.entries(top, items, "")
-    out_names = data.get("outputs") or [last]
-    out_locs = getattr(data.get("outputs"), "locs", [data.val_locs.get("nodes")] * len(out_names))
-    outputs = tuple(ex.follow((top, str(n), out_locs[i])) for i, n in enumerate(out_names))
+    outputs, train_outputs = _outputs(data, ex, top, last, env)
     nodes = execution_order(ex.finish(), [n for n, _ in inputs])
     meta: dict[str, Any] = {k: data[k] for k in ("family", "reference", "description") if k in data}
     frozen = _frozen(data, nodes)
@@ -135,6 +133,47 @@ def _build(source: SpecSource, params: dict[str, Any], input_shape: Any, limits:
         meta["symbols"] = symbols
         meta["input_loc"] = data.val_locs.get("input", data.loc)  # where "no size works" is reported
     return Graph(str(data["name"]), tuple(inputs), tuple(nodes), outputs, tuple(ex.groups), env, meta,
-                 str(source.path))
+                 str(source.path), train_outputs)
+
+
+def _outputs(data: LocDict, ex: Expander, top: int, last: str, env: Mapping[str, Any]
+             ) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    """The top-level `outputs:` (default: the last node) as producer paths: those returned in eval
+    mode, and those returned in training mode only. An entry `{node, when, train_only}` whose
+    `when:` is false is dropped (its name is still checked)."""
+    raw = data.get("outputs")
+    if not raw:
+        return (ex.follow((top, last, data.val_locs.get("nodes"))),), ()
+    evals: list[str] = []
+    trains: list[str] = []
+    for item, loc in zip(raw, getattr(raw, "locs", [data.val_locs.get("outputs")] * len(raw))):
+        entry = item if isinstance(item, LocDict) else None
+        nloc = entry.val_locs.get("node", loc) if entry is not None else loc
+        name = ex.value(entry["node"] if entry is not None else item, env, nloc)
+        if not isinstance(name, str):
+            raise ResolveError(f"an output must name a node, got {name!r}", nloc)
+        path = ex.follow((top, name, nloc))
+        if entry is not None and not _output_kept(ex, entry, env):
+            continue
+        train_only = entry is not None and entry.get("train_only") is True
+        if train_only and path in evals:
+            raise ResolveError(f"'{name}' is already an output in every mode", nloc,
+                               hint="drop `train_only: true`, or list it once")
+        (trains if train_only else evals).append(path)
+    if not evals:
+        raise ResolveError("no output is left for eval mode" if trains else "every output is dropped by its `when:`",
+                           data.val_locs.get("outputs"),
+                           hint="list at least one output without `train_only: true` whose `when:` holds")
+    return tuple(evals), tuple(trains)
+
+
+def _output_kept(ex: Expander, entry: LocDict, env: Mapping[str, Any]) -> bool:
+    """An output entry's `when:`, which must come out true or false."""
+    when = ex.field(entry, "when", env, True)
+    if not isinstance(when, bool):
+        raise ResolveError(f"an output's `when:` should be true or false, got {when!r}", entry.val_locs.get("when"),
+                           hint="compare it to something, e.g. when: \"${aux_loss}\" with a boolean param, "
+                                "or \"${n > 0}\"")
+    return when
 
 

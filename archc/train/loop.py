@@ -297,6 +297,8 @@ def _epoch(run: _Run, cfg: TrainConfig, loss_fn: nn.Module, rank: int, desc: str
             x = x.contiguous(memory_format=torch.channels_last)
         with torch.autocast(run.device.type, dtype=torch.bfloat16, enabled=cfg.amp and cuda):  # bf16: no scaler
             out = run.net(x)
+            if isinstance(out, tuple):  # train-only outputs (Inception-v3's aux logits) follow the main one
+                out = out[0]
             loss = loss_fn(out, y)
         run.opt.zero_grad(set_to_none=True)
         loss.backward()
