@@ -63,7 +63,7 @@ def _symbolic(graph: Any, limits: Limits) -> Analysis:
     the hint sizes, with the formulas and constraints in ``Analysis.symbolic``."""
     from dataclasses import replace
 
-    from archc.analyze.symbolic import solve
+    from archc.analyze.symbolic import at_sizes, solve
     from archc.errors import ShapeError
 
     symbols = graph.meta["symbols"]
@@ -72,8 +72,9 @@ def _symbolic(graph: Any, limits: Limits) -> Analysis:
         raise ShapeError(f"no input size works: {result.constraint}", graph.meta.get("input_loc"),
                          hint=result.breaks or None)
     name, shape = graph.inputs[0]
-    concrete = tuple(result.hint[symbols[i]] if i in symbols else d for i, d in enumerate(shape))
-    analysis = analyze(replace(graph, inputs=((name, concrete),)), limits)
+    concrete = replace(graph, inputs=((name, tuple(result.hint[symbols[i]] if i in symbols else d
+                                                   for i, d in enumerate(shape))),))
+    analysis = at_sizes(result, concrete, result.hint) if result.analysis else analyze(concrete, limits)
     analysis.symbolic = result
     return analysis
 

@@ -18,7 +18,7 @@ import archc
 from archc.analyze.algebra import Guards, guarding, symbol
 from archc.analyze.memory import memory
 from archc.analyze.shapes import analyze
-from archc.analyze.symbolic import solve
+from archc.analyze.symbolic import at_sizes, solve
 from archc.cli import main
 from archc.resolve import Limits, builtin_names, resolve
 
@@ -151,6 +151,11 @@ def test_formulas_match_concrete_analyses(spec):
         assert analyze(graph).errors
         return
     assert sym.method == "algebra", sym.note or sym.constraint
+    at_hint = concrete(graph, sym.hint["H"], sym.hint["W"])  # what `archc check/summary` show: no second pass
+    derived = at_sizes(sym, at_hint.graph, sym.hint)
+    assert derived.shapes == at_hint.shapes and [
+        (i.in_shapes, i.shape, i.outputs, i.params, i.macs, i.other_ops, i.rf) for i in derived.info.values()] == [
+        (i.in_shapes, i.shape, i.outputs, i.params, i.macs, i.other_ops, i.rf) for i in at_hint.info.values()]
     rnd = random.Random(spec)
     checked = 0
     for h, w in _sizes(rnd, sym):

@@ -232,8 +232,14 @@ class Expr:
 
     # ---- comparisons: decided when possible, else guarded at the hint ----
     def __lt__(self, other: Any) -> bool:
-        if type(other) is int and (low := self.low()) is not None and low >= other:
-            return False  # the common `size < 1` check, decided by the lower bound alone
+        if type(other) is int:  # the common `size < 1` check: by the lower bound, or answered before
+            if (low := self.low()) is not None and low >= other:
+                return False
+            key = (self.key, "<", other)
+            answers = _ACTIVE[-1].answers if _ACTIVE else {}
+            if key not in answers:
+                answers[key] = _compare(other - self, ">")
+            return answers[key]
         return _compare(_lift_or_fail(other) - self, ">")
 
     def __le__(self, other: Any) -> bool:
@@ -443,6 +449,7 @@ class Guards:
     # what a node whose rule has no exact form gets instead: (node, input shapes, why) -> NodeInfo
     fallback: Callable[[Any, tuple[Any, ...], NotSymbolic], Any] | None = None
     notes: list[str] = field(default_factory=list)
+    answers: dict[tuple[str, str, int], bool] = field(default_factory=dict)  # comparisons already guarded
 
 
 _ACTIVE: list[Guards] = []

@@ -29,12 +29,13 @@ from typing import Any
 
 from archc import blocks as library
 from archc.analyze.algebra import Expr, Guard, Guards, NotSymbolic, guarding, symbol
-from archc.analyze.shapes import Analysis, NodeInfo, analyze, node_info
+from archc.analyze.shapes import RF, Analysis, NodeInfo, analyze, node_info
+from archc.analyze.shapes import _receptive as receptive  # same package: one receptive-field rule
 from archc.errors import ShapeError
 from archc.ir import Graph, Node
 from archc.resolve import Limits
 
-__all__ = ["SymbolicResult", "AxisSet", "solve", "sweep"]
+__all__ = ["SymbolicResult", "AxisSet", "solve", "sweep", "at_sizes"]
 
 HINTS = (224, 256, 320, 384, 512, 518, 572, 299, 128, 64, 32, 1024)  # tried in turn until one is valid
 _SAMPLE = 512  # sizes a rule with no exact form is sampled at
@@ -93,6 +94,7 @@ class SymbolicResult:
     method: str = "algebra"  # "sweep" (see `note`), or "none" when no size works
     note: str = ""
     sampled: tuple[int, ...] = ()  # the sweep's valid sizes (method "sweep")
+    analysis: Analysis | None = None  # the analysis on symbolic sizes (method "algebra")
 
     def valid(self, sizes: dict[str, int]) -> bool:
         """Whether the formulas hold at these sizes (every guard holds)."""
@@ -293,7 +295,31 @@ def _result(a: Analysis, symbols: dict[int, str], guards: Guards, graph: Graph, 
                "inference_peak_activation_bytes": mem["inference_peak_activation_bytes"],
                "training_activation_bytes": mem["training_activation_bytes"]}
     return SymbolicResult(symbols, dict(guards.hint), shapes, constraint, "; ".join(b for b in breaks if b), figures,
-                          list(guards.items), axes, note="; ".join(guards.notes + notes))
+                          list(guards.items), axes, note="; ".join(guards.notes + notes), analysis=a)
+
+
+def at_sizes(result: SymbolicResult, graph: Graph, sizes: dict[str, int]) -> Analysis:
+    """The symbolic analysis evaluated at ``sizes`` (where ``result.valid``): what a concrete
+    analysis there gives, receptive fields included, without a second pass over the rules."""
+    assert result.analysis is not None
+    memo: dict[str, int] = {}
+
+    def at(x: Any) -> Any:
+        return x.value(sizes, memo) if isinstance(x, Expr) else x
+
+    def dims(shape: tuple[Any, ...]) -> tuple[int, ...]:
+        return tuple(at(d) for d in shape)
+
+    out = Analysis(graph, errors=list(result.analysis.errors))
+    out.shapes = {k: dims(v) for k, v in result.analysis.shapes.items()}
+    fields: dict[str, RF | None] = {name: RF(Fraction(1), Fraction(1)) for name, _ in graph.inputs}
+    for path, info in result.analysis.info.items():
+        node, ins, outs = info.node, tuple(dims(s) for s in info.in_shapes), tuple(dims(s) for s in info.outputs)
+        rf = receptive(library.get(node.op), node, ins, dims(info.shape), [fields[s] for s in node.inputs])
+        out.info[path] = NodeInfo(node, ins, dims(info.shape), at(info.params), at(info.macs), at(info.other_ops),
+                                  rf, outs)
+        fields.update({path: rf, **{f"{path}[{k}]": rf for k in range(len(outs))}})
+    return out
 
 
 def _sampler(guards: Guards) -> Callable[[Node, tuple[Any, ...], NotSymbolic], NodeInfo]:
