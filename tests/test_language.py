@@ -202,3 +202,27 @@ def test_printed_schema_accepts_output_entries(tmp_path):
     assert not list(validator.iter_errors(good))
     bad = yaml.safe_load(OUTPUTS.replace("WHEN", "train_only: yes please"))
     assert list(validator.iter_errors(bad))
+
+
+def test_archc_train_takes_the_main_output_of_a_train_only_spec(tmp_path):
+    """In training mode the model returns (main, aux); `archc train`'s loss reads the main output, so
+    the auxiliary head gets no gradient (AdamW skips it) and stays as built."""
+    from safetensors.torch import save_file
+
+    from archc.train.loop import TrainConfig, fit
+
+    path = tmp_path / "aux.yaml"
+    path.write_text("name: auxnet\ninput: [3, 8, 8]\nparams: {num_classes: 10}\nnodes:\n"
+                    "  conv: {op: conv2d, out_channels: 4, kernel_size: 3, padding: 1}\n"
+                    "  pool: {op: adaptive_avg_pool2d, output_size: 1}\n  flat: flatten\n"
+                    "  fc: {op: linear, out_features: \"${num_classes}\"}\n"
+                    "  aux: {in: conv, seq: [flatten, {op: linear, out_features: \"${num_classes}\"}]}\n"
+                    "outputs: [fc, {node: aux, train_only: true}]\n")
+    start = archc.compile(path).state_dict()
+    save_file(start, tmp_path / "start.safetensors")
+    model, history = fit(TrainConfig(str(path), "fake", epochs=1, batch_size=8, fake_size=16, warmup_epochs=0,
+                                     out=str(tmp_path / "run"), weights=str(tmp_path / "start.safetensors")))
+    assert len(history) == 1
+    end = model.state_dict()
+    assert torch.equal(end["aux.1.weight"].cpu(), start["aux.1.weight"])
+    assert not torch.equal(end["fc.weight"].cpu(), start["fc.weight"])
