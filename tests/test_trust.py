@@ -46,6 +46,13 @@ def test_inplace_without_other_readers_is_kept(tmp_path):
     assert archc.compile(path).get_submodule("c").inplace
 
 
+def test_inplace_over_a_train_only_output_is_refused(tmp_path):
+    """A train-only output is returned to the caller in training: overwriting it in place corrupts it."""
+    nodes = ("  a: {op: conv2d, out_channels: 8, kernel_size: 1}\n  b: {op: relu, inplace: true}\n"
+             "outputs: [b, {node: a, train_only: true}]\n")
+    _refused(tmp_path, nodes, "inplace=true would overwrite 'a', which is also read by the caller", 5)
+
+
 def test_inplace_over_a_saved_output_is_refused(tmp_path):
     """torch fails in backward when an in-place op overwrites what sigmoid kept for its gradient."""
     nodes = "  a: sigmoid\n  b: {op: hardswish, inplace: true}\n"

@@ -28,7 +28,7 @@ def _producers(graph: Graph) -> list[str]:
     """Every value in execution order: graph inputs, nodes, and the outputs `NAME[K]` read of a
     multi-output node (right after it)."""
     read: dict[str, list[str]] = {}
-    for src in (*(s for n in graph.nodes for s in n.inputs), *graph.outputs):
+    for src in (*(s for n in graph.nodes for s in n.inputs), *graph.outputs, *graph.train_outputs):
         base, k = output_ref(src)
         if k is not None and src not in read.setdefault(base, []):
             read[base].append(src)
@@ -81,7 +81,7 @@ def _conflicts(node: Node, graph: Graph, parents: dict[str, str], roots: dict[st
               if m != node.path and node.path not in _chain(m, parents)]
     seen: list[str] = []
     for member in family:
-        if member in inputs or member in graph.outputs:
+        if member in inputs or member in graph.outputs or member in graph.train_outputs:
             seen.append("the caller")
         elif member in nodes and _keeps_output(graph.node(member)):
             seen.append(f"the backward pass of '{member}' ({graph.node(member).op} keeps its output)")

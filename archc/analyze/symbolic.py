@@ -24,7 +24,7 @@ from collections.abc import Callable
 from contextlib import suppress
 from dataclasses import dataclass, field, replace
 from fractions import Fraction
-from math import floor, lcm, prod
+from math import floor, lcm
 from typing import Any
 
 from archc import blocks as library
@@ -290,8 +290,8 @@ def _result(a: Analysis, symbols: dict[int, str], guards: Guards, graph: Graph, 
     constraint = ", ".join([axes[s].text(s) for s in names] + [g.text() for g in joint])
     shapes = {path: tuple(str(d) for d in shape) for path, shape in a.shapes.items()}
     mem = memory(a)
-    figures = {"params": a.params, "macs": a.macs, "other_ops": sum(i.other_ops for i in a.info.values()),
-               "activation_elements": sum(prod(s) for i in a.info.values() for s in i.outputs or (i.shape,)),
+    figures = {"params": a.params, "macs": a.macs, "other_ops": a.other_ops,
+               "activation_elements": a.activation_elements,
                "inference_peak_activation_bytes": mem["inference_peak_activation_bytes"],
                "training_activation_bytes": mem["training_activation_bytes"]}
     return SymbolicResult(symbols, dict(guards.hint), shapes, constraint, "; ".join(b for b in breaks if b), figures,
