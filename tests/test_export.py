@@ -45,6 +45,31 @@ def test_python_file_is_self_contained_and_equal(spec, params, tmp_path):
     sys.modules.pop(f"exported_{spec}", None)
 
 
+def test_python_file_keeps_train_only_outputs(tmp_path):
+    """A train-only head (a module and a function node) is written too: (main, aux) in training."""
+    spec = tmp_path / "aux.yaml"
+    spec.write_text("name: aux\ninput: [3, 16, 16]\nnodes:\n"
+                    "  conv: {op: conv2d, out_channels: 4, kernel_size: 3}\n"
+                    "  pool: {op: adaptive_avg_pool2d, output_size: 1}\n  flat: flatten\n"
+                    "  head: {op: linear, out_features: 5}\n"
+                    "  aux_pool: {op: adaptive_avg_pool2d, output_size: 2, in: conv}\n  aux_flat: flatten\n"
+                    "  aux: {op: linear, out_features: 5}\n"
+                    "outputs: [head, {node: aux, train_only: true}]\n")
+    model = archc.compile(spec)
+    path = export(model, "python", tmp_path / "aux.py")
+    mod_spec = importlib.util.spec_from_file_location("exported_aux", path)
+    module = importlib.util.module_from_spec(mod_spec)
+    mod_spec.loader.exec_module(module)
+    other = module.Aux()
+    other.load_state_dict(model.state_dict(), strict=True)
+    x = torch.randn(2, 3, 16, 16)
+    with torch.no_grad():
+        assert torch.equal(other.eval()(x), model.eval()(x))
+        got, want = other.train()(x), model.train()(x)
+    assert isinstance(got, tuple) and len(got) == 2 and all(torch.equal(a, b) for a, b in zip(got, want))
+    sys.modules.pop("exported_aux", None)
+
+
 def test_onnx_matches_in_onnxruntime(tmp_path):
     import onnx
     import onnxruntime as ort

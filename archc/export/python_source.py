@@ -7,9 +7,12 @@ import inspect
 import re
 from typing import Any
 
+import torch
 from torch import fx, nn
+from torch.nn import functional as F
 
 from archc.backend import modules as helpers
+from archc.backend.builder import TRAIN_CALLS
 from archc.errors import UsageError
 
 __all__ = ["python_source"]
@@ -72,15 +75,41 @@ def _init_lines(gm: fx.GraphModule) -> list[str]:
         made.add(path)
 
     for node in gm.graph.nodes:
-        if node.op not in ("call_module", "get_attr"):
+        if node.op not in ("call_module", "get_attr") or node.target == "training":  # nn.Module has it
+            continue
+        if node.target == TRAIN_CALLS:
+            lines += _train_calls(getattr(gm, TRAIN_CALLS))
             continue
         parent, _, name = node.target.rpartition(".")
         container(parent)
-        if node.op == "call_module":
-            lines.append(f"        self{_at(parent)}.add_module({name!r}, {_ctor(gm.get_submodule(node.target))})")
+        target = gm.get_submodule(node.target) if node.op == "call_module" else _attr(gm, node.target)
+        if isinstance(target, nn.Module):  # also a train-only module, read by get_attr
+            lines.append(f"        self{_at(parent)}.add_module({name!r}, {_ctor(target)})")
         else:
             shape = tuple(gm.get_parameter(node.target).shape)
             lines.append(f"        self{_at(parent)}.register_parameter({name!r}, nn.Parameter(torch.zeros{shape}))")
+    return lines
+
+
+def _attr(gm: fx.GraphModule, path: str) -> Any:
+    parent, _, name = path.rpartition(".")
+    return getattr(gm.get_submodule(parent), name)
+
+
+def _function(fn: Any) -> str:
+    """How the generated file names a function of a train-only node: torch.X, F.X or an archc helper."""
+    name = getattr(fn, "__name__", "")
+    for prefix, home in (("torch.", torch), ("F.", F), ("", helpers)):
+        if name and getattr(home, name, None) is fn:
+            return prefix + name
+    raise UsageError(f"cannot write the function {fn!r} of a train-only node as Python source")
+
+
+def _train_calls(table: helpers.TrainCalls) -> list[str]:
+    """The table of train-only functions (``modules.TrainCalls``), rebuilt entry by entry."""
+    lines = [f"        self.{TRAIN_CALLS} = TrainCalls()"]
+    for fn, kwargs, list_input in table.calls:
+        lines.append(f"        self.{TRAIN_CALLS}.add({_function(fn)}, {kwargs!r}, {list_input})")
     return lines
 
 
@@ -115,12 +144,18 @@ def python_source(gm: fx.GraphModule, class_name: str, spec_name: str, weights_f
         classes.append(inspect.getsource(helpers.SelfAttention))
     if any(t.__name__ == "StochasticDepth" for t in types):
         classes.append(_STOCHASTIC_DEPTH.strip() + "\n")
+    table = getattr(gm, TRAIN_CALLS, None)
+    if table is not None:
+        classes.append(inspect.getsource(helpers.TrainCalls))
+        used = {_function(fn) for fn, _, _ in table.calls} & set(vars(helpers))
+        helper_defs += [_helper_source(name, getattr(helpers, name)) for name in sorted(used)
+                        if name not in code.globals]
     forward = "\n".join("    " + line if line.strip() else "" for line in code.src.strip("\n").splitlines())
     usage = ("Trained weights: `load_model()` reads the .pt file written beside this one.\n" if weights_file else
              f"Weights are not included: `{class_name}()` starts from random ones; load a state_dict.\n")
     header = (f'"""{spec_name}, written by `archc export --format python`.\n\n'
               f"Self-contained: needs only torch. state_dict keys match the archc model.\n{usage}\"\"\"\n\n"
-              "import torch\nfrom torch import Tensor, nn\nfrom torch.nn import functional as F\n")
+              "from typing import Any\n\nimport torch\nfrom torch import Tensor, nn\nfrom torch.nn import functional as F\n")
     body = [header, *("\n" + c for c in classes), *("\n" + h for h in helper_defs),
             f"\nclass {class_name}(nn.Module):\n    def __init__(self) -> None:\n        super().__init__()",
             "\n".join(_init_lines(gm)), "", forward, ""]
