@@ -155,7 +155,8 @@ def python_source(gm: fx.GraphModule, class_name: str, spec_name: str, weights_f
              f"Weights are not included: `{class_name}()` starts from random ones; load a state_dict.\n")
     header = (f'"""{spec_name}, written by `archc export --format python`.\n\n'
               f"Self-contained: needs only torch. state_dict keys match the archc model.\n{usage}\"\"\"\n\n"
-              "from typing import Any\n\nimport torch\nfrom torch import Tensor, nn\nfrom torch.nn import functional as F\n")
+              "from typing import Any\n\nimport torch\nfrom torch import Tensor, nn\n"
+              "from torch.nn import functional as F\n")
     body = [header, *("\n" + c for c in classes), *("\n" + h for h in helper_defs),
             f"\nclass {class_name}(nn.Module):\n    def __init__(self) -> None:\n        super().__init__()",
             "\n".join(_init_lines(gm)), "", forward, ""]
