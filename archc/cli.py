@@ -237,7 +237,8 @@ def _train(args: argparse.Namespace) -> int:
         exist_ok=args.exist_ok, freeze=[f for f in (args.freeze or "").split(",") if f], train_last=args.train_last,
         weights=args.weights, strict=not args.no_strict, workers=args.workers, fake_size=args.fake_size,
         stop_after=args.stop_after, task=args.task, input=_parse_input(args.input),
-        train_size=args.train_size or TrainConfig.train_size, val_size=args.val_size, loss=args.loss)
+        train_size=args.train_size or TrainConfig.train_size, val_size=args.val_size, loss=args.loss,
+        aux_weight=args.aux_weight)
     _train_done(cfg, train(cfg))
     return 0
 
@@ -453,6 +454,9 @@ def _parser() -> argparse.ArgumentParser:
     t.add_argument("--loss", choices=("ce", "dice", "ce+dice"), default=None,
                    help="cross-entropy, Dice (segmentation: softmax probabilities, mean over classes) or their sum "
                    "(default: ce; segmentation: ce+dice)")
+    t.add_argument("--aux-weight", type=float, default=0.5,
+                   help="loss weight of each auxiliary output shaped like the main one (segmentation `aux`, "
+                   "Inception-v3's training-only logits; default: %(default)s)")
     t.add_argument("--label-smoothing", type=float, default=0.0, help="default: %(default)s")
     t.add_argument("--clip", type=float, default=1.0, help="gradient norm clipping (default: %(default)s)")
     t.add_argument("--device", default="cpu", help="cpu or cuda (default: %(default)s)")

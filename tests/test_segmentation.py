@@ -87,6 +87,41 @@ def test_detection_grid_and_several_outputs_are_refused(tmp_path, capsys):
     assert not (tmp_path / "r").exists()
 
 
+AUX_SPEC = ("name: two\ninput: [1, 16, 16]\nparams: {num_classes: 4}\nnodes:\n"
+            "  body: {op: conv2d, out_channels: 4, kernel_size: 3, padding: 1}\n  act: relu\n"
+            "  head: {op: conv2d, out_channels: '${num_classes}', kernel_size: 1}\n"
+            "  aux: {op: conv2d, in: body, out_channels: '${num_classes}', kernel_size: 1}\n")
+
+
+@pytest.mark.parametrize("weight, moves", [("0.5", True), ("0", False)])
+def test_auxiliary_outputs_add_weighted_losses(tmp_path, capsys, weight, moves):
+    """A second output shaped like the first (torchvision's segmentation `aux`) trains by --aux-weight."""
+    spec = tmp_path / "two.yaml"
+    spec.write_text(AUX_SPEC + "outputs: [head, aux]\n")
+    run = tmp_path / "run"
+    status, _, err = _run(["train", str(spec), "--data", "shapes", "--epochs", "1", "--train-size", "16",
+                           "--val-size", "8", "--batch-size", "8", "--weight-decay", "0", "--aux-weight", weight,
+                           "--out", str(run)], capsys)
+    assert status == 0, err
+    from safetensors.torch import load_file
+
+    import archc
+
+    torch.manual_seed(0)
+    start = archc.compile(spec).state_dict()  # the run starts from the same seed
+    trained = load_file(str(run / "last.safetensors"))
+    assert not torch.equal(trained["head.weight"], start["head.weight"])
+    assert (not torch.equal(trained["aux.weight"], start["aux.weight"])) == moves
+
+
+def test_outputs_of_different_shapes_are_refused(tmp_path, capsys):
+    spec = tmp_path / "two.yaml"
+    spec.write_text(AUX_SPEC + "  pooled: {op: adaptive_avg_pool2d, in: aux, output_size: 1}\n"
+                    "outputs: [head, pooled]\n")
+    status, _, err = _run(["train", str(spec), "--data", "shapes", "--out", str(tmp_path / "r")], capsys)
+    assert status == 2 and "2 outputs (head, pooled) of different shapes" in err
+
+
 def test_task_from_data_output_and_flag(tmp_path, capsys):
     args = ["--out", str(tmp_path / "r"), "--epochs", "1", *UNET, "--input", "1x16x16"]
     status, _, err = _run(["train", "unet", "--data", "digits", *args], capsys)  # digits: classification

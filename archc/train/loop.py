@@ -58,6 +58,7 @@ class TrainConfig:
     fake_size: int = 512
     stop_after: int | None = None  # stop after this epoch (same schedule); continue with --resume
     loss: str | None = None  # ce, dice or ce+dice (Dice: segmentation only); None: ce+dice for segmentation, else ce
+    aux_weight: float = 0.5  # loss weight of each auxiliary output (torchvision's segmentation reference)
     task: str | None = None  # classification or segmentation; None: from the data (fake: the output's shape)
     input: list[int | str] | None = None  # train at this [C, H, W] instead of the spec's input
     train_size: int = SHAPES_TRAIN_SIZE  # images made by --data shapes
@@ -190,6 +191,8 @@ def _evaluate(model: nn.Module, loader: DataLoader[Any], device: torch.device, w
         for x, y in loader:
             x, y = x.to(device), y.to(device)
             out = model(x)
+            if isinstance(out, tuple):  # auxiliary outputs: metrics and the validation loss are the main one's
+                out = out[0]
             pred = out.argmax(1)
             totals += torch.tensor([loss_fn(out, y).item() * len(y), len(y), (pred == y).sum().item(), y.numel()],
                                    dtype=torch.float64, device=device)
@@ -297,9 +300,12 @@ def _epoch(run: _Run, cfg: TrainConfig, loss_fn: nn.Module, rank: int, desc: str
             x = x.contiguous(memory_format=torch.channels_last)
         with torch.autocast(run.device.type, dtype=torch.bfloat16, enabled=cfg.amp and cuda):  # bf16: no scaler
             out = run.net(x)
-            if isinstance(out, tuple):  # train-only outputs (Inception-v3's aux logits) follow the main one
-                out = out[0]
+            extra: tuple[torch.Tensor, ...] = ()
+            if isinstance(out, tuple):  # auxiliary outputs (segmentation `aux`, Inception-v3's aux logits)
+                out, extra = out[0], tuple(o for o in out[1:] if o.shape == out[0].shape)
             loss = loss_fn(out, y)
+            for aux in extra:  # weighted as in torchvision's reference training scripts
+                loss = loss + cfg.aux_weight * loss_fn(aux, y)
         run.opt.zero_grad(set_to_none=True)
         loss.backward()
         nn.utils.clip_grad_norm_([p for p in run.model.parameters() if p.requires_grad], cfg.clip)

@@ -71,13 +71,14 @@ def output_task(shape: tuple[int, ...], input_shape: tuple[int, ...]) -> str | N
 
 
 def _output(analysis: Any) -> tuple[str, tuple[int, ...], Any]:
-    """The single output's name, per-sample shape and node; several outputs are refused."""
+    """The main output's name, per-sample shape and node. Other outputs must predict the same thing
+    (an auxiliary head, shape for shape: torchvision's segmentation `aux`): they add auxiliary losses."""
     graph = analysis.graph
-    if len(graph.outputs) != 1:
-        raise UsageError(f"{graph.name} has {len(graph.outputs)} outputs ({', '.join(graph.outputs)}): "
-                         f"{SUPPORTED}, one output each",
-                         hint="train the single-output model, or name one output with `outputs: [...]`")
     out = graph.outputs[0]
+    if any(tuple(analysis.shapes[o]) != tuple(analysis.shapes[out]) for o in graph.outputs[1:]):
+        raise UsageError(f"{graph.name} has {len(graph.outputs)} outputs ({', '.join(graph.outputs)}) of different "
+                         f"shapes: {SUPPORTED}, plus auxiliary outputs shaped like the first",
+                         hint="train the single-output model, or name one output with `outputs: [...]`")
     return out, tuple(analysis.shapes[out]), graph._index().get(out)
 
 
