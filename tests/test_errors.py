@@ -31,3 +31,24 @@ def test_golden_error(spec: Path, capsys, monkeypatch, accept):
         if not accept:
             pytest.fail(f"wrote new golden file {golden.name}; review it")
     assert out.err == golden.read_text()
+
+
+def test_a_base_rewritten_within_one_mtime_tick_is_checked_again(tmp_path):
+    """The schema check of extended files is cached per process (the language server lives long):
+    keyed by content, a base rewritten at the same size and mtime is validated again."""
+    import os
+
+    import archc
+
+    base, child = tmp_path / "base.yaml", tmp_path / "child.yaml"
+    good = "name: b\ninput: [3, 8, 8]\nnodes:\n  c: {op: conv2d, out_channels: 4, kernel_size: 1}\n"
+    base.write_text(good)
+    child.write_text("extends: base.yaml\nname: c\n")
+    archc.check(child)
+    st = base.stat()
+    bad = good.replace("name: b\n", "zz: 1\n") + "  "
+    assert len(bad) == len(good)
+    base.write_text(bad)
+    os.utime(base, ns=(st.st_atime_ns, st.st_mtime_ns))
+    with pytest.raises(archc.ArchcError, match="'name' is a required property"):
+        archc.check(child)

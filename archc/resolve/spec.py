@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -167,14 +168,14 @@ def _merged_problem(data: LocDict, includes: dict[str, tuple[Loc, ...]]) -> Reso
     return None
 
 
-_VALIDATED: set[tuple[str, int, int, str]] = set()
+_VALIDATED: set[tuple[str, bytes, str]] = set()
 
 
 def _validate_once(path: Path, data: Any, display: str) -> None:
-    """Schema-check each file once per process (keyed by path, mtime and size): bases shared by
-    many specs (resnet50.yaml under resnet18..152) are not re-validated for every child."""
-    st = path.stat()
-    key = (str(path.resolve()), st.st_mtime_ns, st.st_size, display)
+    """Schema-check each file once per process (keyed by path and content, not mtime: the language
+    server lives long and a base can be rewritten within one mtime tick at the same size): bases
+    shared by many specs (resnet50.yaml under resnet18..152) are not re-validated for every child."""
+    key = (str(path.resolve()), hashlib.blake2b(path.read_bytes(), digest_size=16).digest(), display)
     if key not in _VALIDATED:
         validate(data, display)
         _VALIDATED.add(key)
