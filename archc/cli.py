@@ -73,6 +73,9 @@ def _check(args: argparse.Namespace) -> int:
         if warnings and args.strict:  # --strict: an unsilenced warning fails the check
             status = 1
         shapes = ", ".join("x".join(map(str, s)) for s in a.output_shapes)
+        if a.graph.train_outputs:  # returned after the others in training mode only
+            shapes += " (in training also " + ", ".join(
+                f"{o} {'x'.join(map(str, a.shapes[o]))}" for o in a.graph.train_outputs if o in a.shapes) + ")"
         inputs = ", ".join("x".join(map(str, s)) for _, s in a.graph.inputs)
         if a.symbolic is not None:
             shapes = ", ".join("x".join(a.symbolic.shapes.get(o, ("?",))) for o in a.graph.outputs)

@@ -218,3 +218,8 @@ def test_plugin_block_from_an_installed_entry_point(tmp_path):
     used = archc_cli("-c", _USE_PLUGIN, str(spec))
     assert used.returncode == 0, used.stderr[-2000:]
     assert used.stdout.split() == ["(4,", "6,", "6)", "Scale"]
+
+
+def test_check_names_train_only_outputs(capsys):
+    assert main(["check", "inception_v3"]) == 0
+    assert "5.713 GMACs, input 3x299x299, output 1000 (in training also AuxLogits.fc 1000)" in capsys.readouterr().out
