@@ -50,7 +50,8 @@ def main() -> None:
         big = Path(tmp) / "resnet_3k.yaml"
         big.write_text(BIG)
         rows = [("resnet50", "resnet50"), ("densenet121", "densenet121"), ("resnet, 3,155 nodes", str(big))]
-        print(f"{'spec':22} {'check ms':>9} {'HxW ms':>9} {'ratio':>6}   {'in-process ms':>13} {'HxW ms':>9} {'ratio':>6}")
+        print(f"{'spec':22} {'check ms':>9} {'HxW ms':>9} {'ratio':>6}   "
+              f"{'in-process ms':>13} {'HxW ms':>9} {'ratio':>6}")
         for label, spec in rows:
             whole = [median_ms(process(spec, s), runs) for s in ("3x224x224", "3xHxW")]
             inner = [median_ms(in_process(spec, s), runs) for s in ([3, 224, 224], [3, "H", "W"])]
