@@ -204,9 +204,11 @@ def test_printed_schema_accepts_output_entries(tmp_path):
     assert list(validator.iter_errors(bad))
 
 
-def test_archc_train_takes_the_main_output_of_a_train_only_spec(tmp_path):
-    """In training mode the model returns (main, aux); `archc train`'s loss reads the main output, so
-    the auxiliary head gets no gradient (AdamW skips it) and stays as built."""
+@pytest.mark.parametrize("aux_weight", [0.5, 0.0])
+def test_archc_train_takes_the_main_output_of_a_train_only_spec(tmp_path, aux_weight):
+    """In training mode the model returns (main, aux); `archc train`'s loss is the main output's plus
+    `aux_weight` times the aux output's, so with weight 0 the auxiliary head gets no gradient (AdamW
+    skips it) and stays as built."""
     from safetensors.torch import save_file
 
     from archc.train.loop import TrainConfig, fit
@@ -221,8 +223,9 @@ def test_archc_train_takes_the_main_output_of_a_train_only_spec(tmp_path):
     start = archc.compile(path).state_dict()
     save_file(start, tmp_path / "start.safetensors")
     model, history = fit(TrainConfig(str(path), "fake", epochs=1, batch_size=8, fake_size=16, warmup_epochs=0,
-                                     out=str(tmp_path / "run"), weights=str(tmp_path / "start.safetensors")))
+                                     out=str(tmp_path / "run"), weights=str(tmp_path / "start.safetensors"),
+                                     aux_weight=aux_weight))
     assert len(history) == 1
     end = model.state_dict()
-    assert torch.equal(end["aux.1.weight"].cpu(), start["aux.1.weight"])
+    assert torch.equal(end["aux.1.weight"].cpu(), start["aux.1.weight"]) == (aux_weight == 0)
     assert not torch.equal(end["fc.weight"].cpu(), start["fc.weight"])

@@ -302,7 +302,7 @@ def _epoch(run: _Run, cfg: TrainConfig, loss_fn: nn.Module, rank: int, desc: str
             out = run.net(x)
             extra: tuple[torch.Tensor, ...] = ()
             if isinstance(out, tuple):  # auxiliary outputs (segmentation `aux`, Inception-v3's aux logits)
-                out, extra = out[0], tuple(o for o in out[1:] if o.shape == out[0].shape)
+                out, extra = out[0], tuple(o for o in out[1:] if o.shape == out[0].shape and cfg.aux_weight)
             loss = loss_fn(out, y)
             for aux in extra:  # weighted as in torchvision's reference training scripts
                 loss = loss + cfg.aux_weight * loss_fn(aux, y)
