@@ -5,7 +5,8 @@ from __future__ import annotations
 
 import inspect
 import re
-from typing import Any
+import textwrap
+from typing import Any, cast
 
 import torch
 from torch import fx, nn
@@ -40,8 +41,31 @@ class StochasticDepth(nn.Module):
 '''
 
 
+# torchvision modules the Swin and MaxViT blocks build: written as torchvision imports (class -> module)
+_TORCHVISION = {"ShiftedWindowAttention": "swin_transformer", "ShiftedWindowAttentionV2": "swin_transformer",
+                "PatchMerging": "swin_transformer", "PatchMergingV2": "swin_transformer"}
+
+
+def _torchvision_ctor(mod: nn.Module) -> str | None:
+    name = type(mod).__name__
+    if type(mod).__module__.startswith("torchvision.") and name.startswith("ShiftedWindowAttention"):
+        a: Any = mod
+        return (f"{name}({a.qkv.in_features}, {list(a.window_size)}, {list(a.shift_size)}, {a.num_heads}, "
+                f"qkv_bias={a.qkv.bias is not None}, proj_bias={a.proj.bias is not None}, "
+                f"attention_dropout={a.attention_dropout!r}, dropout={a.dropout!r})")
+    if type(mod).__module__.startswith("torchvision.") and name.startswith("PatchMerging"):
+        return f"{name}({cast(Any, mod).dim})"
+    if name == "PartitionAttention":  # archc.blocks.maxvit: torchvision's attention, regrouped
+        a = mod
+        return f"PartitionAttention({a.n_heads * a.head_dim}, {a.head_dim}, {a.partition_size}, {a.grid})"
+    return None
+
+
 def _ctor(mod: nn.Module) -> str:
     """Constructor expression for a leaf module."""
+    made = _torchvision_ctor(mod)
+    if made is not None:
+        return made
     if isinstance(mod, helpers.SelfAttention):
         bias = mod.in_proj_bias is not None
         return f"SelfAttention({mod.embed_dim}, {mod.num_heads}, dropout={mod.dropout}, bias={bias}, batch_first=True)"
@@ -144,6 +168,12 @@ def python_source(gm: fx.GraphModule, class_name: str, spec_name: str, weights_f
         classes.append(inspect.getsource(helpers.SelfAttention))
     if any(t.__name__ == "StochasticDepth" for t in types):
         classes.append(_STOCHASTIC_DEPTH.strip() + "\n")
+    imports = sorted({f"from torchvision.models.{_TORCHVISION[t.__name__]} import {t.__name__}\n"
+                      for t in types if t.__name__ in _TORCHVISION and t.__module__.startswith("torchvision.")})
+    partition = next((t for t in types if t.__name__ == "PartitionAttention"), None)
+    if partition is not None:
+        imports.append("from torchvision.models.maxvit import RelativePositionalMultiHeadAttention\n")
+        classes.append(textwrap.dedent(inspect.getsource(partition)))
     table = getattr(gm, TRAIN_CALLS, None)
     if table is not None:
         classes.append(inspect.getsource(helpers.TrainCalls))
@@ -154,9 +184,10 @@ def python_source(gm: fx.GraphModule, class_name: str, spec_name: str, weights_f
     usage = ("Trained weights: `load_model()` reads the .pt file written beside this one.\n" if weights_file else
              f"Weights are not included: `{class_name}()` starts from random ones; load a state_dict.\n")
     header = (f'"""{spec_name}, written by `archc export --format python`.\n\n'
-              f"Self-contained: needs only torch. state_dict keys match the archc model.\n{usage}\"\"\"\n\n"
+              f"Self-contained: needs only torch{' and torchvision' if imports else ''}. state_dict keys match the "
+              f"archc model.\n{usage}\"\"\"\n\n"
               "from typing import Any\n\nimport torch\nfrom torch import Tensor, nn\n"
-              "from torch.nn import functional as F\n")
+              "from torch.nn import functional as F\n" + "".join(imports))
     body = [header, *("\n" + c for c in classes), *("\n" + h for h in helper_defs),
             f"\nclass {class_name}(nn.Module):\n    def __init__(self) -> None:\n        super().__init__()",
             "\n".join(_init_lines(gm)), "", forward, ""]
