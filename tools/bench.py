@@ -283,6 +283,20 @@ def _splice(text: str, title: str, table: list[str]) -> str:
     return "\n".join([*lines[:start], *table, *lines[end:]])
 
 
+def _kept_sections(path: Path, ours: set[str]) -> str:
+    """The sections of an earlier report that other scripts write (language server, symbolic sizes,
+    concision): kept as they are, after this run's tables."""
+    if not path.exists():
+        return ""
+    kept, keep = [], False
+    for line in path.read_text().split("\n"):
+        if line.startswith("## "):
+            keep = line[3:] not in ours
+        if keep:
+            kept.append(line)
+    return ("\n" + "\n".join(kept)) if kept else ""
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--quick", action="store_true", help="smoke mode: one model, few repeats")
@@ -314,7 +328,7 @@ def main(argv: list[str] | None = None) -> int:
                  "unless the column says otherwise.", ""]
         for _, title, measure in sections:
             lines += _table(title, measure())
-        text = "\n".join(lines)
+        text = "\n".join(lines) + _kept_sections(Path(args.out), {title for _, title, _ in sections})
     atomic_write(args.out, text)
     print(text)
     return 0
