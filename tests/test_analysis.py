@@ -117,3 +117,16 @@ def test_frozen_paths_counted_and_applied():
     model = archc.compile("yolo_resnet18", device="meta")
     assert sum(p.numel() for p in model.parameters() if not p.requires_grad) == backbone
     assert all(p.requires_grad for p in model.detect.parameters())
+
+
+def test_a_node_read_before_it_is_analysed_is_an_internal_error():
+    """The execution order puts producers first; if it ever did not, the analysis must not skip the
+    readers silently as if their producer had failed (a cyclic spec once passed that way)."""
+    from dataclasses import replace
+
+    from archc.analyze.shapes import analyze
+    from archc.resolve import resolve
+
+    graph = resolve("lenet5").graph
+    with pytest.raises(AssertionError, match="before they are analysed"):
+        analyze(replace(graph, nodes=graph.nodes[::-1]))

@@ -213,8 +213,13 @@ def analyze(graph: Graph, limits: Limits | None = None, guards: Guards | None = 
     fields: dict[str, RF | None] = {name: RF(Fraction(1), Fraction(1)) for name, _ in graph.inputs}
     total = 0
     memo: Memo = {}
+    walked = {name for name, _ in graph.inputs}
     for node in graph.nodes:
+        walked.add(node.path)
         missing = [src for src in node.inputs if src not in result.shapes]
+        early = [src for src in missing if output_ref(src)[0] not in walked]
+        if early:  # a bug in the execution order, never a spec's fault: say so rather than skip silently
+            raise AssertionError(f"'{node.path}' reads {early} before they are analysed")
         if missing:  # an input failed (already reported), or names an output that does not exist
             result.errors.extend(e.located(node.loc, node.path) for e in
                                  filter(None, (_missing_input(result, src) for src in missing)))
