@@ -104,14 +104,7 @@ class Expr:
 
     @property
     def symbols(self) -> frozenset[str]:
-        out: set[str] = set()
-        for m in self.terms:
-            for a in m:
-                out |= {a.name} if a.kind == "sym" else set().union(*(e.symbols for e in a.args))
-        return frozenset(out)
-
-    def degree(self) -> int:
-        return max(len(m) for m in self.terms)
+        return frozenset().union(*(a.symbols() for m in self.terms for a in m))
 
     @property
     def key(self) -> str:
@@ -127,10 +120,6 @@ class Expr:
 
     def __hash__(self) -> int:
         return hash(self.key)
-
-    def same(self, other: Any) -> bool:
-        """Structural equality (no guard)."""
-        return isinstance(other, Expr) and other.key == self.key
 
     def value(self, env: Mapping[str, int], memo: dict[str, int] | None = None) -> int:
         memo = {} if memo is None else memo
@@ -445,7 +434,6 @@ class Guards:
     node: str = ""
     items: list[Guard] = field(default_factory=list)
     seen: set[tuple[str, str]] = field(default_factory=set)
-    recording: bool = True
     # what a node whose rule has no exact form gets instead: (node, input shapes, why) -> NodeInfo
     fallback: Callable[[Any, tuple[Any, ...], NotSymbolic], Any] | None = None
     notes: list[str] = field(default_factory=list)
@@ -498,7 +486,7 @@ def _compare(e: Num, rel: str) -> bool:
     assert isinstance(held, Expr)
     held, held_rel = _normal(held, held_rel)
     for part in _factors(held, held_rel, g.hint) or [held]:
-        if g.recording and (part.key, held_rel) not in g.seen:
+        if (part.key, held_rel) not in g.seen:
             g.seen.add((part.key, held_rel))
             g.items.append(Guard(part, held_rel, g.node, len(g.items)))
     return result
