@@ -132,7 +132,8 @@ Memo = dict[tuple[Any, ...], tuple[Any, ...]]  # (op, args, input shapes) -> out
 def node_info(node: Node, ins: tuple[Shape, ...], in_rf: list[RF | None] | None = None,
               memo: Memo | None = None) -> NodeInfo:
     """One node's shapes and costs from its input shapes (``in_rf`` None: no receptive field).
-    Rules are pure, so ``memo`` serves the many identical nodes of a deep stack from one call."""
+    Rules are pure, so ``memo`` serves the many identical nodes of a deep stack from one call (worth
+    it on symbolic sizes, where the arithmetic is costly)."""
     block = library.get(node.op)
     key = (node.op, repr(sorted(node.args.items())),
            tuple(shape_key(s) for s in ins)) if memo is not None else ()
@@ -150,8 +151,8 @@ def node_info(node: Node, ins: tuple[Shape, ...], in_rf: list[RF | None] | None 
 
 def _info(node: Node, ins: tuple[Shape, ...], fields: dict[str, RF | None], guards: Guards | None,
           memo: Memo) -> NodeInfo:
-    if guards is None:
-        return node_info(node, ins, [fields[s] for s in node.inputs], memo)
+    if guards is None:  # plain ints: the rule is cheaper than a memo key
+        return node_info(node, ins, [fields[s] for s in node.inputs])
     try:
         return node_info(node, ins, None, memo)
     except NotSymbolic as e:  # a rule with no exact form on symbolic sizes: the caller's fallback
@@ -212,7 +213,7 @@ def analyze(graph: Graph, limits: Limits | None = None, guards: Guards | None = 
     result.shapes.update(dict(graph.inputs))
     fields: dict[str, RF | None] = {name: RF(Fraction(1), Fraction(1)) for name, _ in graph.inputs}
     total = 0
-    memo: Memo = {}
+    memo: Memo = {}  # used on symbolic sizes only
     walked = {name for name, _ in graph.inputs}
     for node in graph.nodes:
         walked.add(node.path)
