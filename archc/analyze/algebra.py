@@ -22,7 +22,8 @@ from fractions import Fraction
 from math import gcd, lcm, prod
 from typing import Any
 
-__all__ = ["Expr", "Guard", "Guards", "NotSymbolic", "symbol", "smax", "evaluate", "guarding", "shape_key"]
+__all__ = ["Expr", "Guard", "Guards", "NotSymbolic", "symbol", "smax", "evaluate", "value_at", "guarding",
+           "shape_key"]
 
 
 class NotSymbolic(Exception):
@@ -90,12 +91,13 @@ def _mono_key(m: Monomial) -> str:
 class Expr:
     """A canonical integer polynomial over atoms; constant results come back as plain ints."""
 
-    __slots__ = ("terms", "_key", "_low")
+    __slots__ = ("terms", "_key", "_low", "_symbols")
 
     def __init__(self, terms: dict[Monomial, int]):
         self.terms = {m: c for m, c in terms.items() if c}
         self._key: str | None = None
         self._low: int | None | bool = False  # not computed yet
+        self._symbols: frozenset[str] | None = None
 
     # ---- construction and inspection ----
     @property
@@ -104,7 +106,9 @@ class Expr:
 
     @property
     def symbols(self) -> frozenset[str]:
-        return frozenset().union(*(a.symbols() for m in self.terms for a in m))
+        if self._symbols is None:
+            self._symbols = frozenset().union(*(a.symbols() for m in self.terms for a in m))
+        return self._symbols
 
     @property
     def key(self) -> str:
@@ -452,13 +456,18 @@ def guarding(guards: Guards) -> Iterator[Guards]:
         _ACTIVE.pop()
 
 
+def value_at(x: Any, env: Mapping[str, int], memo: dict[str, int] | None = None) -> Any:
+    """A size at concrete sizes ``env`` (plain values pass through); records nothing."""
+    return x.value(env, memo) if isinstance(x, Expr) else x
+
+
 def evaluate(x: Any) -> Any:
     """A size at the current hint (plain values pass through); records nothing."""
-    if isinstance(x, Expr):
-        if not _ACTIVE:
-            raise NotSymbolic(f"no hint for the symbolic size {x}")
-        return x.value(_ACTIVE[-1].hint)
-    return x
+    if not isinstance(x, Expr):
+        return x
+    if not _ACTIVE:
+        raise NotSymbolic(f"no hint for the symbolic size {x}")
+    return x.value(_ACTIVE[-1].hint)
 
 
 def _decide(e: Expr, rel: str) -> bool | None:

@@ -28,7 +28,7 @@ from math import floor, lcm
 from typing import Any
 
 from archc import blocks as library
-from archc.analyze.algebra import Expr, Guard, Guards, NotSymbolic, guarding, symbol
+from archc.analyze.algebra import Expr, Guard, Guards, NotSymbolic, guarding, symbol, value_at
 from archc.analyze.shapes import RF, Analysis, NodeInfo, analyze, node_info
 from archc.analyze.shapes import _receptive as receptive  # same package: one receptive-field rule
 from archc.errors import ShapeError
@@ -112,7 +112,7 @@ class SymbolicResult:
 
     def at(self, name: str, sizes: dict[str, int]) -> int:
         v = self.figures[name]
-        return v.value(sizes) if isinstance(v, Expr) else int(v)
+        return int(value_at(v, sizes))
 
 
 # ---- one axis: guards in one symbol, solved exactly ----
@@ -305,7 +305,7 @@ def at_sizes(result: SymbolicResult, graph: Graph, sizes: dict[str, int]) -> Ana
     memo: dict[str, int] = {}
 
     def at(x: Any) -> Any:
-        return x.value(sizes, memo) if isinstance(x, Expr) else x
+        return value_at(x, sizes, memo)
 
     def dims(shape: tuple[Any, ...]) -> tuple[int, ...]:
         return tuple(at(d) for d in shape)
@@ -352,7 +352,8 @@ def _sampler(guards: Guards) -> Callable[[Node, tuple[Any, ...], NotSymbolic], N
 
 
 def _at(ins: tuple[Any, ...], env: dict[str, int]) -> tuple[tuple[int, ...], ...]:
-    return tuple(tuple(d.value(env) if isinstance(d, Expr) else d for d in shape) for shape in ins)
+    """Shapes at concrete sizes."""
+    return tuple(tuple(value_at(d, env) for d in shape) for shape in ins)
 
 
 def _samples(block: Any, node: Node, ins: tuple[Any, ...], env: dict[str, int], s: str) -> list[tuple[int, Any]]:
@@ -372,9 +373,8 @@ def _local_error(a: Analysis, guard: Guard, env: dict[str, int]) -> ShapeError |
     """Re-run the node that recorded ``guard`` at concrete sizes (every earlier guard holds, so
     its inputs are its symbolic inputs evaluated there): its error, or None (another branch)."""
     info = a.info[guard.node]
-    ins = tuple(tuple(d.value(env) if isinstance(d, Expr) else d for d in shape) for shape in info.in_shapes)
     try:
-        out = node_info(info.node, ins)
+        out = node_info(info.node, _at(info.in_shapes, env))
     except ShapeError as e:
         return e
     if any(d < 1 for shape in out.outputs or (out.shape,) for d in shape):
@@ -417,10 +417,10 @@ def _other_branches(a: Analysis, guards: list[Guard], s: str, ok: list[bool], hi
 def _agrees(sym: Analysis, conc: Analysis, env: dict[str, int]) -> bool:
     """Whether every shape and cost of the symbolic analysis, evaluated at ``env``, is the concrete one."""
     def at(x: Any) -> Any:
-        return x.value(env) if isinstance(x, Expr) else x
+        return value_at(x, env)
 
     return sym.shapes.keys() == conc.shapes.keys() and all(
-        tuple(map(at, sym.shapes[k])) == conc.shapes[k] for k in sym.shapes) and all(
+        _at((sym.shapes[k],), env)[0] == conc.shapes[k] for k in sym.shapes) and all(
         (at(i.params), at(i.macs), at(i.other_ops)) == (c.params, c.macs, c.other_ops)
         for i, c in zip(sym.info.values(), conc.info.values()))
 
