@@ -22,7 +22,7 @@ from archc.errors import UsageError
 from archc.fileio import atomic_write
 from archc.train.data import check_mask_classes, class_names, data_task, describe, make_datasets
 from archc.train.losses import class_dice, class_iou, make_loss, mean_present
-from archc.train.task import check_input, check_output, choose_task
+from archc.train.task import check_input, check_output, choose_task, split_outputs
 from archc.train.weights import load_any
 
 __all__ = ["SHAPES_TRAIN_SIZE", "TrainConfig", "fit", "train"]
@@ -190,9 +190,7 @@ def _evaluate(model: nn.Module, loader: DataLoader[Any], device: torch.device, w
     with torch.no_grad():
         for x, y in loader:
             x, y = x.to(device), y.to(device)
-            out = model(x)
-            if isinstance(out, tuple):  # auxiliary outputs: metrics and the validation loss are the main one's
-                out = out[0]
+            out, _ = split_outputs(model(x))  # metrics and the validation loss are the main output's
             pred = out.argmax(1)
             totals += torch.tensor([loss_fn(out, y).item() * len(y), len(y), (pred == y).sum().item(), y.numel()],
                                    dtype=torch.float64, device=device)
@@ -299,13 +297,11 @@ def _epoch(run: _Run, cfg: TrainConfig, loss_fn: nn.Module, rank: int, desc: str
         if cfg.channels_last and cuda:
             x = x.contiguous(memory_format=torch.channels_last)
         with torch.autocast(run.device.type, dtype=torch.bfloat16, enabled=cfg.amp and cuda):  # bf16: no scaler
-            out = run.net(x)
-            extra: tuple[torch.Tensor, ...] = ()
-            if isinstance(out, tuple):  # auxiliary outputs (segmentation `aux`, Inception-v3's aux logits)
-                out, extra = out[0], tuple(o for o in out[1:] if o.shape == out[0].shape and cfg.aux_weight)
+            out, extra = split_outputs(run.net(x))
             loss = loss_fn(out, y)
-            for aux in extra:  # weighted as in torchvision's reference training scripts
-                loss = loss + cfg.aux_weight * loss_fn(aux, y)
+            for aux in extra if cfg.aux_weight else ():  # weighted as in torchvision's reference scripts
+                if aux.shape == out.shape:
+                    loss = loss + cfg.aux_weight * loss_fn(aux, y)
         run.opt.zero_grad(set_to_none=True)
         loss.backward()
         nn.utils.clip_grad_norm_([p for p in run.model.parameters() if p.requires_grad], cfg.clip)

@@ -16,7 +16,7 @@ from torch import nn
 from archc.errors import UsageError
 from archc.fileio import atomic_write
 from archc.train.data import image_tensor, image_uint8
-from archc.train.task import SUPPORTED, output_task
+from archc.train.task import SUPPORTED, output_task, split_outputs
 from archc.train.weights import is_torchvision, load_any, load_weights, run_weights, torchvision_enum
 
 __all__ = ["Prediction", "predict", "palette"]
@@ -134,8 +134,7 @@ def predict(spec: str, images: list[str], weights: str | None = None, params: di
     model, info = _model(spec, weights, dict(params or {}), input_shape)
     graph: Any = cast(Any, model).archc_graph
     shape = tuple(graph.inputs[0][1])
-    main = _main_output(model)
-    probe = main(torch.zeros(1, *shape))
+    probe, _ = split_outputs(model(torch.zeros(1, *shape)))  # auxiliary outputs are not predictions
     task = info.get("task") or output_task(tuple(probe.shape[1:]), shape)
     if task is None:
         raise UsageError(f"{graph.name}'s output is {'x'.join(map(str, probe.shape[1:]))} per image; archc predict "
@@ -149,7 +148,8 @@ def predict(spec: str, images: list[str], weights: str | None = None, params: di
             size = (image.height, image.width)
             original = image.copy() if overlay else None
         with torch.no_grad():
-            scores = main(F.interpolate(x[None], size=shape[1:], mode="bilinear", align_corners=False))
+            scores, _ = split_outputs(model(F.interpolate(x[None], size=shape[1:], mode="bilinear",
+                                                          align_corners=False)))
         if task == "classification":
             probs = scores.softmax(1)[0]
             top = probs.topk(min(top_k, len(probs)))
@@ -168,10 +168,3 @@ def predict(spec: str, images: list[str], weights: str | None = None, params: di
         results.append(Prediction(path, [(names[i], float(c)) for i, c in enumerate(counts) if c > 0], target, shown))
     return results
 
-
-def _main_output(model: Any) -> Any:
-    """The model's first output (auxiliary outputs, e.g. segmentation `aux`, are not predictions)."""
-    def run(x: torch.Tensor) -> torch.Tensor:
-        out = model(x)
-        return out[0] if isinstance(out, tuple) else out
-    return run

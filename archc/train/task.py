@@ -70,6 +70,12 @@ def output_task(shape: tuple[int, ...], input_shape: tuple[int, ...]) -> str | N
     return None
 
 
+def split_outputs(result: Any) -> tuple[Any, tuple[Any, ...]]:
+    """A model's result as (main output, auxiliary outputs): a tuple holds the main one first
+    (segmentation `aux`, Inception-v3's training-only logits follow it)."""
+    return (result[0], tuple(result[1:])) if isinstance(result, tuple) else (result, ())
+
+
 def _output(analysis: Any) -> tuple[str, tuple[int, ...], Any]:
     """The main output's name, per-sample shape and node. Other outputs must predict the same thing
     (an auxiliary head, shape for shape: torchvision's segmentation `aux`): they add auxiliary losses."""
