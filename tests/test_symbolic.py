@@ -117,6 +117,21 @@ def test_inexact_rule_is_sampled_at_that_node_only():
         assert sym.at("macs", {"H": h, "W": w}) == concrete(graph, h, w).macs
 
 
+def test_a_spec_sized_by_in_shape_holds_at_the_stand_in_only(tmp_path):
+    """`${in_shape}` of a symbolic size is read at the stand-in 224 while resolving: the graph is built
+    for 224, so its formulas must not be offered for other sizes (a global pool by kernel H here)."""
+    spec = tmp_path / "pin.yaml"
+    spec.write_text("name: pin\ninput: [3, H, W]\nnodes:\n  conv: {op: conv2d, out_channels: 4, kernel_size: 1}\n"
+                    "  pool: {op: avg_pool2d, kernel_size: \"${in_shape[1]}\"}\n")
+    sym = archc.check(spec).symbolic
+    assert sym.constraint == "H == 224, W == 224"
+    assert sym.note.startswith("[pool] `${in_shape}` reads a symbolic size, which archc resolves at 224")
+    channels_only = tmp_path / "channels.yaml"  # reading only the channels keeps every size
+    channels_only.write_text("name: c\ninput: [3, H, W]\nnodes:\n"
+                             "  conv: {op: conv2d, out_channels: \"${in_shape[0] * 2}\", kernel_size: 1}\n")
+    assert archc.check(channels_only).symbolic.constraint == "H >= 1, W >= 1"
+
+
 # ---- the bar: resnet50's MAC formula ----
 
 def test_resnet50_mac_formula(capsys):

@@ -33,7 +33,7 @@ from archc.analyze.shapes import RF, Analysis, NodeInfo, analyze, node_info
 from archc.analyze.shapes import _receptive as receptive  # same package: one receptive-field rule
 from archc.errors import ShapeError
 from archc.ir import Graph, Node
-from archc.resolve import Limits
+from archc.resolve import SYMBOL_PLACEHOLDER, Limits
 
 __all__ = ["SymbolicResult", "AxisSet", "solve", "sweep", "at_sizes"]
 
@@ -287,6 +287,12 @@ def _result(a: Analysis, symbols: dict[int, str], guards: Guards, graph: Graph, 
         if other:
             notes.append(f"{s} in {{{', '.join(map(str, other))}}} also works, with other formulas (a rule "
                          "branches there)")
+    stand_in = graph.meta.get("sized_by_stand_in")
+    if stand_in is not None:  # the expansion itself read a symbolic size: the figures hold at the stand-in only
+        axes = {s: AxisSet(frozenset({SYMBOL_PLACEHOLDER}) if SYMBOL_PLACEHOLDER in axes[s] else frozenset(),
+                           SYMBOL_PLACEHOLDER + 1, 1, frozenset()) for s in names}
+        notes.insert(0, f"[{stand_in[0]}] `${{in_shape}}` reads a symbolic size, which archc resolves at "
+                        f"{SYMBOL_PLACEHOLDER}: the formulas hold there only (give concrete sizes with --input)")
     constraint = ", ".join([axes[s].text(s) for s in names] + [g.text() for g in joint])
     shapes = {path: tuple(str(d) for d in shape) for path, shape in a.shapes.items()}
     mem = memory(a)

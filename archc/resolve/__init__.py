@@ -10,7 +10,7 @@ from typing import Any
 
 from archc.errors import ArchcError, LimitError, Loc, ResolveError
 from archc.expr import Budget, deep_interpolate
-from archc.ir import Graph
+from archc.ir import Graph, Node
 from archc.ir.order import execution_order
 from archc.load import LocDict
 from archc.resolve.expand import STEPS_HINT, Expander, Limits
@@ -38,7 +38,7 @@ SYMBOL_PLACEHOLDER = 224  # concrete stand-in for a symbolic input size while re
 
 
 def _input_shapes(data: LocDict, env: Mapping[str, Any], override: Any, symbols: dict[int, str],
-                  limits: Limits, budget: Budget) -> list[tuple[str, tuple[int, ...]]]:
+                  limits: Limits, budget: Budget, stand_in: int) -> list[tuple[str, tuple[int, ...]]]:
     raw = override if override is not None else data.get("input")
     loc = data.val_locs.get("input", data.loc)
     if raw is None:
@@ -53,8 +53,8 @@ def _input_shapes(data: LocDict, env: Mapping[str, Any], override: Any, symbols:
             if isinstance(v, str) and v in env:
                 v = env[v]
             if isinstance(v, str) and v.isidentifier() and axis > 0 and not isinstance(raw, dict):
-                symbols[axis] = v  # a symbolic size such as H: analysed by sweeping (analyze.symbolic)
-                v = SYMBOL_PLACEHOLDER
+                symbols[axis] = v  # a symbolic size such as H: solved by analyze.symbolic
+                v = stand_in
             if isinstance(v, bool) or not isinstance(v, int) or v < 1:
                 raise ResolveError(f"input size {d!r} must be a positive integer", loc,
                                    hint="give a concrete size with --input, e.g. --input 3x224x224")
@@ -102,20 +102,39 @@ def build(source: SpecSource, params: Mapping[str, Any] | None = None, input_sha
     return _build(source, dict(params or {}), input_shape, limits or Limits())
 
 
+def _sized_by_stand_in(source: SpecSource, params: dict[str, Any], input_shape: Any, limits: Limits,
+                       nodes: list[Node]) -> tuple[str, Loc | None] | None:
+    """With symbolic sizes, `${in_shape}` reads the stand-in size while expanding. Resolved again
+    at another stand-in: the first node whose arguments change (or where it fails), or None when the
+    expansion does not depend on the symbolic sizes (e.g. it only reads channels)."""
+    try:
+        again = _build(source, params, input_shape, limits, stand_in=2 * SYMBOL_PLACEHOLDER).nodes
+    except ArchcError as e:
+        return (e.node or "the spec", e.loc)
+    for a, b in zip(nodes, again):
+        if (a.path, a.op, a.args, a.inputs) != (b.path, b.op, b.args, b.inputs):
+            return (a.path, a.loc)
+    if len(nodes) != len(again):
+        extra = nodes[len(again)] if len(nodes) > len(again) else again[len(nodes)]
+        return (extra.path, extra.loc)
+    return None
+
+
 def spec_file(value: Any, loc: Loc | None, here: Path, top: Path | None = None, key: str = "extends") -> Path:
     """The file an `extends:`/`imports:` value written in ``here`` names, under ``load_spec``'s folder
     rules for the spec ``top`` (default ``here``)."""
     return _extends_target(value, loc, here, [(top or here).resolve().parent, builtin_dir().resolve()], key)
 
 
-def _build(source: SpecSource, params: dict[str, Any], input_shape: Any, limits: Limits) -> Graph:
+def _build(source: SpecSource, params: dict[str, Any], input_shape: Any, limits: Limits,
+           stand_in: int = SYMBOL_PLACEHOLDER) -> Graph:
     data = source.data
     if "nodes" not in data:
         raise ResolveError("the spec has no `nodes:`", data.loc, hint="declare the model's nodes, or `extends:` a spec")
     budget = Budget(limits.max_steps, STEPS_HINT)  # shared by params, input sizes and expansion
     env = settle_params(data, params, budget)
     symbols: dict[int, str] = {}
-    inputs = _input_shapes(data, env, input_shape, symbols, limits, budget)
+    inputs = _input_shapes(data, env, input_shape, symbols, limits, budget, stand_in)
     ex = Expander(data.get("blocks"), limits, budget, inputs)
     top = ex.new_scope("", {name: ("input", name) for name, _ in inputs})
     nodes_spec = data["nodes"]
@@ -132,6 +151,8 @@ def _build(source: SpecSource, params: dict[str, Any], input_shape: Any, limits:
     if symbols:
         meta["symbols"] = symbols
         meta["input_loc"] = data.val_locs.get("input", data.loc)  # where "no size works" is reported
+        if ex.shapes.reads and stand_in == SYMBOL_PLACEHOLDER:
+            meta["sized_by_stand_in"] = _sized_by_stand_in(source, params, input_shape, limits, nodes)
     return Graph(str(data["name"]), tuple(inputs), tuple(nodes), outputs, tuple(ex.groups), env, meta,
                  str(source.path), train_outputs)
 

@@ -28,9 +28,11 @@ class ShapesSoFar:
         self.failed: dict[str, ArchcError] = {}
         self.multi: dict[str, int] = {}  # multi-output node -> its number of outputs
         self.done = 0  # pending nodes already inferred
+        self.reads = 0  # how many times an expression read a shape
 
     def of(self, ex: Expander, ref: Ref, loc: Loc | None) -> list[int]:
         """The shape (batch left out) of what ``ref`` names, as a list for expressions."""
+        self.reads += 1
         try:
             path = ex.follow(ref)
         except ArchcError:
