@@ -119,8 +119,8 @@ class Expr:
     def __str__(self) -> str:
         return self.key
 
-    def __repr__(self) -> str:
-        return f"Expr({self.key})"
+    def __repr__(self) -> str:  # messages format shapes as tuples: (64, (H + 1) // 2, W)
+        return self.key
 
     def __hash__(self) -> int:
         return hash(self.key)
