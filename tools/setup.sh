@@ -21,5 +21,7 @@ if ! have_tools; then
     exit 1
   fi
 fi
-python -m pip install -q --disable-pip-version-check torch==2.14.1 torchvision==0.29.1
-python -m pip install -q --disable-pip-version-check -e '.[torch,train,export,bench,dev,lsp]'
+# every package at the version in tools/constraints.txt (tests and Hypothesis examples the same everywhere)
+pip_install() { python -m pip install -q --disable-pip-version-check -c tools/constraints.txt "$@"; }
+pip_install torch==2.14.1 torchvision==0.29.1
+pip_install -e '.[torch,train,export,bench,dev,lsp]'
