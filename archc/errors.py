@@ -45,6 +45,15 @@ class ArchcError(Exception):
             self.node = node
         return self
 
+    def copy(self) -> ArchcError:
+        """The same error as a new object, with its own `others` and `notes` lists: re-raise a kept
+        error as a copy, since whoever catches it extends those lists in place."""
+        new = type(self).__new__(type(self))
+        new.__dict__.update(self.__dict__)
+        new.args = self.args
+        new.others, new.notes = list(self.others), list(self.notes)
+        return new
+
     def __str__(self) -> str:
         return format_error(self, with_source=False)
 

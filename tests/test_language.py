@@ -57,7 +57,7 @@ def test_in_shape_decides_structure(tmp_path):
     text = ("name: t\ninput: [4, 8, 8]\nblocks:\n  unit:\n"
             "    args: {c: int, cin: {type: int, default: \"${in_shape[0]}\"}}\n    nodes:\n"
             "      conv: {op: conv2d, out_channels: \"${c}\", kernel_size: 1}\n"
-            "      add: {op: add, in: [conv, input], when: \"${cin == c}\"}\n"
+            "      add: {op: add, in: [conv, input], when: \"${cin == c}\", else: conv}\n"
             "nodes:\n  a: {op: unit, c: 4}\n  b: {op: unit, c: 6}\n")
     a = _check(tmp_path, text)
     assert "a.add" in a.info and "b.add" not in a.info

@@ -319,10 +319,13 @@ def _unused(source: SpecSource) -> list[LintWarning]:
     names |= {v for v in data.get("input") or [] if isinstance(v, str)}  # input: [3, H, W] reads params H, W
     out = []
     params = top.get("params")
-    if isinstance(params, LocDict):
+    merged = data.get("params")
+    if isinstance(params, LocDict):  # `p: null` under `extends:` deletes an inherited param: nothing to read
         out += [LintWarning("W008", f"param '{p}' is never read", loc, hint=f"delete it, or read it as ${{{p}}}")
-                for p, loc in params.key_locs.items() if loc.file == here and p not in names]
+                for p, loc in params.key_locs.items() if loc.file == here and p not in names
+                and not (params[p] is None and isinstance(merged, LocDict) and p not in merged)]
     blocks = top.get("blocks")
+    every = data.get("blocks")
     if isinstance(blocks, LocDict):
         for b, bdef in blocks.items():
             if blocks.key_locs[b].file != here:
@@ -330,17 +333,21 @@ def _unused(source: SpecSource) -> list[LintWarning]:
             if b not in strings:
                 out.append(LintWarning("W009", f"block '{b}' is never used", blocks.key_locs[b],
                                        hint=f"use it as `op: {b}`, or delete it"))
-            if isinstance(bdef, LocDict):
-                out += _unused_args(b, bdef)
+            if isinstance(bdef, LocDict):  # read in the merged block: under `extends:` its body may be inherited
+                whole = every.get(b) if isinstance(every, LocDict) else None
+                out += _unused_args(b, bdef, whole if isinstance(whole, LocDict) else bdef)
     return out
 
 
-def _unused_args(name: str, bdef: LocDict) -> list[LintWarning]:
+def _unused_args(name: str, bdef: LocDict, whole: LocDict) -> list[LintWarning]:
+    """W010 for the arguments ``bdef`` (as written in this file) declares, read anywhere in ``whole``
+    (the block after `extends:` merging)."""
     args = bdef.get("args")
     if not isinstance(args, LocDict):
         return []
-    read, _ = names_read({k: v for k, v in bdef.items() if k != "args"})
-    for decl in args.values():  # another argument's default may read it
+    read, _ = names_read({k: v for k, v in whole.items() if k != "args"})
+    every = whole.get("args")
+    for decl in (every if isinstance(every, LocDict) else args).values():  # another argument's default may read it
         if isinstance(decl, LocDict):
             read |= names_read(decl.get("default"))[0]
     return [LintWarning("W010", f"argument '{a}' of block '{name}' is never read in its body", args.key_locs.get(a),

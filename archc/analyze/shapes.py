@@ -166,7 +166,13 @@ def _missing_input(result: Analysis, src: str) -> ShapeError | None:
     None when its producer failed (already reported)."""
     base, k = output_ref(src)
     info = result.info.get(base)
+    if info is None and base in dict(result.graph.inputs):  # resolve refuses this; a Graph built by hand
+        return ShapeError(f"the input '{base}' has a single output: there is no '{src}'", hint=f"read it as '{base}'")
     if info is None:
+        try:
+            result.graph.node(base)
+        except KeyError:
+            raise AssertionError(f"'{src}' names no node or input of the graph") from None
         return None
     n = len(info.outputs) or 1
     if k is None:
@@ -176,6 +182,19 @@ def _missing_input(result: Analysis, src: str) -> ShapeError | None:
         return ShapeError(f"'{base}' has a single output: there is no '{src}'", hint=f"read it as '{base}'")
     return ShapeError(f"'{base}' has {n} outputs: there is no '{src}'",
                       hint=f"its outputs are '{base}[0]' … '{base}[{n - 1}]'")
+
+
+def _skip_hint(graph: Graph, node: Node, err: ArchcError) -> ArchcError:
+    """A node that combines several inputs, one of them through a skipped (`when:` false) node, and
+    fails: say that the skip is why (adding a shortcut that is already written would not help)."""
+    skipped = graph.meta.get("skipped", {}).get(node.path, ())
+    if len(node.inputs) < 2 or not skipped:
+        return err
+    k, path, when = skipped[0]
+    err.hint = (f"'{path}' is skipped here (its `when:` at {when} is false), so '{node.path}' reads "
+                f"'{node.inputs[k]}' in its place: make that `when:` true where the shapes differ (a stride or a "
+                "width change)")
+    return err
 
 
 def _receptive(block: library.Block, node: Node, ins: tuple[Shape, ...], out: Shape,
@@ -231,7 +250,7 @@ def analyze(graph: Graph, limits: Limits | None = None, guards: Guards | None = 
         try:
             info = _info(node, ins, fields, guards, memo)
         except ArchcError as e:
-            result.errors.append(e.located(node.loc, node.path))
+            result.errors.append(_skip_hint(graph, node, e.located(node.loc, node.path)))
             continue
         total += evaluate(info.params)
         if total > limits.max_params:
@@ -262,6 +281,8 @@ def analyze(graph: Graph, limits: Limits | None = None, guards: Guards | None = 
         if absent is not None:
             base = output_ref(out)[0]
             result.errors.append(absent.located(graph.node(base).loc, base))
+    if not result.errors and any(o not in result.shapes for o in (*graph.outputs, *graph.train_outputs)):
+        raise AssertionError("an output has no shape and no error says why")  # never print `ok` for it
     check_inplace(graph, result.errors)
     for err in result.errors:
         if err.node and not err.notes:

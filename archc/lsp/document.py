@@ -174,13 +174,20 @@ def _rf_text(info: NodeInfo) -> str:
 
 
 def _flatten(err: ArchcError, out: list[ArchcError], seen: set[tuple[Any, str]]) -> None:
-    """An error and its `.others`, recursively, each (location, message) once."""
-    key = (err.loc, err.message)
-    if key not in seen:
-        seen.add(key)
-        out.append(err)
-    for other in err.others:
-        _flatten(other, out, seen)
+    """An error and its `.others`, depth first, each (location, message) once; each object visited once
+    (so an error that lists itself among its others cannot loop)."""
+    visited: set[int] = set()
+    stack = [err]
+    while stack:
+        e = stack.pop()
+        if id(e) in visited:
+            continue
+        visited.add(id(e))
+        key = (e.loc, e.message)
+        if key not in seen:
+            seen.add(key)
+            out.append(e)
+        stack.extend(reversed(e.others))
 
 
 def analyse_text(text: str, path: Path, limits: Limits | None = None, previous: DocState | None = None) -> DocState:

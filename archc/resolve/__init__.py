@@ -146,6 +146,8 @@ def _build(source: SpecSource, params: dict[str, Any], input_shape: Any, limits:
     frozen = _frozen(data, nodes)
     if frozen:
         meta["frozen"] = frozen
+    if ex.skipped:
+        meta["skipped"] = ex.skipped  # node path -> (input index, skipped node, its `when:`): for shape hints
     if data.get("init"):
         meta["init"] = init_rules(data, env, budget)
     if symbols:

@@ -19,7 +19,7 @@ from archc.expr.lazy import Lazy
 from archc.ir import Group, Node
 from archc.ir.refs import output_ref
 from archc.load import LocDict, LocList
-from archc.resolve.names import check_name
+from archc.resolve.names import UnknownName, check_name
 from archc.resolve.shapes_so_far import ShapesSoFar
 from archc.schema import RESERVED_KEYS
 
@@ -39,12 +39,22 @@ class Limits:
     max_steps: int = 100_000  # expansion work: nodes, groups, `each` items and expression evaluations
 
 
+# keys that would give an input width, which archc always infers from the shape flowing in
+INFERRED_WIDTHS = frozenset({"in_channels", "in_features", "num_features"})
+WIDTH_HINT = ("input widths are inferred from the shape flowing in: delete '{key}' (archc takes no in_channels, "
+              "in_features or num_features; a block reads the width as ${{in_shape[0]}})")
+
 STEPS_HINT = ("nested repeat and each multiply: check their counts, or raise the limit with --max-steps "
               "(Limits.max_steps) if this is intended")
 GROUP_STEPS = 8  # a group, block instance or repeat costs the time of several nodes
 
 
+class Consequence(ResolveError):
+    """An error that follows from one already reported (an output picked from a node that failed)."""
+
+
 Ref = tuple[int, str, Loc | None]  # (scope id, name, where it was named)
+Skip = tuple[Ref, str, Loc | None]  # a `when: false` node: (what it stands for, its path, where its `when:` is)
 Entry = tuple[str, Any, Loc | None, Mapping[str, Any]]  # (name, node spec, location, variables)
 
 
@@ -63,7 +73,8 @@ class Expander:
         self.blocks = blocks or LocDict(Loc("<spec>", 1, 1))
         self.limits = limits
         self.budget = budget or Budget(limits.max_steps, STEPS_HINT)
-        self.bind: dict[tuple[int, str], tuple[str, Any]] = {}  # ("node", path) | ("ref", Ref) | ("input", name)
+        # ("node", path) | ("ref", Ref) | ("skip", Skip) | ("multi", [Ref]) | ("input", name) | ("failed", Ref)
+        self.bind: dict[tuple[int, str], tuple[str, Any]] = {}
         self.scopes: list[str] = []  # scope id -> path prefix, for messages
         self.first: list[str] = []  # scope id -> name of its first input (default input of entry 0)
         self.pending: list[_Pending] = []
@@ -71,6 +82,9 @@ class Expander:
         self.depth = 0
         self.shapes = ShapesSoFar(inputs)
         self.generated: set[tuple[int, str]] = set()  # (scope, name) made by a repeat's `name:` template
+        self.ops: dict[str, str] = {}  # node path -> op, to refuse NAME[K] on a single-output node
+        self.checks: list[Ref] = []  # `else:` names of nodes that are not skipped: followed at the end, for typos
+        self.skipped: dict[str, tuple[tuple[int, str, Loc | None], ...]] = {}  # path -> (input, skipped, `when:`)
 
     # -- scopes and names -------------------------------------------------
     def new_scope(self, prefix: str, inputs: Mapping[str, tuple[str, Any]]) -> int:
@@ -89,11 +103,15 @@ class Expander:
                                hint="`input` and declared block inputs are reserved names")
         self.bind[(sid, name)] = target
 
-    def follow(self, ref: Ref) -> str:
+    def follow(self, ref: Ref, via: list[tuple[str, Loc | None]] | None = None) -> str:
         """The concrete producer of a reference: a node path or graph input name, with `[K]` when
-        it reads output K of a multi-output node or block."""
+        it reads output K of a multi-output node or block. ``via`` collects the skipped (`when:`
+        false) nodes passed on the way: (path, location of the `when:`)."""
         seen: list[Ref] = []
+        skips: list[tuple[str, Loc | None]] = [] if via is None else via
         index: int | None = None
+        first = ref
+        failed = False
         while True:
             sid, written, loc = ref
             name, k = output_ref(written)
@@ -105,19 +123,46 @@ class Expander:
             if target is None:
                 names = [n for (s, n) in self.bind if s == sid]
                 close = get_close_matches(name, names, 1)
-                raise ResolveError(f"unknown node '{name}'", loc,
+                raise UnknownName(f"unknown node '{name}'", loc,
                                    hint=f"did you mean '{close[0]}'?" if close else
                                    f"known here: {', '.join(sorted(names)[:12])}")
             kind, value = target
             if kind == "multi":
                 ref, index = self._pick(name, value, index, loc), None
                 continue
-            if kind != "ref":
+            if kind == "skip":
+                value, skipped, wloc = value
+                skips.append((skipped, wloc))
+            elif kind == "failed":
+                failed = True
+            elif kind != "ref":
+                if index is not None and failed:
+                    raise Consequence(f"'{first[1]}' reads a node that failed", first[2])
+                if index is not None:
+                    self._single(str(value), index, first, skips)
                 return str(value) if index is None else f"{value}[{index}]"
             if any(r[:2] == value[:2] for r in seen):
                 raise ResolveError(f"'{name}' is skipped (when: false) and refers back to itself", loc)
             seen.append(ref)
             ref = value
+
+    def _single(self, producer: str, index: int, first: Ref, skips: list[tuple[str, Loc | None]]) -> None:
+        """Refuse `NAME[K]` when the producer (a graph input, or a node whose op has one output) has a
+        single output; saying so when a skipped node led there."""
+        op = self.ops.get(producer)
+        if op is not None and library.get(op).outputs is not None:
+            return  # the number of outputs is checked with the shapes
+        what = f"the input '{producer}'" if op is None else f"'{producer}' ({op})"
+        written = first[1]
+        if skips:
+            skipped, wloc = skips[0]
+            raise ResolveError(f"'{written}' reads output {index} of '{skipped}', which is skipped here (its `when:` "
+                               f"is false) and stands for {what}: it has a single output", first[2],
+                               hint=f"its `when:` is at {wloc}; read '{output_ref(written)[0]}' whole, or make the "
+                                    "`when:` true wherever an output is read")
+        raise ResolveError(f"{what} has a single output: there is no '{written}'", first[2],
+                           hint=f"read it as '{output_ref(written)[0]}' (NAME[K] picks an output of split, chunk or "
+                                "a block with `outputs:`)")
 
     @staticmethod
     def _pick(name: str, outputs: list[Ref], index: int | None, loc: Loc | None) -> Ref:
@@ -158,24 +203,31 @@ class Expander:
         prev: Ref = (sid, self.first[sid], None)
         last = self.first[sid]
         errors: list[ArchcError] = []
+        dropped: Consequence | None = None
         for name, spec, loc, env in items:
             if not charged:
                 self.budget.spend(1, loc)
             try:
-                self.node(sid, name, spec, loc, env, prefix, prev)
+                self.node(sid, name, spec, loc, env, prefix, prev, seq=charged)
             except LimitError:
                 raise
+            except Consequence as e:  # of an error already recorded (here or in a scope around)
+                dropped = dropped or e
+                self.bind.setdefault((sid, name), ("failed", prev))
             except ArchcError as e:
-                errors.append(e)
-                self.bind.setdefault((sid, name), ("ref", prev))
+                if all(e is not f for f in errors):  # one error object once: never in its own `others`
+                    errors.append(e)
+                self.bind.setdefault((sid, name), ("failed", prev))  # later readers go on from its input
             prev, last = (sid, name, loc), name
+        if dropped is not None and not errors:
+            raise dropped
         if errors:
-            errors[0].others.extend(errors[1:])
+            errors[0].others.extend(f for f in errors[1:] if all(f is not g for g in errors[0].others))
             raise errors[0]
         return last
 
     def node(self, sid: int, name: str, spec: Any, loc: Loc | None, env: Mapping[str, Any],
-             prefix: str, prev: Ref) -> None:
+             prefix: str, prev: Ref, seq: bool = False) -> None:
         if isinstance(spec, str):
             op = self.value(spec, env, loc)
             spec = LocDict(loc or Loc("<spec>", 1, 1))
@@ -184,10 +236,13 @@ class Expander:
             raise ResolveError(f"node '{name}' must be an op name or a mapping", loc)
         refs = self.inputs(sid, spec, env, prev)
         env = self.shape_env(env, refs, spec.loc)
-        if not self.field(spec, "when", env, True):
-            self.define(sid, name, ("ref", refs[0]), loc)
-            return
         path = prefix + name
+        stands_for = self.stands_for(sid, name, spec, env, refs, seq)
+        if not self.field(spec, "when", env, True):
+            self.define(sid, name, ("skip", (stands_for, path, spec.val_locs.get("when", loc))), loc)
+            return
+        if "else" in spec:
+            self.checks.append(stands_for)
         if "repeat" in spec:
             return self.repeat(sid, name, spec, env, path, refs)
         if "seq" in spec or "nodes" in spec:
@@ -195,13 +250,42 @@ class Expander:
             return self.group(sid, name, spec, body, spec.get("inputs"), env, path, refs, "seq" if "seq" in spec
                               else "group")
         if "op" not in spec:
-            raise ResolveError(f"node '{name}' needs an `op` (or `seq`/`nodes`)", spec.loc)
+            raise ResolveError(f"node '{name}' needs an `op` (or `seq`/`nodes`)", spec.loc,
+                               hint="an `each:` loop is an item of a `seq:` list, with `items:`" if "each" in spec
+                               else None)
         op = self.field(spec, "op", env)
         if not isinstance(op, str):
             raise ResolveError(f"op must be a name, got {op!r}", spec.val_locs.get("op"))
         if op in self.blocks:
             return self.instance(sid, name, op, spec, env, path, refs)
         self.primitive(sid, name, op, spec, env, path, refs)
+
+    def stands_for(self, sid: int, name: str, spec: LocDict, env: Mapping[str, Any], refs: list[Ref],
+                   seq: bool) -> Ref:
+        """What a node's name stands for when its `when:` is false: its input, or with several inputs
+        the one its `else:` names (required: a skipped `add: {in: [a, b]}` is neither a nor b by nature).
+        A `seq:` item is dropped instead (the next item reads the one before), so it takes no `else:`."""
+        eloc = spec.key_locs.get("else")
+        if "else" in spec and "when" not in spec:
+            raise ResolveError(f"'{name}' has `else:` but no `when:`", eloc,
+                               hint="`else:` names the input a node stands for when its `when:` is false")
+        if "else" in spec and seq:
+            raise _seq_else(spec)
+        if "else" not in spec:
+            if "when" in spec and len(refs) > 1 and not seq:
+                names = ", ".join(f"'{r[1]}'" for r in refs)
+                raise ResolveError(f"'{name}' reads {len(refs)} inputs ({names}) and may be skipped: say which one "
+                                   "it stands for when its `when:` is false", spec.val_locs.get("when", spec.loc),
+                                   hint=f"add `else: {refs[0][1]}` (or another of its inputs); a skipped node's name "
+                                        "stands for its input")
+            return refs[0]
+        wanted = self.value(spec["else"], env, spec.val_locs.get("else"))
+        for ref in refs:
+            if ref[1] == wanted:
+                return (sid, ref[1], spec.val_locs.get("else"))
+        names = ", ".join(f"'{r[1]}'" for r in refs)
+        raise ResolveError(f"`else: {wanted}` is not an input of '{name}' (it reads {names})",
+                           spec.val_locs.get("else"), hint="`else:` names the input the node stands for when skipped")
 
     def inputs(self, sid: int, spec: LocDict, env: Mapping[str, Any], prev: Ref) -> list[Ref]:
         if "in" not in spec:
@@ -224,13 +308,17 @@ class Expander:
         loc = spec.val_locs.get("repeat")
         if isinstance(n, bool) or not isinstance(n, int) or n < 0:
             raise ResolveError(f"repeat must be a non-negative integer, got {n!r}", loc)
+        if len(refs) > 1:  # copy 0 would read the first alone, and `repeat: 0` would stand for it
+            raise ResolveError(f"'{name}' repeats {n} times but reads {len(refs)} inputs: each copy reads the one "
+                               "before, so a repeated node takes one input", spec.val_locs.get("in", loc),
+                               hint="combine the inputs in a node before it (add, concat) and repeat what follows")
         self.count(n, loc, f"repeat: {n}")
         self.budget.room(n, loc, f"repeat: {n}")
         self.budget.spend(GROUP_STEPS, loc)
         var = spec.get("as", "i")
         inner = LocDict(spec.loc)
         for k, v in spec.items():
-            if k not in ("repeat", "as", "name", "in", "when"):
+            if k not in ("repeat", "as", "name", "in", "when", "else"):
                 inner[k], inner.key_locs[k], inner.val_locs[k] = v, spec.key_locs[k], spec.val_locs[k]
         child = self.new_scope(path + ".", {"input": ("ref", refs[0])})
         op = self.field(inner, "op", {**env, var: 0}, "group") if n else "group"
@@ -284,11 +372,18 @@ class Expander:
         for idx, item in enumerate(body):
             loc = body.locs[idx] if isinstance(body, LocList) else None
             self.budget.spend(1, loc)
+            if isinstance(item, LocDict) and "else" in item:
+                raise _seq_else(item)
             if isinstance(item, LocDict) and not self.field(item, "when", env, True):
                 continue
             if not (isinstance(item, LocDict) and "each" in item):
                 out.append((item, loc, env))
                 continue
+            if not isinstance(item.get("items"), list):
+                raise ResolveError("an `each:` loop needs `items:` (the nodes made for every value)",
+                                   item.key_locs.get("items", item.key_locs.get("each")),
+                                   hint='e.g. - {each: "${cfg}", as: v, items: [{op: conv2d, out_channels: '
+                                        '"${v}", kernel_size: 3}]}')
             values = self.field(item, "each", env)
             if not isinstance(values, list):
                 raise ResolveError(f"`each` needs a list, got {values!r}", item.val_locs.get("each"))
@@ -318,7 +413,8 @@ class Expander:
             if key not in RESERVED and key not in declared:
                 close = get_close_matches(key, list(declared), 1)
                 raise ResolveError(f"block '{op}' has no argument '{key}'", spec.key_locs.get(key),
-                                   hint=f"did you mean '{close[0]}'?" if close else
+                                   hint=WIDTH_HINT.format(key=key) if key in INFERRED_WIDTHS else
+                                   f"did you mean '{close[0]}'?" if close else
                                    f"arguments: {', '.join(declared) or 'none'}")
         for arg, decl in declared.items():
             default = decl.get("default", _MISSING) if isinstance(decl, LocDict) else _MISSING
@@ -366,7 +462,8 @@ class Expander:
             if key not in block.params:
                 close = get_close_matches(key, list(block.params), 1)
                 raise ResolveError(f"{op} has no argument '{key}'", spec.key_locs.get(key), node=path,
-                                   hint=f"did you mean '{close[0]}'?" if close else
+                                   hint=WIDTH_HINT.format(key=key) if key in INFERRED_WIDTHS else
+                                   f"did you mean '{close[0]}'?" if close else
                                    f"arguments: {', '.join(block.params) or 'none'}")
         for key, param in block.params.items():
             if key in spec:
@@ -385,6 +482,7 @@ class Expander:
                 args[key] = param.default
         self.count(1, spec.loc, f"node '{path}'")
         self.pending.append(_Pending(path, op, args, refs, spec.val_locs.get("op", spec.loc)))
+        self.ops[path] = op
         self.define(sid, name, ("node", path), spec.loc)
 
     def finish(self) -> list[Node]:
@@ -392,13 +490,33 @@ class Expander:
         nodes, errors = [], []
         for p in self.pending:
             try:
-                nodes.append(Node(p.path, p.op, p.args, tuple(self.follow(r) for r in p.refs), p.loc))
+                nodes.append(Node(p.path, p.op, p.args, tuple(self._follow_input(p, k) for k in range(len(p.refs))),
+                                  p.loc))
             except ArchcError as e:
                 errors.append(e.located(p.loc, p.path))
+        for ref in self.checks:  # an `else:` of a node that runs: its name is checked all the same
+            try:
+                self.follow(ref)
+            except ArchcError as e:
+                errors.append(e)
         if errors:
             errors[0].others.extend(errors[1:])
             raise errors[0]
         return nodes
+
+    def _follow_input(self, p: _Pending, k: int) -> str:
+        """Input ``k`` of a pending node, remembering a skipped node on the way (for shape hints)."""
+        via: list[tuple[str, Loc | None]] = []
+        path = self.follow(p.refs[k], via)
+        if via:
+            self.skipped[p.path] = (*self.skipped.get(p.path, ()), (k, *via[0]))
+        return path
+
+
+def _seq_else(item: LocDict) -> ResolveError:
+    return ResolveError("`else:` on a seq item: a seq item whose `when:` is false is dropped (the next item reads "
+                        "the one before it)", item.key_locs.get("else"),
+                        hint="delete `else:`, or name the children with `nodes:` to skip one in place")
 
 
 def instance_note(op: str, path: str, spec: LocDict) -> str:

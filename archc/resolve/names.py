@@ -17,7 +17,11 @@ from typing import Any
 from archc.errors import Loc, ResolveError
 from archc.schema import schema_text
 
-__all__ = ["MODULE_ATTRIBUTES", "check_name"]
+__all__ = ["MODULE_ATTRIBUTES", "UnknownName", "check_name"]
+
+
+class UnknownName(ResolveError):
+    """A reference to a name that no scope defines (maybe not yet: `in_shape` asks before the end)."""
 
 _INDEX = re.compile(r"[0-9]{1,9}")
 # names made by a repeat's `name:` template may also hold '-' (torchvision's RegNet: `block1-0`);

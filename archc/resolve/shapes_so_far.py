@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 from archc import blocks as library
 from archc.errors import ArchcError, Loc, ResolveError
+from archc.resolve.names import UnknownName
 
 if TYPE_CHECKING:
     from archc.resolve.expand import Expander, Ref
@@ -35,9 +36,11 @@ class ShapesSoFar:
         self.reads += 1
         try:
             path = ex.follow(ref)
-        except ArchcError:
+        except UnknownName:
             raise ResolveError(f"in_shape is not known here: '{ref[1]}' is defined later in the spec", loc,
                                hint="in_shape reads the input of this node, which must come before it") from None
+        except ArchcError as e:  # e.g. NAME[K] on a single output: at the reference, else at the expression
+            raise e.located(loc) from None
         while path not in self.known and path not in self.failed and self.done < len(ex.pending):
             self._infer(ex, ex.pending[self.done])
             self.done += 1
@@ -46,8 +49,8 @@ class ShapesSoFar:
         if path in self.multi:
             raise ResolveError(f"in_shape: '{path}' has {self.multi[path]} outputs", loc,
                                hint=f"read one with in: [\"{ref[1]}[0]\"]")
-        if path in self.failed:
-            raise self.failed[path]
+        if path in self.failed:  # a copy: the caller extends `others` and `notes` of what it raises
+            raise self.failed[path].copy()
         raise ResolveError(f"in_shape is not known here: the shape of '{path}' is not inferred yet", loc,
                            hint="in_shape reads the input of this node, which must come before it")
 
@@ -68,4 +71,6 @@ class ShapesSoFar:
         path = ex.follow(ref)
         if path in self.known:
             return self.known[path]
-        raise self.failed.get(path) or ResolveError(f"the shape of '{path}' is not known yet", ref[2])
+        if path in self.failed:
+            raise self.failed[path].copy()
+        raise ResolveError(f"the shape of '{path}' is not known yet", ref[2])
