@@ -16,8 +16,8 @@ from archc.resolve import builtin_names
 HEAD = "name: l\ninput: [8, 16, 16]\n"
 README = Path(__file__).resolve().parents[1] / "README.md"
 
-# Built-in specs that still warn under --strict, and why (specs another engineer owns now).
-ALLOWED: dict[str, str] = {}  # built-in specs still warning under --strict: name -> "Wnnn: why" (none left)
+# Built-in specs that still warn under --strict: name -> "Wnnn: why" (none left).
+ALLOWED: dict[str, str] = {}
 
 
 def _lint(tmp_path: Path, text: str) -> list[tuple[str, int]]:

@@ -13,9 +13,9 @@ block used N times gives one warning (its first instance named), not N.
 | W005 | an input that looks channels-last (printed by ``archc check``, see ``archc.cli``) |
 | W006 | a linear layer applied to a (C, H, W) map: it mixes the W axis only |
 | W007 | a biased convolution read only by batchnorms (the bias is subtracted again) |
-| W008 | a param of this file that no expression reads |
+| W008 | a param of this file that no expression reads (`p: null` deleting an inherited one is not one) |
 | W009 | a block of this file that nothing names |
-| W010 | a block argument that the block's body never reads |
+| W010 | a block argument that the block's body never reads (inherited nodes included, under `extends:`) |
 | W011 | a `when:` that is the same in every instance (name-free, or one value across all instances of its block) |
 
 Silences: ``lint: {ignore: {W007: "reason"}}`` at the top of a spec (every warning of the code), on a

@@ -237,7 +237,7 @@ class Expander:
         refs = self.inputs(sid, spec, env, prev)
         env = self.shape_env(env, refs, spec.loc)
         path = prefix + name
-        stands_for = self.stands_for(sid, name, spec, env, refs, seq)
+        stands_for = self.stands_for(sid, name, spec, env, refs, seq, path)
         if not self.field(spec, "when", env, True):
             self.define(sid, name, ("skip", (stands_for, path, spec.val_locs.get("when", loc))), loc)
             return
@@ -261,13 +261,13 @@ class Expander:
         self.primitive(sid, name, op, spec, env, path, refs)
 
     def stands_for(self, sid: int, name: str, spec: LocDict, env: Mapping[str, Any], refs: list[Ref],
-                   seq: bool) -> Ref:
+                   seq: bool, path: str) -> Ref:
         """What a node's name stands for when its `when:` is false: its input, or with several inputs
         the one its `else:` names (required: a skipped `add: {in: [a, b]}` is neither a nor b by nature).
         A `seq:` item is dropped instead (the next item reads the one before), so it takes no `else:`."""
         eloc = spec.key_locs.get("else")
         if "else" in spec and "when" not in spec:
-            raise ResolveError(f"'{name}' has `else:` but no `when:`", eloc,
+            raise ResolveError(f"'{name}' has `else:` but no `when:`", eloc, node=path,
                                hint="`else:` names the input a node stands for when its `when:` is false")
         if "else" in spec and seq:
             raise _seq_else(spec)
@@ -276,6 +276,7 @@ class Expander:
                 names = ", ".join(f"'{r[1]}'" for r in refs)
                 raise ResolveError(f"'{name}' reads {len(refs)} inputs ({names}) and may be skipped: say which one "
                                    "it stands for when its `when:` is false", spec.val_locs.get("when", spec.loc),
+                                   node=path,
                                    hint=f"add `else: {refs[0][1]}` (or another of its inputs); a skipped node's name "
                                         "stands for its input")
             return refs[0]
@@ -285,7 +286,8 @@ class Expander:
                 return (sid, ref[1], spec.val_locs.get("else"))
         names = ", ".join(f"'{r[1]}'" for r in refs)
         raise ResolveError(f"`else: {wanted}` is not an input of '{name}' (it reads {names})",
-                           spec.val_locs.get("else"), hint="`else:` names the input the node stands for when skipped")
+                           spec.val_locs.get("else"), node=path,
+                           hint="`else:` names the input the node stands for when skipped")
 
     def inputs(self, sid: int, spec: LocDict, env: Mapping[str, Any], prev: Ref) -> list[Ref]:
         if "in" not in spec:
@@ -310,7 +312,7 @@ class Expander:
             raise ResolveError(f"repeat must be a non-negative integer, got {n!r}", loc)
         if len(refs) > 1:  # copy 0 would read the first alone, and `repeat: 0` would stand for it
             raise ResolveError(f"'{name}' repeats {n} times but reads {len(refs)} inputs: each copy reads the one "
-                               "before, so a repeated node takes one input", spec.val_locs.get("in", loc),
+                               "before, so a repeated node takes one input", spec.val_locs.get("in", loc), node=path,
                                hint="combine the inputs in a node before it (add, concat) and repeat what follows")
         self.count(n, loc, f"repeat: {n}")
         self.budget.room(n, loc, f"repeat: {n}")
