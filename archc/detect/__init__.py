@@ -1,0 +1,1 @@
+"""Detection: data, losses, training, validation (COCO mAP) and prediction for YOLO-style specs."""
