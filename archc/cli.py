@@ -218,6 +218,10 @@ def _report(args: argparse.Namespace) -> int:
 
 
 def _train(args: argparse.Namespace) -> int:
+    from archc.detect import cli as detect
+
+    if detect.is_detection(args):  # a YOLO head (or a detection run to resume): archc.detect's loop
+        return detect.train(args)
     from archc.train import TrainConfig, train
 
     if args.resume:
@@ -261,6 +265,10 @@ def _train_done(cfg: Any, history: list[dict[str, float]]) -> None:
 
 
 def _predict(args: argparse.Namespace) -> int:
+    from archc.detect import cli as detect
+
+    if detect.detection_run(args.spec):  # a detection run: boxes drawn on each image
+        return detect.predict(args)
     from archc.train.predict import predict
 
     results = predict(args.spec, args.images, args.weights, _parse_set(args.set), _parse_input(args.input),
@@ -270,6 +278,16 @@ def _predict(args: argparse.Namespace) -> int:
         also = f" and {r.overlay}" if r.overlay else ""
         print(f"{r.image}: {'wrote ' + str(r.mask) + also + ' (' + shares + ')' if r.mask else shares}")
     return 0
+
+
+def _detect_cli() -> Any:
+    from archc.detect import cli
+
+    return cli
+
+
+def _val(args: argparse.Namespace) -> int:
+    return int(_detect_cli().val(args))
 
 
 def _export(args: argparse.Namespace) -> int:
@@ -481,6 +499,7 @@ def _parser() -> argparse.ArgumentParser:
     t.add_argument("--resume", metavar="RUN_DIR", help="continue a run where it stopped")
     t.add_argument("--stop-after", type=int, default=None,
                    help="stop after this epoch, keeping the schedule of --epochs (continue with --resume)")
+    _detect_cli().add_train_options(t)
     t.set_defaults(fn=_train)
     pr = sub.add_parser("predict", help="run a trained model on images: top classes, or a mask PNG per image")
     pr.add_argument("spec", help="spec file, built-in name, or a run directory of archc train")
@@ -495,7 +514,9 @@ def _parser() -> argparse.ArgumentParser:
     pr.add_argument("--overlay", action="store_true", help="segmentation: also write NAME_overlay.png, the "
                     "classes' colours over the image")
     pr.add_argument("--top-k", type=int, default=5, help="classes printed per image (default: %(default)s)")
+    _detect_cli().add_predict_options(pr)
     pr.set_defaults(fn=_predict)
+    _detect_cli().add_val_parser(sub, _val)
     e = spec_cmd("export", _export, "write the model as ONNX, TorchScript, a torch.export program or Python")
     e.add_argument("--format", required=True, choices=("onnx", "torchscript", "exported-program", "python"))
     e.add_argument("-o", "--output", help="output file; default NAME + extension")

@@ -16,7 +16,7 @@ from typing import Any
 
 from archc.errors import UsageError
 
-__all__ = ["Head", "detection_head", "is_detection_spec", "YOLOV3_ANCHORS"]
+__all__ = ["Head", "detection_head", "is_detection_spec", "make_detection_loss", "YOLOV3_ANCHORS"]
 
 # YOLOv3's COCO anchors at 416 px (w, h), largest level first (stride 32, 16, 8)
 YOLOV3_ANCHORS = (((116, 90), (156, 198), (373, 326)), ((30, 61), (62, 45), (59, 119)),
@@ -90,3 +90,15 @@ def detection_head(analysis: Any) -> Head:
                      hint="a YOLOv1 grid (S, S, B*5 + C) with params grid/boxes/classes, anchor levels "
                           "(A, H, W, 5 + C), or an anchor-free head (4 + C, A) with train-only level maps "
                           "(4 * reg_max + C, H, W), as specs/yolov1_resnet18.yaml, yolo_resnet18.yaml, yolov8n.yaml")
+
+
+def make_detection_loss(head: Head) -> Any:
+    """The loss that fits the head: YOLOv1's sum-squared error, YOLOv3's objectness/box/class loss, or
+    the anchor-free task-aligned loss with DFL (archc.detect.losses)."""
+    from archc.detect.losses import AnchorFreeLoss, AnchorLoss, YoloV1Loss
+
+    if head.kind == "grid":
+        return YoloV1Loss(head.grid, head.boxes, head.classes, img_size=head.size[0])
+    if head.kind == "anchor":
+        return AnchorLoss(head.anchors, head.strides, head.classes)
+    return AnchorFreeLoss(head.classes, head.reg_max, head.strides)

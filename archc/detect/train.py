@@ -164,7 +164,7 @@ class _Run:
 def _setup(cfg: DetectConfig, spec_path: Path, rank: int, world: int, resume: bool) -> _Run:
     import archc
     from archc.detect.data import collate, make_detection_data
-    from archc.detect.losses import make_detection_loss
+    from archc.detect.head import make_detection_loss
 
     device = torch.device(cfg.device)
     torch.manual_seed(cfg.seed)

@@ -48,7 +48,7 @@ def decode(head: Head, result: Any) -> torch.Tensor:
         return outs[0].float()
     if head.kind == "anchor":
         return decode_anchor([o.float() for o in outs[:len(head.levels)]], head.anchors, head.strides)
-    return decode_v1(outs[0].float(), head.grid, head.boxes, head.size)
+    return decode_v1(outs[0].float(), head.boxes, head.size[0])
 
 
 @torch.no_grad()
