@@ -79,12 +79,21 @@ def test_unet_learns_shapes_and_predicts_a_mask(tmp_path, capsys):
     assert (found & shapes).sum() / (found | shapes).sum() > 0.5
 
 
-def test_detection_grid_and_several_outputs_are_refused(tmp_path, capsys):
-    status, _, err = _run(["train", "yolo_head", "--data", "fake", "--out", str(tmp_path / "r")], capsys)
+def test_detection_heads_train_as_detectors_other_grids_are_refused(tmp_path, capsys):
+    """A YOLO head goes to the detection trainer (which names the data it takes); an output that is no
+    classifier, segmenter or detection head is refused with what archc train supports."""
+    status, _, err = _run(["train", "yolo_resnet18", "--data", "fake", "--input", "3x64x64", "--out",
+                           str(tmp_path / "r")], capsys)
     assert status == 2
-    assert "output is 3x13x13x85 per sample: archc train supports classification" in err
-    assert "segmentation (output: class scores per pixel, K x H x W" in err and "own loop" in err
+    assert "--data fake: expected 'shapes', a data.yaml (YOLO layout) or a COCO instances .json" in err
     assert not (tmp_path / "r").exists()
+    spec = tmp_path / "grid.yaml"
+    spec.write_text("name: grid\ninput: [3, 16, 16]\nnodes:\n  c: {op: conv2d, out_channels: 6, kernel_size: 1}\n"
+                    "  u: {op: unflatten, dim: 1, sizes: [2, 3]}\n")
+    status, _, err = _run(["train", str(spec), "--data", "fake", "--out", str(tmp_path / "g")], capsys)
+    assert status == 2
+    assert "output is 2x3x16x16 per sample: archc train supports classification" in err
+    assert not (tmp_path / "g").exists()
 
 
 AUX_SPEC = ("name: two\ninput: [1, 16, 16]\nparams: {num_classes: 4}\nnodes:\n"
