@@ -6,7 +6,7 @@ Each case takes a built-in spec's text and applies one or two mutations drawn fr
 mapping or as a line of its own, delete a key from a flow mapping, replace a value. The vocabulary
 holds what users type half-way (a key without its partner, `each:` without `items:`, `NAME[K]` on a
 single output, `when:`/`else:`/`repeat:` on several inputs, `${in_shape}` defaults). The number of
-cases is counted, not timed: ``ARCHC_FUZZ_CASES`` raises it (default 500, about 20 s on one core).
+cases is counted, not timed: ``ARCHC_FUZZ_CASES`` raises it (default 500: about 15 s of CPU).
 """
 
 from __future__ import annotations
