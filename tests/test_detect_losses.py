@@ -247,7 +247,8 @@ def test_a_few_gradient_steps_reduce_each_loss(kind, one_thread):
     assert sum(last.values()) < 0.7 * sum(first.values()), (first, last)
 
 
-PARTS = {"anchor_sse": ("box", "obj", "cls"), "anchor_ciou": ("box", "obj", "cls"), "anchor_free": ("box", "cls", "dfl")}
+PARTS = {"anchor_sse": ("box", "obj", "cls"), "anchor_ciou": ("box", "obj", "cls"),
+         "anchor_free": ("box", "cls", "dfl")}
 
 
 @pytest.mark.parametrize("kind,part", [(k, p) for k, parts in PARTS.items() for p in parts])

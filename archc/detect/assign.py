@@ -89,7 +89,7 @@ def _inside(points: Tensor, boxes: Tensor, min_side: float, eps: float = 1e-9) -
     return torch.cat((lt, rb), -1).amin(-1) > eps
 
 
-def _pair_overlaps(gt: Tensor, pred: Tensor, pairs: tuple[Tensor, Tensor, Tensor], overlap: str) -> Tensor:
+def _pair_overlaps(gt: Tensor, pred: Tensor, pairs: tuple[Tensor, ...], overlap: str) -> Tensor:
     """Overlap of gt[b, m] with pred[b, a] for each (b, m, a) in ``pairs``."""
     b, m, a = pairs
     g, p = gt[b, m], pred[b, a]

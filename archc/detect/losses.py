@@ -160,6 +160,10 @@ class AnchorLoss(nn.Module):
       ``2 - w*h / image_area`` as darknet does.
     Gains default to YOLOv5's published ones (box 0.05, obj 1.0, cls 0.5)."""
 
+    anchor_wh: Tensor  # (K, 2) every anchor, levels in order
+    anchor_level: Tensor  # (K,) its level
+    anchor_local: Tensor  # (K,) its index within the level
+
     def __init__(self, anchors: Sequence, strides: Sequence[float], classes: int, *, box: float = 0.05,
                  obj: float = 1.0, cls: float = 0.5, balance: Sequence[float] | None = None,
                  ignore_thresh: float = 0.5, anchor_t: float | None = None, box_loss: str = "ciou") -> None:
@@ -293,7 +297,7 @@ class AnchorFreeLoss(nn.Module):
         super().__init__()
         self.nc, self.reg_max, self.strides = nc, reg_max, [float(s) for s in strides]
         self.gains = {"box": box, "cls": cls, "dfl": dfl}
-        self.assign_args = {"topk": topk, "alpha": alpha, "beta": beta, "min_side": min_side, "overlap": overlap}
+        self.topk, self.alpha, self.beta, self.min_side, self.overlap = topk, alpha, beta, min_side, overlap
 
     def forward(self, levels: Sequence[Tensor], targets: Tensor) -> tuple[Tensor, Parts]:
         levels = list(levels)
@@ -306,12 +310,13 @@ class AnchorFreeLoss(nn.Module):
         bsz = levels[0].shape[0]
         flat = torch.cat([x.float().flatten(2) for x in levels], 2).transpose(1, 2)  # (B, A, no)
         dist, logits = flat.split((4 * self.reg_max, self.nc), -1)
-        points, stride = anchor_points([x.shape[2:] for x in levels], self.strides, device=flat.device)
+        points, stride = anchor_points([(x.shape[2], x.shape[3]) for x in levels], self.strides, device=flat.device)
         pred = dist2bbox(dfl_expectation(dist, self.reg_max), points)  # (B, A, 4) xyxy in strides
 
         padded = pad_targets(targets.to(flat.device), bsz)
         assigned = task_aligned_assign(logits.detach().sigmoid(), pred.detach() * stride, points * stride, padded,
-                                       **self.assign_args)
+                                       topk=self.topk, alpha=self.alpha, beta=self.beta, min_side=self.min_side,
+                                       overlap=self.overlap)
         total_score = assigned.scores.sum().clamp(min=1)
         cls = F.binary_cross_entropy_with_logits(logits, assigned.scores, reduction="sum") / total_score
 

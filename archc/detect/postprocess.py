@@ -86,7 +86,7 @@ def decode_anchor(outputs: Tensor | Sequence[Tensor], anchors: Sequence, strides
 def decode_anchor_free(levels: Sequence[Tensor], reg_max: int = 16, strides: Sequence[float] = (8, 16, 32)) -> Tensor:
     """YOLOv8/11 raw level maps (B, 4*reg_max + C, H, W) -> (B, 4 + C, sum H*W), boxes in input pixels."""
     flat = torch.cat([x.float().flatten(2) for x in levels], 2)  # (B, no, A)
-    points, stride = anchor_points([tuple(x.shape[2:]) for x in levels], strides, device=flat.device)
+    points, stride = anchor_points([(x.shape[2], x.shape[3]) for x in levels], strides, device=flat.device)
     dist = dfl_expectation(flat[:, : 4 * reg_max].transpose(1, 2), reg_max)  # (B, A, 4) in strides
     xywh = dist2bbox(dist, points, xywh=True) * stride
     return torch.cat((xywh.transpose(1, 2), flat[:, 4 * reg_max:].sigmoid()), 1)
