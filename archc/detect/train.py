@@ -103,7 +103,8 @@ class ModelEMA:
 
 def _param_groups(model: nn.Module, weight_decay: float) -> list[dict[str, Any]]:
     """Weights decay; biases and normalisation scales do not (they set offsets and scales, not features)."""
-    decay, no_decay = [], []
+    decay: list[nn.Parameter] = []
+    no_decay: list[nn.Parameter] = []
     norms = (nn.modules.batchnorm._NormBase, nn.GroupNorm, nn.LayerNorm)
     for module in model.modules():
         for name, p in module.named_parameters(recurse=False):
@@ -193,7 +194,8 @@ def _setup(cfg: DetectConfig, spec_path: Path, rank: int, world: int, resume: bo
             print("weights: " + "; ".join(f"{k}: {len(v)}" for k, v in report.items() if v))
     net: Any = nn.parallel.DistributedDataParallel(model) if world > 1 else model
     gen = torch.Generator().manual_seed(cfg.seed)
-    sampler = DistributedSampler(train_set, world, rank, seed=cfg.seed) if world > 1 else None
+    sampler: DistributedSampler[Any] | None = (DistributedSampler(train_set, world, rank, seed=cfg.seed)
+                                               if world > 1 else None)
     loader = DataLoader(train_set, cfg.batch_size, shuffle=sampler is None, sampler=sampler, generator=gen,
                         num_workers=cfg.workers, collate_fn=collate, drop_last=len(train_set) > cfg.batch_size)
     val_loader = DataLoader(val_set, cfg.batch_size * 2, num_workers=cfg.workers, collate_fn=collate)

@@ -144,3 +144,17 @@ def validate_run(run: str | Path, data: str | None = None, weights: str | None =
     if save_json:
         atomic_write(save_json, json.dumps(report.results))
     return report
+
+
+def rescore(run: str | Path, results_file: str | Path, data: str | None = None) -> dict[str, float]:
+    """pycocotools' mAP of a saved results file against the run's validation ground truth: the check that
+    `archc val --save-json` saves what it scores."""
+    from archc.detect.data import make_detection_data
+    from archc.detect.metrics import coco_eval, coco_ground_truth, ground_truth
+
+    _, head, info = load_run_model(run)
+    _, val_set, _ = make_detection_data(data or info["data"], head.channels, head.size, int(info.get("seed", 0)),
+                                        0, int(info.get("val_size", 100)), mosaic=0.0)
+    rows = json.loads(Path(results_file).read_text())
+    ev = coco_eval(coco_ground_truth(ground_truth(val_set)), rows)
+    return {"map": max(float(ev.stats[0]), 0.0), "map50": max(float(ev.stats[1]), 0.0)}
