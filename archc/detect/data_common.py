@@ -121,9 +121,10 @@ def check_image(path: Path) -> tuple[int, int] | str:
     try:
         with Image.open(path) as im:
             w, h = im.size
-            turned = _exif_turned(im)
             fmt = im.format
             im.verify()  # checks the structure (PNG: every chunk's CRC) without decoding the pixels
+        with Image.open(path) as im:  # verify leaves the image unusable: open it again for its EXIF
+            turned = _exif_turned(im)
         if fmt == "JPEG":  # a truncated JPEG lacks its end-of-image marker
             with open(path, "rb") as f:
                 f.seek(-2, 2)
