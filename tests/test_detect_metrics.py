@@ -74,8 +74,9 @@ def test_shifted_box_loses_what_cocoeval_says(tmp_path: Path) -> None:
     rec = Record.make("img/1.png", 1, (200, 200), [[50, 50, 150, 150]], [0])
     ds = _dataset([rec], ("a",))
     shifted = [torch.tensor([[60.0, 50, 160, 150, 0.9, 0]])]  # IoU 100*90 / (100*110) = 0.818
-    m = evaluate(ds, _metas(ds), shifted)
-    assert m.map50 == pytest.approx(1.0) and m.map == pytest.approx(0.7)  # matched at IoU 0.50 ... 0.80: 7 of 10 thresholds
+    m = evaluate(ds, _metas(ds) * 2, shifted * 2)  # an image given twice (a padded sampler) counts once
+    assert len(m.results) == 1 and m.images == 1
+    assert m.map50 == pytest.approx(1.0) and m.map == pytest.approx(0.7)  # matched at IoU 0.5 ... 0.8: 7 of 10
     (tmp_path / "gt.json").write_text(json.dumps(ground_truth(ds)))
     m.save_results_json(tmp_path / "results.json")
     assert _pycocotools(tmp_path / "gt.json", tmp_path / "results.json")[:2] == [m.map, m.map50]

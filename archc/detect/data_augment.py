@@ -133,24 +133,19 @@ def mosaic(parts: list[tuple[np.ndarray, np.ndarray, np.ndarray]], size: tuple[i
 
 def hsv(arr: np.ndarray, rng: np.random.Generator, gains: tuple[float, float, float] = (0.015, 0.7, 0.4)
         ) -> np.ndarray:
-    """Random gains 1 +- (hue, saturation, value) on each pixel's hue, saturation and value (RGB: the HSV model,
-    hue as a fraction of the colour circle); grey and other channel counts get the value gain only."""
+    """Random gains 1 +- (hue, saturation, value) on each pixel's hue, saturation and value (RGB, through
+    Pillow's 8-bit HSV; hue is a fraction of the colour circle); grey and other channel counts get the value
+    gain only."""
+    from PIL import Image
+
     gh, gs, gv = rng.uniform(-1, 1, 3) * np.asarray(gains) + 1
+    x = np.arange(256, dtype=np.float64)
+    value = np.clip(np.rint(x * gv), 0, 255)
     if arr.shape[2] != 3:
-        return np.clip(np.rint(np.arange(256) * gv), 0, 255).astype(np.uint8)[arr]
-    x = arr.astype(np.float32)
-    r, g, b = x[:, :, 0], x[:, :, 1], x[:, :, 2]
-    v = x.max(axis=2)
-    c = v - x.min(axis=2)
-    safe = np.where(c > 0, c, 1.0)
-    h = np.where(v == r, ((g - b) / safe) % 6, np.where(v == g, (b - r) / safe + 2, (r - g) / safe + 4))
-    s = np.where(v > 0, c / np.where(v > 0, v, 1.0), 0.0)
-    h = (h * gh) % 6  # hue in sixths of the circle
-    v = np.minimum(v * gv, 255.0)
-    c = v * np.minimum(s * gs, 1.0)
-    k = np.stack([(5 + h) % 6, (3 + h) % 6, (1 + h) % 6], axis=-1)  # each channel's distance around the circle
-    out = v[:, :, None] - c[:, :, None] * np.clip(np.minimum(k, 4 - k), 0, 1)
-    return np.clip(np.rint(out), 0, 255).astype(np.uint8)
+        return value.astype(np.uint8)[arr]
+    luts = np.concatenate([np.rint(x * gh) % 256, np.clip(np.rint(x * gs), 0, 255), value]).astype(np.uint8)
+    image = Image.fromarray(arr, "RGB").convert("HSV").point(luts.tolist())
+    return np.asarray(image.convert("RGB"), dtype=np.uint8)
 
 
 def hflip(arr: np.ndarray, boxes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

@@ -207,9 +207,12 @@ def confusion_matrix(records: list[Any], preds: list[torch.Tensor], classes: int
 def evaluate(dataset: Any, metas: list[Any], preds: list[torch.Tensor], names: list[str] | None = None,
              iou_matrix: float = 0.45, conf_matrix: float = 0.25) -> DetectionMetrics:
     """COCO metrics of per-image predictions (n, 6) x1, y1, x2, y2, score, class in each image's original pixels;
-    ``metas[i].image_id`` says whose. The images scored are those in ``metas``."""
+    ``metas[i].image_id`` says whose. The images scored are those in ``metas`` (each once: a sampler that pads
+    a split by repeating images does not count them twice)."""
     names = list(names if names is not None else dataset.names)
     classes = len(names)
+    first = {m.image_id: k for k, m in reversed(list(enumerate(metas)))}  # an image seen twice counts once
+    metas, preds = [metas[k] for k in sorted(first.values())], [preds[k] for k in sorted(first.values())]
     ids = [m.image_id for m in metas]
     records = _records(dataset)
     gt = coco_ground_truth(ground_truth(dataset, ids, records))
