@@ -230,9 +230,13 @@ class Expr:
                 return False
             key = (self.key, "<", other)
             answers = _ACTIVE[-1].answers if _ACTIVE else {}
-            if key not in answers:
-                answers[key] = _compare(other - self, ">")
-            return answers[key]
+            if key in answers:  # asked before: this node makes the comparison too
+                result, held = answers[key]
+                for k in held:
+                    _ACTIVE[-1].use(k)
+                return result
+            answers[key] = _compare_held(other - self, ">")
+            return answers[key][0]
         return _compare(_lift_or_fail(other) - self, ">")
 
     def __le__(self, other: Any) -> bool:
@@ -441,7 +445,14 @@ class Guards:
     # what a node whose rule has no exact form gets instead: (node, input shapes, why) -> NodeInfo
     fallback: Callable[[Any, tuple[Any, ...], NotSymbolic], Any] | None = None
     notes: list[str] = field(default_factory=list)
-    answers: dict[tuple[str, str, int], bool] = field(default_factory=dict)  # comparisons already guarded
+    # comparisons already guarded: answer, and the guards that hold it
+    answers: dict[tuple[str, str, int], tuple[bool, tuple[tuple[str, str], ...]]] = field(default_factory=dict)
+    users: dict[tuple[str, str], list[str]] = field(default_factory=dict)  # guard (text, rel) -> nodes that rely on it
+
+    def use(self, key: tuple[str, str]) -> None:
+        nodes = self.users.setdefault(key, [])
+        if not nodes or nodes[-1] != self.node:
+            nodes.append(self.node)
 
 
 _ACTIVE: list[Guards] = []
@@ -482,11 +493,16 @@ def _decide(e: Expr, rel: str) -> bool | None:
 
 
 def _compare(e: Num, rel: str) -> bool:
+    return _compare_held(e, rel)[0]
+
+
+def _compare_held(e: Num, rel: str) -> tuple[bool, tuple[tuple[str, str], ...]]:
+    """The comparison's answer, and the guards (text, rel) it recorded or relied on (none when decided)."""
     if isinstance(e, int):
-        return _REL[rel](e)
+        return _REL[rel](e), ()
     decided = _decide(e, rel)
     if decided is not None:
-        return decided
+        return decided, ()
     if not _ACTIVE:
         raise NotSymbolic(f"the comparison {_guard_text(e, rel)} depends on the input size")
     g = _ACTIVE[-1]
@@ -494,11 +510,15 @@ def _compare(e: Num, rel: str) -> bool:
     held, held_rel = (e, rel) if result else ((-e, _NEGATE[rel]) if rel in (">", ">=") else (e, _NEGATE[rel]))
     assert isinstance(held, Expr)
     held, held_rel = _normal(held, held_rel)
+    keys = []
     for part in _factors(held, held_rel, g.hint) or [held]:
-        if (part.key, held_rel) not in g.seen:
-            g.seen.add((part.key, held_rel))
+        key = (part.key, held_rel)
+        if key not in g.seen:
+            g.seen.add(key)
             g.items.append(Guard(part, held_rel, g.node, len(g.items)))
-    return result
+        g.use(key)
+        keys.append(key)
+    return result, tuple(keys)
 
 
 def _factors(e: Expr, rel: str, hint: Mapping[str, int]) -> list[Expr] | None:
@@ -606,7 +626,8 @@ def bounds(x: Any, box: Box) -> tuple[int | None, int | None]:
     lo: int | None = 0
     hi: int | None = 0
     for m, c in x.terms.items():
-        t_lo, t_hi = c, c
+        t_lo: int | None = c
+        t_hi: int | None = c
         for a in m:
             t_lo, t_hi = _mul_bounds((t_lo, t_hi), _atom_bounds(a, box))
         lo = None if lo is None or t_lo is None else lo + t_lo

@@ -68,8 +68,8 @@ from archc.resolve import SYMBOL_PLACEHOLDER, Limits
 __all__ = ["SymbolicResult", "AxisSet", "solve", "sweep", "at_sizes", "STEPS_PER_LIMIT_STEP"]
 
 HINTS = (224, 256, 320, 384, 512, 518, 572, 299, 128, 64, 32, 1024)  # tried in turn until one is valid
-STEPS_PER_LIMIT_STEP = 20  # symbolic work allowed per step of Limits.max_steps (2,000,000 by default)
-_NODE_STEPS = 10  # a node analysed costs this many steps (a piece of a guard, one)
+STEPS_PER_LIMIT_STEP = 2  # symbolic work allowed per step of Limits.max_steps (200,000 by default, ~1 s)
+_NODE_STEPS = 25  # a node analysed costs this many steps (a piece of a guard's truth, one)
 _SAMPLE = 512  # sizes a rule with no exact form is sampled at
 _SCAN = 4096  # sizes examined when a guard is not quasi-affine (e.g. H * H): nothing is claimed past it
 _HINT_WORK = 60_000  # node analyses spent looking for a hint size that works
@@ -90,6 +90,7 @@ class _OverBudget(Exception):
 class _Work:
     limit: int
     used: int = 0
+    node: str = ""  # whose guard is being solved, or where a size is being explored
 
     def spend(self, n: int) -> None:
         self.used += n
@@ -346,6 +347,7 @@ def _truth(g: Guard, s: str, env: Point, end: int, work: _Work) -> Runs:
     """The sizes in [1, end) of axis ``s`` where ``g`` holds, found one affine piece at a time."""
     out: list[tuple[int, int]] = []
     x = 1
+    work.node = g.node
     while x < end:
         work.spend(1)
         v, slope, nxt = piece(g.expr, s, x, env, {})
@@ -586,6 +588,7 @@ class _Solver:
         self.hint: Point = dict(guards.hint)
         self.main = _Path(tuple(guards.items), analysis=a)
         self.notes = list(guards.notes)
+        self.users = guards.users  # guard -> the nodes that rely on it
         self.sampled = bool(guards.notes)  # a node's sizes were fitted (`_sampler`)
         self.order = {n.path: k for k, n in enumerate(graph.nodes)}
         self.work = _Work(STEPS_PER_LIMIT_STEP * limits.max_steps)
@@ -610,15 +613,15 @@ class _Solver:
         except _OverBudget:
             return self._pinned(a, self.hint, f"solving the valid sizes takes more than {self.work.limit:,} steps: "
                                 "the formulas are claimed at the hint only (raise --max-steps, Limits.max_steps, "
-                                f"which allows {STEPS_PER_LIMIT_STEP} symbolic steps per step)")
+                                f"which allows {STEPS_PER_LIMIT_STEP} symbolic steps per step)", self.work.node)
         complete = not self.sampled  # sizes fitted over 1..512 are no path to explore from
         try:
             if complete:
                 self._explore_all()
         except _OverBudget:
             complete = False
-            self.notes.append(f"sizes outside these were not all checked: exploring them takes more than "
-                              f"{self.work.limit:,} steps (raise --max-steps, Limits.max_steps)")
+            self.notes.append(f"[{self.work.node}] sizes outside these were not all checked: exploring them takes "
+                              f"more than {self.work.limit:,} steps (raise --max-steps, Limits.max_steps)")
         kinds = self._kinds()
         same = [p for k, p in kinds if k == "formulas"]
         if complete:
@@ -665,22 +668,20 @@ class _Solver:
     def _kinds(self) -> list[tuple[str, _Path]]:
         """Every path, with what it stands for; the formulas' paths first."""
         def kind(p: _Path) -> str:
-            return "invalid" if p.analysis is None else "formulas" if self._same(p) else "other"
+            return "invalid" if p.analysis is None else "formulas" if self._same_formulas(p) else "other"
         return sorted(((kind(p), p) for p in self.paths), key=lambda kp: ("formulas", "other", "invalid").index(kp[0]))
 
-    def _same(self, p: _Path) -> bool:
+    def _same_formulas(self, p: _Path) -> bool:
         """Whether a path's formulas are the main ones (with its pinned sizes put in), as expressions."""
-        if p is self.main:
-            return True
         a, b = self.main.analysis, p.analysis
         assert a is not None and b is not None
-
-        def same(x: Any, y: Any) -> bool:
-            x = substitute(x, p.pins)
-            return (x.key == y.key) if isinstance(x, Expr) and isinstance(y, Expr) else \
-                (not isinstance(x, Expr) and not isinstance(y, Expr) and x == y)
+        if a is b:
+            return True
         if a.shapes.keys() != b.shapes.keys() or a.info.keys() != b.info.keys():
             return False
+
+        def same(x: Any, y: Any) -> bool:
+            return _same(substitute(x, p.pins), y)
         return all(len(a.shapes[k]) == len(b.shapes[k]) and all(map(same, a.shapes[k], b.shapes[k]))
                    for k in a.shapes) and all(
             same(x.params, y.params) and same(x.macs, y.macs) and same(x.other_ops, y.other_ops)
@@ -810,27 +811,44 @@ class _Solver:
         return None
 
     def _explore(self, pt: Point) -> _Path:
-        """A path holding at ``pt``: the failing node re-run there, else the whole graph analysed there."""
+        """A path holding at ``pt``. The nodes that rely on a guard failing there are re-run there in
+        order: the first that fails gives a path ending in its error; those that take another branch
+        with the same outputs (a rule's special case that agrees) keep the formulas. Otherwise the
+        whole graph is analysed there."""
+        a = self.main.analysis
+        assert a is not None
         memo: dict[str, int] = {}
-        g = next((g for g in self.main.guards if not g.holds(pt, memo)), None)
-        if g is not None and g.node in self.order:
-            assert self.main.analysis is not None
-            p = self._raising(self.main.analysis, self.main.guards, g.node, pt, {})
-            if p is not None:
-                return p
+        failing = {_key(g) for g in self.main.guards if not g.holds(pt, memo)}
+        kept = [g for g in self.main.guards if _key(g) not in failing]
+        nodes = {n for k in failing for n in self.users.get(k, ())}
+        replaced: list[Guard] = []
+        for path in sorted(nodes & self.order.keys(), key=self.order.__getitem__):
+            self.work.node = path
+            rerun = self._rerun(a, path, pt)
+            if rerun is None:
+                break
+            guards, outcome = rerun
+            if isinstance(outcome, str):
+                k = self.order[path]
+                prefix = [g for g in kept if self.order.get(g.node, -1) < k]
+                return _Path((*prefix, *replaced, *guards), error=(path, outcome))
+            if not _same_info(outcome, a.info[path]):
+                break
+            replaced += guards
+        else:
+            if nodes <= self.order.keys():
+                return _Path((*kept, *replaced), analysis=a)
         return self._whole(pt)
 
-    def _raising(self, a: Analysis, guards: tuple[Guard, ...], path: str, pt: Point,
-                 pins: dict[str, int]) -> _Path | None:
+    def _rerun(self, a: Analysis, path: str, pt: Point, pins: Mapping[str, int] = {}
+               ) -> tuple[list[Guard], NodeInfo | str] | None:
         """Node ``path`` re-run at ``pt`` on its symbolic inputs in ``a`` (valid where the guards recorded
-        before it hold): a path ending in its error, or None when it does not fail there. Where inputs
-        broadcast (two or more of them), sizes equal to 1 there are made literal (only a literal 1
-        broadcasts in the rules), and the path says which sizes are 1."""
+        before it hold): the guards it records there, and its info, or its error's message (None: its
+        rule has no exact form). Where inputs broadcast (two or more of them), sizes equal to 1 there
+        are made literal (only a literal 1 broadcasts in the rules), and guards say which sizes are 1."""
         node = self.graph.node(path)
         if any(src not in a.shapes for src in node.inputs):
             return None
-        k = self.order[path]
-        prefix = [g for g in guards if self.order.get(g.node, -1) < k]
         splits: list[Guard] = []
         ins = []
         for shape in (a.shapes[src] for src in node.inputs):
@@ -844,20 +862,28 @@ class _Solver:
             ins.append(tuple(dims))
         local = Guards({s: v for s, v in pt.items() if s not in pins}, node=path)
         self.work.spend(_NODE_STEPS)
-        err: ArchcError | None = None
         with guarding(local):
             try:
                 info = node_info(node, tuple(ins))
                 if any(d < 1 for d in info.shape):
-                    err = ShapeError(f"output shape {info.shape} is empty")
+                    return [*splits, *local.items], _message(node, ins, pt, ShapeError(f"output shape {info.shape} "
+                                                                                       "is empty"))
             except NotSymbolic:
                 return None
             except ArchcError as e:
-                err = e
-        if err is None:
+                return [*splits, *local.items], _message(node, ins, pt, e)
+        return [*splits, *local.items], info
+
+    def _raising(self, a: Analysis, guards: tuple[Guard, ...], path: str, pt: Point,
+                 pins: dict[str, int]) -> _Path | None:
+        """A path ending in node ``path``'s error at ``pt`` (None: it does not fail there), from an
+        analysis at ``pt`` whose ``guards`` all hold there."""
+        rerun = self._rerun(a, path, pt, pins)
+        if rerun is None or not isinstance(rerun[1], str):
             return None
-        return _Path((*_pin_guards(pins), *prefix, *splits, *local.items), error=(path, _message(node, ins, pt, err)),
-                     pins=pins)
+        k = self.order[path]
+        prefix = [g for g in guards if self.order.get(g.node, -1) < k]
+        return _Path((*_pin_guards(pins), *prefix, *rerun[0]), error=(path, rerun[1]), pins=dict(pins))
 
     def _whole(self, pt: Point) -> _Path:
         """The graph analysed at ``pt`` concretely, and symbolically with as few sizes pinned as agree."""
@@ -922,6 +948,22 @@ def _message(node: Node, ins: list[tuple[Any, ...]], pt: Point, err: ArchcError)
     except ArchcError as e:
         return e.message
     return f"output shape {info.shape} is empty" if any(d < 1 for d in info.shape) else err.message
+
+
+def _same_info(x: NodeInfo, y: NodeInfo) -> bool:
+    """Whether two infos of one node have the same shapes and costs, as expressions."""
+    def flat(i: NodeInfo) -> list[Any]:
+        return [i.params, i.macs, i.other_ops, len(i.shape), *i.shape, len(i.outputs),
+                *(d for o in i.outputs for d in (len(o), *o))]
+    fx, fy = flat(x), flat(y)
+    return len(fx) == len(fy) and all(map(_same, fx, fy))
+
+
+def _same(x: Any, y: Any) -> bool:
+    """Equal as expressions (their canonical text), or as numbers; never a guard."""
+    if isinstance(x, Expr) or isinstance(y, Expr):
+        return isinstance(x, Expr) and isinstance(y, Expr) and x.key == y.key
+    return bool(x == y)
 
 
 def _pin_guards(pins: Mapping[str, int]) -> list[Guard]:
