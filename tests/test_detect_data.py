@@ -91,7 +91,7 @@ def test_yolo_txt_lists_and_name_lists(tmp_path: Path) -> None:
     _yolo(root)
     (root / "train.txt").write_text("./images/train/0001.png\n\nimages/train/0002.png\n")
     data = root / "other.yaml"
-    data.write_text(f"path: {root}\ntrain: train.txt\nval: [images/val]\nnames: [cat, dog]\nnc: 2\n")
+    data.write_text(f"path: {root}\ntrain: train.txt\nval: [images/val]\nnames: {{'0': cat, 1: dog}}\nnc: 2\n")
     train, val, names = make_detection_data(str(data), 3, 64)
     assert names == ["cat", "dog"] and len(train) == 2 and len(val) == 1
     assert label_path("/d/images/x/images/a.b.jpg") == "/d/images/x/labels/a.b.txt"

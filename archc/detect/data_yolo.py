@@ -54,6 +54,7 @@ def _names(data: dict[str, Any], file: Path, pos: dict[str, tuple[int, int]]) ->
                           hint="add `names: [cat, dog]` or `names: {0: cat, 1: dog}`")
         return [f"class{i}" for i in range(nc)]
     if isinstance(names, dict):
+        names = {int(k) if isinstance(k, str) and k.isdigit() else k: v for k, v in names.items()}  # '0': cat
         keys = list(names)
         if any(isinstance(k, bool) or not isinstance(k, int) for k in keys) or sorted(keys) != list(range(len(keys))):
             raise located(f"names: the ids must be 0 to {len(keys) - 1}, each once; got {keys[:10]}", file, *line,
