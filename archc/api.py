@@ -16,7 +16,7 @@ __all__ = ["MissingExtraError", "analyse", "analyse_graph", "check", "compile", 
 
 # The optional modules, by the extra (pyproject's optional-dependencies) that installs them.
 EXTRA_OF_MODULE = {"torch": "torch", "torchvision": "torch", "safetensors": "torch",
-                   "tqdm": "train", "matplotlib": "train", "sklearn": "train",
+                   "tqdm": "train", "matplotlib": "train", "sklearn": "train", "pycocotools": "train",
                    "onnx": "export", "onnxruntime": "export", "onnxscript": "export",
                    "torchinfo": "bench", "fvcore": "bench", "torchview": "bench"}
 

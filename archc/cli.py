@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import os
 import sys
 from collections.abc import Callable
@@ -44,6 +45,48 @@ def _parse_input(text: str | None) -> list[int | str] | None:
         else:
             raise UsageError(f"--input expects sizes like 3x224x224 or 3xHxW, got '{text}'")
     return dims
+
+
+def _int_from(low: int) -> Callable[[str], int]:
+    """An argparse type: a whole number of at least ``low`` (a count, size, depth or batch); anything else is
+    a usage error (exit 2) naming the option, never a negative figure later."""
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected a whole number, got '{text}'") from None
+        if value < low:
+            raise argparse.ArgumentTypeError(f"must be {'positive' if low == 1 else f'at least {low}'}, got {value}")
+        return value
+
+    parse.__name__ = "int"
+    return parse
+
+
+def _real(low: float, *, above: bool = False, below: float | None = None) -> Callable[[str], float]:
+    """An argparse type: a finite number of at least ``low`` (more than ``low`` with ``above``; less than
+    ``below`` when given); anything else is a usage error (exit 2) naming the option."""
+    def parse(text: str) -> float:
+        try:
+            value = float(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected a number, got '{text}'") from None
+        if not math.isfinite(value) or value < low or (above and value == low) or (below is not None
+                                                                                     and value >= below):
+            span = f"{'>' if above else '>='} {low:g}" + (f" and < {below:g}" if below is not None else "")
+            raise argparse.ArgumentTypeError(f"must be {span}, got {text}")
+        return value
+
+    parse.__name__ = "float"
+    return parse
+
+
+def _weights_options(sp: argparse.ArgumentParser, what: str) -> None:
+    """--weights and --no-strict, declared once for every command that loads weights (build, train, predict,
+    export); ``what`` is what --weights takes there."""
+    sp.add_argument("--weights", help=what)
+    sp.add_argument("--no-strict", action="store_true", help="load only the weights that fit and report the "
+                    "keys left out (e.g. after changing num_classes); by default every key must fit")
 
 
 def _limits(args: argparse.Namespace) -> Any:
@@ -129,11 +172,18 @@ def _build(args: argparse.Namespace) -> int:
             weights, trained_with = run_weights(weights)  # a run's num_classes etc., unless --set says otherwise
             params = {**trained_with, **params}
     module = compile(args.spec, device=args.device, input_shape=_parse_input(args.input), limits=_limits(args),
-                     weights=weights, **params)
+                     **params)
+    left_out = ""
+    if weights:
+        from archc.train.weights import load_any
+
+        report = load_any(module, weights, strict=not args.no_strict)
+        left_out = "; ".join(f"{k}: {len(v)}" for k, v in report.items() if v)
     graph = cast(Any, module).archc_graph
     n = sum(p.numel() for p in module.parameters())
     print(f"built {graph.name}: {type(module).__name__}, {n:,} parameters, {len(graph.nodes)} nodes"
-          + (f", weights from {args.weights}" if weights else ""))
+          + (f", weights from {args.weights}" if weights else "") + (f" (keys not loaded: {left_out})"
+                                                                       if left_out else ""))
     if args.output:
         from safetensors.torch import save
 
@@ -272,7 +322,7 @@ def _predict(args: argparse.Namespace) -> int:
     from archc.train.predict import predict
 
     results = predict(args.spec, args.images, args.weights, _parse_set(args.set), _parse_input(args.input),
-                      args.out, args.top_k, args.overlay)
+                      args.out, args.top_k, args.overlay, strict=not args.no_strict)
     for r in results:
         shares = ", ".join(f"{name} {p:.3f}" for name, p in r.top)
         also = f" and {r.overlay}" if r.overlay else ""
@@ -302,7 +352,7 @@ def _export(args: argparse.Namespace) -> int:
         params = {**trained_with, **params}
     module = compile(args.spec, input_shape=_parse_input(args.input), limits=_limits(args), **params)
     if weights is not None:
-        load_weights(module, weights, strict=True)
+        load_weights(module, weights, strict=not args.no_strict)
     else:
         print("warning: no --weights: the exported model holds random initial weights (pass --weights RUN_DIR, "
               "e.g. runs/NAME/1, or a .safetensors/.pth file)", file=sys.stderr)
@@ -318,12 +368,14 @@ def _export(args: argparse.Namespace) -> int:
 
 
 def _bench(args: argparse.Namespace) -> int:
-    from archc.benchmark import bench, format_rows
-
     try:
         sizes = tuple(int(b) for b in args.batch_sizes.split(","))
     except ValueError:
         raise UsageError(f"--batch-sizes expects e.g. 1,8,32, got '{args.batch_sizes}'") from None
+    if min(sizes) < 1:
+        raise UsageError(f"--batch-sizes must be positive, got '{args.batch_sizes}'", hint="e.g. --batch-sizes 1,8,32")
+    from archc.benchmark import bench, format_rows
+
     rows = bench(args.spec, args.against, args.device, sizes, args.repeats, args.compile, _parse_set(args.set),
                  _parse_input(args.input))
     print(json.dumps(rows, indent=1) if args.json else format_rows(rows))
@@ -401,11 +453,11 @@ def _parser() -> argparse.ArgumentParser:
                         help="spec file(s) or built-in name(s)")
         sp.add_argument("--set", action="append", metavar="NAME=VALUE", help="override a spec parameter")
         sp.add_argument("--input", metavar="CxHxW", help="input shape without batch, e.g. 3x224x224")
-        sp.add_argument("--max-nodes", type=int, default=50_000, help="refuse specs with more nodes")
-        sp.add_argument("--max-params", type=int, default=20_000_000_000, help="refuse larger models")
-        sp.add_argument("--max-activation", type=int, default=250_000_000,
+        sp.add_argument("--max-nodes", type=_int_from(1), default=50_000, help="refuse specs with more nodes")
+        sp.add_argument("--max-params", type=_int_from(1), default=20_000_000_000, help="refuse larger models")
+        sp.add_argument("--max-activation", type=_int_from(1), default=250_000_000,
                         help="refuse a per-sample tensor (input included) with more elements (default: 1 GB fp32)")
-        sp.add_argument("--max-steps", type=int, default=100_000,
+        sp.add_argument("--max-steps", type=_int_from(1), default=100_000,
                         help="refuse specs whose expansion (nodes, groups, each items, expressions) takes more steps")
         sp.set_defaults(fn=fn)
         return sp
@@ -416,13 +468,13 @@ def _parser() -> argparse.ArgumentParser:
                    help="exit 1 when there are lint warnings (silence one with `lint: {ignore: {CODE: reason}}`)")
     b = spec_cmd("build", _build, "compile a spec into a torch module; -o writes its weights (safetensors)")
     b.add_argument("-o", "--output", help="write the weights as .safetensors")
-    b.add_argument("--weights", help="torchvision (the twin's default pretrained weights), torchvision:NAME (e.g. "
-                   "IMAGENET1K_V2), a run directory of archc train or a weights file (default: initial weights)")
+    _weights_options(b, "torchvision (the twin's default pretrained weights), torchvision:NAME (e.g. "
+                     "IMAGENET1K_V2), a run directory of archc train or a weights file (default: initial weights)")
     b.add_argument("--device", default=None, help="cpu, cuda or meta")
     s = spec_cmd("summary", _summary, "per-node table: shapes, parameters, MACs")
-    s.add_argument("--depth", type=int, default=None, help="collapse to this many path levels")
+    s.add_argument("--depth", type=_int_from(1), default=None, help="collapse to this many path levels")
     s.add_argument("--json", action="store_true")
-    s.add_argument("--batch", type=int, default=1, help="batch size for the memory estimates")
+    s.add_argument("--batch", type=_int_from(1), default=1, help="batch size for the memory estimates")
     s.add_argument("--dtype", choices=("fp32", "bf16", "fp16"), default="fp32")
     d = spec_cmd("diff", _diff, "compare two specs, or a spec with and without --set overrides")
     d.description = ("Compare A (the first spec, as written) with B (the second spec, or A again); --set "
@@ -435,14 +487,14 @@ def _parser() -> argparse.ArgumentParser:
     for f in ("svg", "png", "pdf", "html"):
         dfmt.add_argument(f"--{f}", action="store_true", help=f"write the diff diagram as {f.upper()}")
     d.add_argument("-o", "--output", help="diagram file; default diff.EXT")
-    d.add_argument("--depth", type=int, default=None, help="open this many levels of the hierarchy")
+    d.add_argument("--depth", type=_int_from(0), default=None, help="open this many levels of the hierarchy")
     d.add_argument("--rankdir", choices=("TB", "LR"), default="TB")
     r = spec_cmd("render", _render, "draw the model (Graphviz or Mermaid); repeated blocks folded")
     fmt = r.add_mutually_exclusive_group(required=True)
     for f in ("svg", "png", "pdf", "dot", "mermaid"):
         fmt.add_argument(f"--{f}", action="store_true")
     r.add_argument("-o", "--output", help="output file ('-' for stdout); default NAME.EXT")
-    r.add_argument("--depth", type=int, default=None, help="open this many levels of the hierarchy")
+    r.add_argument("--depth", type=_int_from(0), default=None, help="open this many levels of the hierarchy")
     r.add_argument("--expand", action="store_true", help="draw every layer (no folding)")
     r.add_argument("--rankdir", choices=("TB", "LR"), default="TB")
     r.add_argument("--no-definitions", action="store_true",
@@ -460,76 +512,76 @@ def _parser() -> argparse.ArgumentParser:
     t.add_argument("--task", choices=("classification", "segmentation"), default=None,
                    help="default: from the data (fake: from the model's output shape)")
     t.add_argument("--input", metavar="CxHxW", help="train at this input size instead of the spec's, e.g. 1x64x64")
-    t.add_argument("--train-size", type=int, default=None, help="training images --data shapes makes (default: "
-                   "4096)")
-    t.add_argument("--val-size", type=int, default=128, help="validation images of --data shapes "
+    t.add_argument("--train-size", type=_int_from(1), default=None,
+                   help="training images --data shapes makes (default: 4096)")
+    t.add_argument("--val-size", type=_int_from(1), default=128, help="validation images of --data shapes "
                    "(default: %(default)s)")
     t.add_argument("--set", action="append", metavar="NAME=VALUE",
                    help="override a spec parameter (num_classes is set from the data)")
-    t.add_argument("--epochs", type=int, default=None, help="default: 5 (with --resume: the run's)")
-    t.add_argument("--batch-size", type=int, default=None, help="default: 64 (segmentation: 16)")
-    t.add_argument("--lr", type=float, default=1e-3, help="head learning rate (default: %(default)s)")
-    t.add_argument("--backbone-lr", type=float, default=None, help="default: lr (lr/10 with --weights)")
-    t.add_argument("--weight-decay", type=float, default=0.05, help="AdamW's (default: %(default)s)")
-    t.add_argument("--warmup", type=float, default=0.5, help="warm-up epochs (default: %(default)s)")
+    t.add_argument("--epochs", type=_int_from(1), default=None, help="default: 5 (with --resume: the run's)")
+    t.add_argument("--batch-size", type=_int_from(1), default=None, help="default: 64 (segmentation: 16)")
+    t.add_argument("--lr", type=_real(0, above=True), default=1e-3, help="head learning rate (default: %(default)s)")
+    t.add_argument("--backbone-lr", type=_real(0, above=True), default=None, help="default: lr (lr/10 with --weights)")
+    t.add_argument("--weight-decay", type=_real(0), default=0.05, help="AdamW's (default: %(default)s)")
+    t.add_argument("--warmup", type=_real(0), default=0.5, help="warm-up epochs (default: %(default)s)")
     t.add_argument("--loss", choices=("ce", "dice", "ce+dice"), default=None,
                    help="cross-entropy, Dice (segmentation: softmax probabilities, mean over classes) or their sum "
                    "(default: ce; segmentation: ce+dice)")
-    t.add_argument("--aux-weight", type=float, default=0.5,
+    t.add_argument("--aux-weight", type=_real(0), default=0.5,
                    help="loss weight of each auxiliary output shaped like the main one (segmentation `aux`, "
                    "Inception-v3's training-only logits; default: %(default)s)")
-    t.add_argument("--label-smoothing", type=float, default=0.0, help="default: %(default)s")
-    t.add_argument("--clip", type=float, default=1.0, help="gradient norm clipping (default: %(default)s)")
+    t.add_argument("--label-smoothing", type=_real(0, below=1), default=0.0, help="default: %(default)s")
+    t.add_argument("--clip", type=_real(0, above=True), default=1.0,
+                   help="gradient norm clipping (default: %(default)s)")
     t.add_argument("--device", default="cpu", help="cpu or cuda (default: %(default)s)")
     t.add_argument("--amp", action="store_true", help="bf16 autocast (CUDA)")
     t.add_argument("--channels-last", action="store_true")
     t.add_argument("--compile", action="store_true", help="torch.compile the model")
-    t.add_argument("--seed", type=int, default=0, help="default: %(default)s")
+    t.add_argument("--seed", type=_int_from(0), default=0, help="default: %(default)s")
     t.add_argument("--out", default=None, metavar="RUN_DIR",
                    help="run directory (default: a new runs/<spec name>/N); must be new or empty")
     t.add_argument("--exist-ok", action="store_true", help="let --out name a folder that already holds files")
     t.add_argument("--freeze", help="comma-separated node paths to freeze, e.g. conv1,bn1,layer1")
-    t.add_argument("--train-last", type=int, default=None, help="train only the last N top-level nodes")
-    t.add_argument("--weights", help="initial weights: torchvision (the twin's default pretrained weights, from "
-                   "torchvision's cache or downloaded once), torchvision:NAME (e.g. IMAGENET1K_V2), .safetensors or "
-                   "a state_dict .pth")
-    t.add_argument("--no-strict", action="store_true", help="load only the weights that fit")
-    t.add_argument("--workers", type=int, default=0, help="data loader processes (default: %(default)s)")
-    t.add_argument("--fake-size", type=int, default=512, help="images in --data fake (default: %(default)s)")
+    t.add_argument("--train-last", type=_int_from(1), default=None, help="train only the last N top-level nodes")
+    _weights_options(t, "initial weights: torchvision (the twin's default pretrained weights, from "
+                     "torchvision's cache or downloaded once), torchvision:NAME (e.g. IMAGENET1K_V2), .safetensors "
+                     "or a state_dict .pth")
+    t.add_argument("--workers", type=_int_from(0), default=0, help="data loader processes (default: %(default)s)")
+    t.add_argument("--fake-size", type=_int_from(1), default=512, help="images in --data fake (default: %(default)s)")
     t.add_argument("--resume", metavar="RUN_DIR", help="continue a run where it stopped")
-    t.add_argument("--stop-after", type=int, default=None,
+    t.add_argument("--stop-after", type=_int_from(1), default=None,
                    help="stop after this epoch, keeping the schedule of --epochs (continue with --resume)")
     _detect_cli().add_train_options(t)
     t.set_defaults(fn=_train)
     pr = sub.add_parser("predict", help="run a trained model on images: top classes, or a mask PNG per image")
     pr.add_argument("spec", help="spec file, built-in name, or a run directory of archc train")
     pr.add_argument("images", nargs="+", metavar="IMAGE", help="PNG or JPEG images")
-    pr.add_argument("--weights", help="a run directory of archc train (its best weights, params, input size and "
-                    "class names), a weights file, or torchvision / torchvision:NAME (the twin's pretrained weights, "
-                    "their class names and preprocessing)")
+    _weights_options(pr, "a run directory of archc train (its best weights, params, input size and "
+                     "class names), a weights file, or torchvision / torchvision:NAME (the twin's pretrained "
+                     "weights, their class names and preprocessing)")
     pr.add_argument("--set", action="append", metavar="NAME=VALUE", help="override a spec parameter")
     pr.add_argument("--input", metavar="CxHxW", help="model input size (default: the run's, else the spec's)")
     pr.add_argument("-o", "--out", help="segmentation: the mask file (one image) or a folder (default: "
                     "NAME_mask.png beside each image)")
     pr.add_argument("--overlay", action="store_true", help="segmentation: also write NAME_overlay.png, the "
                     "classes' colours over the image")
-    pr.add_argument("--top-k", type=int, default=5, help="classes printed per image (default: %(default)s)")
+    pr.add_argument("--top-k", type=_int_from(1), default=5, help="classes printed per image (default: %(default)s)")
     _detect_cli().add_predict_options(pr)
     pr.set_defaults(fn=_predict)
     _detect_cli().add_val_parser(sub, _val)
     e = spec_cmd("export", _export, "write the model as ONNX, TorchScript, a torch.export program or Python")
     e.add_argument("--format", required=True, choices=("onnx", "torchscript", "exported-program", "python"))
     e.add_argument("-o", "--output", help="output file; default NAME + extension")
-    e.add_argument("--weights", help="trained weights: a run directory of archc train (its best.safetensors and "
-                   "num_classes), a .safetensors or a state_dict .pth (default: random initial weights); with "
-                   "--format python they are written beside the file as NAME.pt, read by its load_model()")
+    _weights_options(e, "trained weights: a run directory of archc train (its best.safetensors and "
+                     "num_classes), a .safetensors or a state_dict .pth (default: random initial weights); with "
+                     "--format python they are written beside the file as NAME.pt, read by its load_model()")
     e.add_argument("--static", action="store_true",
                    help="fix the batch size at 1 (ONNX, exported-program); by default the batch axis is dynamic")
     bn = spec_cmd("bench", _bench, "latency and throughput next to the torchvision twin, same run")
     bn.add_argument("--against", help="torchvision:NAME (default: the spec's reference)")
     bn.add_argument("--device", default="cpu")
     bn.add_argument("--batch-sizes", default="1,8")
-    bn.add_argument("--repeats", type=int, default=20)
+    bn.add_argument("--repeats", type=_int_from(1), default=20)
     bn.add_argument("--compile", action="store_true", help="torch.compile both models first")
     bn.add_argument("--json", action="store_true")
     ls = sub.add_parser("list", help="the built-in specs")
@@ -542,7 +594,8 @@ def _parser() -> argparse.ArgumentParser:
 
 
 # The extra each command needs (pyproject's optional-dependencies); the other commands need none.
-COMMAND_EXTRAS = {"build": "torch", "train": "train", "predict": "train", "export": "export", "bench": "bench"}
+COMMAND_EXTRAS = {"build": "torch", "train": "train", "predict": "train", "val": "train", "export": "export",
+                  "bench": "bench"}
 
 
 def _missing_extra(e: Exception, command: str) -> UsageError | None:
@@ -555,7 +608,18 @@ def _missing_extra(e: Exception, command: str) -> UsageError | None:
 
 
 def _stdout_gone() -> bool:
-    """Whether standard output itself is a pipe whose reader has left."""
+    """Whether standard output itself is a pipe whose reader has left (`archc ... | head`). Asked of the
+    file descriptor (poll: a pipe without readers reports POLLERR), since the failed write has already
+    emptied Python's buffer, so flushing it again succeeds; flushing is the fallback where poll is missing."""
+    try:
+        import select
+
+        fd = sys.stdout.fileno()
+        poller = select.poll()
+        poller.register(fd, select.POLLOUT)
+        return any(events & (select.POLLERR | select.POLLNVAL) == select.POLLERR for _, events in poller.poll(0))
+    except (AttributeError, OSError, ValueError):  # no poll (Windows), or no descriptor (a test's capture)
+        pass
     try:
         sys.stdout.flush()
     except BrokenPipeError:

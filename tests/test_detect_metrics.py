@@ -166,3 +166,12 @@ def test_no_predictions_and_no_boxes() -> None:
     # a box on a background image only: a false positive
     m = evaluate(ds, _metas(ds), [torch.tensor([[5.0, 5, 20, 20, 0.9, 0]]), torch.tensor([[1.0, 1, 9, 9, 0.95, 0]])])
     assert m.map == pytest.approx(0.5) and m.recall == 1.0 and m.precision == 0.5
+
+
+def test_only_wrong_boxes_give_precision_zero_not_one() -> None:
+    """Boxes that all miss: no confidence has a true positive, so precision is 0 (not 1 at a confidence
+    above every box, where nothing is predicted)."""
+    rec = Record.make("img/1.png", 1, (50, 50), [[5, 5, 20, 20]], [0])
+    ds = _dataset([rec])
+    m = evaluate(ds, _metas(ds), [torch.tensor([[30.0, 30, 45, 45, 0.8, 0]])])
+    assert m.map == 0.0 and m.precision == 0.0 and m.recall == 0.0

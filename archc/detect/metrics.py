@@ -170,6 +170,8 @@ def _best_f1(ev: Any, classes: int, has_boxes: list[bool]) -> tuple[float, np.nd
     rows = np.asarray(has_boxes)
     f1 = 2 * p[rows] * r[rows] / np.maximum(p[rows] + r[rows], 1e-16)
     mean = f1.mean(0) if rows.any() else np.zeros(F1_GRID)
+    if mean.max() <= 0:  # no true positive at any confidence: nothing was found (not "precision 1, recall 0")
+        return 0.0, np.zeros(classes), np.zeros(classes)
     best = int(np.flatnonzero(mean >= mean.max() - 1e-12)[-1])  # ties: the highest such confidence
     return float(grid[best]), p[:, best], r[:, best]
 

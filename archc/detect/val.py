@@ -135,8 +135,8 @@ def validate_run(run: str | Path, data: str | None = None, weights: str | None =
     model, head, info = load_run_model(run, weights, device)
     source = data or info["data"]
     _, val_set, names = make_detection_data(source, head.channels, head.size, int(info.get("seed", 0)),
-                                            int(info.get("train_size", 0)) if not data else 0,
-                                            int(info.get("val_size", 100)), mosaic=0.0)
+                                            int(info.get("train_size", 0)), int(info.get("val_size", 100)),
+                                            mosaic=0.0, val_only=True)
     if len(names) != head.classes:
         raise UsageError(f"--data {source} has {len(names)} classes; the run's model scores {head.classes}")
     loader = DataLoader(val_set, batch_size, collate_fn=collate)
@@ -154,7 +154,8 @@ def rescore(run: str | Path, results_file: str | Path, data: str | None = None) 
 
     _, head, info = load_run_model(run)
     _, val_set, _ = make_detection_data(data or info["data"], head.channels, head.size, int(info.get("seed", 0)),
-                                        0, int(info.get("val_size", 100)), mosaic=0.0)
+                                        int(info.get("train_size", 0)), int(info.get("val_size", 100)),
+                                        mosaic=0.0, val_only=True)
     rows = json.loads(Path(results_file).read_text())
     ev = coco_eval(coco_ground_truth(ground_truth(val_set)), rows)
     return {"map": max(float(ev.stats[0]), 0.0), "map50": max(float(ev.stats[1]), 0.0)}
