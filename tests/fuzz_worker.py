@@ -50,7 +50,9 @@ def _run(path: Path, x: torch.Tensor, state: dict | None = None) -> tuple[torch.
     xs = x.clone().requires_grad_(True)
     out = model(xs)
     outs = out if isinstance(out, tuple) else (out,)
-    sum(o.float().sum() for o in outs).backward()  # in-place corruption of saved tensors raises here
+    total = sum(o.float().sum() for o in outs)
+    if total.requires_grad:  # outputs computed from constants alone (grid, full, arange) have no gradient
+        total.backward()  # in-place corruption of saved tensors raises here
     return torch.cat([o.detach().flatten(1) for o in outs], 1), {k: v.clone() for k, v in state.items()}
 
 

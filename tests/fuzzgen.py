@@ -245,6 +245,15 @@ OP_ARGS: dict[str, ArgDraw] = {
         "num_heads": d(st.sampled_from(_divisors(s[2])[:3])), "qkv_bias": d(st.booleans()),
         "proj_bias": d(st.booleans()), "version": d(st.sampled_from([1, 2]))}),
     "patch_merging": _rank(3, extra=lambda d, s: {"version": d(st.sampled_from([1, 2]))}),
+    # constants sized by the input (YOLOv8's decode), scalar arithmetic, reshape to a partner's shape
+    "grid": _rank(3, extra=lambda d, s: {"offset": d(st.sampled_from([0.0, 0.5])), "scale": d(st.sampled_from(
+        [1.0, 8.0]))}),
+    "full": lambda d, s: {"value": d(st.sampled_from([0.0, 8.0, -1.5])), "channels": d(st.sampled_from([-1, 1, 2]))},
+    "arange": lambda d, s: {"dim": _dim(d, s), "start": d(st.sampled_from([0.0, 0.5])), "step": d(
+        st.sampled_from([1.0, -2.0]))} if d(st.booleans()) else d(st.sampled_from([
+            {"end": 5}, {"start": 1, "end": 5.5, "step": 1.5}, {"start": 3, "end": -3, "step": -2}])),
+    "scalar": lambda d, s: d(st.sampled_from([{"mul": 0.5}, {"div": 2}, {"mul": -1, "add": 1}, {}])),
+    "reshape_as": lambda d, s: {},
 }
 
 BLOCKS = """blocks:

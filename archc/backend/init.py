@@ -20,6 +20,14 @@ from archc.resolve.init_rules import InitRule, InitSetting
 
 __all__ = ["apply_init"]
 
+
+def _arange_(tensor: torch.Tensor, start: float = 0.0, step: float = 1.0) -> torch.Tensor:
+    """start, start + step, ... over the tensor's elements in order (YOLOv8's DFL weight: arange(reg_max))."""
+    with torch.no_grad():
+        values = torch.arange(tensor.numel(), dtype=torch.float64) * step + start
+        return tensor.copy_(values.view(tensor.shape))
+
+
 _METHODS: dict[str, Callable[..., Any]] = {
     "kaiming_normal": nn.init.kaiming_normal_,
     "kaiming_uniform": nn.init.kaiming_uniform_,
@@ -31,6 +39,7 @@ _METHODS: dict[str, Callable[..., Any]] = {
     "zeros": nn.init.zeros_,
     "ones": nn.init.ones_,
     "constant": nn.init.constant_,
+    "arange": _arange_,
 }
 _NEEDS_2D = {"kaiming_normal", "kaiming_uniform", "xavier_uniform", "xavier_normal"}
 

@@ -10,7 +10,7 @@ from torch.nn import functional as F
 
 __all__ = ["Group", "LayerNorm2d", "SelfAttention", "global_avg_pool", "reshape", "resize_to", "prepend_token",
            "add_param", "scale_by_param", "identity", "TrainCalls", "train_only", "train_only_call", "pick",
-           "mode_outputs"]
+           "mode_outputs", "grid_coords", "full_like", "arange_like", "scalar_arith", "reshape_as"]
 
 
 class Group(nn.Module):
@@ -80,6 +80,61 @@ def scale_by_param(x: Tensor, p: Tensor) -> Tensor:
 
 def identity(x: Tensor) -> Tensor:
     return x
+
+
+# Constants (blocks grid, full, arange): computed in the forward from the size of the map flowing in, on
+# its device and in its floating dtype, one fresh copy per sample, so they behave as any other batch
+# (concat, in-place) and follow any input size; nothing is stored (no state_dict key). Each helper is
+# self-contained: `archc export --format python` copies its source.
+
+def grid_coords(x: Tensor, offset: float = 0.0, scale: float = 1.0) -> Tensor:
+    """(B, 2, H, W): (column + offset) * scale, then (row + offset) * scale, of every cell of x's map."""
+    h, w = x.shape[-2], x.shape[-1]
+    dtype = x.dtype if x.is_floating_point() else torch.get_default_dtype()
+    gx = torch.arange(w, device=x.device).to(dtype) + offset
+    gy = torch.arange(h, device=x.device).to(dtype) + offset
+    grid = torch.stack(torch.meshgrid(gx, gy, indexing="xy"))  # (2, H, W), x first
+    if scale != 1.0:
+        grid = grid * scale
+    return grid.unsqueeze(0).expand(x.shape[0], -1, -1, -1).contiguous()
+
+
+def full_like(x: Tensor, value: float, channels: int | None = None) -> Tensor:
+    """x's shape (with `channels` channels when given), every element `value`."""
+    dtype = x.dtype if x.is_floating_point() else torch.get_default_dtype()
+    return torch.full((x.shape[0], x.shape[1] if channels is None else channels, *x.shape[2:]), value,
+                      dtype=dtype, device=x.device)
+
+
+def arange_like(x: Tensor, start: float = 0.0, step: float = 1.0, end: float | None = None, dim: int = -1) -> Tensor:
+    """(B, N): torch.arange(start, end, step), or start + k * step for k < x.shape[dim] when end is None."""
+    dtype = x.dtype if x.is_floating_point() else torch.get_default_dtype()
+    if end is None:
+        values = torch.arange(x.shape[dim], device=x.device).to(dtype)
+        if step != 1:
+            values = values * step
+        if start != 0:
+            values = values + start
+    else:
+        values = torch.arange(start, end, step, dtype=torch.float64, device=x.device).to(dtype)
+    return values.unsqueeze(0).expand(x.shape[0], -1).contiguous()
+
+
+def scalar_arith(x: Tensor, mul: float = 1.0, div: float = 1.0, add: float = 0.0) -> Tensor:
+    """((x * mul) / div) + add, each step only where it changes something; always a new tensor."""
+    if mul == 1 and div == 1 and add == 0:
+        return x.clone()
+    if mul != 1:
+        x = x * mul
+    if div != 1:
+        x = x / div
+    if add != 0:
+        x = x + add
+    return x
+
+
+def reshape_as(x: Tensor, like: Tensor) -> Tensor:
+    return x.reshape(like.shape)
 
 
 # Train-only nodes (read only by `train_only` outputs) run in training mode only; in eval mode they

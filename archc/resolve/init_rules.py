@@ -22,7 +22,7 @@ from archc.load import LocDict
 __all__ = ["InitRule", "InitSetting", "init_rules"]
 
 _MATCH_KEYS = ("op", "path", "when", "doc")
-_NUMERIC = {"a", "b", "mean", "std", "gain", "value"}
+_NUMERIC = {"a", "b", "mean", "std", "gain", "value", "start", "step"}
 
 
 @dataclass(frozen=True)
