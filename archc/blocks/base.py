@@ -6,6 +6,7 @@ Nothing here imports torch; builders import it when they are called.
 
 from __future__ import annotations
 
+import operator
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from fractions import Fraction
@@ -14,8 +15,8 @@ from typing import Any
 
 from archc.errors import ShapeError
 
-__all__ = ["Param", "Block", "Args", "Shape", "Window", "pair", "conv_size", "need_rank", "common_size", "no_params",
-           "no_macs", "REQUIRED"]
+__all__ = ["Param", "Block", "Args", "Shape", "Window", "pair", "conv_size", "only_sizes", "need_rank", "common_size",
+           "no_params", "no_macs", "REQUIRED"]
 
 Shape = tuple[int, ...]
 Args = Mapping[str, Any]
@@ -151,15 +152,141 @@ def need_rank(shape: Shape, rank: int, what: str) -> None:
                          hint="shapes here leave out the batch dimension")
 
 
-def conv_size(size: int, kernel: int, stride: int, pad: int, dilation: int = 1,
-              ceil_mode: bool = False, what: str = "window") -> int:
-    """Output length of a convolution or pooling window along one axis (PyTorch's formula)."""
+def conv_size(size: int, kernel: int, stride: int, pad: int, dilation: int = 1, ceil_mode: bool = False,
+              what: str = "window", pad_right: int | None = None, taps: bool = True, axis: str = "") -> int:
+    """Output length of a convolution or pooling window along one axis (PyTorch's formula).
+
+    Refuses what torch refuses (no output at all) and, with ``taps`` (zero padding), an output
+    whose window reads no input element: torch computes it from the padding alone (-inf for max
+    pooling, whose backward then writes out of bounds). ``pad_right`` defaults to ``pad`` (`same`
+    puts one more on the right); it is at most the kernel's reach whenever ``pad`` is.
+    """
+    right = pad if pad_right is None else pad_right
     span = dilation * (kernel - 1) + 1
-    if size + 2 * pad < span:
-        raise ShapeError(f"input size {size} (padded {size + 2 * pad}) is smaller than the {what} ({span})",
-                         hint="use a larger input or a smaller kernel/stride earlier in the network")
-    num = size + 2 * pad - span
+    num = size + pad + right - span
     out = (-(-num // stride) if ceil_mode else num // stride) + 1
     if ceil_mode and (out - 1) * stride >= size + pad:
         out -= 1  # PyTorch: the last window must start inside the input or left padding
+    if (out < 1) if ceil_mode else (num < 0):  # ceil mode keeps a window larger than the input
+        raise ShapeError(f"input size {size} (padded {size + pad + right}) is smaller than the {what} ({span})"
+                         + (f" by at least the stride ({stride}), even in ceil mode" if ceil_mode else ""),
+                         hint="use a larger input or a smaller kernel/stride earlier in the network")
+    if taps:
+        _check_taps(size, kernel, stride, pad, right, dilation, out, ceil_mode, what, axis)
     return out
+
+
+def _check_taps(size: Any, kernel: int, stride: int, left: int, right: int, dilation: int, out: Any,
+                ceil_mode: bool, what: str, axis: str) -> None:
+    """Refuse an output window with no tap inside the input (see conv_size)."""
+    reach = dilation * (kernel - 1)
+    if left > reach:  # the first window lies wholly in the left padding, at every size
+        raise _no_taps(size, kernel, stride, left, dilation, 0, what, axis)
+    if isinstance(size, int):
+        o = _empty_window(size, kernel, stride, left, dilation, out)
+        if o is not None:
+            raise _no_taps(size, kernel, stride, left, dilation, o, what, axis)
+        return
+    if right > reach and not ceil_mode:  # not a torch layout (its pads are symmetric or `same`): sample it
+        operator.index(size)  # raises NotSymbolic
+    if kernel > 1 and dilation > 1 and left > 0:  # taps `dilation` apart can straddle an input smaller than that
+
+        def fits(v: int) -> bool:
+            try:
+                conv_size(v, kernel, stride, left, dilation, ceil_mode, what, right, True, axis)
+            except ShapeError:
+                return False
+            return True
+
+        only_sizes(size, fits, dilation, why=lambda: _no_taps_below(size, what, axis))
+
+
+def _empty_window(n: int, kernel: int, stride: int, left: int, dilation: int, out: int) -> int | None:
+    """The first output (of ``out``) whose window has no tap inside an input of size ``n``, or None.
+    The first tap of output o is at a = o·stride - left; with a >= -reach (checked first) and a < n,
+    the window misses the input iff a mod dilation >= n, counted in O(log) by a floor sum."""
+    past = -(-(n + left) // stride)  # the first output whose first tap lies past the input
+    limit = min(out, past)
+    if kernel > 1 and dilation > n and left > 0:
+
+        def hits(t: int) -> int:  # outputs o < t whose window reads the input
+            return _floor_sum(t, dilation, stride, -left) - _floor_sum(t, dilation, stride, -left - n)
+
+        if hits(limit) < limit:
+            lo, hi = 1, limit  # the smallest t with hits(t) < t (hits(t) - t never increases)
+            while lo < hi:
+                mid = (lo + hi) // 2
+                lo, hi = (mid + 1, hi) if hits(mid) == mid else (lo, mid)
+            return lo - 1
+    return past if past < out else None
+
+
+def _floor_sum(n: int, m: int, a: int, b: int) -> int:
+    """sum((a*i + b) // m for i in range(n)) in O(log m) steps (m > 0; the classic Euclid-like sum)."""
+    total = 0
+    while True:
+        if a >= m or a < 0:
+            q, a = divmod(a, m)
+            total += q * (n * (n - 1) // 2)
+        if b >= m or b < 0:
+            q, b = divmod(b, m)
+            total += q * n
+        y = a * n + b
+        if y < m:
+            return total
+        n, b, m, a = y // m, y % m, a, m
+
+
+def _no_taps(size: int, kernel: int, stride: int, left: int, dilation: int, o: int, what: str,
+             axis: str) -> ShapeError:
+    first = o * stride - left
+    taps = [first + j * dilation for j in range(min(kernel, 4))]
+    listed = ", ".join(map(str, taps)) + (", ..." if kernel > 4 else "")
+    where = f" along {axis}" if axis else ""
+    return ShapeError(f"output {o}{where} reads no input: its {what} taps ({listed}) all fall in the padding "
+                      f"around an input of size {size}", hint=_TAPS_HINT)
+
+
+def _no_taps_below(size: Any, what: str, axis: str) -> ShapeError:
+    where = f" along {axis}" if axis else ""
+    return ShapeError(f"at input size {size}{where} some output's {what} reads no input (only padding)",
+                      hint=_TAPS_HINT)
+
+
+_TAPS_HINT = ("every output needs an input element under its window (torch computes the rest from padding alone: "
+              "-inf for max pooling, whose backward corrupts memory): use a smaller padding or dilation, or a "
+              "larger input")
+_SCAN_SIZES = 4096  # sizes only_sizes checks one by one; past that a symbolic size is sampled instead
+
+
+def only_sizes(size: Any, fits: Callable[[int], bool], upto: int, beyond: bool = True,
+               why: Callable[[], ShapeError] | None = None) -> None:
+    """Hold a symbolic ``size`` to the sizes where ``fits`` holds, given that every size >= ``upto``
+    does iff ``beyond``. The comparisons made here become the analysis's guards (analyze.algebra):
+    ``size >= n0`` and ``size != v`` for each failing v above n0, or ``size == v`` for a single
+    valid size; any other pattern (or ``upto`` past _SCAN_SIZES) samples the node instead."""
+    def fail() -> ShapeError:
+        return why() if why else ShapeError(f"input size {size} does not fit this rule")
+
+    if upto > _SCAN_SIZES:
+        if size < upto:
+            operator.index(size)  # raises NotSymbolic: the analysis samples this node
+        if not beyond:
+            raise fail()
+        return
+    good = [v for v in range(1, upto) if fits(v)]
+    if beyond:
+        first = good[0] if good else upto
+        if size < first:
+            raise fail()
+        for v in sorted(set(range(first + 1, upto)) - set(good)):
+            if size == v:
+                raise fail()
+        return
+    if len(good) == 1:
+        if size == good[0]:
+            return
+        raise fail()
+    if not good:
+        raise fail()
+    operator.index(size)

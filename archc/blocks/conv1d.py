@@ -51,11 +51,10 @@ def shape(args: Args, ins: Sequence[Shape]) -> Shape:
                          hint="shapes here leave out the batch dimension")
     c, length = ins[0]
     _check(args, c, length)
-    if args["padding"] == "same":
-        return (args["out_channels"], length)
-    pad = _left_right(args)[0]
-    return (args["out_channels"], conv_size(length, args["kernel_size"], args["stride"], pad, args["dilation"],
-                                            what="kernel"))
+    left, right = _left_right(args)
+    return (args["out_channels"], conv_size(length, args["kernel_size"], args["stride"], left, args["dilation"],
+                                            what="kernel", pad_right=right, taps=args["padding_mode"] == "zeros",
+                                            axis="L"))
 
 
 def count_params(args: Args, ins: Sequence[Shape]) -> int:

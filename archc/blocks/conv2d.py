@@ -60,13 +60,23 @@ def shape(args: Args, ins: Sequence[Shape]) -> Shape:
     _check_groups(c, args)
     _check_padding_mode(args, (h, w))
     pad = _padding(args)
-    if pad is None:
-        if pair(args["stride"]) != (1, 1):
-            raise ShapeError("padding='same' needs stride 1", hint="use an explicit padding with strides")
-        return (args["out_channels"], h, w)
-    (kh, kw), (sh, sw), (dh, dw) = pair(args["kernel_size"]), pair(args["stride"]), pair(args["dilation"])
-    return (args["out_channels"], conv_size(h, kh, sh, pad[0], dh, what="kernel"),
-            conv_size(w, kw, sw, pad[1], dw, what="kernel"))
+    if pad is None and pair(args["stride"]) != (1, 1):
+        raise ShapeError("padding='same' needs stride 1", hint="use an explicit padding with strides")
+    k, s, d = pair(args["kernel_size"]), pair(args["stride"]), pair(args["dilation"])
+    taps = args["padding_mode"] == "zeros"  # the other modes pad with input values
+    sizes = []
+    for i, (n, axis) in enumerate(((h, "H"), (w, "W"))):
+        left, right = _sides(k[i], d[i], pad, i)
+        sizes.append(conv_size(n, k[i], s[i], left, d[i], what="kernel", pad_right=right, taps=taps, axis=axis))
+    return (args["out_channels"], *sizes)
+
+
+def _sides(k: int, d: int, pad: tuple[int, int] | None, i: int) -> tuple[int, int]:
+    """(left, right) padding along axis i; `same` puts the extra element of an even span on the right."""
+    if pad is not None:
+        return pad[i], pad[i]
+    reach = d * (k - 1)
+    return reach // 2, reach - reach // 2
 
 
 def count_params(args: Args, ins: Sequence[Shape]) -> int:

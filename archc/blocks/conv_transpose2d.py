@@ -1,4 +1,9 @@
-"""conv_transpose2d: transposed 2-D convolution (learned upsampling)."""
+"""conv_transpose2d: transposed 2-D convolution (learned upsampling).
+
+Every output pixel must receive at least one input pixel: a stride wider than the kernel's taps
+cover, or an output_padding past the padding, leaves outputs that hold the bias alone (torch
+computes them without complaint); archc refuses those, as it refuses windows that read only padding.
+"""
 
 from __future__ import annotations
 
@@ -6,7 +11,7 @@ from collections.abc import Sequence
 from fractions import Fraction
 from typing import Any
 
-from archc.blocks.base import Args, Block, Param, Shape, Window, need_rank, pair
+from archc.blocks.base import Args, Block, Param, Shape, Window, need_rank, only_sizes, pair
 from archc.blocks.registry import register
 from archc.errors import ShapeError
 
@@ -20,6 +25,8 @@ PARAMS = {
     "bias": Param("bool", True),
     "dilation": Param("int2", 1, min=1),
 }
+_HINT = ("every output needs an input pixel (torch fills the others with the bias alone): use a kernel that spans "
+         "the stride (kernel_size >= stride), and output_padding at most the padding")
 
 
 def shape(args: Args, ins: Sequence[Shape]) -> Shape:
@@ -36,7 +43,51 @@ def shape(args: Args, ins: Sequence[Shape]) -> Shape:
     size = [(n - 1) * s[i] - 2 * p[i] + d[i] * (k[i] - 1) + op[i] + 1 for i, n in enumerate((h, w))]
     if any(n < 1 for n in size):
         raise ShapeError(f"output size {tuple(size)} is empty", hint="reduce padding")
+    for i, (n, axis) in enumerate(((h, "H"), (w, "W"))):
+        _check_covered(n, k[i], s[i], p[i], op[i], d[i], axis)
     return (args["out_channels"], size[0], size[1])
+
+
+def _check_covered(n: Any, k: int, s: int, p: int, op: int, d: int, axis: str) -> None:
+    """Refuse an output that no input pixel reaches; on a symbolic size, the sizes where one is."""
+    if isinstance(n, int):
+        y = _uncovered(n, k, s, p, op, d)
+        if y is not None:
+            raise ShapeError(f"output {y} along {axis} receives no input pixel (kernel {k}, stride {s}, dilation {d}, "
+                             f"padding {p}, output_padding {op}, input size {n})", hint=_HINT)
+        return
+
+    def fits(v: int) -> bool:
+        return (v - 1) * s - 2 * p + d * (k - 1) + op >= 0 and _uncovered(v, k, s, p, op, d) is None
+
+    upto = (2 * p + d * (k - 1) + op) // s + 3  # from here on the answer no longer depends on the size
+    only_sizes(n, fits, upto, fits(upto), why=lambda: ShapeError(
+        f"at input size {n} along {axis} some output receives no input pixel", hint=_HINT))
+
+
+def _uncovered(n: int, k: int, s: int, p: int, op: int, d: int) -> int | None:
+    """The first output along one axis that no input pixel reaches, or None, in O(k) steps.
+
+    Output y is position z = y + p of the unpadded result, which input i reaches through tap j
+    when z = i·s + j·d: per residue of z modulo s, tap j covers [j·d, j·d + (n - 1)·s]."""
+    lo, hi = p, (n - 1) * s + d * (k - 1) - p + op
+    starts: dict[int, list[int]] = {}
+    for j in range(k):
+        starts.setdefault(j * d % s, []).append(j * d)
+    first = None
+    for z in range(lo, min(hi, lo + min(k, s - 1)) + 1):  # a residue no tap has: its first z lies in here
+        if z % s not in starts:
+            first = z
+            break
+    for r, taps in starts.items():
+        z = lo + (r - lo) % s  # the first z with this residue not yet known to be covered
+        for t in taps:
+            if z < t:
+                break
+            z = max(z, t + n * s)
+        if z <= hi and (first is None or z < first):
+            first = z
+    return None if first is None else first - lo
 
 
 def count_params(args: Args, ins: Sequence[Shape]) -> int:

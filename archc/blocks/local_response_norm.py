@@ -1,19 +1,24 @@
-"""local_response_norm: AlexNet's (2012) local response normalisation across channels."""
+"""local_response_norm: AlexNet's (2012) local response normalisation across channels, on (C, ...)."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from typing import Any
 
-from archc.blocks.base import Args, Block, Param, Shape, elementwise, need_rank
+from archc.blocks.base import Args, Block, Param, Shape, elementwise
 from archc.blocks.registry import register
+from archc.errors import ShapeError
 
 PARAMS = {"size": Param("int", min=1), "alpha": Param("float", 1e-4), "beta": Param("float", 0.75),
           "k": Param("float", 1.0)}
 
 
 def shape(args: Args, ins: Sequence[Shape]) -> Shape:
-    need_rank(ins[0], 3, "local_response_norm")
+    """Any (C, ...) map, as torch: the window runs across channels only, zero-padded, and always
+    holds the channel itself, so any size fits."""
+    if len(ins[0]) < 2:
+        raise ShapeError(f"local_response_norm expects a (C, ...) input with at least one dim after the channels "
+                         f"but got {ins[0]}", hint="shapes here leave out the batch dimension")
     return ins[0]
 
 

@@ -3,9 +3,11 @@
 `pad` lists (left, right) pairs starting from the last dim: [1, 1] pads the last dim, [l, r, t, b]
 the last two. Modes: constant (with `value`), reflect, replicate, circular. torch pads the last 1-3
 dims in the non-constant modes, and only as many as the sample has (k or k - 1 sample dims for k
-padded ones); reflect needs each pad below the size, circular at most the size. Negative pads crop,
-in every mode; archc requires at least one element left after cropping (torch's own behaviour
-past that point differs by mode, sometimes without an error).
+padded ones). Negative pads crop, in every mode, and every mode needs a non-empty result. Beyond
+that, as torch (its refusals and its silent garbage, swept in tests/test_windows.py): constant
+crops at most the size; replicate clamps indices into the input, so any crop works; reflect
+mirrors the input, each pad below its size; circular crops first and wraps what is left, which
+must be non-empty and at least each pad.
 """
 
 from __future__ import annotations
@@ -40,12 +42,17 @@ def _check_mode(args: Args, k: int, rank: int) -> None:
 
 def _axis_size(n: int, left: int, right: int, mode: str, dim: int) -> int:
     crop = -min(left, 0) - min(right, 0)
-    if crop >= n:
-        raise ShapeError(f"pads ({left}, {right}) crop {crop} of size {n} along dim {dim}, leaving nothing")
+    if (crop >= n) if mode == "circular" else (crop > n and mode == "constant"):
+        raise ShapeError(f"pads ({left}, {right}) crop {crop} of size {n} along dim {dim}, leaving nothing"
+                         + (" to wrap around" if mode == "circular" else ""))
+    if n + left + right < 1:
+        raise ShapeError(f"pads ({left}, {right}) leave nothing of size {n} along dim {dim}")
+    kept = n - crop if mode == "circular" else n  # circular wraps what the crop leaves
     for p in (left, right):
-        if (mode == "reflect" and p >= n) or (mode == "circular" and p > n):
+        if (mode == "reflect" and p >= n) or (mode == "circular" and p > kept):
             limit = "smaller than" if mode == "reflect" else "at most"
-            raise ShapeError(f"{mode} pad {p} along dim {dim} must be {limit} the size {n}",
+            what = f"the size {n}" if mode == "reflect" or not crop else f"the size left after cropping ({kept})"
+            raise ShapeError(f"{mode} pad {p} along dim {dim} must be {limit} {what}",
                              hint="use a smaller pad, mode replicate or constant, or a larger input")
     return n + left + right
 

@@ -30,8 +30,8 @@ def shape(args: Args, ins: Sequence[Shape]) -> Shape:
     k, s, p, d = pair(args["kernel_size"]), _stride(args), pair(args["padding"]), pair(args.get("dilation", 1))
     if p[0] * 2 > k[0] or p[1] * 2 > k[1]:
         raise ShapeError(f"padding {p} must be at most half the kernel {k}")
-    return (c, conv_size(h, k[0], s[0], p[0], d[0], args["ceil_mode"]),
-            conv_size(w, k[1], s[1], p[1], d[1], args["ceil_mode"]))
+    return (c, conv_size(h, k[0], s[0], p[0], d[0], args["ceil_mode"], axis="H"),
+            conv_size(w, k[1], s[1], p[1], d[1], args["ceil_mode"], axis="W"))
 
 
 def window_ops(args: Args, ins: Sequence[Shape], out: Shape) -> int:
@@ -59,6 +59,6 @@ def build_avg(args: Args, ins: Sequence[Shape]) -> Any:
 
 
 register(Block("max_pool2d", "max_pool2d: max pooling (stride defaults to kernel_size).", MAX_PARAMS, shape,
-               build=build_max, other_ops=window_ops, window=window, category="pool"))
+               build=build_max, other_ops=window_ops, window=window, category="pool", tags=frozenset({"indices"})))
 register(Block("avg_pool2d", "avg_pool2d: average pooling (stride defaults to kernel_size).", AVG_PARAMS, shape,
                build=build_avg, other_ops=window_ops, window=window, category="pool"))
