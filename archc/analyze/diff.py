@@ -3,7 +3,15 @@
 Nodes are paired by structure, not by index: children of a `seq` are aligned as sequences of ops
 (or block names), so a batchnorm inserted after each conv shifts no later node; everywhere else
 (named nodes, block instances, repeat copies) children are paired by name. The diagram
-(render.diffview) and the text use the same pairing."""
+(render.diffview) and the text use the same pairing.
+
+The work is bounded: the tree is built in one pass (node paths x depth); a seq's children are
+paired as many as can be (a longest common subsequence of their kinds: the common first and last
+children in one pass, the middle by a shortest edit script, Myers: O((N + M) D) steps for D
+differences); where difflib's longest-matching-blocks alignment pairs as many, it is preferred (its
+steps counted from above). Both spend the aligner's budget (PAIR_BUDGET, shared by all seqs); a seq
+beyond it is paired by position where the kinds agree, and the aligner names it in ``approximate``.
+``Aligner.work`` counts the steps taken (tests bound it by the node count)."""
 
 from __future__ import annotations
 
@@ -17,31 +25,32 @@ from archc.ir import Graph
 __all__ = ["Aligner", "diff", "diff_text", "match_nodes", "node_status"]
 
 
-def _children(graph: Graph) -> dict[str, list[str]]:
-    """Direct children (full paths) of the root '' and of every group, in execution order."""
+def _children(graph: Graph) -> tuple[dict[str, list[str]], int]:
+    """Direct children (full paths) of the root '' and of every group, in execution order; and the
+    steps taken (one per node per path level: linear in the spec's size)."""
     groups = {g.path for g in graph.groups}
-    out: dict[str, list[str]] = {"": []}
+    out: dict[str, dict[str, None]] = {"": {}}  # dicts as ordered sets: membership in O(1)
+    steps = 0
     for node in graph.nodes:
         parts = node.path.split(".")
-        parent = ""
-        for i in range(1, len(parts) + 1):
-            path = ".".join(parts[:i])
+        parent, path = "", ""
+        for i, part in enumerate(parts, 1):
+            steps += 1
+            path = f"{path}.{part}" if path else part
             if i < len(parts) and path not in groups:
                 continue  # a dotted name that is no group: part of the node's own name
-            kids = out.setdefault(parent, [])
-            if path not in kids:
-                kids.append(path)
+            out.setdefault(parent, {})[path] = None
             if i < len(parts):
-                out.setdefault(path, [])
+                out.setdefault(path, {})
             parent = path
-    return out
+    return {k: list(v) for k, v in out.items()}, steps
 
 
 class _Tree:
     def __init__(self, graph: Graph) -> None:
         self.graph = graph
         self.groups = {g.path: g for g in graph.groups}
-        self.children = _children(graph)
+        self.children, self.steps = _children(graph)
 
     def key(self, path: str) -> str:
         """What a child is: its op, or its group's kind and block name ('bottleneck x6' -> 'bottleneck')."""
@@ -62,34 +71,18 @@ def _seq_like(t: _Tree, path: str, kids: list[str]) -> bool:
     return g.kind == "seq" or bool(kids) and all(t.name(path, c).isdigit() for c in kids)
 
 
-def _pairs(ta: _Tree, tb: _Tree, pa: str, pb: str) -> list[tuple[str, str]]:
-    """Children of pa paired with children of pb: aligned for seqs, by name otherwise."""
-    ca, cb = ta.children.get(pa, []), tb.children.get(pb, [])
-    ka, kb = [ta.key(c) for c in ca], [tb.key(c) for c in cb]
-    seq = _seq_like(ta, pa, ca) or _seq_like(tb, pb, cb)
-    if not seq:
-        by_name = {tb.name(pb, c): (c, k) for c, k in zip(cb, kb)}
-        out = []
-        for c, k in zip(ca, ka):
-            other = by_name.get(ta.name(pa, c))
-            if other is not None and k.startswith("op:") == other[1].startswith("op:"):
-                out.append((c, other[0]))  # same name, both ops or both groups
-        return out
-    out = []
-    for tag, i1, i2, j1, j2 in SequenceMatcher(None, ka, kb, autojunk=False).get_opcodes():
-        if tag == "equal":
-            out += list(zip(ca[i1:i2], cb[j1:j2]))
-        elif tag == "replace":  # positionally, where the kinds agree
-            out += [(x, y) for x, y, kx, ky in zip(ca[i1:i2], cb[j1:j2], ka[i1:i2], kb[j1:j2]) if kx == ky]
-    return out
+PAIR_BUDGET = 1_000_000  # steps one Aligner may spend aligning the differing middles of seqs
 
 
 class Aligner:
     """Pairs nodes of A with nodes of B (possibly the same graph: instances of one block)."""
 
-    def __init__(self, ga: Graph, gb: Graph) -> None:
+    def __init__(self, ga: Graph, gb: Graph, budget: int = PAIR_BUDGET) -> None:
         self.ta = _Tree(ga)
         self.tb = self.ta if gb is ga else _Tree(gb)
+        self.budget = budget  # left for quadratic alignment
+        self.work = self.ta.steps + (self.tb.steps if self.tb is not self.ta else 0)
+        self.approximate: list[str] = []  # seqs (B's paths) whose middle was paired by position
 
     def match(self, root_a: str = "", root_b: str = "") -> dict[str, str]:
         """Node path in A -> node path in B for the nodes that correspond, under root_a / root_b."""
@@ -98,12 +91,150 @@ class Aligner:
         todo = [(root_a, root_b)]
         while todo:
             pa, pb = todo.pop()
-            for x, y in _pairs(ta, tb, pa, pb):
+            for x, y in self._pairs(pa, pb):
                 if x in ta.children and y in tb.children:
                     todo.append((x, y))
                 elif x not in ta.children and y not in tb.children:
                     out[x] = y
         return out
+
+    def _pairs(self, pa: str, pb: str) -> list[tuple[str, str]]:
+        """Children of pa paired with children of pb: aligned for seqs, by name otherwise."""
+        ta, tb = self.ta, self.tb
+        ca, cb = ta.children.get(pa, []), tb.children.get(pb, [])
+        ka, kb = [ta.key(c) for c in ca], [tb.key(c) for c in cb]
+        self.work += len(ca) + len(cb)
+        if not (_seq_like(ta, pa, ca) or _seq_like(tb, pb, cb)):
+            by_name = {tb.name(pb, c): (c, k) for c, k in zip(cb, kb)}
+            out = []
+            for c, k in zip(ca, ka):
+                other = by_name.get(ta.name(pa, c))
+                if other is not None and k.startswith("op:") == other[1].startswith("op:"):
+                    out.append((c, other[0]))  # same name, both ops or both groups
+            return out
+        return [(ca[i], cb[j]) for i, j in self._align(ka, kb, pb)]
+
+    def _align(self, ka: list[str], kb: list[str], where: str) -> list[tuple[int, int]]:
+        """Index pairs of equal kinds, as many as can be (a longest common subsequence): the common ends
+        in one pass and the middle by a shortest edit script (Myers); among such alignments, difflib's
+        (longest matching blocks first: an optional first node of a block is the one missing) when it
+        pairs as many. Beyond the budget, by position where the kinds agree (the seq noted as approximate)."""
+        exact = _ends_and_middle(ka, kb, self.budget)
+        if exact is None:
+            self.approximate.append(where)
+            n = min(len(ka), len(kb))
+            exact = [(i, i) for i in range(n) if ka[i] == kb[i]], n
+        self._spend(exact[1])
+        blocks = _matching_blocks(ka, kb, self.budget) if where not in self.approximate else None
+        if blocks is not None:
+            self._spend(blocks[1])
+            if len(blocks[0]) == len(exact[0]):
+                return blocks[0]
+        return exact[0]
+
+    def _spend(self, steps: int) -> None:
+        self.budget -= min(steps, self.budget)
+        self.work += steps
+
+
+class _OverBudget(Exception):
+    pass
+
+
+class _CountedMatcher(SequenceMatcher[str]):
+    """difflib's matcher, counting (an upper bound of) the steps of its inner loop; over the budget it stops."""
+
+    def __init__(self, a: list[str], b: list[str], budget: int) -> None:
+        self.sizes = len(a), len(b)
+        self.spent, self.budget = len(a) + len(b), budget
+        super().__init__(None, a, b, autojunk=False)
+
+    def find_longest_match(self, alo: int = 0, ahi: int | None = None, blo: int = 0, bhi: int | None = None
+                           ) -> Any:
+        ahi = self.sizes[0] if ahi is None else ahi
+        bhi = self.sizes[1] if bhi is None else bhi
+        self.spent += (ahi - alo) * (self.sizes[1] + 1) + (bhi - blo)  # each a[i] visits at most all of b
+        if self.spent > self.budget:
+            raise _OverBudget
+        return super().find_longest_match(alo, ahi, blo, bhi)
+
+
+def _matching_blocks(a: list[str], b: list[str], budget: int) -> tuple[list[tuple[int, int]], int] | None:
+    """difflib's alignment (longest matching blocks first; in a replaced stretch, by position where the
+    kinds agree) and its counted steps; None when it would take more than ``budget`` steps."""
+    matcher = _CountedMatcher(a, b, budget)
+    try:
+        codes = matcher.get_opcodes()
+    except _OverBudget:
+        return None
+    out = [(i, j) for tag, i1, i2, j1, j2 in codes if tag in ("equal", "replace")
+           for i, j in zip(range(i1, i2), range(j1, j2)) if a[i] == b[j]]
+    return out, matcher.spent
+
+
+def _ends_and_middle(a: list[str], b: list[str], budget: int) -> tuple[list[tuple[int, int]], int] | None:
+    """The common first and last items paired in one pass, the middle by a shortest edit script."""
+    n = min(len(a), len(b))
+    head = 0
+    while head < n and a[head] == b[head]:
+        head += 1
+    tail = 0
+    while tail < n - head and a[-1 - tail] == b[-1 - tail]:
+        tail += 1
+    middle = _edit_script(a[head:len(a) - tail], b[head:len(b) - tail], budget)
+    if middle is None:
+        return None
+    pairs, steps = middle
+    return [*((i, i) for i in range(head)), *((head + i, head + j) for i, j in pairs),
+            *((len(a) - tail + t, len(b) - tail + t) for t in range(tail))], steps + head + tail
+
+
+def _edit_script(a: list[str], b: list[str], budget: int) -> tuple[list[tuple[int, int]], int] | None:
+    """The index pairs of a longest common subsequence of ``a`` and ``b`` (Myers' O((N + M) D) greedy
+    shortest edit script) and the steps it took (diagonals tried, matches followed, entries kept for the
+    way back); None once it would take more than ``budget`` steps."""
+    n, m = len(a), len(b)
+    if not n or not m:
+        return [], 1
+    off = n + m + 1  # v[off + k]: the furthest x on diagonal k = x - y
+    v = [0] * (2 * off + 1)
+    trace: list[list[int]] = []  # before step d: v over diagonals -d - 1 .. d + 1
+    steps = 0
+    for d in range(n + m + 1):
+        trace.append(v[off - d - 1:off + d + 2])
+        steps += 2 * d + 3
+        for k in range(-d, d + 1, 2):
+            steps += 1
+            x = v[off + k + 1] if k == -d or (k != d and v[off + k - 1] < v[off + k + 1]) else v[off + k - 1] + 1
+            y = x - k
+            while x < n and y < m and a[x] == b[y]:
+                x, y, steps = x + 1, y + 1, steps + 1
+            v[off + k] = x
+            if x >= n and y >= m:
+                return _backtrack(trace, n, m), steps
+        if steps > budget:
+            return None
+    raise AssertionError("unreachable: an edit script has at most N + M steps")
+
+
+def _backtrack(trace: list[list[int]], x: int, y: int) -> list[tuple[int, int]]:
+    """The matched index pairs along the path the forward pass found, in order."""
+    out: list[tuple[int, int]] = []
+    for d in range(len(trace) - 1, -1, -1):
+        v, k = trace[d], x - y  # v[d + 1 + j]: diagonal j
+        if d == 0:
+            prev_x = prev_y = 0
+        else:
+            down = k == -d or (k != d and v[d + k] < v[d + k + 2])
+            prev_k = k + 1 if down else k - 1
+            prev_x = v[d + 1 + prev_k]
+            prev_y = prev_x - prev_k
+        while x > prev_x and y > prev_y:  # the diagonal (matches) after the edit of step d
+            x, y = x - 1, y - 1
+            out.append((x, y))
+        x, y = prev_x, prev_y
+    out.reverse()
+    return out
 
 
 def match_nodes(ga: Graph, gb: Graph, root_a: str = "", root_b: str = "") -> dict[str, str]:
@@ -117,10 +248,13 @@ def _sig(a: Analysis, path: str) -> tuple[Any, ...]:
     return (node.op, repr(dict(node.args)), None if i is None else i.shape, None if i is None else i.params)
 
 
-def node_status(a: Analysis, b: Analysis) -> tuple[dict[str, str], list[str], list[str], list[str]]:
+Status = tuple[dict[str, str], list[str], list[str], list[str]]
+
+
+def node_status(a: Analysis, b: Analysis, aligner: Aligner | None = None) -> Status:
     """(pairs A -> B, added B paths, removed A paths, changed B paths), in execution order.
     Changed: the op, arguments, output shape or parameter count differ."""
-    pairs = match_nodes(a.graph, b.graph)
+    pairs = (aligner or Aligner(a.graph, b.graph)).match()
     back = {y: x for x, y in pairs.items()}
     added = [n.path for n in b.graph.nodes if n.path not in back]
     removed = [n.path for n in a.graph.nodes if n.path not in pairs]
@@ -128,9 +262,12 @@ def node_status(a: Analysis, b: Analysis) -> tuple[dict[str, str], list[str], li
     return pairs, added, removed, changed
 
 
-def diff(a: Analysis, b: Analysis, labels: tuple[str, str] | None = None) -> dict[str, Any]:
-    """Nodes added/removed/changed, per-stage and total parameters and MACs of A and B."""
-    pairs, added, removed, changed = node_status(a, b)
+def diff(a: Analysis, b: Analysis, labels: tuple[str, str] | None = None, aligner: Aligner | None = None,
+         status: Status | None = None) -> dict[str, Any]:
+    """Nodes added/removed/changed, per-stage and total parameters and MACs of A and B (``status``:
+    node_status's result from ``aligner``, when the caller has it already)."""
+    aligner = aligner or Aligner(a.graph, b.graph)
+    pairs, added, removed, changed = status or node_status(a, b, aligner)
     back = {y: x for x, y in pairs.items()}
     ops = {n.path: n.op for n in (*a.graph.nodes, *b.graph.nodes)}
     stages_a = {r.path: r for r in rows(a, depth=1)}
@@ -158,6 +295,7 @@ def diff(a: Analysis, b: Analysis, labels: tuple[str, str] | None = None) -> dic
         "params": [a.params, b.params],
         "macs": [a.macs, b.macs],
         "output_shape": [[list(s) for s in a.output_shapes], [list(s) for s in b.output_shapes]],
+        "approximate": list(aligner.approximate),  # seqs too long to align: paired by position
     }
 
 
@@ -195,6 +333,9 @@ def diff_text(d: dict[str, Any]) -> str:
     out += ["", f"parameters: {pa:,} -> {pb:,} ({_delta(pa, pb)})", f"MACs: {ma:,} -> {mb:,} ({_delta(ma, mb)})"]
     if d["output_shape"][0] != d["output_shape"][1]:
         out.append(f"output: {d['output_shape'][0]} -> {d['output_shape'][1]}")
+    for seq in d.get("approximate", ()):
+        out.append(f"note: {seq or 'the top level'} differs over too many children to align within "
+                   f"{PAIR_BUDGET:,} steps: its middle is paired by position")
     if not (d["added"] or d["removed"] or d["changed"]):
         out.append("no structural differences")
     return "\n".join(out)

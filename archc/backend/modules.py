@@ -30,6 +30,7 @@ class Group(nn.Module):
     def __iter__(self):  # type: ignore[no-untyped-def]
         return iter(self._modules.values())
 
+    @torch.jit.unused  # TorchScript compiles the model's forward, which calls the leaves, never this
     def forward(self, *args: object) -> None:
         raise TypeError("an archc group runs inside the compiled model's forward; to get intermediate "
                         "features use torchvision.models.feature_extraction.create_feature_extractor"
@@ -46,10 +47,30 @@ class LayerNorm2d(nn.LayerNorm):
 
 
 class SelfAttention(nn.MultiheadAttention):
-    """nn.MultiheadAttention used as self-attention on (B, L, D); returns only the output."""
+    """nn.MultiheadAttention used as self-attention on (B, L, D); returns only the output.
+
+    Eager, it is nn.MultiheadAttention itself (whose inference fast path runs when no gradient is
+    recorded). Traced or scripted, it is always the general path: a trace must not depend on the grad
+    mode it was recorded under (torch.jit.trace re-records under no_grad to check itself, and the two
+    paths are different graphs), and TorchScript cannot compile the fast path's checks."""
 
     def forward(self, x: Tensor) -> Tensor:  # type: ignore[override]
+        if torch.jit.is_scripting() or torch.jit.is_tracing():
+            return self.general(x)
+        return self.eager(x)
+
+    @torch.jit.unused
+    def eager(self, x: Tensor) -> Tensor:
         return super().forward(x, x, x, need_weights=False)[0]
+
+    def general(self, x: Tensor) -> Tensor:
+        """The general path of nn.MultiheadAttention (batch first, self-attention, no masks)."""
+        t = x.transpose(0, 1)  # (L, B, D)
+        out = F.multi_head_attention_forward(
+            t, t, t, self.embed_dim, self.num_heads, self.in_proj_weight, self.in_proj_bias, self.bias_k,
+            self.bias_v, self.add_zero_attn, self.dropout, self.out_proj.weight, self.out_proj.bias,
+            training=self.training, need_weights=False)[0]
+        return out.transpose(0, 1)
 
 
 def global_avg_pool(x: Tensor) -> Tensor:
@@ -61,6 +82,8 @@ def reshape(x: Tensor, shape: tuple[int, ...]) -> Tensor:
 
 
 def resize_to(x: Tensor, ref: Tensor, mode: str = "nearest") -> Tensor:
+    if torch.jit.is_tracing():  # no branch on sizes in a trace: at the same size interpolate is the identity
+        return F.interpolate(x, size=ref.shape[-2:], mode=mode)
     if x.shape[-2:] == ref.shape[-2:]:
         return x
     return F.interpolate(x, size=ref.shape[-2:], mode=mode)

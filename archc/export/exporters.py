@@ -44,6 +44,18 @@ def _onnx(gm: fx.GraphModule, x: tuple[torch.Tensor, ...], path: Path, dynamic: 
     atomic_write(path, data)
 
 
+def _torchscript(gm: fx.GraphModule, x: tuple[torch.Tensor, ...], path: Path) -> None:
+    """A trace (any batch size; sizes that decide a branch are fixed at the traced input's). torch.jit.trace
+    re-records and compares (check_trace); archc's own modules branch neither on grad mode nor on sizes
+    while traced, so a trace warning left is torch's or torchvision's (silenced, as torch does its own)."""
+    buf = io.BytesIO()
+    with warnings.catch_warnings():  # TorchScript is deprecated upstream; still asked for by older stacks
+        warnings.simplefilter("ignore", FutureWarning)
+        warnings.filterwarnings("ignore", category=torch.jit.TracerWarning, module=r"torch(vision)?\.")
+        torch.jit.save(torch.jit.trace(gm, x), buf)
+    atomic_write(path, buf.getvalue())
+
+
 def weights_path(path: str | Path) -> Path:
     """Where ``--format python`` writes the weights: beside the file, ``NAME.pt``."""
     path = Path(path)
@@ -79,11 +91,7 @@ def export(gm: fx.GraphModule, fmt: str, path: str | Path, *, static: bool = Fal
     elif fmt == "onnx":
         _onnx(gm, x, path, _batch_axes(gm, static))
     elif fmt == "torchscript":
-        buf = io.BytesIO()
-        with warnings.catch_warnings():  # TorchScript is deprecated upstream; still asked for by older stacks
-            warnings.simplefilter("ignore", FutureWarning)
-            torch.jit.save(torch.jit.trace(gm, x), buf)
-        atomic_write(path, buf.getvalue())
+        _torchscript(gm, x, path)
     else:
         buf = io.BytesIO()
         torch.export.save(torch.export.export(gm, x, dynamic_shapes=_batch_axes(gm, static)), buf)

@@ -9,7 +9,7 @@ import re
 from typing import Any
 
 from archc.analyze import Analysis
-from archc.analyze.diff import diff, node_status
+from archc.analyze.diff import Aligner, diff, node_status
 from archc.analyze.summary import fmt_count
 from archc.render.layout import Layout, Unit, units
 
@@ -35,7 +35,9 @@ def diff_layout(a: Analysis, b: Analysis, depth: int | None = None, expand: bool
                 ) -> tuple[Layout, list[str]]:
     """(union layout, notes: per-stage and total parameter and MAC deltas)."""
     la, lb = units(a, depth, expand), units(b, depth, expand)
-    pairs, added, _, changed = node_status(a, b)
+    aligner = Aligner(a.graph, b.graph)
+    status = node_status(a, b, aligner)
+    pairs, added, _, changed = status
     back = {y: x for x, y in pairs.items()}
     moved = set(added) | set(changed)
     out: dict[str, Unit] = {}
@@ -66,10 +68,11 @@ def diff_layout(a: Analysis, b: Analysis, depth: int | None = None, expand: bool
         if (ux.startswith(REMOVED) or uy.startswith(REMOVED)) and ux != uy and (ux, uy, tag) not in seen:
             seen.add((ux, uy, tag))
             edges.append((ux, uy, shape, tag))
-    clusters = list(lb.clusters) + [g for g in la.clusters if g.path not in {c.path for c in lb.clusters}]
+    in_b = {c.path for c in lb.clusters}
+    clusters = list(lb.clusters) + [g for g in la.clusters if g.path not in in_b]
     layout = Layout(out, {**lb.unit_of, **{m: v for m, v in la.unit_of.items() if m not in lb.unit_of}},
                     clusters, edges, list(lb.inputs))
-    return layout, _notes(diff(a, b))
+    return layout, _notes(diff(a, b, aligner=aligner, status=status))
 
 
 def _notes(d: dict[str, Any]) -> list[str]:

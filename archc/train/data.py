@@ -47,7 +47,7 @@ def _rgb(image: Any) -> Any:
 
 
 def _folder(root: Path, shape: tuple[int, ...]) -> tuple[Dataset[Any], Dataset[Any], int]:
-    from torchvision import datasets, transforms
+    from torchvision import transforms
 
     size = (shape[1], shape[2])  # the spec's height and width, square or not
     # images become the spec's channel count: grey for 1-channel models, RGB otherwise
@@ -61,8 +61,59 @@ def _folder(root: Path, shape: tuple[int, ...]) -> tuple[Dataset[Any], Dataset[A
         transforms.Normalize(mean, std)])
     if not (root / "train").is_dir() or not (root / "val").is_dir():
         raise UsageError(f"--data {root}: expected train/ and val/ folders with one sub-folder per class")
-    train = datasets.ImageFolder(str(root / "train"), train_tf)
-    return train, datasets.ImageFolder(str(root / "val"), val_tf), len(train.classes)
+    train, val = _image_folder(root / "train", train_tf), _image_folder(root / "val", val_tf)
+    return train, val, len(train.classes)
+
+
+def _image_folder(root: Path, transform: Any) -> Any:
+    """torchvision's ImageFolder; a class folder without images is a usage error naming it."""
+    from torchvision import datasets
+
+    try:
+        return datasets.ImageFolder(str(root), transform)
+    except FileNotFoundError as e:  # "Found no valid file for the classes ..." (or no class folders at all)
+        raise UsageError(f"--data {root}: {e}", hint="one sub-folder per class, each holding images "
+                         "(.jpg, .png, ...): e.g. train/cat/1.jpg, val/cat/2.jpg") from None
+
+
+# Where a folder's layout says it is an object-detection data set (YOLO or Ultralytics style).
+_SPLITS = ("train", "val", "valid", "test")
+DETECTION_SPECS = "yolo_resnet18, yolov1_resnet18"  # built-in specs whose outputs are a YOLO head
+
+
+def detection_layout(path: Path) -> str | None:
+    """What shows that ``--data`` is an object-detection data set, or None: a data.yaml (or any .yaml/.yml
+    file given), a COCO .json, or images/ beside labels/ (at the top, per split or split inside)."""
+    if path.is_file():
+        if path.suffix.lower() in (".yaml", ".yml"):
+            return f"{path.name}, a YOLO data set description"
+        return "a COCO annotations file" if path.suffix.lower() == ".json" else None
+    if not path.is_dir():
+        return None
+    for name in ("data.yaml", "dataset.yaml"):
+        if (path / name).is_file():
+            return f"{name}, a YOLO data set description"
+    for base in (path, *(path / s for s in _SPLITS)):
+        if (base / "images").is_dir() and (base / "labels").is_dir():
+            shown = base.relative_to(path)
+            where = "" if shown == Path(".") else f"{shown}/"
+            return f"{where}images/ beside {where}labels/ (YOLO box labels, one .txt per image)"
+    return None
+
+
+def _refuse_detection(kind: str) -> None:
+    found = detection_layout(Path(kind))
+    if found is not None:
+        where = Path(kind)
+        yaml = next((where / n for n in ("data.yaml", "dataset.yaml") if (where / n).is_file()), None)
+        data = yaml or (where if where.is_file() else where / "data.yaml")
+        write = "" if yaml or where.is_file() else f" (write {data}: path, train, val and names)"
+        raise UsageError(
+            f"--data {kind} is an object-detection data set ({found}), but this spec is not a detector: archc "
+            "train reads it only for specs whose outputs are a YOLO head",
+            hint=f"train a detection spec on it, e.g. `archc train {DETECTION_SPECS.split(',')[0]} --data {data}`"
+                 f"{write}; built-in detectors: {DETECTION_SPECS}. A classifier trains on class folders "
+                 "(train/CLASS/, val/CLASS/), a segmentation model on images/ with masks/")
 
 
 def data_task(kind: str) -> str | None:
@@ -72,6 +123,8 @@ def data_task(kind: str) -> str | None:
     if kind == "fake":
         return None
     root = Path(kind)
+    if not root.is_dir() or not is_mask_folder(root):
+        _refuse_detection(kind)  # a YOLO or COCO data set given to a classifier or segmentation model
     if not root.is_dir():
         raise UsageError(f"--data must be 'digits', 'fake', 'shapes' or a folder, got '{kind}'")
     return "segmentation" if is_mask_folder(root) else "classification"
@@ -93,6 +146,7 @@ def make_datasets(kind: str, shape: tuple[int, ...], seed: int, fake_size: int =
     if kind == "fake":
         return _fake(shape, fake_size)
     root = Path(kind)
+    _refuse_detection(kind)
     if not root.is_dir():
         raise UsageError(f"--data must be 'digits', 'fake', 'shapes' or a folder, got '{kind}'")
     return _folder(root, shape)
@@ -283,20 +337,24 @@ def image_tensor(image: Any, channels: int, path: Any, kind: str = "folder") -> 
 
 
 def image_uint8(image: Any, channels: int, path: Any) -> torch.Tensor:
-    """A Pillow image as a (channels, h, w) uint8 tensor; its channels must be the model's."""
+    """A Pillow image as a (channels, h, w) uint8 tensor. As image folders are read for training, a 1-channel
+    model takes any image as grey and a 3-channel model any image as RGB (grey repeated, alpha dropped);
+    other channel counts must match the image's."""
     from torchvision.transforms.functional import pil_to_tensor
 
     bands = {"1": 1, "L": 1, "I": 1, "I;16": 1, "F": 1, "LA": 2, "RGB": 3, "YCbCr": 3, "RGBA": 4, "CMYK": 4}
     if image.mode == "P":
         image = image.convert("RGBA" if "transparency" in image.info else "RGB")
+    if image.mode in ("1", "I", "I;16", "F"):
+        image = image.convert("L")
+    if channels in (1, 3) and image.mode in bands:
+        image = image.convert("L" if channels == 1 else "RGB")  # training's Grayscale(1) / convert("RGB")
     have = bands.get(image.mode)
     if have != channels:
         raise UsageError(f"{path}: a {image.mode} image ({have or '?'} channel(s)), but the model takes {channels}",
                          hint=("convert it to grey first (e.g. Pillow's .convert('L'))" if channels == 1 else
                                f"give {channels}-channel images (e.g. Pillow's .convert('RGB'))"
                                if channels == 3 else f"give {channels}-channel images"))
-    if image.mode in ("1", "I", "I;16", "F"):
-        image = image.convert("L")
     return pil_to_tensor(image)
 
 

@@ -36,15 +36,16 @@ def _run_info(weights: Path) -> dict[str, Any]:
     return json.loads(info.read_text()) if info.is_file() else {}
 
 
-def _model(spec: str, weights: str | None, params: dict[str, Any], input_shape: Any
+def _model(spec: str, weights: str | None, params: dict[str, Any], input_shape: Any, strict: bool = True
            ) -> tuple[nn.Module, dict[str, Any]]:
-    """The compiled spec with the run's params and input size, and its trained weights loaded."""
+    """The compiled spec with the run's params and input size, and its trained weights loaded (every key
+    must fit unless not ``strict``)."""
     import archc
 
     if weights is None and Path(spec).is_dir() and (Path(spec) / "run.json").is_file():
         weights, spec = spec, str(Path(spec) / "spec.yaml")  # `archc predict RUN_DIR IMAGE`
     if is_torchvision(weights):
-        return _torchvision_model(spec, str(weights), params, input_shape)
+        return _torchvision_model(spec, str(weights), params, input_shape, strict)
     info: dict[str, Any] = {}
     if weights is not None:
         file, trained_with = run_weights(weights)
@@ -54,17 +55,17 @@ def _model(spec: str, weights: str | None, params: dict[str, Any], input_shape: 
         input_shape = info["input"]
     model = archc.compile(spec, input_shape=input_shape, **params).eval()
     if weights is not None:
-        load_weights(model, file)
+        load_weights(model, file, strict)
     return model, info
 
 
-def _torchvision_model(spec: str, weights: str, params: dict[str, Any], input_shape: Any
+def _torchvision_model(spec: str, weights: str, params: dict[str, Any], input_shape: Any, strict: bool = True
                        ) -> tuple[nn.Module, dict[str, Any]]:
     """The spec with its twin's pretrained weights; the weights' class names and own preprocessing."""
     import archc
 
     model = archc.compile(spec, input_shape=input_shape, **params).eval()
-    load_any(model, weights)
+    load_any(model, weights, strict)
     member = torchvision_enum(cast(Any, model).archc_graph, weights)
     return model, {"classes": member.meta.get("categories"), "transform": member.transforms()}
 
@@ -124,14 +125,16 @@ def _overlay(image: Any, mask: Any) -> Any:
 
 
 def predict(spec: str, images: list[str], weights: str | None = None, params: dict[str, Any] | None = None,
-            input_shape: Any = None, out: str | None = None, top_k: int = 5, overlay: bool = False
-            ) -> list[Prediction]:
+            input_shape: Any = None, out: str | None = None, top_k: int = 5, overlay: bool = False,
+            strict: bool = True) -> list[Prediction]:
     """Classify or segment each image with ``spec`` and ``weights`` (a run directory, a file or
-    ``torchvision[:NAME]``); segmentation with ``overlay`` also writes ``NAME_overlay.png`` beside each mask."""
+    ``torchvision[:NAME]``, loaded strictly unless not ``strict``); segmentation with ``overlay`` also writes
+    ``NAME_overlay.png`` beside each mask. Images take the model's channels as in training: grey or RGB
+    for RGB models, RGB or grey for grey models."""
     from PIL import Image
     from torch.nn import functional as F
 
-    model, info = _model(spec, weights, dict(params or {}), input_shape)
+    model, info = _model(spec, weights, dict(params or {}), input_shape, strict)
     graph: Any = cast(Any, model).archc_graph
     shape = tuple(graph.inputs[0][1])
     probe, _ = split_outputs(model(torch.zeros(1, *shape)))  # auxiliary outputs are not predictions
