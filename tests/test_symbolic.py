@@ -1,14 +1,13 @@
 """Symbolic sizes by algebra (analyze.algebra, analyze.symbolic): exact formulas and constraints.
 
-Every formula is compared with the concrete analysis at random sizes up to 4096 x 4096
-(non-square), for every built-in spec; constraints are golden texts."""
+Constraints are golden texts here; tests/test_symbolic_exact.py compares every built-in spec with
+concrete analyses at sizes drawn independently of what the symbolic result claims."""
 
 from __future__ import annotations
 
 import ast
 import json
 import operator
-import random
 from dataclasses import replace
 from pathlib import Path
 
@@ -16,11 +15,9 @@ import pytest
 
 import archc
 from archc.analyze.algebra import Guards, guarding, symbol
-from archc.analyze.memory import memory
 from archc.analyze.shapes import analyze
-from archc.analyze.symbolic import at_sizes, solve
 from archc.cli import main
-from archc.resolve import Limits, builtin_names, resolve
+from archc.resolve import Limits, resolve
 
 SPECS = Path(__file__).parent / "specs"
 BIG = Limits(max_activation=10**13, max_params=10**13)  # concrete checks far beyond the default limits
@@ -79,15 +76,24 @@ def test_undecided_comparisons_become_guards_at_the_hint():
 
 # ---- golden constraints ----
 
+def _smallest(spec: str) -> int:
+    """The smallest valid square size by concrete analyses (googlenet's depends on the window rules)."""
+    graph = symbolic_graph(spec)
+    return next(v for v in range(1, 512) if not concrete(graph, v, v).errors)
+
+
 @pytest.mark.parametrize("spec, constraint, breaks", [
     ("resnet18", "H >= 1, W >= 1", ""),
-    ("googlenet", "H >= 31, W >= 31", "at H = 30: [maxpool4] input size 1 (padded 1) is smaller than the window (2)"),
+    ("googlenet", "H >= {m}, W >= {m}", "at H = {m1}: [maxpool"),  # a ceil-mode pool's window
     ("vit_b_16", "H >= 16, W >= 16, (H // 16) * (W // 16) == 196", "at H = 15: [conv_proj]"),
     ("convnext_tiny", "H >= 32, W >= 32", "at H = 31: "),  # W//32 == 1 takes another branch of linear's rule
     (SPECS / "unet_exact.yaml", "H >= 4 and H % 4 == 0, W >= 4 and W % 4 == 0", "at H = 3: "),
     (SPECS / "nonsquare.yaml", "H >= 4 and H % 4 == 0, W >= 1", "at H = 3: [cat] concat along dim 1"),
 ])
 def test_constraints(spec, constraint, breaks):
+    if "{m}" in constraint:
+        m = _smallest(spec)
+        constraint, breaks = constraint.format(m=m), breaks.format(m1=m - 1)
     a = archc.check(spec, input_shape=None if isinstance(spec, Path) else [3, "H", "W"])
     assert a.symbolic.method == "algebra"
     assert a.symbolic.constraint == constraint
@@ -141,52 +147,3 @@ def test_resnet50_mac_formula(capsys):
     assert evaluate(doc["symbolic"]["macs"], {"H": 224, "W": 224}) == 4_089_184_256
     for h, w in ((320, 448), (1000, 1000), (2048, 1536)):
         assert evaluate(doc["symbolic"]["macs"], {"H": h, "W": w}) == concrete(graph, h, w).macs
-
-
-# ---- every spec: formulas == concrete analyses at random sizes ----
-
-def _sizes(rnd: random.Random, sym) -> list[tuple[int, int]]:
-    """Valid sizes near the hint and anywhere up to 4096 x 4096, and sizes drawn blindly."""
-    ok = {s: [v for v in range(1, 4097) if v in sym.axes[s]] for s in ("H", "W")}
-    near = [(h, w) for h in ok["H"] if abs(h - sym.hint["H"]) <= 16
-            for w in ok["W"] if abs(w - sym.hint["W"]) <= 16 and sym.valid({"H": h, "W": w})]
-    anywhere = [p for p in ((rnd.choice(ok["H"]), rnd.choice(ok["W"])) for _ in range(200))
-                if sym.valid({"H": p[0], "W": p[1]})]
-    return (rnd.sample(near, min(3, len(near))) + anywhere[:4]
-            + [(rnd.randint(1, 4096), rnd.randint(1, 4096)) for _ in range(3)] + [(rnd.randint(1, 64), 4096)])
-
-
-@pytest.mark.parametrize("spec", builtin_names())
-def test_formulas_match_concrete_analyses(spec):
-    if len(resolve(spec).graph.inputs[0][1]) != 3:
-        pytest.skip("not a (C, H, W) input")
-    graph = symbolic_graph(spec)
-    sym = solve(graph, graph.meta["symbols"])
-    if sym.method == "none":  # e.g. `${in_shape}` arguments fixed at the stand-in size 224 that fail there
-        assert analyze(graph).errors
-        return
-    assert sym.method == "algebra", sym.note or sym.constraint
-    at_hint = concrete(graph, sym.hint["H"], sym.hint["W"])  # what `archc check/summary` show: no second pass
-    derived = at_sizes(sym, at_hint.graph, sym.hint)
-    assert derived.shapes == at_hint.shapes and [
-        (i.in_shapes, i.shape, i.outputs, i.params, i.macs, i.other_ops, i.rf) for i in derived.info.values()] == [
-        (i.in_shapes, i.shape, i.outputs, i.params, i.macs, i.other_ops, i.rf) for i in at_hint.info.values()]
-    rnd = random.Random(spec)
-    checked = 0
-    for h, w in _sizes(rnd, sym):
-        sizes = {"H": h, "W": w}
-        a = concrete(graph, h, w)
-        assert sym.valid(sizes) == (not a.errors), (h, w, a.errors[:1])
-        if a.errors:
-            continue
-        checked += 1
-        m = memory(a)
-        want = {"params": a.params, "macs": a.macs, "activation_elements": a.activation_elements,
-                "other_ops": a.other_ops,
-            "training_activation_bytes": m["training_activation_bytes"],
-            "inference_peak_activation_bytes": m["inference_peak_activation_bytes"]}
-        assert {k: sym.at(k, sizes) for k in want} == want, (h, w)
-        assert evaluate(sym.formula("macs"), sizes) == a.macs
-        for out in graph.outputs:
-            assert tuple(evaluate(d, sizes) for d in sym.shapes[out]) == a.shapes[out]
-    assert checked >= 3

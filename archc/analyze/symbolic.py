@@ -512,9 +512,9 @@ class SymbolicResult:
     figures: dict[str, Any] = field(default_factory=dict)  # params, macs, ... as Expr or int
     guards: list[Guard] = field(default_factory=list)  # the formulas' guards at the hint
     axes: dict[str, AxisSet] = field(default_factory=dict)  # the formulas' sizes per axis (their first region)
-    method: str = "algebra"  # "sweep" (see `note`), or "none" when no size works
+    method: str = "algebra"  # "sweep" (see `note`), or "none" when no hint size works
     note: str = ""
-    sampled: tuple[int, ...] = ()  # the sweep's valid sizes (method "sweep")
+    sampled: tuple[int, ...] = ()  # the sweep's valid sizes (method "sweep"), the hint sizes tried ("none")
     analysis: Analysis | None = None  # the analysis on symbolic sizes (method "algebra")
     paths: list[tuple[str, _Path]] = field(default_factory=list)  # ("formulas" | "other" | "invalid", path)
     complete: bool = True  # every size is covered by a path (else `status` may say "unknown")
@@ -522,8 +522,9 @@ class SymbolicResult:
 
     def status(self, sizes: dict[str, int]) -> str:
         """"formulas" (they hold here), "other" (valid, with other formulas), "invalid", or "unknown"."""
-        if self.method == "none":
-            return "invalid"
+        if self.method == "none":  # the hint sizes tried fail; nothing is known of the others
+            one = len(set(sizes.values())) == 1 and next(iter(sizes.values()))
+            return "invalid" if one in self.sampled else "unknown"
         if self.method == "sweep":
             one = len(set(sizes.values())) == 1 and next(iter(sizes.values()))
             return "formulas" if one in self.sampled else "unknown"
@@ -574,7 +575,8 @@ def solve(graph: Graph, symbols: dict[int, str], limits: Limits | None = None) -
     assert first is not None
     err = first.errors[0]
     return SymbolicResult(symbols, {s: HINTS[0] for s in names}, {}, f"none of the sizes {', '.join(map(str, tried))} "
-                          "works", f"at {HINTS[0]}: [{err.node}] {err.message}", method="none")
+                          "works", f"at {HINTS[0]}: [{err.node}] {err.message}", method="none", sampled=tuple(tried),
+                          complete=False)
 
 
 class _Solver:
