@@ -638,6 +638,8 @@ class _Solver:
             complete = False
             self.notes.append("guards that tie the sizes were not checked at every combination: "
                               + "; ".join(self.unchecked[:3]))
+        if any(ax.upto for ax in self.axes.values()):  # classes past _SCAN are not known
+            complete = False
         if others:
             self.notes.append(f"also valid, with other formulas: {_regions_text(others)}")
         return self._assemble(a, regions, kinds, complete)
