@@ -1,27 +1,80 @@
-"""In-place safety: an op that writes into its input must be the only reader of that storage.
+"""Storage sharing, the one aliasing model: in-place safety here, memory liveness in memory.py.
 
-Views (flatten, permute, ...), pass-through ops (identity, dropout, stochastic depth) and in-place
-ops return their first input or a view of it: they share its storage. An in-place write into one
-member of such a family is visible through every other member, so every other reader of the
-family would see the overwritten values, and a producer whose backward uses its own output
-(sigmoid, tanh, relu, in-place leaky_relu: tags ``keeps_output``, ``keeps_output_inplace``) would fail in backward.
+The facts come from the blocks' tags (blocks/README.md): ``alias`` ops may return their first
+input itself or a view of it (``view``: a view, unless flatten or reshape must copy;
+``pass_through``: the input itself in the eval forward), and an ``inplace: true`` node writes into
+its first input. Every such node may share its first input's storage. An in-place write into one
+member of such a family is visible through every other member, so every other reader of the family
+would see the overwritten values, and a producer whose backward uses its own output (sigmoid, tanh,
+relu, in-place leaky_relu: tags ``keeps_output``, ``keeps_output_inplace``) would fail in backward.
+
+The compiled model also runs some residual adds in place (``adds_in_place``), as torchvision's
+``out += identity`` does; memory.py counts them as sharing too.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable, Mapping
+from typing import Any
+
 from archc import blocks as library
+from archc.analyze.algebra import shape_key
 from archc.errors import ArchcError, SpecError
 from archc.ir import Graph, Node
 from archc.ir.refs import output_ref
 
-__all__ = ["shares_input", "storage_parents", "check_inplace"]
+__all__ = ["tags_of", "shares_input", "keeps_output", "adds_in_place", "storage_parents", "check_inplace"]
+
+
+def tags_of(op: str) -> frozenset[str]:
+    """The block's tags (none for an unknown op)."""
+    return library.get(op).tags if library.is_registered(op) else frozenset()
 
 
 def shares_input(node: Node) -> bool:
     """Whether the node's output may be its first input itself, or a view of it."""
-    if not node.inputs or not library.is_registered(node.op):
+    if not node.inputs:
         return False
-    return "alias" in library.get(node.op).tags or bool(node.args.get("inplace"))
+    return "alias" in tags_of(node.op) or bool(node.args.get("inplace"))
+
+
+def keeps_output(node: Node) -> bool:
+    """Whether autograd saves this node's output for its backward pass (measured per op in torch)."""
+    tags = tags_of(node.op)
+    return "keeps_output" in tags or ("keeps_output_inplace" in tags and bool(node.args.get("inplace")))
+
+
+def _fresh(node: Node) -> bool:
+    """A new tensor that autograd does not keep: safe to add into in place."""
+    if not library.is_registered(node.op) or library.get(node.op).outputs is not None:
+        return False
+    return not shares_input(node) and not keeps_output(node)
+
+
+def adds_in_place(graph: Graph, shapes: Mapping[str, Any]) -> frozenset[str]:
+    """The two-input adds the compiled model runs as ``a += b`` (builder.py): the first input has the
+    result's shape and nothing else reads it, through ``pass_through`` nodes that keep the shape
+    (identity, dropout), back to a producer whose output is new and not kept for backward."""
+    readers, skip = graph.consumers(), graph.train_only()
+    held = {*graph.outputs, *graph.train_outputs}
+    nodes = {n.path: n for n in graph.nodes}
+    found = set()
+    for node in graph.nodes:
+        if node.op != "add" or len(node.inputs) != 2 or node.path in skip or node.path not in shapes:
+            continue
+        src = node.inputs[0]
+        if shape_key(shapes.get(src, ())) != shape_key(shapes[node.path]):
+            continue  # broadcasting: the first input is smaller than the result
+        while src not in held and len(readers.get(src, [])) == 1 and src in nodes and src in shapes:
+            producer = nodes[src]
+            if _fresh(producer):
+                found.add(node.path)
+                break
+            same = bool(producer.inputs) and shape_key(shapes.get(producer.inputs[0], ())) == shape_key(shapes[src])
+            if not ("pass_through" in tags_of(producer.op) and same and not producer.args.get("inplace")):
+                break
+            src = producer.inputs[0]
+    return frozenset(found)
 
 
 def _producers(graph: Graph) -> list[str]:
@@ -35,14 +88,24 @@ def _producers(graph: Graph) -> list[str]:
     return [*(n for n, _ in graph.inputs), *(p for n in graph.nodes for p in (n.path, *read.get(n.path, [])))]
 
 
-def storage_parents(graph: Graph) -> dict[str, str]:
-    """For each value that shares its producer's first input's storage, that input."""
-    parents = {n.path: n.inputs[0] for n in graph.nodes if shares_input(n)}
+def storage_parents(graph: Graph, shares: Callable[[Node], bool] = shares_input) -> dict[str, str]:
+    """For each value that shares its producer's first input's storage, that input. ``shares``
+    says which nodes do (default: those that may, for the in-place check; memory.py passes what the
+    eval forward does)."""
+    parents = {n.path: n.inputs[0] for n in graph.nodes if n.inputs and shares(n)}
     for p in _producers(graph):
         base, k = output_ref(p)
         if k is not None and base in parents:
             parents[p] = parents[base]  # split/chunk outputs are views of the input
     return parents
+
+
+def storage_roots(graph: Graph, parents: dict[str, str]) -> dict[str, str]:
+    """Each value's storage root: the graph input or node whose allocation it shares."""
+    roots: dict[str, str] = {}
+    for path in _producers(graph):
+        roots[path] = roots.get(parents[path], parents[path]) if path in parents else path
+    return roots
 
 
 def _chain(path: str, parents: dict[str, str]) -> list[str]:
@@ -55,21 +118,11 @@ def _chain(path: str, parents: dict[str, str]) -> list[str]:
 
 def _families(graph: Graph, parents: dict[str, str]) -> tuple[dict[str, str], dict[str, list[str]]]:
     """Each producer's storage root, and each root's members (graph inputs and nodes)."""
-    roots: dict[str, str] = {}
+    roots = storage_roots(graph, parents)
     families: dict[str, list[str]] = {}
-    for path in _producers(graph):
-        root = roots.get(parents[path], parents[path]) if path in parents else path
-        roots[path] = root
+    for path, root in roots.items():
         families.setdefault(root, []).append(path)
     return roots, families
-
-
-def _keeps_output(node: Node) -> bool:
-    """Whether autograd saves this node's output for its backward pass (measured per op in torch)."""
-    if not library.is_registered(node.op):
-        return False
-    tags = library.get(node.op).tags
-    return "keeps_output" in tags or ("keeps_output_inplace" in tags and bool(node.args.get("inplace")))
 
 
 def _conflicts(node: Node, graph: Graph, parents: dict[str, str], roots: dict[str, str],
@@ -83,7 +136,7 @@ def _conflicts(node: Node, graph: Graph, parents: dict[str, str], roots: dict[st
     for member in family:
         if member in inputs or member in graph.outputs or member in graph.train_outputs:
             seen.append("the caller")
-        elif member in nodes and _keeps_output(graph.node(member)):
+        elif member in nodes and keeps_output(graph.node(member)):
             seen.append(f"the backward pass of '{member}' ({graph.node(member).op} keeps its output)")
         for reader in readers.get(member, []):
             via_view = parents.get(reader) == member and member not in graph.node(reader).inputs[1:]

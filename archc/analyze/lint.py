@@ -30,6 +30,7 @@ from math import prod
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from archc.analyze.inplace import tags_of
 from archc.analyze.shapes import Analysis
 from archc.errors import ArchcError, Loc
 from archc.expr import is_expr, parse
@@ -58,13 +59,11 @@ CODES = {
 
 BROADCAST_OPS = frozenset({"add", "mul", "sub", "div"})
 WINDOW_OPS = frozenset({"conv2d", "max_pool2d", "avg_pool2d"})
-# ops whose output is a (C, H, W) map, and ops that keep their input's layout (W006 traces through them)
+# ops whose output is a (C, H, W) map (W006 also traces through the ops that keep their input's layout:
+# tags `elementwise` and `pass_through`, see _keeps_layout)
 MAP_OPS = frozenset({"conv2d", "conv_transpose2d", "max_pool2d", "avg_pool2d", "adaptive_avg_pool2d",
                      "adaptive_max_pool2d", "batchnorm2d", "groupnorm", "local_response_norm", "pixel_shuffle",
                      "pixel_unshuffle", "interpolate", "channel_shuffle", "resize_to"})
-SAME_LAYOUT_OPS = frozenset({"relu", "relu6", "gelu", "silu", "sigmoid", "tanh", "hardswish", "hardsigmoid",
-                             "leaky_relu", "abs", "clamp", "dropout", "identity", "stochastic_depth",
-                             "add", "mul", "sub", "div"})
 BIASED_OPS = frozenset({"conv2d", "conv1d", "conv_transpose2d"})
 NORM_OPS = frozenset({"batchnorm2d", "batchnorm1d"})
 
@@ -225,12 +224,17 @@ def _origin(path: str, graph: Graph, by_path: dict[str, Any]) -> str | None:
         if path in inputs:
             return "map"
         node = by_path.get(path)
-        if node is None or node.op not in MAP_OPS | SAME_LAYOUT_OPS:
+        if node is None or not (node.op in MAP_OPS or _keeps_layout(node.op)):
             return None
         if node.op in MAP_OPS:
             return "map"
         path = output_ref(node.inputs[0])[0]
     return None
+
+
+def _keeps_layout(op: str) -> bool:
+    """Element-wise ops and pass-through ops (identity, dropout, ...) keep their input's layout (block tags)."""
+    return bool(tags_of(op) & {"elementwise", "pass_through"})
 
 
 def _linear_on_maps(graph: Graph, shapes: dict[str, tuple[int, ...]]) -> list[LintWarning]:

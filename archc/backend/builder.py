@@ -16,6 +16,7 @@ from torch import fx, nn
 
 from archc import blocks as library
 from archc.analyze import Analysis
+from archc.analyze.inplace import adds_in_place
 from archc.backend import modules as helpers
 from archc.backend.init import apply_init
 from archc.backend.modules import Group
@@ -44,30 +45,6 @@ def _attach(root: nn.Module, path: str, value: Any) -> None:
         mod.register_parameter(leaf, value)
     else:
         mod.add_module(leaf, value)
-
-
-# ops whose output autograd does not keep for their own backward: safe to add into in place
-_FRESH = {"conv2d", "conv_transpose2d", "batchnorm2d", "linear", "layernorm", "groupnorm", "add", "concat",
-          "self_attention", "layer_scale"}
-_PASS_THROUGH = {"dropout", "stochastic_depth", "identity"}  # may return their input itself
-
-
-def _inplace_add(graph: Graph, analysis: Analysis, node: Any, readers: dict[str, list[str]]) -> bool:
-    """A residual add may write into its first input (as torchvision's `out += identity` does) when
-    nothing else reads that tensor, through pass-through ops, and its producer does not keep it."""
-    src = node.inputs[0]
-    if analysis.shapes.get(src) != analysis.info[node.path].shape:
-        return False  # broadcasting: the first input is smaller than the result
-    while True:
-        returned = src in graph.outputs or src in graph.train_outputs
-        if returned or len(readers.get(src, [])) != 1 or src not in analysis.info:
-            return False
-        op = analysis.info[src].node.op
-        if op in _FRESH:
-            return True
-        if op not in _PASS_THROUGH:
-            return False
-        src = analysis.info[src].node.inputs[0]
 
 
 def _fold(g: fx.Graph, fn: Any, args: list[fx.Node], kwargs: dict[str, Any]) -> fx.Node:
@@ -122,7 +99,7 @@ def build_module(graph: Graph, analysis: Analysis, device: str | torch.device | 
     root = nn.Module()
     g = fx.Graph()
     env: dict[str, fx.Node] = {name: g.placeholder(name) for name, _ in graph.inputs}
-    readers = graph.consumers()
+    inplace_adds = adds_in_place(graph, analysis.shapes)
     train_only = graph.train_only()
     training = g.get_attr("training") if graph.train_outputs else None  # the generated forward reads self.training
     with torch.device(device) if device is not None else nullcontext():
@@ -150,7 +127,7 @@ def build_module(graph: Graph, analysis: Analysis, device: str | torch.device | 
             else:
                 assert block.function is not None
                 fn, kwargs = block.function(node.args)
-                if node.op == "add" and len(args) == 2 and _inplace_add(graph, analysis, node, readers):
+                if node.path in inplace_adds:  # `a += b`, as torchvision's residual adds (analyze/inplace.py)
                     fn = operator.iadd
                 if "list_input" in block.tags:
                     env[node.path] = g.call_function(fn, (args,), kwargs)

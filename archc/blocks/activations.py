@@ -45,5 +45,5 @@ def _builder(cls_name: str) -> Any:
 for _name, (_cls, _params) in _TABLE.items():
     register(Block(_name, f"{_name}: element-wise activation (torch.nn.{_cls}).", _params, _same,
                    build=_builder(_cls), other_ops=elementwise, category="act",
-                   tags=frozenset({"inplace"} if "inplace" in _params else set())
+                   tags=frozenset({"elementwise", "inplace"} if "inplace" in _params else {"elementwise"})
                    | frozenset({_KEEPS_OUTPUT[_name]} if _name in _KEEPS_OUTPUT else set())))

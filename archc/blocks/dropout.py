@@ -18,4 +18,4 @@ def build(args: Args, ins: Sequence[Shape]) -> Any:
 
 
 register(Block("dropout", __doc__ or "", PARAMS, lambda a, s: s[0], build=build, category="reg",
-               tags=frozenset({"inplace", "alias"})))
+               tags=frozenset({"inplace", "alias", "pass_through"})))

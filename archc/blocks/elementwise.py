@@ -46,7 +46,8 @@ def clamp_fn(args: Args) -> tuple[Any, dict[str, Any]]:
 
 for _name, (_what, _tags) in _TABLE.items():
     register(Block(_name, f"{_name}: element-wise {_what} (torch.{_name}).", {}, _same, kind="function",
-                   function=_torch_fn(_name), other_ops=elementwise, category="act", tags=_tags))
+                   function=_torch_fn(_name), other_ops=elementwise, category="act", tags=_tags | {"elementwise"}))
 register(Block("clamp", "clamp: limit each element to [min, max]; either bound may be null (torch.clamp).",
                {"min": Param("float|none", None), "max": Param("float|none", None)}, clamp_shape,
-               kind="function", function=clamp_fn, other_ops=elementwise, category="act"))
+               kind="function", function=clamp_fn, other_ops=elementwise, category="act",
+               tags=frozenset({"elementwise"})))

@@ -65,4 +65,4 @@ register(Block("interpolate", __doc__ or "", PARAMS, shape, kind="function", fun
 register(Block("resize_to", "resize_to: resize input 0 to the H, W of input 1 when they differ (U-Net skips).",
                {"mode": Param("str", "nearest", choices=MODES)}, resize_shape, kind="function",
                function=resize_fn, arity=(2, 2), window=window, category="resize",
-               tags=frozenset({"alias"})))  # returns input 0 itself when sizes already match
+               tags=frozenset({"alias", "pass_through"})))  # returns input 0 itself when sizes already match

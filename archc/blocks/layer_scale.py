@@ -30,4 +30,4 @@ def function(args: Args) -> tuple[Any, dict[str, Any]]:
 
 register(Block("layer_scale", __doc__ or "", PARAMS, lambda a, s: s[0], kind="parameter", build=build,
                function=function, count_params=lambda a, s: _param_shape(a, s)[0], other_ops=elementwise,
-               category="scale"))
+               category="scale", tags=frozenset({"elementwise"})))

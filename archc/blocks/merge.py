@@ -76,10 +76,10 @@ def _concat(args: Args) -> tuple[Any, dict[str, Any]]:
 
 register(Block("add", "add: element-wise sum of two or more inputs (broadcasting).", {}, broadcast,
                kind="function", function=_binary(operator.add), other_ops=elementwise, arity=(2, None),
-               category="merge"))
+               category="merge", tags=frozenset({"elementwise"})))
 register(Block("mul", "mul: element-wise product of two or more inputs (broadcasting, e.g. attention gates).", {},
                broadcast, kind="function", function=_binary(operator.mul), other_ops=elementwise,
-               arity=(2, None), category="merge"))
+               arity=(2, None), category="merge", tags=frozenset({"elementwise"})))
 register(Block("concat", "concat: join inputs along dim (default 1, the channels).", {"dim": Param("int", 1)},
                concat_shape, kind="function", function=_concat, arity=(2, None), category="merge",
                tags=frozenset({"list_input"})))
@@ -93,4 +93,4 @@ def _identity(args: Args) -> tuple[Any, dict[str, Any]]:
 
 register(Block("identity", "identity: pass the input through unchanged (a named tap point).", {},
                lambda a, s: s[0], kind="function", function=_identity, category="layout",
-               tags=frozenset({"alias"})))
+               tags=frozenset({"alias", "view", "pass_through"})))

@@ -107,4 +107,4 @@ for _name, _params, _shape, _doc in (
      "select: take one index along dim, dropping it (e.g. the class token)."),
 ):
     register(Block(_name, _doc, _params, _shape, kind="function", function=_fn(_name), category="layout",
-                   tags=frozenset({"alias"})))  # views share their input's storage
+                   tags=frozenset({"alias", "view"})))  # views share their input's storage

@@ -59,7 +59,7 @@ def _fn(name: str) -> Any:
     return function
 
 
-_TAGS = frozenset({"alias"})
+_TAGS = frozenset({"alias", "view"})
 register(Block("split", "split: cut dim into pieces of the given sizes; outputs NAME[0], NAME[1], ... "
                "(torch.split).", {"sizes": Param("ints", min=1), "dim": Param("int", 1)},
                lambda a, s: split_shape(a, s)[0], outputs=split_shape, kind="function", function=_fn("split"),

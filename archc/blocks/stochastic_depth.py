@@ -18,4 +18,4 @@ def build(args: Args, ins: Sequence[Shape]) -> Any:
 
 
 register(Block("stochastic_depth", __doc__ or "", PARAMS, lambda a, s: s[0], build=build, category="reg",
-               tags=frozenset({"alias"})))  # p == 0 or eval mode: returns its input
+               tags=frozenset({"alias", "pass_through"})))  # p == 0 or eval mode: returns its input

@@ -49,4 +49,5 @@ register(Block("class_token", "class_token: prepend a learned (1, D) token to a 
                count_params=lambda a, s: s[0][1], category="embed"))
 register(Block("pos_embedding", "pos_embedding: add a learned (L, D) position table.",
                {"init_std": Param("float", 0.02, min=0)}, pos_shape, kind="parameter", build=pos_build,
-               function=_fn("add_param"), count_params=lambda a, s: s[0][0] * s[0][1], category="embed"))
+               function=_fn("add_param"), count_params=lambda a, s: s[0][0] * s[0][1], category="embed",
+               tags=frozenset({"elementwise"})))
