@@ -296,3 +296,13 @@ def test_every_op_is_drawn_or_excused() -> None:
     """A new block is drawn by the generated-spec test unless excused here with its reason."""
     assert set(NOT_DRAWN) <= set(library.names())
     assert set(BOUNDS) <= set(library.names())
+
+
+def test_storage_tags_are_consistent() -> None:
+    """`view` and `pass_through` blocks are `alias` blocks (the in-place check reads `alias`), and a
+    block has the `inplace` tag exactly when it takes an `inplace` argument."""
+    for name in library.names():
+        block = library.get(name)
+        if block.tags & {"view", "pass_through"}:
+            assert "alias" in block.tags, name
+        assert ("inplace" in block.tags) == ("inplace" in block.params), name
