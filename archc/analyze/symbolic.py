@@ -76,6 +76,7 @@ _HINT_WORK = 60_000  # node analyses spent looking for a hint size that works
 _MAX_JOINT = 6  # undecided guards tying symbols whose truth combinations are enumerated per class combination
 _WINDOW = 8  # members of a class tried when looking for a size with a given truth combination
 _MAX_ITEMS = 16  # runs printed in one set of sizes
+_MAX_REGIONS = 6  # regions printed (each a set of sizes per axis)
 _RELAXED = {"max_params": 10**30, "max_activation": 10**30}  # limits apply at the hint, not to other sizes
 
 Runs = tuple[tuple[int, int], ...]  # disjoint, ordered [a, b) runs of sizes
@@ -665,9 +666,12 @@ class _Solver:
         pins = tuple(condition(symbol(s) - v, "==") for s, v in at.items())
         ok = self.main.holds(at)
         path = _Path(pins, analysis=a, pins=dict(at))
-        sets = {s: AxisSet(((v, v + 1),) if ok else (), v + 1) for s, v in at.items()}
+        sets = {s: AxisSet(((v, v + 1),), v + 1) for s, v in at.items()}
         note = "; ".join([f"[{node}] {why}" if node else why, *self.notes])
-        return replace(self._assemble(a, [(sets, ())], [("formulas", path)] if ok else [], False), note=note)
+        result = replace(self._assemble(a, [(sets, ())], [("formulas", path)] if ok else [], False), note=note)
+        if not ok:
+            result.constraint = f"none claimed ({_regions_text([(sets, ())])} only, where the formulas fail)"
+        return result
 
     def _kinds(self) -> list[tuple[str, _Path]]:
         """Every path, with what it stands for; the formulas' paths first."""
@@ -977,8 +981,9 @@ def _pin_guards(pins: Mapping[str, int]) -> list[Guard]:
 def _regions_text(regions: list[tuple[dict[str, AxisSet], tuple[str, ...]]]) -> str:
     if not regions:
         return "no size works"
-    texts = [", ".join([axes[s].text(s) for s in axes] + list(joint)) for axes, joint in regions]
-    return texts[0] if len(texts) == 1 else " or ".join(f"({t})" for t in texts)
+    texts = [", ".join([axes[s].text(s) for s in axes] + list(joint)) for axes, joint in regions[:_MAX_REGIONS]]
+    more = [f"… ({len(regions)} regions in all)"] if len(regions) > _MAX_REGIONS else []
+    return texts[0] if len(texts) == 1 else " or ".join([f"({t})" for t in texts] + more)
 
 
 def at_sizes(result: SymbolicResult, graph: Graph, sizes: dict[str, int]) -> Analysis:
