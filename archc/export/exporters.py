@@ -45,15 +45,27 @@ def _onnx(gm: fx.GraphModule, x: tuple[torch.Tensor, ...], path: Path, dynamic: 
 
 
 def _torchscript(gm: fx.GraphModule, x: tuple[torch.Tensor, ...], path: Path) -> None:
-    """A trace (any batch size; sizes that decide a branch are fixed at the traced input's). torch.jit.trace
-    re-records and compares (check_trace); archc's own modules branch neither on grad mode nor on sizes
-    while traced, so a trace warning left is torch's or torchvision's (silenced, as torch does its own)."""
+    """A trace (any batch size; sizes that decide a branch are fixed at the traced input's), checked against
+    the model itself at another batch size (cheaper and stricter than torch's check_trace, which records
+    twice and compares graphs). archc's own modules branch neither on grad mode nor on sizes while traced,
+    so a trace warning left is torch's or torchvision's (silenced, as torch silences its own)."""
     buf = io.BytesIO()
-    with warnings.catch_warnings():  # TorchScript is deprecated upstream; still asked for by older stacks
+    with warnings.catch_warnings(), torch.no_grad():  # TorchScript is deprecated upstream; older stacks ask
         warnings.simplefilter("ignore", FutureWarning)
         warnings.filterwarnings("ignore", category=torch.jit.TracerWarning, module=r"torch(vision)?\.")
-        torch.jit.save(torch.jit.trace(gm, x), buf)
+        traced = torch.jit.trace(gm, x, check_trace=False)
+        other = tuple(torch.randn(t.shape[0] + 1, *t.shape[1:]) for t in x)
+        for want, got in zip(_flat(gm(*other)), _flat(traced(*other))):
+            if want.shape != got.shape or not torch.allclose(want, got, rtol=1e-4, atol=1e-5):
+                how = (f"shape {tuple(got.shape)}, not {tuple(want.shape)}" if want.shape != got.shape else
+                       f"largest difference {float((want - got).abs().max()):g}")
+                raise RuntimeError(f"the TorchScript trace differs from the model at batch {other[0].shape[0]}: {how}")
+        torch.jit.save(traced, buf)
     atomic_write(path, buf.getvalue())
+
+
+def _flat(result: Any) -> tuple[torch.Tensor, ...]:
+    return tuple(result) if isinstance(result, tuple | list) else (result,)
 
 
 def weights_path(path: str | Path) -> Path:
