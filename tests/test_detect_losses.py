@@ -97,7 +97,7 @@ def test_assigner_picks_the_topk_aligned_anchors_inside_the_box():
 
 def test_assigner_resolves_a_shared_anchor_by_iou_among_the_boxes_that_chose_it():
     # P1 is inside boxes 0, 1 and 2 and is a top-2 anchor of boxes 0 and 1; it overlaps box 2 most, but box 2 did
-    # not choose it (its class scores ~0 there), so it goes to box 0 (IoU 0.684 vs 0.644), TOOD's rule.
+    # not choose it (its class scores ~0 there), so it goes to box 0 (IoU 39/58 vs 38/59), TOOD's rule.
     points = torch.tensor([[10.0, 10.0], [30.0, 10.0], [50.0, 10.0]])
     preds = torch.tensor([[[0.0, 0, 20, 20], [1, 0, 58, 20], [40, 0, 60, 20]]])
     scores = torch.full((1, 3, 3), 0.5)
@@ -107,6 +107,9 @@ def test_assigner_resolves_a_shared_anchor_by_iou_among_the_boxes_that_chose_it(
     assert a.fg[0].tolist() == [True, True, True]
     assert a.gt_index[0].tolist() == [0, 0, 1]  # P0 and P2 also chose box 2, but overlap boxes 0 / 1 more
     assert a.scores[0].argmax(1).tolist() == [0, 0, 1]
+    # each box normalises over the anchors it kept: box 0 over P0 (IoU 1/2) and P1 (39/58), box 1 over P2 alone
+    u1 = 39 / 58
+    assert a.scores[0].amax(1).tolist() == pytest.approx([(0.5 / u1) ** 6 * u1, u1, 0.5], rel=1e-5)
 
 
 def test_assigner_grows_tiny_boxes_to_min_side_for_the_candidate_test():

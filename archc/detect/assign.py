@@ -84,10 +84,8 @@ def _inside(points: Tensor, boxes: Tensor, min_side: float, eps: float = 1e-9) -
     if min_side > 0:
         xywh = xyxy2xywh(boxes)
         boxes = xywh2xyxy(torch.cat((xywh[..., :2], xywh[..., 2:].clamp(min=min_side)), -1))
-    lt = points - boxes[..., None, :2]  # (B, M, A, 2)
-    rb = boxes[..., None, 2:] - points
-    return torch.cat((lt, rb), -1).amin(-1) > eps
-
+    inside = ((points - boxes[..., None, :2]) > eps).all(-1)  # (B, M, A)
+    return inside & ((boxes[..., None, 2:] - points) > eps).all(-1)
 
 def _pair_overlaps(gt: Tensor, pred: Tensor, pairs: tuple[Tensor, ...], overlap: str) -> Tensor:
     """Overlap of gt[b, m] with pred[b, a] for each (b, m, a) in ``pairs``."""
@@ -127,11 +125,9 @@ def task_aligned_assign(scores: Tensor, pred_boxes: Tensor, points: Tensor, targ
 
     # an anchor chosen by several boxes keeps the box it overlaps most (among those that chose it)
     best = torch.where(pos, overlaps, -1.0).argmax(1)  # (B, A)
-    several = pos.sum(1) > 1
-    pos = torch.where(several[:, None], F.one_hot(best, m).transpose(1, 2).bool(), pos)
-
     fg = pos.any(1)
-    gt_index = pos.to(torch.uint8).argmax(1)
+    pos &= torch.arange(m, device=device)[:, None] == best[:, None]  # one box per anchor
+    gt_index = best * fg
     # TOOD's normalisation: per box, t * (largest overlap of its positives) / (largest t of its positives)
     metric = metric * pos
     norm = metric * (overlaps * pos).amax(-1, keepdim=True) / (metric.amax(-1, keepdim=True) + eps)

@@ -308,8 +308,9 @@ class AnchorFreeLoss(nn.Module):
             _check(x.dim() == 4 and x.shape[1] == no, "anchor-free loss", x.shape, f"(B, {no}, H, W)",
                    "4 * reg_max box bins, then the class logits")
         bsz = levels[0].shape[0]
-        flat = torch.cat([x.float().flatten(2) for x in levels], 2).transpose(1, 2)  # (B, A, no)
+        flat = torch.cat([x.float().flatten(2) for x in levels], 2).transpose(1, 2).contiguous()  # (B, A, no)
         dist, logits = flat.split((4 * self.reg_max, self.nc), -1)
+        dist = dist.contiguous()  # softmax over its bins takes a fast path on contiguous rows
         points, stride = anchor_points([(x.shape[2], x.shape[3]) for x in levels], self.strides, device=flat.device)
         pred = dist2bbox(dfl_expectation(dist, self.reg_max), points)  # (B, A, 4) xyxy in strides
 
