@@ -95,7 +95,7 @@ class YoloV1Loss(nn.Module):
         box = pred[..., : nb * 5].unflatten(-1, (nb, 5))  # (B, S, S, nb, 5)
         cls = pred[..., nb * 5:]
 
-        t = targets.float()
+        t = targets.to(output.device, torch.float32)
         t = t[((t[:, 4:6] - t[:, 2:4]) > 0).all(1)]
         xywh = xyxy2xywh(t[:, 2:6]) / self.img_size
         gxy = (xywh[:, :2] * s).long().clamp(0, s - 1)
@@ -221,7 +221,7 @@ class AnchorLoss(nn.Module):
     def forward(self, outputs: Tensor | Sequence[Tensor], targets: Tensor) -> tuple[Tensor, Parts]:
         levels = self._levels(outputs)
         bsz = levels[0].shape[0]
-        t = targets.float()
+        t = targets.to(levels[0].device, torch.float32)
         t = t[((t[:, 4:6] - t[:, 2:4]) > 0).all(1)]
         xywh = xyxy2xywh(t[:, 2:6])
         ti, ki = self._match(xywh[:, 2:])
