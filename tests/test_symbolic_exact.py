@@ -186,8 +186,6 @@ def test_work_past_the_budget_claims_the_hint_only():
     assert {sym.accepts({"H": h, "W": w}) for h in (1, 2, 3, 223, 226) for w in (2, 224)} == {None}
 
 
-@pytest.mark.xfail(strict=True, reason="needs archc.resolve to record reads of in_shape's symbolic entries "
-                   "(two stand-in sizes, 224 and 448, cannot tell that a stem depends on H); see issue 24")
 def test_structure_that_depends_on_in_shape_holds_at_the_stand_in_only(tmp_path):
     """`kernel_size: ${7 if in_shape[1] > 64 else 3}`: the same graph at the stand-ins 224 and 448, another
     at 32 (1,184 vs 224 parameters). Unless independence is proved, the formulas hold at the stand-in only."""

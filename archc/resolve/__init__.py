@@ -10,7 +10,7 @@ from typing import Any
 
 from archc.errors import ArchcError, LimitError, Loc, ResolveError
 from archc.expr import Budget, deep_interpolate
-from archc.ir import Graph, Node
+from archc.ir import Graph
 from archc.ir.order import execution_order
 from archc.load import LocDict
 from archc.resolve.expand import STEPS_HINT, Expander, Limits
@@ -102,24 +102,6 @@ def build(source: SpecSource, params: Mapping[str, Any] | None = None, input_sha
     return _build(source, dict(params or {}), input_shape, limits or Limits())
 
 
-def _sized_by_stand_in(source: SpecSource, params: dict[str, Any], input_shape: Any, limits: Limits,
-                       nodes: list[Node]) -> tuple[str, Loc | None] | None:
-    """With symbolic sizes, `${in_shape}` reads the stand-in size while expanding. Resolved again
-    at another stand-in: the first node whose arguments change (or where it fails), or None when the
-    expansion does not depend on the symbolic sizes (e.g. it only reads channels)."""
-    try:
-        again = _build(source, params, input_shape, limits, stand_in=2 * SYMBOL_PLACEHOLDER).nodes
-    except ArchcError as e:
-        return (e.node or "the spec", e.loc)
-    for a, b in zip(nodes, again):
-        if (a.path, a.op, a.args, a.inputs) != (b.path, b.op, b.args, b.inputs):
-            return (a.path, a.loc)
-    if len(nodes) != len(again):
-        extra = nodes[len(again)] if len(nodes) > len(again) else again[len(nodes)]
-        return (extra.path, extra.loc)
-    return None
-
-
 def spec_file(value: Any, loc: Loc | None, here: Path, top: Path | None = None, key: str = "extends") -> Path:
     """The file an `extends:`/`imports:` value written in ``here`` names, under ``load_spec``'s folder
     rules for the spec ``top`` (default ``here``)."""
@@ -135,7 +117,7 @@ def _build(source: SpecSource, params: dict[str, Any], input_shape: Any, limits:
     env = settle_params(data, params, budget)
     symbols: dict[int, str] = {}
     inputs = _input_shapes(data, env, input_shape, symbols, limits, budget, stand_in)
-    ex = Expander(data.get("blocks"), limits, budget, inputs)
+    ex = Expander(data.get("blocks"), limits, budget, inputs, symbols)
     top = ex.new_scope("", {name: ("input", name) for name, _ in inputs})
     nodes_spec = data["nodes"]
     items = [(k, v, nodes_spec.val_locs.get(k), env) for k, v in nodes_spec.items()]
@@ -153,8 +135,8 @@ def _build(source: SpecSource, params: dict[str, Any], input_shape: Any, limits:
     if symbols:
         meta["symbols"] = symbols
         meta["input_loc"] = data.val_locs.get("input", data.loc)  # where "no size works" is reported
-        if ex.shapes.reads and stand_in == SYMBOL_PLACEHOLDER:
-            meta["sized_by_stand_in"] = _sized_by_stand_in(source, params, input_shape, limits, nodes)
+        if ex.shapes.reads:  # None: no expression read a size that depends on the symbolic ones
+            meta["sized_by_stand_in"] = ex.shapes.size_read
     return Graph(str(data["name"]), tuple(inputs), tuple(nodes), outputs, tuple(ex.groups), env, meta,
                  str(source.path), train_outputs)
 

@@ -69,7 +69,7 @@ class _Pending:
 
 class Expander:
     def __init__(self, blocks: LocDict | None, limits: Limits, budget: Budget | None = None,
-                 inputs: Sequence[tuple[str, tuple[int, ...]]] = ()) -> None:
+                 inputs: Sequence[tuple[str, tuple[int, ...]]] = (), symbols: Mapping[int, str] | None = None) -> None:
         self.blocks = blocks or LocDict(Loc("<spec>", 1, 1))
         self.limits = limits
         self.budget = budget or Budget(limits.max_steps, STEPS_HINT)
@@ -80,7 +80,7 @@ class Expander:
         self.pending: list[_Pending] = []
         self.groups: list[Group] = []
         self.depth = 0
-        self.shapes = ShapesSoFar(inputs)
+        self.shapes = ShapesSoFar(inputs, symbols)
         self.generated: set[tuple[int, str]] = set()  # (scope, name) made by a repeat's `name:` template
         self.ops: dict[str, str] = {}  # node path -> op, to refuse NAME[K] on a single-output node
         self.checks: list[Ref] = []  # `else:` names of nodes that are not skipped: followed at the end, for typos
@@ -178,11 +178,11 @@ class Expander:
         return outputs[index]
 
     # -- shapes flowing in (`in_shape`) ------------------------------------------
-    def shape_env(self, env: Mapping[str, Any], refs: list[Ref], loc: Loc | None) -> dict[str, Any]:
+    def shape_env(self, env: Mapping[str, Any], refs: list[Ref], loc: Loc | None, node: str = "") -> dict[str, Any]:
         """The node's variables plus `in_shape` (its first input's shape, batch left out) and
         `in_shapes` (all inputs'), computed only if an expression reads them."""
-        return {**env, "in_shape": Lazy(lambda: self.shapes.of(self, refs[0], loc)),
-                "in_shapes": Lazy(lambda: [self.shapes.of(self, r, loc) for r in refs])}
+        return {**env, "in_shape": Lazy(lambda: self.shapes.of(self, refs[0], loc, node)),
+                "in_shapes": Lazy(lambda: [self.shapes.of(self, r, loc, node) for r in refs])}
 
     # -- values ------------------------------------------------------------
     def value(self, v: Any, env: Mapping[str, Any], loc: Loc | None) -> Any:
@@ -235,8 +235,8 @@ class Expander:
         if not isinstance(spec, LocDict):
             raise ResolveError(f"node '{name}' must be an op name or a mapping", loc)
         refs = self.inputs(sid, spec, env, prev)
-        env = self.shape_env(env, refs, spec.loc)
         path = prefix + name
+        env = self.shape_env(env, refs, spec.loc, path)
         stands_for = self.stands_for(sid, name, spec, env, refs, seq, path)
         if not self.field(spec, "when", env, True):
             self.define(sid, name, ("skip", (stands_for, path, spec.val_locs.get("when", loc))), loc)

@@ -8,7 +8,7 @@ this only answers `in_shape` and `in_shapes` while expanding.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from archc import blocks as library
@@ -24,15 +24,25 @@ Shape = tuple[int, ...]
 
 
 class ShapesSoFar:
-    def __init__(self, inputs: Sequence[tuple[str, Shape]]) -> None:
+    def __init__(self, inputs: Sequence[tuple[str, Shape]], symbols: Mapping[int, str] | None = None) -> None:
         self.known: dict[str, Shape] = dict(inputs)
+        # with symbolic input sizes (read at a stand-in): each shape as expressions (None: not known), and
+        # the first node whose expressions read an entry that depends on those sizes (path, where)
+        self.hint = {s: inputs[0][1][i] for i, s in (symbols or {}).items()}
+        self.symbolic: dict[str, tuple[Any, ...] | None] = {}
+        self.size_read: tuple[str, Loc | None] | None = None
+        if symbols:
+            from archc.analyze.algebra import symbol
+            name, shape = inputs[0]
+            self.symbolic[name] = tuple(symbol(symbols[i]) if i in symbols else d for i, d in enumerate(shape))
         self.failed: dict[str, ArchcError] = {}
         self.multi: dict[str, int] = {}  # multi-output node -> its number of outputs
         self.done = 0  # pending nodes already inferred
         self.reads = 0  # how many times an expression read a shape
 
-    def of(self, ex: Expander, ref: Ref, loc: Loc | None) -> list[int]:
-        """The shape (batch left out) of what ``ref`` names, as a list for expressions."""
+    def of(self, ex: Expander, ref: Ref, loc: Loc | None, node: str = "") -> list[int]:
+        """The shape (batch left out) of what ``ref`` names, as a list for expressions (with symbolic
+        input sizes, one that records a read of an entry depending on them, by ``node``)."""
         self.reads += 1
         try:
             path = ex.follow(ref)
@@ -45,7 +55,11 @@ class ShapesSoFar:
             self._infer(ex, ex.pending[self.done])
             self.done += 1
         if path in self.known:
-            return list(self.known[path])
+            if not self.hint:
+                return list(self.known[path])
+            sym = self.symbolic.get(path)
+            depends = [True] * len(self.known[path]) if sym is None else [not isinstance(d, int) for d in sym]
+            return _Sizes(self.known[path], depends, lambda: self._read(node, loc))
         if path in self.multi:
             raise ResolveError(f"in_shape: '{path}' has {self.multi[path]} outputs", loc,
                                hint=f"read one with in: [\"{ref[1]}[0]\"]")
@@ -59,13 +73,32 @@ class ShapesSoFar:
             ins = [self._input(ex, r) for r in p.refs]
             block = library.get(p.op)
             outs = block.out_shapes(p.args, ins)
+            sym = self._symbolic(ex, p, block) if self.hint else None
             if block.outputs is not None:
                 self.multi[p.path] = len(outs)
                 self.known.update({f"{p.path}[{k}]": s for k, s in enumerate(outs)})
+                self.symbolic.update({f"{p.path}[{k}]": None if sym is None else s for k, s in enumerate(sym or outs)})
             else:
                 self.known[p.path] = outs[0]
+                self.symbolic[p.path] = None if sym is None else sym[0]
         except ArchcError as e:
             self.failed[p.path] = e.located(p.loc, p.path)
+
+    def _symbolic(self, ex: Expander, p: Any, block: Any) -> list[tuple[Any, ...]] | None:
+        """The node's output shapes as expressions in the symbolic input sizes (None: not known)."""
+        from archc.analyze.algebra import Guards, NotSymbolic, guarding
+        ins = [self.symbolic.get(ex.follow(r)) for r in p.refs]
+        if any(s is None for s in ins):
+            return None
+        try:
+            with guarding(Guards(dict(self.hint))):
+                return list(block.out_shapes(p.args, ins))
+        except (NotSymbolic, ArchcError):
+            return None
+
+    def _read(self, node: str, loc: Loc | None) -> None:
+        if self.size_read is None:
+            self.size_read = (node, loc)
 
     def _input(self, ex: Expander, ref: Ref) -> Shape:
         path = ex.follow(ref)
@@ -74,3 +107,80 @@ class ShapesSoFar:
         if path in self.failed:
             raise self.failed[path].copy()
         raise ResolveError(f"the shape of '{path}' is not known yet", ref[2])
+
+
+class _Sizes(list):  # type: ignore[type-arg]
+    """``in_shape`` when the input sizes are symbolic: reading an entry that depends on them (or the
+    whole list: iterating, comparing, printing) calls ``on_read``; reading only the others does not."""
+
+    def __init__(self, values: Sequence[int], depends: list[bool], on_read: Callable[[], None]) -> None:
+        super().__init__(values)
+        self._depends, self._on_read = depends, on_read
+
+    def _whole(self) -> None:
+        if any(self._depends):
+            self._on_read()
+
+    def __getitem__(self, i: Any) -> Any:
+        picked = self._depends[i]
+        if any(picked) if isinstance(i, slice) else picked:
+            self._on_read()
+        return super().__getitem__(i)
+
+    def __iter__(self) -> Any:
+        self._whole()
+        return super().__iter__()
+
+    def __reversed__(self) -> Any:
+        self._whole()
+        return super().__reversed__()
+
+    def __eq__(self, other: object) -> bool:
+        self._whole()
+        return list(self) == other
+
+    def __ne__(self, other: object) -> bool:
+        return not self == other
+
+    def __lt__(self, other: Any) -> bool:
+        self._whole()
+        return list(self) < other
+
+    def __le__(self, other: Any) -> bool:
+        self._whole()
+        return list(self) <= other
+
+    def __gt__(self, other: Any) -> bool:
+        self._whole()
+        return list(self) > other
+
+    def __ge__(self, other: Any) -> bool:
+        self._whole()
+        return list(self) >= other
+
+    def __contains__(self, v: object) -> bool:
+        self._whole()
+        return super().__contains__(v)
+
+    def __add__(self, other: Any) -> Any:
+        self._whole()
+        return list(self) + other
+
+    def __radd__(self, other: Any) -> Any:
+        self._whole()
+        return other + list(self)
+
+    def __mul__(self, n: Any) -> Any:
+        self._whole()
+        return list(self) * n
+
+    __rmul__ = __mul__
+    __hash__ = None  # type: ignore[assignment]
+
+    def __repr__(self) -> str:
+        self._whole()
+        return super().__repr__()
+
+    def copy(self) -> list[int]:
+        self._whole()
+        return list(self)
