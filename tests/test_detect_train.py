@@ -119,3 +119,13 @@ def test_bad_detection_data_is_a_located_error(tmp_path: Path, capsys: pytest.Ca
     assert status == 2
     assert f"{root / 'labels' / 'a.txt'}:2:1" in err and "Traceback" not in err
     assert not (tmp_path / "r").exists()
+
+
+@pytest.mark.parametrize("argv", [["val", "r", "--iou", "0"], ["val", "r", "--conf", "-0.1"],
+                                  ["predict", "r", "i.png", "--max-det", "0"], ["train", "yolov8n", "--mosaic", "2"],
+                                  ["train", "yolov8n", "--nominal-batch", "0"], ["val", "r", "--batch-size", "0"]])
+def test_detection_options_are_range_checked(argv: list[str], capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as info:
+        main(argv)
+    assert info.value.code == 2
+    assert f"argument {next(a for a in argv if a.startswith('--'))}" in capsys.readouterr().err

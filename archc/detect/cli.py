@@ -16,22 +16,37 @@ from archc.errors import UsageError
 __all__ = ["add_train_options", "add_val_parser", "add_predict_options", "is_detection", "train", "val", "predict"]
 
 
+def _types() -> tuple[Any, Any]:
+    from archc.cli import _int_from, _real
+
+    return _int_from, _real
+
+
 def add_train_options(t: argparse.ArgumentParser) -> None:
+    int_from, real = _types()
     g = t.add_argument_group("detection (specs whose outputs are a YOLO head)")
     g.add_argument("--optimizer", choices=("auto", "sgd", "adamw"), default="auto",
                    help="auto: AdamW at 0.002*5/(4+classes) for runs under 10,000 steps, else SGD at 0.01")
-    g.add_argument("--mosaic", type=float, default=1.0, help="probability of a 4-image mosaic (default: 1.0)")
-    g.add_argument("--close-mosaic", type=int, default=10, help="no mosaic in the last N epochs (default: 10)")
+    g.add_argument("--mosaic", type=real(0.0, below=1.000001), default=1.0,
+                   help="probability of a 4-image mosaic (default: 1.0)")
+    g.add_argument("--close-mosaic", type=int_from(0), default=10, help="no mosaic in the last N epochs (default: 10)")
     g.add_argument("--no-ema", action="store_true", help="validate and save the raw weights, not their EMA")
-    g.add_argument("--nominal-batch", type=int, default=64,
+    g.add_argument("--nominal-batch", type=int_from(1), default=64,
                    help="accumulate gradients up to this many images per step (default: 64)")
+
+
+def _nms_options(g: Any, conf: float) -> None:
+    int_from, real = _types()
+    g.add_argument("--conf", type=real(0.0, below=1.000001), default=conf,
+                   help=f"confidence threshold (default: {conf})")
+    g.add_argument("--iou", type=real(0.0, above=True, below=1.000001), default=0.7,
+                   help="NMS IoU threshold (default: 0.7)")
+    g.add_argument("--max-det", type=int_from(1), default=300, help="boxes kept per image (default: 300)")
 
 
 def add_predict_options(pr: argparse.ArgumentParser) -> None:
     g = pr.add_argument_group("detection")
-    g.add_argument("--conf", type=float, default=0.25, help="confidence threshold (default: 0.25)")
-    g.add_argument("--iou", type=float, default=0.7, help="NMS IoU threshold (default: 0.7)")
-    g.add_argument("--max-det", type=int, default=300, help="boxes kept per image (default: 300)")
+    _nms_options(g, 0.25)
     g.add_argument("--json", action="store_true", help="print the boxes as JSON")
 
 
@@ -45,10 +60,8 @@ def add_val_parser(sub: Any, fn: Any) -> None:
     v.add_argument("--weights", help="a weights file (default: the run's best.safetensors)")
     v.add_argument("--json", action="store_true", help="print {map50, map, precision, recall, per_class} as JSON")
     v.add_argument("--save-json", metavar="FILE", help="write COCO results (image_id, category_id, bbox, score)")
-    v.add_argument("--conf", type=float, default=0.001, help="confidence threshold (default: 0.001)")
-    v.add_argument("--iou", type=float, default=0.7, help="NMS IoU threshold (default: 0.7)")
-    v.add_argument("--max-det", type=int, default=300, help="boxes kept per image (default: 300)")
-    v.add_argument("--batch-size", type=int, default=32)
+    _nms_options(v, 0.001)
+    v.add_argument("--batch-size", type=_types()[0](1), default=32)
     v.add_argument("--device", default="cpu")
     v.set_defaults(fn=fn)
 

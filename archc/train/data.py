@@ -78,7 +78,8 @@ def _image_folder(root: Path, transform: Any) -> Any:
 
 # Where a folder's layout says it is an object-detection data set (YOLO or Ultralytics style).
 _SPLITS = ("train", "val", "valid", "test")
-DETECTION_SPECS = "yolo_resnet18, yolov1_resnet18"  # built-in specs whose outputs are a YOLO head
+# built-in specs whose outputs are a YOLO head
+DETECTION_SPECS = "yolov8n, yolo11n, yolo_resnet18, yolov1_resnet18 (and the other yolov8/yolo11 sizes)"
 
 
 def detection_layout(path: Path) -> str | None:
