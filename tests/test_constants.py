@@ -75,17 +75,20 @@ def test_dtype_device_batch_and_size_follow_the_input(tmp_path):
 
 
 def test_in_place_after_a_constant_does_not_corrupt_the_next_call(tmp_path):
-    """Each call gets fresh tensors: an in-place op on a constant leaves the next forward's alone."""
+    """Each call gets fresh tensors, one per sample (not a stride-0 view, which torch refuses to write
+    into): in-place ops on a constant work in a batch and leave the next forward's alone."""
     path = _write(tmp_path, """archc: 1
 name: inplace
 input: [1, 2, 3]
 nodes:
   g: {op: grid, in: input, offset: -1}
   r: {op: relu, inplace: true}
+  g2: {op: grid, in: input}
+  s: {op: add, in: [r, g2]}
 """)
     model = archc.compile(path)
-    first, second = model(torch.zeros(1, 1, 2, 3)), model(torch.zeros(1, 1, 2, 3))
-    assert torch.equal(first, second) and first[0, 0, 0].tolist() == [0.0, 0.0, 1.0]
+    first, second = model(torch.zeros(2, 1, 2, 3)), model(torch.zeros(2, 1, 2, 3))
+    assert torch.equal(first, second) and first[1, 0, 0].tolist() == [0.0, 1.0, 3.0]
 
 
 @pytest.mark.parametrize("node,message", [
