@@ -38,7 +38,7 @@ def test_anchor_head_trains_and_reports_map(anchor_run: Path) -> None:
     assert [int(r["epoch"]) for r in rows] == [1, 2]
     for key in ("train_box_loss", "val_map50", "val_map", "val_precision", "val_recall"):
         assert key in rows[0], rows[0].keys()
-        assert all(0.0 <= float(r[key]) for r in rows)
+        assert all(float(r[key]) >= 0.0 for r in rows)
     assert all(float(r["val_map"]) <= float(r["val_map50"]) + 1e-9 for r in rows)
     for name in ("best.safetensors", "last.safetensors", "state.pt", "run.json", "spec.yaml", "losses.png"):
         assert (anchor_run / name).is_file(), name
