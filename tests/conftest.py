@@ -39,3 +39,24 @@ def one_thread():
     torch.set_num_threads(1)
     yield
     torch.set_num_threads(threads)
+
+
+# Ultralytics (imported by the twin and loss comparisons when it is installed) patches PIL.Image.open (to
+# install a HEIF plugin from the network on an unidentified image) and torch.save at import. Every test
+# gets the originals back, so whether Ultralytics ran earlier in the session changes no other test.
+def _originals() -> dict[tuple[object, str], object]:
+    import torch
+    from PIL import Image
+
+    return {(Image, "open"): Image.open, (torch, "save"): torch.save}
+
+
+_ORIGINALS = _originals()
+
+
+@pytest.fixture(autouse=True)
+def _unpatched_libraries():
+    yield
+    for (module, name), original in _ORIGINALS.items():
+        if getattr(module, name) is not original:
+            setattr(module, name, original)

@@ -182,7 +182,7 @@ def test_detection_data_for_a_classifier_is_a_usage_error(tmp_path, capsys, spli
     err = capsys.readouterr().err
     assert status == 2, err
     assert f"--data {data} is an object-detection data set" in err and "internal error" not in err
-    assert "archc train yolo_resnet18 --data " in err and "class folders (train/CLASS/, val/CLASS/)" in err
+    assert "archc train yolov8n --data " in err and "class folders (train/CLASS/, val/CLASS/)" in err
     assert ("write" in err) == (not data_yaml)  # without a data.yaml, the hint says to write one
     assert not (tmp_path / "run").exists()
 
