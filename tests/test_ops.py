@@ -358,7 +358,12 @@ def test_pad_rule_agrees_with_torch(mode: str) -> None:
             pads_batch = len(pad) // 2 > len(shape)
             crops_all = any(-min(pad[2 * i], 0) - min(pad[2 * i + 1], 0) >= shape[-1 - i]
                             for i in range(min(len(pad) // 2, len(shape))))
-            assert real is None or pads_batch or crops_all, (shape, pad, real)
+            # circular wraps what the crop leaves: a pad larger than that reads outside the input, and torch
+            # returns garbage instead of refusing (tests/test_windows.py sweeps the values)
+            wraps_past = mode == "circular" and any(
+                max(pad[2 * i], pad[2 * i + 1]) > shape[-1 - i] + min(pad[2 * i], 0) + min(pad[2 * i + 1], 0)
+                for i in range(min(len(pad) // 2, len(shape))))
+            assert real is None or pads_batch or crops_all or wraps_past, (shape, pad, real)
     assert accepted > 100
 
 
