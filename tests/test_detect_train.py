@@ -129,3 +129,24 @@ def test_detection_options_are_range_checked(argv: list[str], capsys: pytest.Cap
         main(argv)
     assert info.value.code == 2
     assert f"argument {next(a for a in argv if a.startswith('--'))}" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("spec,params", [("resnet18", {}), ("yolov8n", {"classes": 3})])
+def test_folding_batchnorm_for_inference_keeps_the_outputs(spec: str, params: dict) -> None:
+    import archc
+    from archc.backend.fuse import fuse_conv_bn
+
+    model = archc.compile(spec, input_shape=[3, 64, 64], **params).eval()
+    torch.manual_seed(0)
+    with torch.no_grad():
+        for name, t in model.state_dict().items():
+            if t.is_floating_point() and "dfl" not in name:
+                t.copy_(torch.rand_like(t) + 0.5 if "running_var" in name else torch.randn_like(t) * 0.1)
+        fused = fuse_conv_bn(model)
+        calls = [n.target for n in fused.graph.nodes if n.op == "call_module"]
+        assert not any(isinstance(fused.get_submodule(c), torch.nn.BatchNorm2d) for c in calls)
+        x = torch.rand(2, 3, 64, 64)
+        a, b = model(x), fused(x)
+    assert torch.allclose(a, b, rtol=1e-4, atol=1e-4 * a.abs().max().item())
+    assert any(isinstance(model.get_submodule(n.target), torch.nn.BatchNorm2d)
+               for n in model.graph.nodes if n.op == "call_module")  # the original is untouched

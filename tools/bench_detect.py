@@ -79,12 +79,14 @@ def archc_scores_ultralytics(weights: Path, archc_run: Path, data: Path) -> dict
     import torch
     from torch.utils.data import DataLoader
 
+    from archc.backend.fuse import fuse_conv_bn
     from archc.detect.data import collate, make_detection_data
     from archc.detect.val import load_run_model, validate
 
-    model, head, info = load_run_model(archc_run)
+    model, head, info = load_run_model(archc_run, fuse=False)
     state = torch.load(weights, weights_only=False)["model"].float().state_dict()
     model.load_state_dict(state, strict=True)
+    model = fuse_conv_bn(model)
     _, val_set, names = make_detection_data(str(data), head.channels, head.size, 0, 0, 0, mosaic=0.0)
     report = validate(model.eval(), head, DataLoader(val_set, 32, collate_fn=collate), val_set, names,
                       torch.device("cpu"))

@@ -43,8 +43,8 @@ def shape(args: Args, ins: Sequence[Shape]) -> Shape:
     size = [(n - 1) * s[i] - 2 * p[i] + d[i] * (k[i] - 1) + op[i] + 1 for i, n in enumerate((h, w))]
     if any(n < 1 for n in size):
         raise ShapeError(f"output size {tuple(size)} is empty", hint="reduce padding")
-    for i, (n, axis) in enumerate(((h, "H"), (w, "W"))):
-        _check_covered(n, k[i], s[i], p[i], op[i], d[i], axis)
+    for i, (n, name) in enumerate(((h, "H"), (w, "W"))):
+        _check_covered(n, k[i], s[i], p[i], op[i], d[i], name)
     return (args["out_channels"], size[0], size[1])
 
 

@@ -54,10 +54,10 @@ def decode(head: Head, result: Any) -> torch.Tensor:
 @torch.no_grad()
 def predictions(model: nn.Module, head: Head, imgs: torch.Tensor, conf: float, iou: float, max_det: int
                 ) -> list[torch.Tensor]:
-    """Per image, rows (x1, y1, x2, y2, score, class) in letterboxed input pixels."""
+    """Per image, rows (x1, y1, x2, y2, score, class) in letterboxed input pixels (``model`` in eval mode:
+    switching modes walks every module, a fifth of a small model's predict time)."""
     from archc.detect.postprocess import nms
 
-    model.eval()
     return nms(decode(head, model(imgs)), conf=conf, iou=iou, max_det=max_det)
 
 
@@ -68,6 +68,7 @@ def validate(model: nn.Module, head: Head, loader: Any, dataset: Any, names: lis
     from archc.detect.data import unletterbox_boxes
     from archc.detect.metrics import evaluate
 
+    model.eval()
     preds_orig: list[torch.Tensor] = []
     metas_all: list[Any] = []
     shown: list[tuple[Any, Any, Any]] = []
@@ -97,9 +98,10 @@ def _pil(img: torch.Tensor) -> Any:
     return Image.fromarray(arr[:3].permute(1, 2, 0).contiguous().numpy(), "RGB")
 
 
-def load_run_model(run: str | Path, weights: str | None = None, device: str = "cpu") -> tuple[nn.Module, Head,
-                                                                                                dict[str, Any]]:
-    """A detection run's model (its spec and params, the best weights unless ``weights``), head and run.json."""
+def load_run_model(run: str | Path, weights: str | None = None, device: str = "cpu", fuse: bool = True
+                   ) -> tuple[nn.Module, Head, dict[str, Any]]:
+    """A detection run's model for inference (its spec and params, the best weights unless ``weights``, each
+    BatchNorm folded into its conv), head and run.json."""
     import archc
     from archc.detect.head import detection_head
     from archc.errors import UsageError
@@ -120,7 +122,9 @@ def load_run_model(run: str | Path, weights: str | None = None, device: str = "c
     if not path.is_file():
         path = run / "last.safetensors"
     load_weights(model, path, strict=True)
-    return model, head, info
+    from archc.backend.fuse import fuse_conv_bn
+
+    return (fuse_conv_bn(model) if fuse else model), head, info  # folded BatchNorm: inference only
 
 
 def validate_run(run: str | Path, data: str | None = None, weights: str | None = None, conf: float = 0.001,
