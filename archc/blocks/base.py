@@ -268,12 +268,8 @@ def only_sizes(size: Any, fits: Callable[[int], bool], upto: int, beyond: bool =
     def fail() -> ShapeError:
         return why() if why else ShapeError(f"input size {size} does not fit this rule")
 
-    if upto > _SCAN_SIZES:
-        if size < upto:
-            operator.index(size)  # raises NotSymbolic: the analysis samples this node
-        if not beyond:
-            raise fail()
-        return
+    if upto > _SCAN_SIZES:  # too many sizes to check one by one: the analysis samples this node instead
+        operator.index(size)  # raises NotSymbolic (without a comparison, which would be left as a guard)
     good = [v for v in range(1, upto) if fits(v)]
     if beyond:
         first = good[0] if good else upto
