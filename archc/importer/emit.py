@@ -1,0 +1,262 @@
+"""Build the tree of groups and nodes from a traced module, and write it as spec text.
+
+Each module scope becomes a group whose children are its own attribute names, so every node path
+is the module's attribute path and the source state_dict loads strict=True. Internally every node
+keeps its ``in`` as a full list of names; ``render`` writes only the ones that are not implicit.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from typing import Any
+
+import torch.fx as fx
+from torch import nn
+
+from archc.errors import UsageError
+from archc.importer.trace import function_op, module_op, trace
+
+Node = dict[str, Any]
+Scope = tuple[str, ...]
+CONTAINERS = ("torch.nn.modules.container.Sequential", "torch.nn.modules.container.ModuleList")
+
+
+class _Builder:
+    def __init__(self, module: nn.Module) -> None:
+        self.module = module
+        self.mods = dict(module.named_modules())
+        self.groups: dict[Scope, Node] = {(): self._group(module)}
+        self.where: dict[fx.Node, tuple[Scope, str]] = {}
+        self.ext: dict[Scope, fx.Node] = {}
+
+    def _group(self, m: nn.Module) -> Node:
+        cls = type(m)
+        seq = isinstance(m, nn.Sequential)
+        return {"_cls": f"{cls.__module__}.{cls.__qualname__}", "_seq": seq, "nodes": {}, "in": []}
+
+    def scope(self, keys: list[str]) -> Scope:
+        """The group for a module stack, created (in order of first use) with its parents."""
+        for k in range(1, len(keys) + 1):
+            s = tuple(keys[:k])
+            if s not in self.groups:
+                parent, name = self.groups[s[:-1]], self.local(s)
+                if "@" in s[-1]:
+                    raise UsageError(f"module '{s[-1].split('@')[0]}' is called more than once",
+                                     hint="a module run twice shares its weights; archc nodes run once")
+                self.groups[s] = self._group(self.mods[s[-1]])
+                parent["nodes"][name] = self.groups[s]
+        return tuple(keys)
+
+    @staticmethod
+    def local(s: Scope) -> str:
+        name = s[-1][len(s[-2]) + 1:] if len(s) > 1 else s[-1]
+        if "." in name.split("@")[0]:
+            raise UsageError(f"module '{s[-1]}' is called from '{s[-2] if len(s) > 1 else '<top>'}', not its parent",
+                             hint="archc groups follow the module tree: call a submodule from its own parent")
+        return name
+
+    def add(self, n: fx.Node) -> None:
+        keys = list(n.meta.get("nn_module_stack", {}))
+        if n.op == "call_module":
+            path, call = str(n.target), keys[-1]
+            m = self.mods[path]
+            s = self.scope(keys[:-1])
+            base = call.split(".")[-1] if len(keys) == 1 or "." in call else call
+            name = base.split("@")[0] + (f"_{base.split('@')[1]}" if "@" in base else "")
+            if "@" in base and any(True for _ in m.parameters()):
+                raise UsageError(f"module '{path}' ({type(m).__name__}) is called more than once",
+                                 hint="a module run twice shares its weights; archc nodes run once")
+            name = self.local((*s, f"{s[-1]}.{name}")) if s else name
+            op, args = module_op(m, path)
+            inputs = [a for a in n.args if isinstance(a, fx.Node)]
+        else:
+            s = self.scope(keys)
+            op, inputs, args = function_op(n, ".".join(s[-1:]))
+            name = self.fresh(s, op)
+        self.groups[s]["nodes"][name] = {"op": op, **args, "in": inputs}
+        self.where[n] = (s, name)
+
+    def fresh(self, s: Scope, base: str) -> str:
+        taken = set(self.groups[s]["nodes"]) | {k for k, _ in self.mods[s[-1]].named_children()} if s else \
+            set(self.groups[s]["nodes"]) | {k for k, _ in self.module.named_children()}
+        name, k = base, 1
+        while name in taken or name == "input":
+            name, k = f"{base}_{k}", k + 1
+        return name
+
+    def ref(self, p: fx.Node, s: Scope) -> str:
+        """The name a node in scope ``s`` reads ``p`` by."""
+        ps, pname = self.where.get(p, ((), "input"))
+        if p.op == "placeholder" and not s:
+            return "input"
+        if ps == s:
+            return pname
+        if p.op != "placeholder" and ps[:len(s)] == s:
+            child = ps[:len(s) + 1]
+            out = self.groups[child].setdefault("_out", p)
+            if out is not p:
+                raise UsageError(f"module '{child[-1]}' has several outputs", hint="archc groups give one value")
+            return self.local(child)
+        if self.ext.setdefault(s, p) is not p:
+            raise UsageError(f"module '{s[-1]}' reads several values from outside",
+                             hint="archc groups take one input")
+        return "input"
+
+    def finish(self, out: Any) -> Node:
+        for s, g in list(self.groups.items()):
+            for node in g["nodes"].values():
+                if "op" in node:
+                    node["in"] = [self.ref(p, s) for p in node["in"]]
+        if not isinstance(out, fx.Node):
+            raise UsageError("the module returns several values", hint="import a module that returns one tensor")
+        top = self.groups[()]
+        top["_out"] = self.ref(out, ())
+        for s in sorted((s for s in self.groups if s), key=len, reverse=True):
+            if s not in self.ext:
+                raise UsageError(f"module '{s[-1]}' reads no input")
+            self.groups[s]["in"] = [self.ref(self.ext[s], s[:-1])]
+        for s, g in self.groups.items():
+            last = list(g["nodes"])[-1]
+            out_node = g.pop("_out", None)
+            if s and out_node is not None:
+                ps = self.where[out_node][0]
+                out_name = self.where[out_node][1] if ps == s else self.local(ps[:len(s) + 1])
+            else:
+                out_name = out_node
+            if out_name is not None and out_name != last:
+                raise UsageError(f"module '{s[-1] if s else '<top>'}' returns '{out_name}', not its last step '{last}'",
+                                 hint="archc groups give their last node")
+        return top
+
+
+def build_tree(module: nn.Module) -> Node:
+    """The tree of ``module``: the top group, its children in the order they run."""
+    graph = trace(module)
+    b = _Builder(module)
+    out: Any = None
+    for n in graph.nodes:
+        if n.op in ("call_module", "call_function", "call_method"):
+            b.add(n)
+        elif n.op == "get_attr":
+            raise UsageError(f"'{n.target}' is a parameter or buffer used directly in a forward",
+                             hint="only modules and functions with an archc op can be imported")
+        elif n.op == "output":
+            out = n.args[0]
+    reached = {p for s in b.groups for p in ([s[-1]] if s else [])} | {str(n.target) for n in graph.nodes
+                                                                      if n.op == "call_module"}
+    for path, m in module.named_modules():
+        has_state = any(True for _ in m.parameters(recurse=False)) or any(True for _ in m.buffers(recurse=False))
+        if path and has_state and path not in reached:
+            raise UsageError(f"module '{path}' ({type(m).__name__}) has weights but its forward never runs it",
+                             hint="its state_dict keys would have no node")
+    return b.finish(out)
+
+
+# ---- rendering -------------------------------------------------------------------------------------------
+
+def scalar(v: Any) -> str:
+    """A YAML 1.2 flow scalar."""
+    if isinstance(v, bool):
+        return "true" if v else "false"
+    if v is None:
+        return "null"
+    if isinstance(v, float):
+        r = repr(v)
+        return r if any(c in r for c in ".en") else r + ".0"
+    if isinstance(v, int):
+        return str(v)
+    if isinstance(v, (list, tuple)):
+        return "[" + ", ".join(scalar(x) for x in v) + "]"
+    text = str(v)
+    return text if re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", text) and text not in _YAML_WORDS else json.dumps(text)
+
+
+_YAML_WORDS = {"true", "false", "null", "True", "False", "Null", "TRUE", "FALSE", "NULL", "y", "n", "yes", "no",
+               "on", "off"}
+
+
+def defaults(op: str) -> dict[str, Any]:
+    """The default arguments of an archc op ({} for a block of the spec)."""
+    from archc.blocks.base import REQUIRED
+    from archc.blocks.registry import get, is_registered
+
+    if not is_registered(op):
+        return {}
+    return {k: p.default for k, p in get(op).params.items() if p.default is not REQUIRED}
+
+
+def implicit(ins: list[str], prev: str | None) -> bool:
+    """True when ``in`` is what the node reads without saying: the previous sibling, or the input first."""
+    return ins == [prev or "input"]
+
+
+def flow(node: Node, prev: str | None) -> str:
+    """One node as a flow mapping (an op or a block use), its defaults left out."""
+    dflt = defaults(node["op"])
+    items = [f"op: {node['op']}"]
+    for k, v in node.items():
+        if k in ("op", "in") or k.startswith("_") or (k in dflt and dflt[k] == v and type(dflt[k]) is type(v)):
+            continue
+        items.append(f"{k}: {scalar(v)}")
+    if not implicit(node["in"], prev):
+        items.append(f"in: {scalar(node['in'][0]) if len(node['in']) == 1 else scalar(node['in'])}")
+    if len(items) == 1:
+        return node["op"]
+    return "{" + ", ".join(items) + "}"
+
+
+def lines(node: Node, indent: int, prev: str | None) -> list[str]:
+    """The body lines of a group (``seq:`` or ``nodes:``), at ``indent``."""
+    pad = " " * indent
+    out: list[str] = []
+    names = list(node.get("nodes", {}))
+    seq = node.get("_seq") and names == [str(k) for k in range(len(names))] and all(
+        implicit(c["in"], names[k - 1] if k else None) for k, c in enumerate(node["nodes"].values()))
+    out.append(pad + ("seq:" if seq else "nodes:"))
+    before: str | None = None
+    for name, child in node["nodes"].items():
+        head = pad + ("  - " if seq else f"  {name}: ")
+        if "op" in child:
+            out.append(head + flow(child, before))
+        else:
+            out.append(head.rstrip() + (f"  # {child['_cls']}" if child.get("_cls") not in CONTAINERS and not seq else ""))
+            inner = indent + 4
+            if not implicit(child["in"], before):
+                out.append(" " * inner + f"in: {scalar(child['in'][0])}")
+            for k in ("when", "else"):
+                if k in child:
+                    out.append(" " * inner + f"{k}: {scalar(child[k])}")
+            out.extend(lines(child, inner, None))
+        before = name
+    if seq:  # seq items that are groups start with '- ' then their keys
+        out = _fix_seq_groups(out, pad)
+    return out
+
+
+def _fix_seq_groups(out: list[str], pad: str) -> list[str]:
+    """A seq item that is a group: '- ' alone on its line is joined to the item's first key."""
+    fixed: list[str] = []
+    for line in out:
+        if fixed and fixed[-1] == pad + "  -":
+            fixed[-1] = pad + "  - " + line.lstrip()
+        else:
+            fixed.append(line)
+    return fixed
+
+
+def render(top: Node, name: str, input_shape: tuple[int, ...], source: str,
+           blocks: dict[str, Node] | None = None) -> str:
+    """The spec text."""
+    origin = source if source == top["_cls"] else f"{source} ({top['_cls']})"
+    out = [f"# Imported by `archc import` from {origin}.", "archc: 1", f"name: {name}",
+           f"input: {scalar(list(input_shape))}"]
+    if blocks:
+        out.append("blocks:")
+        for bname, block in blocks.items():
+            out.append(f"  {bname}:  # {block['_cls']}")
+            args = ", ".join(f"{k}: {v}" for k, v in block["args"].items())
+            out.append(f"    args: {{{args}}}")
+            out.extend(lines(block, 4, None))
+    out.extend(lines(top, 0, None))
+    return "\n".join(out) + "\n"

@@ -1,0 +1,290 @@
+"""Fold repeated structure: a pass over the emitted tree (emit.build_tree), no torch involved.
+
+1. Groups of the same Python class whose sub-trees match up to argument values become one
+   ``blocks:`` entry; the values that differ become the block's arguments (equal value vectors share
+   one argument), and a child some instances lack becomes ``when: "${NAME}"`` (it stands for its
+   input when skipped, which is what the instance without it reads).
+2. A ``seq:`` group (nn.Sequential) whose children are all uses of one block becomes one node with
+   ``repeat: N``; each argument follows ``i`` (a constant, ``A if i == 0 else B``, ``a + b * i`` or a
+   list indexed by ``i``).
+"""
+
+from __future__ import annotations
+
+import copy
+import re
+from collections import Counter
+from typing import Any
+
+Node = dict[str, Any]
+Pos = tuple[tuple[str, ...], str]  # (path of a node inside the group, argument key)
+CONTAINERS = ("torch.nn.modules.container.Sequential", "torch.nn.modules.container.ModuleList")
+SPEC_KEYS = {"op", "in", "nodes", "seq", "when", "else", "repeat", "as", "name", "args", "lint", "outputs",
+             "input", "i", "in_shape", "in_shapes", "replace", "frozen", "init", "each", "items", "index"}
+_WILD = object()  # an argument value an instance does not have (its child is absent)
+
+
+def is_group(n: Node) -> bool:
+    return "nodes" in n
+
+
+def _groups(node: Node, out: list[tuple[Node, str, Node]]) -> None:
+    """Every group below ``node`` as (parent, name, group), children before parents."""
+    for name, child in node["nodes"].items():
+        if is_group(child):
+            _groups(child, out)
+            out.append((node, name, child))
+
+
+def _substitute(ins: list[str], gone: dict[str, str]) -> list[str]:
+    """Refs to absent children read what the absent child reads."""
+    out = []
+    for r in ins:
+        while r in gone:
+            r = gone[r]
+        out.append(r)
+    return out
+
+
+def match(t: Node, x: Node, path: tuple[str, ...], vals: dict[Pos, Any], missing: list[tuple[str, ...]]) -> bool:
+    """Does ``x`` have ``t``'s structure up to argument values (and children it lacks)? Fills ``vals``
+    with x's value at each of t's argument positions and ``missing`` with the paths of absent children."""
+    if is_group(t) != is_group(x):
+        return False
+    if not is_group(t):
+        if t["op"] != x["op"] or set(t) != set(x):
+            return False
+        vals.update({(path, k): v for k, v in x.items() if k not in ("op", "in") and not k.startswith("_")})
+        return True
+    if t.get("_cls") != x.get("_cls"):
+        return False
+    gone = {n: c["in"][0] for n, c in t["nodes"].items() if n not in x["nodes"] and len(c["in"]) == 1}
+    kept = [n for n in t["nodes"] if n not in gone]
+    if kept != list(x["nodes"]) or (gone and t.get("_seq")):
+        return False
+    missing.extend(path + (n,) for n in gone)
+    for n in kept:
+        tc, xc = t["nodes"][n], x["nodes"][n]
+        if _substitute(tc["in"], gone) != xc["in"] or not match(tc, xc, path + (n,), vals, missing):
+            return False
+    return True
+
+
+def _size(n: Node) -> int:
+    return 1 + sum(_size(c) for c in n["nodes"].values()) if is_group(n) else 1
+
+
+def _compatible(a: list[Any], b: list[Any]) -> bool:
+    return all(x is _WILD or y is _WILD or (x == y and type(x) is type(y)) for x, y in zip(a, b, strict=True))
+
+
+def _type(values: list[Any]) -> str:
+    known = [v for v in values if v is not _WILD]
+    if all(isinstance(v, bool) for v in known):
+        return "bool"
+    if all(isinstance(v, int) and not isinstance(v, bool) for v in known):
+        return "int"
+    if all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in known):
+        return "float"
+    if all(isinstance(v, str) for v in known):
+        return "str"
+    return "list" if all(isinstance(v, list) for v in known) else "any"
+
+
+def _name(key: str, path: tuple[str, ...], taken: set[str]) -> str:
+    base = re.sub(r"\W", "_", key)
+    for cand in (base, "_".join((*path[-1:], base))):
+        cand = cand if not cand[0].isdigit() else f"n{cand}"
+        if cand not in taken and cand not in SPEC_KEYS:
+            return cand
+    k = 2
+    while f"{base}{k}" in taken:
+        k += 1
+    return f"{base}{k}"
+
+
+def _at(root: Node, path: tuple[str, ...]) -> Node:
+    for n in path:
+        root = root["nodes"][n]
+    return root
+
+
+def block_name(cls: str, taken: set[str]) -> str:
+    """BasicBlock -> basic_block, unique among the ops and blocks."""
+    from archc.blocks.registry import is_registered
+
+    short = cls.rsplit(".", 1)[-1]
+    base = re.sub(r"(?<=[a-z0-9])(?=[A-Z])", "_", short).lower()
+    base = re.sub(r"\W", "_", base) or "block"
+    name, k = base, 2
+    while name in taken or is_registered(name) or name in SPEC_KEYS:
+        name, k = f"{base}_{k}", k + 1
+    return name
+
+
+def _make_block(insts: list[tuple[Node, str, Node]], template: Node, blocks: dict[str, Node]) -> None:
+    """Replace ``insts`` (all matching ``template``) by uses of one new block."""
+    per: list[dict[Pos, Any]] = []
+    absent: list[set[tuple[str, ...]]] = []
+    for _, _, g in insts:
+        vals: dict[Pos, Any] = {}
+        missing: list[tuple[str, ...]] = []
+        match(template, g, (), vals, missing)
+        per.append(vals)
+        absent.append(set(missing))
+    tvals: dict[Pos, Any] = {}
+    match(template, template, (), tvals, [])
+    body = copy.deepcopy(template)
+    args: dict[str, str] = {}
+    uses: list[dict[str, Any]] = [{} for _ in insts]
+    defaults: dict[str, Any] = {}
+    # optional children: a bool argument each
+    optional = sorted({p for a in absent for p in a})
+    for path in optional:
+        name = _name(path[-1], path[:-1], set(args))
+        vec = [path not in a for a in absent]
+        _at(body, path)["when"] = f"${{{name}}}"
+        args[name] = "bool"
+        for u, v in zip(uses, vec, strict=True):
+            u[name] = v
+    # values that differ: merged when their vectors agree wherever both are known
+    merged: list[tuple[str, list[Any], list[Pos]]] = []
+    for pos in tvals:
+        vec = [v.get(pos, _WILD) for v in per]
+        known = [v for v in vec if v is not _WILD]
+        if all(v == known[0] and type(v) is type(known[0]) for v in known):
+            _at(body, pos[0])[pos[1]] = known[0]
+            continue
+        for k, (_, mvec, mpos) in enumerate(merged):
+            if _compatible(mvec, vec):
+                merged[k] = (merged[k][0], [m if m is not _WILD else v for m, v in zip(mvec, vec, strict=True)],
+                             [*mpos, pos])
+                break
+        else:
+            merged.append((_name(pos[1], pos[0], set(args)), vec, [pos]))
+            args[merged[-1][0]] = ""
+    for name, vec, poss in merged:
+        for pos in poss:
+            _at(body, pos[0])[pos[1]] = f"${{{name}}}"
+        typ = _type(vec)
+        if _WILD in vec:
+            default = Counter(repr(v) for v in vec if v is not _WILD).most_common(1)[0][0]
+            defaults[name] = next(v for v in vec if v is not _WILD and repr(v) == default)
+            args[name] = f"{{type: {typ}, default: {_lit(defaults[name])}}}"
+        else:
+            args[name] = typ
+        for u, v in zip(uses, vec, strict=True):
+            if v is not _WILD and not (name in defaults and v == defaults[name]):
+                u[name] = v
+    cls = template["_cls"]
+    bname = block_name(cls, set(blocks))
+    body["args"], body["_defaults"] = args, defaults
+    blocks[bname] = body
+    for (parent, name, g), u in zip(insts, uses, strict=True):
+        parent["nodes"][name] = {"op": bname, **u, "in": g["in"], "_cls": cls}
+
+
+def _lit(v: Any) -> str:
+    from archc.importer.emit import scalar
+
+    return scalar(v)
+
+
+def fold_blocks(top: Node, blocks: dict[str, Node]) -> None:
+    """Stage 1: fold same-class groups into blocks, innermost classes first."""
+    done: set[str] = set()
+    while True:
+        found: list[tuple[Node, str, Node]] = []
+        _groups(top, found)
+        by_cls: dict[str, list[tuple[Node, str, Node]]] = {}
+        for item in found:
+            cls = item[2].get("_cls", "")
+            if cls not in CONTAINERS and cls not in done:
+                by_cls.setdefault(cls, []).append(item)
+        pending = {c for c, v in by_cls.items() if len(v) >= 2}
+        ready = [c for c in pending if not any(_contains(g, pending - {c}) for _, _, g in by_cls[c])]
+        if not ready:
+            return
+        for cls in ready:
+            done.add(cls)
+            _fold_class(by_cls[cls], blocks)
+
+
+def _contains(g: Node, classes: set[str]) -> bool:
+    return any(is_group(c) and (c.get("_cls") in classes or _contains(c, classes)) for c in g["nodes"].values())
+
+
+def _fold_class(insts: list[tuple[Node, str, Node]], blocks: dict[str, Node]) -> None:
+    left = list(insts)
+    while len(left) >= 2:
+        template = max(left, key=lambda it: _size(it[2]))[2]
+        same = [it for it in left if match(template, it[2], (), {}, [])]
+        left = [it for it in left if it not in same]
+        if len(same) >= 2:
+            _make_block(same, template, blocks)
+
+
+# ---- stage 2: repeat --------------------------------------------------------------------------------------
+
+def expr_lit(v: Any) -> str:
+    """A value inside ${...}."""
+    if isinstance(v, bool):
+        return "true" if v else "false"
+    if isinstance(v, str):
+        return "'" + v + "'"
+    if isinstance(v, list):
+        return "[" + ", ".join(expr_lit(x) for x in v) + "]"
+    return "none" if v is None else repr(v)
+
+
+def over_i(vec: list[Any]) -> Any:
+    """A value, or a ${...} of the loop variable i, that gives vec[i] for each i."""
+    if all(v == vec[0] and type(v) is type(vec[0]) for v in vec):
+        return vec[0]
+    rest = vec[1:]
+    if all(v == rest[0] and type(v) is type(rest[0]) for v in rest):
+        if vec[0] is True and rest[0] is False:
+            return "${i == 0}"
+        if vec[0] is False and rest[0] is True:
+            return "${i != 0}"
+        return f"${{{expr_lit(vec[0])} if i == 0 else {expr_lit(rest[0])}}}"
+    if all(isinstance(v, int) and not isinstance(v, bool) for v in vec):
+        step = vec[1] - vec[0]
+        if all(b - a == step for a, b in zip(vec, vec[1:], strict=False)):
+            return f"${{{vec[0]} + {step} * i}}"
+    return f"${{{expr_lit(vec)}[i]}}"
+
+
+def fold_repeats(node: Node, blocks: dict[str, Node]) -> None:
+    """Stage 2: a seq group of N uses of one block becomes one node with ``repeat: N``."""
+    for name, child in list(node["nodes"].items()):
+        if not is_group(child):
+            continue
+        fold_repeats(child, blocks)
+        kids = list(child["nodes"].values())
+        names = list(child["nodes"])
+        if not (child.get("_seq") and len(kids) >= 2 and names == [str(k) for k in range(len(kids))]):
+            continue
+        op = kids[0].get("op")
+        if op not in blocks or any(k.get("op") != op for k in kids):
+            continue
+        chain = [k["in"] == ([names[j - 1]] if j else ["input"]) for j, k in enumerate(kids)]
+        if not all(chain):
+            continue
+        keys = list(dict.fromkeys(k for kid in kids for k in kid if k not in ("op", "in") and not k.startswith("_")))
+        node_ = {"op": op, "repeat": len(kids)}
+        for k in keys:
+            node_[k] = over_i([kid[k] if k in kid else _default(blocks[op], k) for kid in kids])
+        node["nodes"][name] = {**node_, "in": child["in"], "_cls": kids[0].get("_cls")}
+
+
+def _default(block: Node, arg: str) -> Any:
+    return block["_defaults"][arg]
+
+
+def fold(top: Node) -> dict[str, Node]:
+    """Both stages, in place on the tree; returns the blocks."""
+    blocks: dict[str, Node] = {}
+    fold_blocks(top, blocks)
+    fold_repeats(top, blocks)
+    return blocks

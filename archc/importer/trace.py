@@ -1,0 +1,216 @@
+"""Trace an nn.Module with torch.fx into a tree of archc nodes (one per module scope).
+
+The modules that map to an archc op are fx leaves; everything else (Sequential, user classes) is
+traced through, and torch.fx's ``nn_module_stack`` gives each node the module scope it ran in, so
+node paths are the module's own attribute paths. The tree's nodes are plain dicts in spec form, with
+``in`` always a list of names (emit drops the implicit ones) and ``_cls`` the Python class of a group.
+"""
+
+from __future__ import annotations
+
+import difflib
+import operator
+from collections.abc import Callable
+from typing import Any
+
+import torch
+import torch.fx as fx
+from torch import nn
+
+from archc.errors import UsageError
+
+Args = dict[str, Any]
+
+
+def _pair(v: Any) -> Any:
+    """(3, 3) -> 3; (1, 2) -> [1, 2]; anything else unchanged."""
+    if isinstance(v, (tuple, list)):
+        return v[0] if len(set(v)) == 1 else list(v)
+    return v
+
+
+def _conv(m: nn.Conv2d) -> Args:
+    padding = m.padding if isinstance(m.padding, str) else _pair(m.padding)
+    return {"out_channels": m.out_channels, "kernel_size": _pair(m.kernel_size), "stride": _pair(m.stride),
+            "padding": padding, "dilation": _pair(m.dilation), "groups": m.groups, "bias": m.bias is not None,
+            "padding_mode": m.padding_mode}
+
+
+def _bn(m: nn.BatchNorm2d) -> Args:
+    if m.momentum is None:
+        raise ValueError("momentum=None (a cumulative average) has no archc argument")
+    return {"eps": m.eps, "momentum": m.momentum, "affine": m.affine, "track_running_stats": m.track_running_stats}
+
+
+def _pool(m: Any, keys: tuple[str, ...]) -> Args:
+    return {k: _pair(getattr(m, k)) for k in keys}
+
+
+# Module class -> (archc op, arguments read from the instance).
+MODULE_OPS: dict[type, tuple[str, Callable[[Any], Args]]] = {
+    nn.Conv2d: ("conv2d", _conv),
+    nn.BatchNorm2d: ("batchnorm2d", _bn),
+    nn.Linear: ("linear", lambda m: {"out_features": m.out_features, "bias": m.bias is not None}),
+    nn.ReLU: ("relu", lambda m: {"inplace": m.inplace}),
+    nn.ReLU6: ("relu6", lambda m: {"inplace": m.inplace}),
+    nn.SiLU: ("silu", lambda m: {"inplace": m.inplace}),
+    nn.Hardswish: ("hardswish", lambda m: {"inplace": m.inplace}),
+    nn.Hardsigmoid: ("hardsigmoid", lambda m: {"inplace": m.inplace}),
+    nn.LeakyReLU: ("leaky_relu", lambda m: {"negative_slope": m.negative_slope, "inplace": m.inplace}),
+    nn.Sigmoid: ("sigmoid", lambda m: {}),
+    nn.Tanh: ("tanh", lambda m: {}),
+    nn.GELU: ("gelu", lambda m: {"approximate": m.approximate}),
+    nn.Identity: ("identity", lambda m: {}),
+    nn.Dropout: ("dropout", lambda m: {"p": m.p, "inplace": m.inplace}),
+    nn.Flatten: ("flatten", lambda m: {"start_dim": m.start_dim, "end_dim": m.end_dim}),
+    nn.MaxPool2d: ("max_pool2d", lambda m: _pool(m, ("kernel_size", "stride", "padding", "ceil_mode", "dilation"))),
+    nn.AvgPool2d: ("avg_pool2d", lambda m: _pool(m, ("kernel_size", "stride", "padding", "ceil_mode",
+                                                    "count_include_pad"))),
+    nn.AdaptiveAvgPool2d: ("adaptive_avg_pool2d", lambda m: {"output_size": _pair(m.output_size)}),
+    nn.AdaptiveMaxPool2d: ("adaptive_max_pool2d", lambda m: {"output_size": _pair(m.output_size)}),
+}
+
+# Modules traced through (their forward is followed), whatever library they come from.
+CONTAINERS = (nn.Sequential, nn.ModuleList, nn.ModuleDict)
+
+
+def _flatten(a: tuple[Any, ...], k: Args) -> tuple[list[Any], Args]:
+    start = k.get("start_dim", a[1] if len(a) > 1 else 0)
+    end = k.get("end_dim", a[2] if len(a) > 2 else -1)
+    return [a[0]], {"start_dim": start, "end_dim": end}
+
+
+def _binary(op: str, scalar: str) -> Callable[[tuple[Any, ...], Args], tuple[str, list[Any], Args]]:
+    def f(a: tuple[Any, ...], k: Args) -> tuple[str, list[Any], Args]:
+        x, y = a[0], a[1] if len(a) > 1 else k["other"]
+        if isinstance(x, fx.Node) and isinstance(y, fx.Node):
+            return op, [x, y], {}
+        node, const = (x, y) if isinstance(x, fx.Node) else (y, x)
+        if not isinstance(const, (int, float)) or (scalar == "sub" and node is y):
+            raise ValueError(f"{op} of {x!r} and {y!r} has no archc op")
+        return "scalar", [node], {"add": -const} if scalar == "sub" else {scalar: const}
+    return f
+
+
+def _simple(op: str, *names: str) -> Callable[[tuple[Any, ...], Args], tuple[str, list[Any], Args]]:
+    """A function whose first argument is the tensor and whose next ones are ``names`` in order."""
+    def f(a: tuple[Any, ...], k: Args) -> tuple[str, list[Any], Args]:
+        args = {n: v for n, v in zip(names, a[1:], strict=False)}
+        args.update({n: v for n, v in k.items() if n in names})
+        return op, [a[0]], args
+    return f
+
+
+def _cat(a: tuple[Any, ...], k: Args) -> tuple[str, list[Any], Args]:
+    return "concat", list(a[0]), {"dim": k.get("dim", a[1] if len(a) > 1 else 0)}
+
+
+def _mean(a: tuple[Any, ...], k: Args) -> tuple[str, list[Any], Args]:
+    dim = k.get("dim", a[1] if len(a) > 1 else None)
+    if dim is None:
+        raise ValueError("a mean over every dim, the batch included, has no archc op")
+    return "mean", [a[0]], {"dim": list(dim) if isinstance(dim, tuple) else dim,
+                            "keepdim": k.get("keepdim", a[2] if len(a) > 2 else False)}
+
+
+def _adaptive(op: str) -> Callable[[tuple[Any, ...], Args], tuple[str, list[Any], Args]]:
+    def f(a: tuple[Any, ...], k: Args) -> tuple[str, list[Any], Args]:
+        return op, [a[0]], {"output_size": _pair(k.get("output_size", a[1] if len(a) > 1 else None))}
+    return f
+
+
+Handler = Callable[[tuple[Any, ...], Args], tuple[str, list[Any], Args]]
+_ACT = {"inplace": False}
+FUNCTION_OPS: dict[Any, tuple[str, Handler]] = {
+    operator.add: ("add", _binary("add", "add")), operator.iadd: ("add", _binary("add", "add")),
+    torch.add: ("add", _binary("add", "add")), operator.mul: ("mul", _binary("mul", "mul")),
+    operator.imul: ("mul", _binary("mul", "mul")), torch.mul: ("mul", _binary("mul", "mul")),
+    operator.sub: ("sub", _binary("sub", "sub")), torch.cat: ("concat", _cat), torch.concat: ("concat", _cat),
+    torch.flatten: ("flatten", lambda a, k: ("flatten", *_flatten(a, k))),
+    torch.relu: ("relu", _simple("relu")), nn.functional.relu: ("relu", _simple("relu", "inplace")),
+    nn.functional.relu6: ("relu6", _simple("relu6", "inplace")), torch.sigmoid: ("sigmoid", _simple("sigmoid")),
+    nn.functional.silu: ("silu", _simple("silu", "inplace")), torch.tanh: ("tanh", _simple("tanh")),
+    nn.functional.hardswish: ("hardswish", _simple("hardswish", "inplace")),
+    nn.functional.hardsigmoid: ("hardsigmoid", _simple("hardsigmoid", "inplace")),
+    nn.functional.gelu: ("gelu", _simple("gelu", "approximate")),
+    nn.functional.adaptive_avg_pool2d: ("adaptive_avg_pool2d", _adaptive("adaptive_avg_pool2d")),
+    nn.functional.adaptive_max_pool2d: ("adaptive_max_pool2d", _adaptive("adaptive_max_pool2d")),
+    torch.mean: ("mean", _mean),
+}
+METHOD_OPS: dict[str, tuple[str, Handler]] = {
+    "flatten": ("flatten", lambda a, k: ("flatten", *_flatten(a, k))), "mean": ("mean", _mean),
+    "relu": ("relu", _simple("relu")), "sigmoid": ("sigmoid", _simple("sigmoid")),
+    "add": ("add", _binary("add", "add")), "mul": ("mul", _binary("mul", "mul")),
+}
+
+
+def op_names() -> list[str]:
+    """Every archc op name (for the nearest-op hint)."""
+    from archc.blocks.registry import names
+
+    return names()
+
+
+def nearest(name: str) -> str:
+    """The archc op nearest to a Python name (difflib), for hints."""
+    close = difflib.get_close_matches(name.lower(), op_names(), n=1, cutoff=0.0)
+    return close[0] if close else "?"
+
+
+class ArchcTracer(fx.Tracer):
+    """fx tracer whose leaves are the modules with an archc op, and torch's own modules without one
+    (so they are reported by name instead of traced into)."""
+
+    def is_leaf_module(self, m: nn.Module, module_qualified_name: str) -> bool:
+        if isinstance(m, CONTAINERS):
+            return False
+        if type(m) in MODULE_OPS:
+            return True
+        return m.__module__.startswith("torch.nn")
+
+
+def trace(module: nn.Module) -> fx.Graph:
+    """The fx graph of ``module``; data-dependent control flow is a UsageError naming it."""
+    try:
+        return ArchcTracer().trace(module)
+    except Exception as e:  # fx raises TraceError, TypeError, ... on code it cannot follow
+        raise UsageError(f"torch.fx cannot trace {type(module).__name__}: {type(e).__name__}: {e}",
+                         hint="data-dependent control flow (an `if` on a tensor's values) cannot be imported; "
+                              "make the branch a constructor argument") from None
+
+
+def unmapped(what: str, path: str, name: str) -> UsageError:
+    """The error for a module or function with no archc op."""
+    return UsageError(f"{what} at '{path or '<top>'}' has no archc op (nearest: {nearest(name)})",
+                      hint="`archc blocks` lists the ops; add one to archc/blocks or rewrite the module with them")
+
+
+def module_op(m: nn.Module, path: str) -> tuple[str, Args]:
+    """The archc op and arguments of a leaf module."""
+    entry = MODULE_OPS.get(type(m))
+    if entry is None:
+        raise unmapped(f"module {type(m).__module__}.{type(m).__qualname__}", path, type(m).__name__)
+    try:
+        return entry[0], entry[1](m)
+    except ValueError as e:
+        raise UsageError(f"module {type(m).__qualname__} at '{path}': {e}") from None
+
+
+def function_op(node: fx.Node, path: str) -> tuple[str, list[Any], Args]:
+    """The archc op, input nodes and arguments of a call_function or call_method node."""
+    if node.op == "call_method":
+        entry = METHOD_OPS.get(str(node.target))
+        label = f"method Tensor.{node.target}"
+    else:
+        entry = FUNCTION_OPS.get(node.target)
+        label = f"function {getattr(node.target, '__module__', '')}.{getattr(node.target, '__name__', node.target)}"
+    if entry is None:
+        raise unmapped(label, path, str(getattr(node.target, "__name__", node.target)))
+    try:
+        op, inputs, args = entry[1](tuple(node.args), dict(node.kwargs))
+    except (ValueError, KeyError, IndexError, TypeError) as e:
+        raise UsageError(f"{label} at '{path}': {e}") from None
+    if not all(isinstance(x, fx.Node) for x in inputs) or any(isinstance(v, fx.Node) for v in args.values()):
+        raise UsageError(f"{label} at '{path}' takes a computed value as an argument",
+                         hint="only constant arguments can be imported")
+    return op, inputs, args
