@@ -590,6 +590,7 @@ def _parser() -> argparse.ArgumentParser:
     sub.add_parser("blocks", help="the block library").set_defaults(fn=_blocks)
     sub.add_parser("schema", help="print the JSON Schema of specs").set_defaults(fn=_schema)
     sub.add_parser("lsp", help="a Language Server Protocol server over stdio (editors)").set_defaults(fn=_lsp)
+    __import__("archc.importer.cli", fromlist=["add_parser"]).add_parser(sub)  # `archc import` (issue 27)
     return p
 
 
