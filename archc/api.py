@@ -12,7 +12,7 @@ from archc.resolve import Limits, resolve
 if TYPE_CHECKING:
     import torch
 
-__all__ = ["MissingExtraError", "analyse", "analyse_graph", "check", "compile", "missing_extra"]
+__all__ = ["MissingExtraError", "analyse", "analyse_graph", "check", "compile", "from_module", "missing_extra"]
 
 # The optional modules, by the extra (pyproject's optional-dependencies) that installs them.
 EXTRA_OF_MODULE = {"torch": "torch", "torchvision": "torch", "safetensors": "torch",
@@ -113,3 +113,11 @@ def compile(spec: str | Path, *, device: str | torch.device | None = None, input
 
         load_any(module, weights if is_torchvision(weights) else run_weights(weights)[0])
     return module
+
+
+def from_module(module: Any, example_input: Any) -> str:
+    """The archc spec text of a PyTorch module (``archc import``): exact, with repeated structure folded.
+    ``example_input``: a batched tensor or the per-sample shape. Unmapped modules raise a UsageError."""
+    from archc.importer import from_module as _from_module
+
+    return _from_module(module, example_input)

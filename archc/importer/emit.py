@@ -255,8 +255,8 @@ def render(top: Node, name: str, input_shape: tuple[int, ...], source: str,
         out.append("blocks:")
         for bname, block in blocks.items():
             out.append(f"  {bname}:  # {block['_cls']}")
-            args = ", ".join(f"{k}: {v}" for k, v in block["args"].items())
-            out.append(f"    args: {{{args}}}")
+            if block["args"]:
+                out.append("    args: {" + ", ".join(f"{k}: {v}" for k, v in block["args"].items()) + "}")
             out.extend(lines(block, 4, None))
     out.extend(lines(top, 0, None))
     return "\n".join(out) + "\n"

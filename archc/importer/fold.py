@@ -12,6 +12,7 @@
 from __future__ import annotations
 
 import copy
+import itertools
 import re
 from collections import Counter
 from typing import Any
@@ -46,9 +47,10 @@ def _substitute(ins: list[str], gone: dict[str, str]) -> list[str]:
     return out
 
 
-def match(t: Node, x: Node, path: tuple[str, ...], vals: dict[Pos, Any], missing: list[tuple[str, ...]]) -> bool:
+def match(t: Node, x: Node, path: tuple[str, ...], vals: dict[Pos, Any], missing: dict[tuple[str, ...], str]) -> bool:
     """Does ``x`` have ``t``'s structure up to argument values (and children it lacks)? Fills ``vals``
-    with x's value at each of t's argument positions and ``missing`` with the paths of absent children."""
+    with x's value at each of t's argument positions and ``missing`` with each absent child's path and
+    the input it stands for (its ``else:``), chosen so that every reader of it reads what x's reader reads."""
     if is_group(t) != is_group(x):
         return False
     if not is_group(t):
@@ -58,16 +60,24 @@ def match(t: Node, x: Node, path: tuple[str, ...], vals: dict[Pos, Any], missing
         return True
     if t.get("_cls") != x.get("_cls"):
         return False
-    gone = {n: c["in"][0] for n, c in t["nodes"].items() if n not in x["nodes"] and len(c["in"]) == 1}
-    kept = [n for n in t["nodes"] if n not in gone]
-    if kept != list(x["nodes"]) or (gone and t.get("_seq")):
+    absent = [n for n in t["nodes"] if n not in x["nodes"]]
+    kept = [n for n in t["nodes"] if n in x["nodes"]]
+    if kept != list(x["nodes"]) or not kept or (absent and t.get("_seq")):
         return False
-    missing.extend(path + (n,) for n in gone)
-    for n in kept:
-        tc, xc = t["nodes"][n], x["nodes"][n]
-        if _substitute(tc["in"], gone) != xc["in"] or not match(tc, xc, path + (n,), vals, missing):
-            return False
-    return True
+    last = list(t["nodes"])[-1]
+    for combo in itertools.islice(itertools.product(*(t["nodes"][n]["in"] for n in absent)), 64):
+        gone = dict(zip(absent, combo, strict=True))
+        if _substitute([last], gone) != [kept[-1]]:  # the group's output
+            continue
+        v2: dict[Pos, Any] = {}
+        m2: dict[tuple[str, ...], str] = {}
+        if all(_substitute(t["nodes"][n]["in"], gone) == x["nodes"][n]["in"]
+               and match(t["nodes"][n], x["nodes"][n], path + (n,), v2, m2) for n in kept):
+            vals.update(v2)
+            missing.update(m2)
+            missing.update({path + (n,): g for n, g in gone.items()})
+            return True
+    return False
 
 
 def _size(n: Node) -> int:
@@ -93,9 +103,9 @@ def _type(values: list[Any]) -> str:
 
 def _name(key: str, path: tuple[str, ...], taken: set[str]) -> str:
     base = re.sub(r"\W", "_", key)
-    for cand in (base, "_".join((*path[-1:], base))):
-        cand = cand if not cand[0].isdigit() else f"n{cand}"
-        if cand not in taken and cand not in SPEC_KEYS:
+    for cand in (base, "_".join((*path[-1:], base)), "_".join((*path, base))):
+        cand = re.sub(r"\W", "_", cand)
+        if not cand[0].isdigit() and cand not in taken and cand not in SPEC_KEYS:
             return cand
     k = 2
     while f"{base}{k}" in taken:
@@ -122,31 +132,50 @@ def block_name(cls: str, taken: set[str]) -> str:
     return name
 
 
-def _make_block(insts: list[tuple[Node, str, Node]], template: Node, blocks: dict[str, Node]) -> None:
-    """Replace ``insts`` (all matching ``template``) by uses of one new block."""
+def _paths(g: Node, path: tuple[str, ...] = ()) -> list[tuple[str, ...]]:
+    """Every child path of a group, in order."""
+    out: list[tuple[str, ...]] = []
+    for n, c in g["nodes"].items():
+        out.append(path + (n,))
+        if is_group(c):
+            out.extend(_paths(c, path + (n,)))
+    return out
+
+
+def _make_block(insts: list[tuple[Node, str, Node]], template: Node, blocks: dict[str, Node]) -> bool:
+    """Replace ``insts`` (all matching ``template``) by uses of one new block (False: they cannot share one)."""
     per: list[dict[Pos, Any]] = []
-    absent: list[set[tuple[str, ...]]] = []
+    absent: list[dict[tuple[str, ...], str]] = []
     for _, _, g in insts:
         vals: dict[Pos, Any] = {}
-        missing: list[tuple[str, ...]] = []
+        missing: dict[tuple[str, ...], str] = {}
         match(template, g, (), vals, missing)
         per.append(vals)
-        absent.append(set(missing))
+        absent.append(missing)
+    elses: dict[tuple[str, ...], str] = {}
+    for a in absent:
+        for path, src in a.items():
+            if elses.setdefault(path, src) != src:
+                return False  # instances skip the same child for different inputs: not one block
     tvals: dict[Pos, Any] = {}
-    match(template, template, (), tvals, [])
+    match(template, template, (), tvals, {})
     body = copy.deepcopy(template)
     args: dict[str, str] = {}
     uses: list[dict[str, Any]] = [{} for _ in insts]
     defaults: dict[str, Any] = {}
-    # optional children: a bool argument each
-    optional = sorted({p for a in absent for p in a})
-    for path in optional:
-        name = _name(path[-1], path[:-1], set(args))
-        vec = [path not in a for a in absent]
-        _at(body, path)["when"] = f"${{{name}}}"
-        args[name] = "bool"
-        for u, v in zip(uses, vec, strict=True):
-            u[name] = v
+    # optional children: a bool argument per presence pattern
+    by_vec: dict[tuple[bool, ...], str] = {}
+    for path in [p for p in _paths(template) if p in elses]:
+        vec = tuple(path not in a for a in absent)
+        if vec not in by_vec:
+            by_vec[vec] = name = _name(path[-1], path[:-1], set(args))
+            args[name] = "bool"
+            for u, v in zip(uses, vec, strict=True):
+                u[name] = v
+        child = _at(body, path)
+        child["when"] = f"${{{by_vec[vec]}}}"
+        if len(child["in"]) > 1:
+            child["else"] = elses[path]
     # values that differ: merged when their vectors agree wherever both are known
     merged: list[tuple[str, list[Any], list[Pos]]] = []
     for pos in tvals:
@@ -182,6 +211,7 @@ def _make_block(insts: list[tuple[Node, str, Node]], template: Node, blocks: dic
     blocks[bname] = body
     for (parent, name, g), u in zip(insts, uses, strict=True):
         parent["nodes"][name] = {"op": bname, **u, "in": g["in"], "_cls": cls}
+    return True
 
 
 def _lit(v: Any) -> str:
@@ -218,7 +248,7 @@ def _fold_class(insts: list[tuple[Node, str, Node]], blocks: dict[str, Node]) ->
     left = list(insts)
     while len(left) >= 2:
         template = max(left, key=lambda it: _size(it[2]))[2]
-        same = [it for it in left if match(template, it[2], (), {}, [])]
+        same = [it for it in left if match(template, it[2], (), {}, {})]
         left = [it for it in left if it not in same]
         if len(same) >= 2:
             _make_block(same, template, blocks)

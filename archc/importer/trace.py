@@ -151,9 +151,19 @@ def op_names() -> list[str]:
     return names()
 
 
+# Python names whose nearest archc op difflib would not find.
+NEAREST = {"upsample": "interpolate", "upsamplingnearest2d": "interpolate", "upsamplingbilinear2d": "interpolate",
+           "multiheadattention": "self_attention", "convtranspose2d": "conv_transpose2d", "cumsum": "sum",
+           "zeropad2d": "pad", "constantpad2d": "pad", "reflectionpad2d": "pad", "mish": "silu", "elu": "leaky_relu",
+           "prelu": "leaky_relu", "embedding": "linear", "lstm": "linear", "gru": "linear"}
+
+
 def nearest(name: str) -> str:
     """The archc op nearest to a Python name (difflib), for hints."""
-    close = difflib.get_close_matches(name.lower(), op_names(), n=1, cutoff=0.0)
+    key = name.lower()
+    if key in NEAREST:
+        return NEAREST[key]
+    close = difflib.get_close_matches(key, op_names(), n=1, cutoff=0.0)
     return close[0] if close else "?"
 
 

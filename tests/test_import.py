@@ -1,0 +1,164 @@
+"""`archc import` / archc.from_module: torchvision models import exact and folded (issue 27)."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+
+torch = pytest.importorskip("torch")
+torchvision = pytest.importorskip("torchvision")
+
+import archc  # noqa: E402
+from archc.cli import main  # noqa: E402
+from archc.errors import UsageError  # noqa: E402
+from archc.importer.fold import over_i  # noqa: E402
+
+SPECS = Path(__file__).resolve().parent.parent / "specs"
+SHAPE = (3, 64, 64)
+
+
+def _lines_with_bases(name: str) -> int:
+    """Lines of a hand-written spec and of the specs it extends."""
+    total, path = 0, SPECS / f"{name}.yaml"
+    while True:
+        text = path.read_text()
+        total += len(text.splitlines())
+        m = re.search(r"^extends: (\w+)$", text, re.M)
+        if not m:
+            return total
+        path = SPECS / f"{m.group(1)}.yaml"
+
+
+def _randomise(model: torch.nn.Module) -> None:
+    with torch.no_grad():
+        for key, v in model.state_dict().items():
+            if v.is_floating_point():
+                v.copy_(torch.rand_like(v) + 0.5 if key.endswith("running_var") else torch.randn_like(v) * 0.2)
+
+
+def _imported(name: str, tmp_path: Path) -> tuple[torch.nn.Module, Path, str]:
+    torch.manual_seed(0)
+    source = getattr(torchvision.models, name)().eval()
+    text = archc.from_module(source, SHAPE)
+    path = tmp_path / f"{name}.yaml"
+    path.write_text(text)
+    return source, path, text
+
+
+@pytest.mark.parametrize("name", ["resnet18", "vgg11", "resnet50", "mobilenet_v2"])
+def test_torchvision_imports_exact(name: str, tmp_path: Path) -> None:
+    torch.set_num_threads(1)
+    source, path, _ = _imported(name, tmp_path)
+    analysis = archc.check(path)
+    assert analysis.params == sum(p.numel() for p in source.parameters())
+    _randomise(source)
+    model = archc.compile(path).eval()
+    model.load_state_dict(source.state_dict(), strict=True)
+    x = torch.randn(2, *SHAPE, generator=torch.Generator().manual_seed(1))
+    with torch.no_grad():
+        want, got = source(x), model(x)
+    assert want.abs().max() > 1e-3  # not a comparison of zeros
+    torch.testing.assert_close(got, want, rtol=1e-5, atol=1e-5 * float(want.abs().max()))
+
+
+def test_resnet_basic_blocks_fold_into_one_block_with_repeat(tmp_path: Path) -> None:
+    _, _, text = _imported("resnet18", tmp_path)
+    assert re.findall(r"^  (\w+):  # torchvision.models.resnet.BasicBlock$", text, re.M) == ["basic_block"]
+    stages = re.findall(r"^  layer\d: \{op: basic_block, repeat: 2, (.*)\}$", text, re.M)
+    assert len(stages) == 4
+    assert 'stride: "${2 if i == 0 else 1}"' in stages[1] and 'downsample: "${i == 0}"' in stages[1]
+    assert "when: \"${downsample}\"" in text
+    assert "in_channels" not in text  # input widths are inferred
+    # resnet18.yaml extends resnet50.yaml: compare with both files, the hand-written spec in full
+    assert len(text.splitlines()) <= 2 * _lines_with_bases("resnet18")
+    assert len(text.splitlines()) <= 40
+
+
+def test_resnet50_is_within_twice_its_hand_written_spec(tmp_path: Path) -> None:
+    _, _, text = _imported("resnet50", tmp_path)
+    assert len(text.splitlines()) <= 2 * len((SPECS / "resnet50.yaml").read_text().splitlines())
+
+
+@pytest.mark.parametrize(("vec", "want"), [
+    ([1, 1, 1], 1), ([True, False, False], "${i == 0}"), ([2, 1, 1], "${2 if i == 0 else 1}"),
+    ([4, 6, 8], "${4 + 2 * i}"), ([1, 5, 2], "${[1, 5, 2][i]}"), (["a", "b", "b"], "${'a' if i == 0 else 'b'}"),
+])
+def test_repeat_arguments_follow_i(vec: list[object], want: object) -> None:
+    assert over_i(vec) == want
+    if isinstance(want, str) and want.startswith("${"):  # the expression gives the values back
+        from archc.expr import evaluate
+
+        assert [evaluate(want[2:-1], {"i": i}) for i in range(len(vec))] == vec
+
+
+class _Odd(torch.nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.stem = torch.nn.Conv2d(3, 8, 3)
+        self.rnn = torch.nn.Sequential(torch.nn.Upsample(scale_factor=2))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.rnn(self.stem(x))
+
+
+def test_unmapped_module_is_a_named_error() -> None:
+    with pytest.raises(UsageError) as e:
+        archc.from_module(_Odd(), (3, 16, 16))
+    msg = str(e.value)
+    assert "torch.nn.modules.upsampling.Upsample" in msg and "'rnn.0'" in msg and "nearest: " in msg
+
+
+def test_unmapped_function_is_a_named_error() -> None:
+    class Fn(torch.nn.Module):
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            return torch.cumsum(x, 1)
+
+    with pytest.raises(UsageError, match=r"function torch\.cumsum at '<top>' has no archc op"):
+        archc.from_module(Fn(), (3, 8, 8))
+
+
+USER_FILE = '''
+import torch
+from torch import nn
+
+
+class Unit(nn.Module):
+    def __init__(self, c, gate):
+        super().__init__()
+        self.conv = nn.Conv2d(c, c, 3, padding=1, bias=False)
+        self.bn = nn.BatchNorm2d(c)
+        self.gate = nn.Sequential(nn.AdaptiveAvgPool2d(1), nn.Conv2d(c, c, 1), nn.Sigmoid()) if gate else None
+
+    def forward(self, x):
+        y = self.bn(self.conv(x))
+        if self.gate is not None:
+            y = y * self.gate(y)
+        return torch.relu(x + y)
+
+
+class Factory(nn.Module):
+    def __init__(self, classes=10):
+        super().__init__()
+        self.stem = nn.Conv2d(3, 16, 3, padding=1)
+        self.units = nn.Sequential(*[Unit(16, gate=k % 2 == 0) for k in range(4)])
+        self.pool = nn.AdaptiveAvgPool2d(1)
+        self.head = nn.Linear(16, classes)
+
+    def forward(self, x):
+        return self.head(torch.flatten(self.pool(self.units(self.stem(x))), 1))
+'''
+
+
+def test_user_file_factory_imports(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    src = tmp_path / "net.py"
+    src.write_text(USER_FILE)
+    out = tmp_path / "net.yaml"
+    assert main(["import", f"{src}:Factory", "--args", '{"classes": 7}', "--input", "3x16x16", "-o", str(out)]) == 0
+    analysis = archc.check(out)
+    assert analysis.output_shapes == [(7,)]
+    text = out.read_text()
+    assert "# net.Unit" in text.replace("archc_user_net.", "net.")
+    assert main(["import", f"{src}:Nope"]) == 2
+    assert "defines no 'Nope'" in capsys.readouterr().err
