@@ -47,7 +47,7 @@ def _imported(name: str, tmp_path: Path) -> tuple[torch.nn.Module, Path, str]:
     return source, path, text
 
 
-@pytest.mark.parametrize("name", ["resnet18", "vgg11", "resnet50", "mobilenet_v2"])
+@pytest.mark.parametrize("name", ["resnet18", "vgg11", "resnet50", "mobilenet_v2", "efficientnet_b0", "mobilenet_v3_large"])
 def test_torchvision_imports_exact(name: str, tmp_path: Path) -> None:
     torch.set_num_threads(1)
     source, path, _ = _imported(name, tmp_path)
@@ -79,6 +79,7 @@ def test_resnet_basic_blocks_fold_into_one_block_with_repeat(tmp_path: Path) -> 
 def test_resnet50_is_within_twice_its_hand_written_spec(tmp_path: Path) -> None:
     _, _, text = _imported("resnet50", tmp_path)
     assert len(text.splitlines()) <= 2 * len((SPECS / "resnet50.yaml").read_text().splitlines())
+    assert len(re.findall(r"^  layer\d: \{op: bottleneck, repeat: \d, ", text, re.M)) == 4
 
 
 @pytest.mark.parametrize(("vec", "want"), [

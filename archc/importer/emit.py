@@ -220,7 +220,8 @@ def lines(node: Node, indent: int, prev: str | None) -> list[str]:
         if "op" in child:
             out.append(head + flow(child, before))
         else:
-            out.append(head.rstrip() + (f"  # {child['_cls']}" if child.get("_cls") not in CONTAINERS and not seq else ""))
+            note = f"  # {child['_cls']}" if child.get("_cls") not in CONTAINERS and not seq else ""
+            out.append(head.rstrip() + note)
             inner = indent + 4
             if not implicit(child["in"], before):
                 out.append(" " * inner + f"in: {scalar(child['in'][0])}")

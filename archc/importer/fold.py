@@ -166,14 +166,14 @@ def _make_block(insts: list[tuple[Node, str, Node]], template: Node, blocks: dic
     # optional children: a bool argument per presence pattern
     by_vec: dict[tuple[bool, ...], str] = {}
     for path in [p for p in _paths(template) if p in elses]:
-        vec = tuple(path not in a for a in absent)
-        if vec not in by_vec:
-            by_vec[vec] = name = _name(path[-1], path[:-1], set(args))
+        present = tuple(path not in a for a in absent)
+        if present not in by_vec:
+            by_vec[present] = name = _name(path[-1], path[:-1], set(args))
             args[name] = "bool"
-            for u, v in zip(uses, vec, strict=True):
+            for u, v in zip(uses, present, strict=True):
                 u[name] = v
         child = _at(body, path)
-        child["when"] = f"${{{by_vec[vec]}}}"
+        child["when"] = f"${{{by_vec[present]}}}"
         if len(child["in"]) > 1:
             child["else"] = elses[path]
     # values that differ: merged when their vectors agree wherever both are known

@@ -46,6 +46,12 @@ def _pool(m: Any, keys: tuple[str, ...]) -> Args:
     return {k: _pair(getattr(m, k)) for k in keys}
 
 
+def _ln(m: nn.LayerNorm) -> Args:
+    if len(m.normalized_shape) != 1:
+        raise ValueError(f"normalized_shape {tuple(m.normalized_shape)} spans several dims; archc's layernorm takes one")
+    return {"eps": m.eps, "elementwise_affine": m.elementwise_affine, "bias": m.bias is not None}
+
+
 # Module class -> (archc op, arguments read from the instance).
 MODULE_OPS: dict[type, tuple[str, Callable[[Any], Args]]] = {
     nn.Conv2d: ("conv2d", _conv),
@@ -61,6 +67,7 @@ MODULE_OPS: dict[type, tuple[str, Callable[[Any], Args]]] = {
     nn.Tanh: ("tanh", lambda m: {}),
     nn.GELU: ("gelu", lambda m: {"approximate": m.approximate}),
     nn.Identity: ("identity", lambda m: {}),
+    nn.LayerNorm: ("layernorm", lambda m: {**_ln(m), "channels": "last"}),
     nn.Dropout: ("dropout", lambda m: {"p": m.p, "inplace": m.inplace}),
     nn.Flatten: ("flatten", lambda m: {"start_dim": m.start_dim, "end_dim": m.end_dim}),
     nn.MaxPool2d: ("max_pool2d", lambda m: _pool(m, ("kernel_size", "stride", "padding", "ceil_mode", "dilation"))),
@@ -69,6 +76,16 @@ MODULE_OPS: dict[type, tuple[str, Callable[[Any], Args]]] = {
     nn.AdaptiveAvgPool2d: ("adaptive_avg_pool2d", lambda m: {"output_size": _pair(m.output_size)}),
     nn.AdaptiveMaxPool2d: ("adaptive_max_pool2d", lambda m: {"output_size": _pair(m.output_size)}),
 }
+
+try:  # torchvision's own modules with an archc op (torchvision comes with torch in archc[torch])
+    from torchvision.ops import StochasticDepth
+    from torchvision.models.convnext import LayerNorm2d
+
+    MODULE_OPS[StochasticDepth] = ("stochastic_depth", lambda m: {"p": m.p, "mode": m.mode})
+    MODULE_OPS[LayerNorm2d] = ("layernorm", lambda m: {**_ln(m), "channels": "first"})
+except ImportError:  # pragma: no cover - torchvision missing
+    pass
+
 
 # Modules traced through (their forward is followed), whatever library they come from.
 CONTAINERS = (nn.Sequential, nn.ModuleList, nn.ModuleDict)
@@ -141,6 +158,8 @@ METHOD_OPS: dict[str, tuple[str, Handler]] = {
     "flatten": ("flatten", lambda a, k: ("flatten", *_flatten(a, k))), "mean": ("mean", _mean),
     "relu": ("relu", _simple("relu")), "sigmoid": ("sigmoid", _simple("sigmoid")),
     "add": ("add", _binary("add", "add")), "mul": ("mul", _binary("mul", "mul")),
+    "permute": ("permute", lambda a, k: ("permute", [a[0]], {"dims": list(a[1] if len(a) == 2 and isinstance(
+        a[1], (tuple, list)) else a[1:])})),
 }
 
 
