@@ -47,7 +47,8 @@ def _imported(name: str, tmp_path: Path) -> tuple[torch.nn.Module, Path, str]:
     return source, path, text
 
 
-@pytest.mark.parametrize("name", ["resnet18", "vgg11", "resnet50", "mobilenet_v2", "efficientnet_b0", "mobilenet_v3_large"])
+@pytest.mark.parametrize("name", ["resnet18", "vgg11", "resnet50", "mobilenet_v2", "efficientnet_b0",
+                                  "mobilenet_v3_large"])
 def test_torchvision_imports_exact(name: str, tmp_path: Path) -> None:
     torch.set_num_threads(1)
     source, path, _ = _imported(name, tmp_path)

@@ -48,7 +48,7 @@ def _pool(m: Any, keys: tuple[str, ...]) -> Args:
 
 def _ln(m: nn.LayerNorm) -> Args:
     if len(m.normalized_shape) != 1:
-        raise ValueError(f"normalized_shape {tuple(m.normalized_shape)} spans several dims; archc's layernorm takes one")
+        raise ValueError(f"normalized_shape {tuple(m.normalized_shape)} spans several dims; layernorm takes one")
     return {"eps": m.eps, "elementwise_affine": m.elementwise_affine, "bias": m.bias is not None}
 
 
@@ -78,8 +78,8 @@ MODULE_OPS: dict[type, tuple[str, Callable[[Any], Args]]] = {
 }
 
 try:  # torchvision's own modules with an archc op (torchvision comes with torch in archc[torch])
-    from torchvision.ops import StochasticDepth
     from torchvision.models.convnext import LayerNorm2d
+    from torchvision.ops import StochasticDepth
 
     MODULE_OPS[StochasticDepth] = ("stochastic_depth", lambda m: {"p": m.p, "mode": m.mode})
     MODULE_OPS[LayerNorm2d] = ("layernorm", lambda m: {**_ln(m), "channels": "first"})
