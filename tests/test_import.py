@@ -149,11 +149,14 @@ class Factory(nn.Module):
         self.head = nn.Linear(16, classes)
 
     def forward(self, x):
-        return self.head(torch.flatten(self.pool(self.units(self.stem(x))), 1))
+        y = self.pool(self.units(self.stem(x)))
+        return self.head(y.view(y.size(0), -1))
 '''
 
 
 def test_user_file_factory_imports(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from archc.importer.cli import load_source
+
     src = tmp_path / "net.py"
     src.write_text(USER_FILE)
     out = tmp_path / "net.yaml"
@@ -161,6 +164,37 @@ def test_user_file_factory_imports(tmp_path: Path, capsys: pytest.CaptureFixture
     analysis = archc.check(out)
     assert analysis.output_shapes == [(7,)]
     text = out.read_text()
-    assert "# net.Unit" in text.replace("archc_user_net.", "net.")
+    assert re.search(r"^  unit:  # archc_user_net\.Unit$", text, re.M)  # gated and plain units: one block
+    assert 'units: {op: unit, repeat: 4, gate: "${[true, false, true, false][i]}"}' in text
+    source, _ = load_source(f"{src}:Factory", {"classes": 7})
+    _randomise(source)
+    model = archc.compile(out).eval()
+    model.load_state_dict(source.eval().state_dict(), strict=True)
+    x = torch.randn(3, 3, 16, 16, generator=torch.Generator().manual_seed(2))
+    with torch.no_grad():
+        torch.testing.assert_close(model(x), source(x), rtol=1e-5, atol=1e-6)
     assert main(["import", f"{src}:Nope"]) == 2
     assert "defines no 'Nope'" in capsys.readouterr().err
+
+
+def test_fold_matches_up_to_values_and_absent_children() -> None:
+    """The fold stage alone, on a hand-made tree: two units of one class, one without its shortcut."""
+    from archc.importer.fold import fold
+
+    def unit(width: int, proj: bool) -> dict[str, object]:
+        nodes: dict[str, object] = {"conv": {"op": "conv2d", "out_channels": width, "kernel_size": 3, "in": ["input"]}}
+        if proj:
+            nodes["proj"] = {"op": "conv2d", "out_channels": width, "kernel_size": 1, "in": ["input"]}
+        nodes["add"] = {"op": "add", "in": ["conv", "proj" if proj else "input"]}
+        return {"_cls": "m.Unit", "_seq": False, "nodes": nodes, "in": ["input"]}
+
+    top = {"_cls": "m.Net", "_seq": False, "in": [], "nodes": {
+        "units": {"_cls": "torch.nn.modules.container.Sequential", "_seq": True, "in": ["input"],
+                  "nodes": {"0": unit(8, True), "1": {**unit(8, False), "in": ["0"]},
+                            "2": {**unit(8, False), "in": ["1"]}}}}}
+    blocks = fold(top)
+    assert list(blocks) == ["unit"]
+    assert blocks["unit"]["args"] == {"proj": "bool"}
+    assert blocks["unit"]["nodes"]["proj"]["when"] == "${proj}"
+    assert top["nodes"]["units"] == {"op": "unit", "repeat": 3, "proj": "${i == 0}", "in": ["input"],
+                                     "_cls": "m.Unit"}

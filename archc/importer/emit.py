@@ -15,7 +15,7 @@ import torch.fx as fx
 from torch import nn
 
 from archc.errors import UsageError
-from archc.importer.trace import function_op, module_op, trace
+from archc.importer.trace import function_op, is_batch_size, module_op, trace
 
 Node = dict[str, Any]
 Scope = tuple[str, ...]
@@ -87,6 +87,9 @@ class _Builder:
 
     def ref(self, p: fx.Node, s: Scope) -> str:
         """The name a node in scope ``s`` reads ``p`` by."""
+        if p.op != "placeholder" and p not in self.where:
+            raise UsageError(f"'{p.name}' (a tensor's size) is used as a value",
+                             hint="sizes read in the forward can only name the batch of a view/reshape")
         ps, pname = self.where.get(p, ((), "input"))
         if p.op == "placeholder" and not s:
             return "input"
@@ -130,12 +133,20 @@ class _Builder:
         return top
 
 
+def is_shape(n: fx.Node) -> bool:
+    """``x.shape`` read only for its batch size."""
+    return (n.op == "call_function" and n.target is getattr and tuple(n.args[1:]) == ("shape",)
+            and all(is_batch_size(u) for u in n.users))
+
+
 def build_tree(module: nn.Module) -> Node:
     """The tree of ``module``: the top group, its children in the order they run."""
     graph = trace(module)
     b = _Builder(module)
     out: Any = None
     for n in graph.nodes:
+        if is_batch_size(n) or is_shape(n):
+            continue  # read by view/reshape as the batch; any other reader is refused in ``ref``
         if n.op in ("call_module", "call_function", "call_method"):
             b.add(n)
         elif n.op == "get_attr":

@@ -154,7 +154,29 @@ FUNCTION_OPS: dict[Any, tuple[str, Handler]] = {
     nn.functional.adaptive_max_pool2d: ("adaptive_max_pool2d", _adaptive("adaptive_max_pool2d")),
     torch.mean: ("mean", _mean),
 }
+def is_batch_size(n: Any) -> bool:
+    """``x.size(0)`` or ``x.shape[0]``: the batch size, which view/reshape may name and nothing else may read."""
+    if not isinstance(n, fx.Node):
+        return False
+    if n.op == "call_method" and n.target == "size":
+        return tuple(n.args[1:]) == (0,) or dict(n.kwargs) == {"dim": 0}
+    return (n.op == "call_function" and n.target is operator.getitem and tuple(n.args[1:]) == (0,)
+            and isinstance(n.args[0], fx.Node) and n.args[0].op == "call_function"
+            and n.args[0].target is getattr and tuple(n.args[0].args[1:]) == ("shape",))
+
+
+def _view(a: tuple[Any, ...], k: Args) -> tuple[str, list[Any], Args]:
+    shape = list(a[1] if len(a) == 2 and isinstance(a[1], (tuple, list)) else a[1:]) or list(k.get("shape", ()))
+    if not shape or not is_batch_size(shape[0]):
+        raise ValueError("the first size must be the batch, x.size(0) (a fixed batch size has no archc op)")
+    rest = shape[1:]
+    if not all(isinstance(d, int) for d in rest):
+        raise ValueError("sizes after the batch must be constants")
+    return ("flatten", [a[0]], {}) if rest == [-1] else ("reshape", [a[0]], {"shape": rest})
+
+
 METHOD_OPS: dict[str, tuple[str, Handler]] = {
+    "view": ("reshape", _view), "reshape": ("reshape", _view),
     "flatten": ("flatten", lambda a, k: ("flatten", *_flatten(a, k))), "mean": ("mean", _mean),
     "relu": ("relu", _simple("relu")), "sigmoid": ("sigmoid", _simple("sigmoid")),
     "add": ("add", _binary("add", "add")), "mul": ("mul", _binary("mul", "mul")),
