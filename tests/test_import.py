@@ -198,3 +198,37 @@ def test_fold_matches_up_to_values_and_absent_children() -> None:
     assert blocks["unit"]["nodes"]["proj"]["when"] == "${proj}"
     assert top["nodes"]["units"] == {"op": "unit", "repeat": 3, "proj": "${i == 0}", "in": ["input"],
                                      "_cls": "m.Unit"}
+
+
+def test_data_dependent_control_flow_is_a_named_error() -> None:
+    class Branchy(torch.nn.Module):
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            return x if x.sum() > 0 else -x
+
+    with pytest.raises(UsageError, match="torch.fx cannot trace Branchy") as e:
+        archc.from_module(Branchy(), (3, 8, 8))
+    assert "data-dependent control flow" in (e.value.hint or "")
+
+
+def test_cli_writes_stdout_and_refuses_bad_sources(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["import", "torchvision:resnet18?num_classes=10", "--input", "3x32x32"]) == 0
+    out = capsys.readouterr().out
+    assert "fc: {op: linear, out_features: 10}" in out and "input: [3, 32, 32]" in out
+    path = tmp_path / "r.yaml"
+    path.write_text(out)
+    assert archc.check(path).output_shapes == [(10,)]
+    for argv, msg in [(["torchvision:resnet1"], "did you mean 'resnet18'"), (["nothing"], "cannot read SOURCE"),
+                      (["torchvision:resnet18", "--input", "3x0x4"], "--input expects"),
+                      (["torchvision:resnet18", "--args", "[1]"], "--args must be a JSON object"),
+                      (["torchvision:resnet18", "-o", str(tmp_path / "no" / "r.yaml")], "cannot write")]:
+        assert main(["import", *argv]) == 2, argv
+        assert msg in capsys.readouterr().err, argv
+
+
+def test_timm_missing_names_the_install(capsys: pytest.CaptureFixture[str]) -> None:
+    import importlib.util
+
+    if importlib.util.find_spec("timm") is not None:
+        pytest.skip("timm is installed")
+    assert main(["import", "timm:resnet50d"]) == 2
+    assert "pip install timm" in capsys.readouterr().err

@@ -119,7 +119,10 @@ def run(args: argparse.Namespace) -> int:
     module, name = load_source(args.source, _kwargs(args.args))
     text = from_module(module, shape, name=name, source=args.source)
     if args.output:
-        atomic_write(args.output, text)
+        try:
+            atomic_write(args.output, text)
+        except OSError as e:
+            raise UsageError(f"cannot write {args.output}: {e.strerror or e}") from None
     else:
         sys.stdout.write(text)
     return 0
