@@ -68,7 +68,7 @@ def test_resnet_basic_blocks_fold_into_one_block_with_repeat(tmp_path: Path) -> 
     _, _, text = _imported("resnet18", tmp_path)
     assert re.findall(r"^  (\w+):  # torchvision.models.resnet.BasicBlock$", text, re.M) == ["basic_block"]
     stages = re.findall(r"^  layer\d: \{op: basic_block, repeat: 2, (.*)\}$", text, re.M)
-    assert len(stages) == 4
+    assert len(stages) == 4 and stages[0] == "out_channels: 64"  # downsample and stride: their defaults
     assert 'stride: "${2 if i == 0 else 1}"' in stages[1] and 'downsample: "${i == 0}"' in stages[1]
     assert "when: \"${downsample}\"" in text
     assert "in_channels" not in text  # input widths are inferred
@@ -194,7 +194,7 @@ def test_fold_matches_up_to_values_and_absent_children() -> None:
                             "2": {**unit(8, False), "in": ["1"]}}}}}
     blocks = fold(top)
     assert list(blocks) == ["unit"]
-    assert blocks["unit"]["args"] == {"proj": "bool"}
+    assert blocks["unit"]["args"] == {"proj": "{type: bool, default: false}"}
     assert blocks["unit"]["nodes"]["proj"]["when"] == "${proj}"
     assert top["nodes"]["units"] == {"op": "unit", "repeat": 3, "proj": "${i == 0}", "in": ["input"],
                                      "_cls": "m.Unit"}
