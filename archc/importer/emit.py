@@ -202,12 +202,12 @@ def implicit(ins: list[str], prev: str | None) -> bool:
     return ins == [prev or "input"]
 
 
-def flow(node: Node, prev: str | None) -> str:
+def flow(node: Node, prev: str | None, blocks: dict[str, Node]) -> str:
     """One node as a flow mapping (an op or a block use), its defaults left out."""
-    dflt = defaults(node["op"])
+    dflt = blocks[node["op"]]["_defaults"] if node["op"] in blocks else defaults(node["op"])
     items = [f"op: {node['op']}"]
     for k, v in node.items():
-        if k in ("op", "in") or k.startswith("_") or (k in dflt and dflt[k] == v and type(dflt[k]) is type(v)):
+        if k in ("op", "in") or k.startswith("_") or (k in dflt and repr(dflt[k]) == repr(v)):
             continue
         items.append(f"{k}: {scalar(v)}")
     if not implicit(node["in"], prev):
@@ -217,7 +217,7 @@ def flow(node: Node, prev: str | None) -> str:
     return "{" + ", ".join(items) + "}"
 
 
-def lines(node: Node, indent: int, prev: str | None) -> list[str]:
+def lines(node: Node, indent: int, blocks: dict[str, Node]) -> list[str]:
     """The body lines of a group (``seq:`` or ``nodes:``), at ``indent``."""
     pad = " " * indent
     out: list[str] = []
@@ -229,7 +229,7 @@ def lines(node: Node, indent: int, prev: str | None) -> list[str]:
     for name, child in node["nodes"].items():
         head = pad + ("  - " if seq else f"  {name}: ")
         if "op" in child:
-            out.append(head + flow(child, before))
+            out.append(head + flow(child, before, blocks))
         else:
             note = f"  # {child['_cls']}" if child.get("_cls") not in CONTAINERS and not seq else ""
             out.append(head.rstrip() + note)
@@ -239,7 +239,7 @@ def lines(node: Node, indent: int, prev: str | None) -> list[str]:
             for k in ("when", "else"):
                 if k in child:
                     out.append(" " * inner + f"{k}: {scalar(child[k])}")
-            out.extend(lines(child, inner, None))
+            out.extend(lines(child, inner, blocks))
         before = name
     if seq:  # seq items that are groups start with '- ' then their keys
         out = _fix_seq_groups(out, pad)
@@ -269,6 +269,6 @@ def render(top: Node, name: str, input_shape: tuple[int, ...], source: str,
             out.append(f"  {bname}:  # {block['_cls']}")
             if block["args"]:
                 out.append("    args: {" + ", ".join(f"{k}: {v}" for k, v in block["args"].items()) + "}")
-            out.extend(lines(block, 4, None))
-    out.extend(lines(top, 0, None))
+            out.extend(lines(block, 4, blocks))
+    out.extend(lines(top, 0, blocks or {}))
     return "\n".join(out) + "\n"

@@ -203,16 +203,13 @@ def _make_block(insts: list[tuple[Node, str, Node]], template: Node, blocks: dic
         else:
             args[name] = typ
         for u, v in zip(uses, vec, strict=True):
-            if v is not _WILD and not (name in defaults and v == defaults[name]):
+            if v is not _WILD:  # values equal to the default are left out when written (emit.render)
                 u[name] = v
     for name in [n for n in args if n not in defaults]:  # a neutral commonest value (false, 0, 1) is the default
         common, count = Counter(repr(u[name]) for u in uses if name in u).most_common(1)[0]
         if count >= 2 and common in ("False", "0", "1"):
             defaults[name] = next(u[name] for u in uses if name in u and repr(u[name]) == common)
             args[name] = f"{{type: {args[name]}, default: {_lit(defaults[name])}}}"
-            for u in uses:
-                if name in u and repr(u[name]) == common:
-                    del u[name]
     cls = template["_cls"]
     bname = block_name(cls, set(blocks))
     body["args"], body["_defaults"] = args, defaults
@@ -312,9 +309,7 @@ def fold_repeats(node: Node, blocks: dict[str, Node]) -> None:
         keys = list(dict.fromkeys(k for kid in kids for k in kid if k not in ("op", "in") and not k.startswith("_")))
         node_ = {"op": op, "repeat": len(kids)}
         for k in keys:
-            value = over_i([kid[k] if k in kid else _default(blocks[op], k) for kid in kids])
-            if k not in blocks[op]["_defaults"] or repr(value) != repr(blocks[op]["_defaults"][k]):
-                node_[k] = value
+            node_[k] = over_i([kid[k] if k in kid else _default(blocks[op], k) for kid in kids])
         node["nodes"][name] = {**node_, "in": child["in"], "_cls": kids[0].get("_cls")}
 
 
