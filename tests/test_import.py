@@ -232,3 +232,22 @@ def test_timm_missing_names_the_install(capsys: pytest.CaptureFixture[str]) -> N
         pytest.skip("timm is installed")
     assert main(["import", "timm:resnet50d"]) == 2
     assert "pip install timm" in capsys.readouterr().err
+
+
+def test_a_grandchild_called_directly_is_a_named_error() -> None:
+    """Its node would sit at another path than its weights: refused, not imported with wrong keys."""
+    class Inner(torch.nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.conv = torch.nn.Conv2d(3, 4, 1)
+
+    class Outer(torch.nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.sub = Inner()
+
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            return self.sub.conv(x)
+
+    with pytest.raises(UsageError, match="module 'sub.conv' is called from '<top>', not its parent"):
+        archc.from_module(Outer(), (3, 8, 8))

@@ -62,12 +62,18 @@ class _Builder:
             path, call = str(n.target), keys[-1]
             m = self.mods[path]
             s = self.scope(keys[:-1])
-            base = call.split(".")[-1] if len(keys) == 1 or "." in call else call
-            name = base.split("@")[0] + (f"_{base.split('@')[1]}" if "@" in base else "")
-            if "@" in base and any(True for _ in m.parameters()):
+            local = path[len(s[-1]) + 1:] if s else path
+            if (s and not path.startswith(s[-1] + ".")) or "." in local:
+                raise UsageError(f"module '{path}' is called from '{s[-1] if s else '<top>'}', not its parent",
+                                 hint="archc groups follow the module tree: call a submodule from its own parent")
+            reuse = call.partition("@")[2]
+            if reuse and any(True for _ in m.parameters()):
                 raise UsageError(f"module '{path}' ({type(m).__name__}) is called more than once",
                                  hint="a module run twice shares its weights; archc nodes run once")
-            name = self.local((*s, f"{s[-1]}.{name}")) if s else name
+            name = f"{local}_{reuse}" if reuse else local
+            if len(n.args) != 1 or n.kwargs or not isinstance(n.args[0], fx.Node):
+                raise UsageError(f"module '{path}' ({type(m).__name__}) is called with more than one tensor",
+                                 hint="archc's op for it takes one input")
             op, args = module_op(m, path)
             inputs = [a for a in n.args if isinstance(a, fx.Node)]
         else:
