@@ -173,6 +173,108 @@ def _norm_groups(draw: st.DrawFn, s: Shape) -> dict[str, Any]:
     return {"num_groups": draw(st.sampled_from(_divisors(s[0]))), "affine": draw(st.booleans())}
 
 
+# ---- issue 26's vocabulary: learned tensors, indexing, tiling, unfold/fold, activations, norms ----
+def _parameter(draw: st.DrawFn, s: Shape) -> dict[str, Any] | None:
+    mode = draw(st.sampled_from(["none", "add", "mul", "prepend", "append"]))
+    args: dict[str, Any] = {"combine": mode, "batch_dim": draw(st.booleans()), **draw(st.sampled_from([
+        {}, {"init": "normal", "std": 0.5}, {"init": "trunc_normal", "std": 0.02, "a": -0.04, "b": 0.04},
+        {"init": "uniform", "a": -1, "b": 1}, {"init": "constant", "value": 0.5}, {"init": "ones"}]))}
+    if mode == "none":
+        args["shape"] = draw(st.lists(st.integers(1, 4), min_size=1, max_size=3))
+    elif mode in ("add", "mul"):
+        args["shape"] = [n if draw(st.booleans()) else 1 for n in s]
+    else:
+        args["dim"] = _dim(draw, s)
+        shape = list(s)
+        shape[args["dim"] - 1 if args["dim"] > 0 else args["dim"]] = draw(st.integers(1, 3))
+        args["shape"] = shape
+    return args
+
+
+def _slice(draw: st.DrawFn, s: Shape) -> dict[str, Any] | None:
+    d = _dim(draw, s)
+    n = s[d - 1 if d > 0 else d]
+    bound = st.one_of(st.none(), st.integers(-n - 1, n + 1))
+    return {"dim": d, "start": draw(bound), "end": draw(bound), "step": draw(st.integers(1, 3))}
+
+
+def _index_select(draw: st.DrawFn, s: Shape) -> dict[str, Any] | None:
+    d = _dim(draw, s)
+    n = s[d - 1 if d > 0 else d]
+    if draw(st.booleans()):  # indices from a second input (an arange written by _index_input)
+        return {"dim": d}
+    return {"dim": d, "index": draw(st.lists(st.integers(0, n - 1), min_size=1, max_size=4))}
+
+
+def _fold(draw: st.DrawFn, s: Shape) -> dict[str, Any] | None:
+    """On columns (A, L): a kernel whose positions divide A, blocks nb_h x nb_w = L, strides the kernel spans
+    (every pixel receives a block). The unfold/fold pair of a map is drawn by _fold_inputs."""
+    k = [draw(st.integers(1, 2)), draw(st.integers(1, 2))]
+    stride = [draw(st.integers(1, k[0])), draw(st.integers(1, k[1]))]
+    args: dict[str, Any] = {"kernel_size": k, "stride": stride}
+    if len(s) != 2 or s[0] % (k[0] * k[1]):
+        return args if len(s) == 3 else None  # a map: _fold_inputs unfolds it first
+    nb_h = draw(st.sampled_from(_divisors(s[1])))
+    args["output_size"] = [(nb_h - 1) * stride[0] + k[0], (s[1] // nb_h - 1) * stride[1] + k[1]]
+    return args
+
+
+def _unfold(draw: st.DrawFn, s: Shape) -> dict[str, Any] | None:
+    if len(s) != 3:
+        return None
+    k = draw(st.integers(1, 3))
+    dilation = draw(st.integers(1, 2))
+    return {"kernel_size": k, "stride": draw(st.integers(1, 2)), "dilation": dilation,
+            "padding": draw(st.integers(0, dilation * (k - 1)))}
+
+
+def _index_input(draw: st.DrawFn, args: dict[str, Any], cur: str, shapes: dict[str, Shape], lines: list[str],
+                 i: int) -> list[str]:
+    """index_select's index: the list in `index`, or an arange of valid positions written before it."""
+    if "index" in args:
+        return [cur]
+    s, d = shapes[cur], args["dim"]
+    n = s[d - 1 if d > 0 else d]
+    spec = draw(st.sampled_from([f"dim: {d}", f"dim: {d}, start: {n - 1}, step: -1", f"end: {min(n, 2)}"]))
+    lines.append(f"  k{i}: {{op: arange, {spec}, in: [{_yaml_name(cur)}]}}")
+    shapes[f"k{i}"] = (n if "dim" in spec else min(n, 2),)
+    return [cur, f"k{i}"]
+
+
+def _gather_input(draw: st.DrawFn, args: dict[str, Any], cur: str, shapes: dict[str, Shape], lines: list[str],
+                  i: int) -> list[str]:
+    """gather's index: a `full` constant of valid positions, of the input's rank and at most its size."""
+    s, d = shapes[cur], args["dim"]
+    axis = d - 1 if d > 0 else d + len(s)
+    channels = draw(st.integers(1, 4 if axis == 0 else s[0]))
+    lines.append(f"  k{i}: {{op: full, value: {draw(st.integers(0, s[axis] - 1))}, channels: {channels}, "
+                 f"in: [{_yaml_name(cur)}]}}")
+    shapes[f"k{i}"] = (channels, *s[1:])
+    return [cur, f"k{i}"]
+
+
+def _fold_inputs(draw: st.DrawFn, args: dict[str, Any], cur: str, shapes: dict[str, Shape], lines: list[str],
+                 i: int) -> list[str]:
+    """Columns with output_size fold alone; a map is unfolded first and folded back to its size."""
+    if len(shapes[cur]) == 2:
+        return [cur]
+    window = f"kernel_size: {_yaml(args['kernel_size'])}, stride: {_yaml(args['stride'])}"
+    lines.append(f"  u{i}: {{op: unfold, {window}, in: [{_yaml_name(cur)}]}}")
+    try:
+        shapes[f"u{i}"] = library.get("unfold").shape(_full("unfold", args), [shapes[cur]])
+    except ShapeError:
+        shapes[f"u{i}"] = (1, 1)  # refused there: the fold's rule refuses it too, so the node is skipped
+    return [f"u{i}", cur]
+
+
+# ops whose extra inputs must hold valid indices or sizes: written before the node (spec_text)
+INPUTS: dict[str, Callable[..., list[str]]] = {
+    "index_select": _index_input, "gather": _gather_input, "fold": _fold_inputs,
+    "pow": lambda draw, args, cur, shapes, lines, i: [cur] if "exponent" in args else [
+        cur, draw(st.sampled_from([n for n, t in shapes.items() if t == shapes[cur]]))],
+}
+
+
 OP_ARGS: dict[str, ArgDraw] = {
     "conv2d": _conv,
     "conv_transpose2d": _conv_t,
@@ -260,6 +362,26 @@ OP_ARGS: dict[str, ArgDraw] = {
             {"end": 5}, {"start": 1, "end": 5.5, "step": 1.5}, {"start": 3, "end": -3, "step": -2}])),
     "scalar": lambda d, s: d(st.sampled_from([{"mul": 0.5}, {"div": 2}, {"mul": -1, "add": 1}, {}])),
     "reshape_as": lambda d, s: {},
+    # learned tensors, indexing, tiling, unfold/fold (their index and size inputs: INPUTS)
+    "parameter": _parameter, "slice": _slice, "index_select": _index_select,
+    "gather": lambda d, s: {"dim": _dim(d, s)},
+    "masked_fill": lambda d, s: {"value": d(st.sampled_from([0.0, -1.5]))},
+    "where": lambda d, s: d(st.sampled_from([{}, {"other": 0.0}, {"other": -2.5}])),
+    "expand": lambda d, s: {"sizes": [d(st.integers(1, 3)) if n == 1 else d(st.sampled_from([-1, n])) for n in s]},
+    "repeat_tensor": lambda d, s: {"repeats": [d(st.integers(1, 2)) for _ in s]},
+    "tile": lambda d, s: {"dims": d(st.lists(st.integers(1, 2), max_size=len(s)))},
+    "unfold": _unfold, "fold": _fold,
+    "prelu": lambda d, s: {"num_parameters": d(st.sampled_from([1, "channels", s[0]])),
+                           "init": d(st.sampled_from([0.25, -0.5]))},
+    "elu": lambda d, s: {"alpha": d(st.sampled_from([1.0, 0.5])), "inplace": d(_SOMETIMES)},
+    "mish": _inplace,
+    "softplus": lambda d, s: {"beta": d(st.sampled_from([1.0, 2.0])), "threshold": d(st.sampled_from([20.0, 1.0]))},
+    "instance_norm": _rank(2, 3, extra=lambda d, s: {"affine": d(st.booleans()), "track_running_stats": d(
+        st.booleans()), "momentum": d(st.sampled_from([0.1, None]))}),
+    "rms_norm": lambda d, s: {"dims": d(st.integers(1, len(s))), "eps": d(st.sampled_from([None, 1e-5])),
+                              "elementwise_affine": d(st.booleans())},
+    "pow": lambda d, s: d(st.sampled_from([{"exponent": 2}, {"exponent": 0.5}, {"exponent": -1}, {}])),
+    "minimum": lambda d, s: {}, "maximum": lambda d, s: {},
 }
 
 BLOCKS = """blocks:
@@ -352,6 +474,8 @@ def spec_text(draw: st.DrawFn, ops: list[str] | None = None) -> str:
             continue
         lo, hi = library.get(op).arity
         ins = [cur] + (_partners(draw, op, args, cur, shapes) if lo > 1 or (hi or 1) > 1 else [])
+        if op in INPUTS:  # index and size inputs that must hold valid values: written before the node
+            ins = INPUTS[op](draw, args, cur, shapes, lines, i)
         if op == "matmul" and shapes[cur][-1] != shapes[ins[1]][-2]:  # x @ x^T always fits: add the transpose
             s = shapes[cur]
             lines.append(f"  t{i}: {{op: transpose, dim0: -1, dim1: -2, in: [{_yaml_name(cur)}]}}")

@@ -1,4 +1,5 @@
-"""Element-wise activations: relu, relu6, gelu, silu, tanh, sigmoid, leaky_relu, hardswish, hardsigmoid."""
+"""Element-wise activations: relu, relu6, gelu (approximate: none|tanh), silu, tanh, sigmoid, leaky_relu, hardswish,
+hardsigmoid, elu, mish, softplus (prelu, which learns its slope, is prelu.py)."""
 
 from __future__ import annotations
 
@@ -20,13 +21,16 @@ _TABLE: dict[str, tuple[str, dict[str, Param]]] = {
     "gelu": ("GELU", {"approximate": Param("str", "none", choices=("none", "tanh"))}),
     "tanh": ("Tanh", {}),
     "sigmoid": ("Sigmoid", {}),
+    "elu": ("ELU", {"alpha": Param("float", 1.0), **_INPLACE}),
+    "mish": ("Mish", _INPLACE),
+    "softplus": ("Softplus", {"beta": Param("float", 1.0), "threshold": Param("float", 20.0)}),
 }
 
 
 # autograd computes these gradients from the output (leaky_relu only in its in-place form): an
 # in-place op must not overwrite it (checked in analyze/inplace.py)
 _KEEPS_OUTPUT = {"relu": "keeps_output", "sigmoid": "keeps_output", "tanh": "keeps_output",
-                 "leaky_relu": "keeps_output_inplace"}
+                 "leaky_relu": "keeps_output_inplace", "elu": "keeps_output_inplace"}
 
 
 def _same(args: Args, ins: Sequence[Shape]) -> Shape:
