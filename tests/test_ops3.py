@@ -222,6 +222,7 @@ ERRORS = [
      "differ on dim 2"),
     ("prelu count that is not the channels", {"x": [4, 5]}, "n: {op: prelu, num_parameters: 5}",
      "neither 1 nor the 4 channels"),
+    ("softplus beta 0", {"x": [4]}, "n: {op: softplus, beta: 0}", "softplus with beta 0 divides by zero"),
     ("instance_norm of single values", {"x": [4, 1, 1]}, "n: instance_norm", "each channel holds a single value"),
     ("rms_norm over the batch", {"x": [4, 5]}, "n: {op: rms_norm, dims: 3}", "over the last 3 dims"),
     ("pow with exponent and two inputs", {"x": [4], "y": [4]}, "n: {op: pow, in: [x, y], exponent: 2}",

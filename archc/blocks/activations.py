@@ -8,6 +8,7 @@ from typing import Any
 
 from archc.blocks.base import Args, Block, Param, Shape, elementwise
 from archc.blocks.registry import register
+from archc.errors import ShapeError
 
 _INPLACE = {"inplace": Param("bool", False)}
 # op name -> (torch.nn class name, its parameters)
@@ -37,6 +38,13 @@ def _same(args: Args, ins: Sequence[Shape]) -> Shape:
     return ins[0]
 
 
+def _softplus(args: Args, ins: Sequence[Shape]) -> Shape:
+    if args["beta"] == 0:  # log(1 + exp(0 * x)) / 0: torch returns inf everywhere
+        raise ShapeError("softplus with beta 0 divides by zero (every output is inf)",
+                         hint="beta scales the input: 1 is torch's default")
+    return ins[0]
+
+
 def _builder(cls_name: str) -> Any:
     def build(args: Args, ins: Sequence[Shape]) -> Any:
         from torch import nn
@@ -47,7 +55,8 @@ def _builder(cls_name: str) -> Any:
 
 
 for _name, (_cls, _params) in _TABLE.items():
-    register(Block(_name, f"{_name}: element-wise activation (torch.nn.{_cls}).", _params, _same,
+    register(Block(_name, f"{_name}: element-wise activation (torch.nn.{_cls}).", _params,
+                   _softplus if _name == "softplus" else _same,
                    build=_builder(_cls), other_ops=elementwise, category="act",
                    tags=frozenset({"elementwise", "inplace"} if "inplace" in _params else {"elementwise"})
                    | frozenset({_KEEPS_OUTPUT[_name]} if _name in _KEEPS_OUTPUT else set())))
