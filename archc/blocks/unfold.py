@@ -150,6 +150,7 @@ register(Block("unfold", "unfold: the sliding kh x kw blocks of a (C, H, W) map 
                "(torch.nn.Unfold).", WINDOW, unfold_shape, kind="function", function=unfold_fn, window=_window,
                category="layout"))
 register(Block("fold", "fold: sum columns (C * kh * kw, L) back into a (C, H, W) map of output_size, or of a second "
-               "input's H and W (torch.nn.Fold).", {**WINDOW, "output_size": Param("int2", None, choices=(None,), min=1)},
+               "input's H and W (torch.nn.Fold).",
+               {**WINDOW, "output_size": Param("int2", None, choices=(None,), min=1)},
                fold_shape, kind="function", function=fold_fn, other_ops=lambda a, s, o: prod(s[0]), arity=(1, 2),
                window=_fold_window, category="layout"))
