@@ -42,12 +42,10 @@ print(json.dumps({"seconds": time.perf_counter() - start}))
 """
 
 
-def _run(cmd: list[str], env: dict[str, str]) -> float:
-    start = time.perf_counter()
+def _run(cmd: list[str], env: dict[str, str]) -> None:
     proc = subprocess.run(cmd, env=env, cwd=ROOT, capture_output=True, text=True)
     if proc.returncode != 0:
         sys.exit(f"failed: {' '.join(cmd[:4])} ...\n{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}")
-    return time.perf_counter() - start
 
 
 def train_archc(data: Path, out: Path, a: argparse.Namespace, env: dict[str, str]

@@ -11,8 +11,6 @@ import os
 from pathlib import Path
 from typing import Any
 
-from archc.errors import UsageError
-
 __all__ = ["add_train_options", "add_val_parser", "add_predict_options", "is_detection", "train", "val", "predict"]
 
 
@@ -154,8 +152,3 @@ def detection_run(path: str) -> bool:
     info = _run_info(path)
     return bool(info and info.get("task") == "detection")
 
-
-def refuse_unless_run(path: str) -> None:
-    if not detection_run(path):
-        raise UsageError(f"{path} is not a detection run of archc train",
-                         hint="archc val takes a run directory written by `archc train` on a detection spec")

@@ -8,11 +8,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from archc.detect.data_common import IMAGE_SUFFIXES
 from archc.errors import UsageError
 
 __all__ = ["DetectedImage", "predict_boxes"]
 
-IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".webp", ".tif", ".tiff"}
 
 
 @dataclass

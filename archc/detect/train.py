@@ -116,14 +116,16 @@ def _param_groups(model: nn.Module, weight_decay: float) -> list[dict[str, Any]]
 
 def _optimizer(cfg: DetectConfig, model: nn.Module, classes: int, steps: int, accumulate: int
                ) -> torch.optim.Optimizer:
+    """The optimizer; sets ``cfg.lr`` to the rate chosen when none was given (run.json records it)."""
     kind = cfg.optimizer
     if kind == "auto":  # short runs: AdamW converges faster than SGD (the field's default rule)
         kind = "adamw" if steps < 10_000 else "sgd"
-        cfg.lr = cfg.lr if cfg.lr is not None else (round(0.002 * 5 / (4 + classes), 6) if kind == "adamw" else 0.01)
-    if kind not in ("sgd", "adamw"):
+        default = round(0.002 * 5 / (4 + classes), 6) if kind == "adamw" else 0.01
+    elif kind in ("sgd", "adamw"):
+        default = 0.01 if kind == "sgd" else 0.001
+    else:
         raise UsageError(f"--optimizer {cfg.optimizer}: expected auto, sgd or adamw")
-    lr = cfg.lr if cfg.lr is not None else (0.01 if kind == "sgd" else 0.001)
-    cfg.lr = lr
+    lr = cfg.lr = cfg.lr if cfg.lr is not None else default
     decay = cfg.weight_decay * cfg.batch_size * accumulate / cfg.nominal_batch
     groups = _param_groups(model, decay)
     if kind == "sgd":

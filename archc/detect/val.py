@@ -98,33 +98,48 @@ def _pil(img: torch.Tensor) -> Any:
     return Image.fromarray(arr[:3].permute(1, 2, 0).contiguous().numpy(), "RGB")
 
 
-def load_run_model(run: str | Path, weights: str | None = None, device: str = "cpu", fuse: bool = True
-                   ) -> tuple[nn.Module, Head, dict[str, Any]]:
-    """A detection run's model for inference (its spec and params, the best weights unless ``weights``, each
-    BatchNorm folded into its conv), head and run.json."""
+def run_head(run: str | Path) -> tuple[Head, dict[str, Any]]:
+    """A detection run's head (static analysis of its spec and params, nothing built) and its run.json."""
     import archc
     from archc.detect.head import detection_head
     from archc.errors import UsageError
-    from archc.train.weights import load_weights
 
-    run = Path(run)
-    info_path = run / "run.json"
+    info_path = Path(run) / "run.json"
     if not info_path.is_file():
         raise UsageError(f"{run}: no run.json there", hint="give a run directory written by `archc train`")
     info = json.loads(info_path.read_text())
     if info.get("task") != "detection":
         raise UsageError(f"{run} is a {info.get('task', 'classification')} run, not a detection run")
-    spec = run / "spec.yaml"
-    analysis = archc.check(spec, info.get("params", {}), info.get("input"))
-    head = detection_head(analysis)
-    model = archc.compile(spec, input_shape=info.get("input"), **info.get("params", {})).to(device).eval()
+    return detection_head(archc.check(Path(run) / "spec.yaml", info.get("params", {}), info.get("input"))), info
+
+
+def load_run_model(run: str | Path, weights: str | None = None, device: str = "cpu", fuse: bool = True
+                   ) -> tuple[nn.Module, Head, dict[str, Any]]:
+    """A detection run's model for inference (its spec and params, the best weights unless ``weights``, each
+    BatchNorm folded into its conv), head and run.json."""
+    import archc
+    from archc.backend.fuse import fuse_conv_bn
+    from archc.train.weights import load_weights
+
+    run = Path(run)
+    head, info = run_head(run)
+    model = archc.compile(run / "spec.yaml", input_shape=info.get("input"), **info.get("params", {}))
+    model = model.to(device).eval()
     path = Path(weights) if weights else run / "best.safetensors"
     if not path.is_file():
         path = run / "last.safetensors"
     load_weights(model, path, strict=True)
-    from archc.backend.fuse import fuse_conv_bn
-
     return (fuse_conv_bn(model) if fuse else model), head, info  # folded BatchNorm: inference only
+
+
+def _validation_set(info: dict[str, Any], head: Head, data: str | None) -> tuple[Any, list[str]]:
+    """The validation split a run was scored on (``data`` overrides the run's), without augmentation."""
+    from archc.detect.data import make_detection_data
+
+    _, val_set, names = make_detection_data(data or info["data"], head.channels, head.size, int(info.get("seed", 0)),
+                                            int(info.get("train_size", 0)), int(info.get("val_size", 100)),
+                                            mosaic=0.0, val_only=True)
+    return val_set, names
 
 
 def validate_run(run: str | Path, data: str | None = None, weights: str | None = None, conf: float = 0.001,
@@ -132,17 +147,15 @@ def validate_run(run: str | Path, data: str | None = None, weights: str | None =
                  save_json: str | None = None) -> ValReport:
     from torch.utils.data import DataLoader
 
-    from archc.detect.data import collate, make_detection_data
+    from archc.detect.data import collate
     from archc.errors import UsageError
     from archc.fileio import atomic_write
 
     model, head, info = load_run_model(run, weights, device)
-    source = data or info["data"]
-    _, val_set, names = make_detection_data(source, head.channels, head.size, int(info.get("seed", 0)),
-                                            int(info.get("train_size", 0)), int(info.get("val_size", 100)),
-                                            mosaic=0.0, val_only=True)
+    val_set, names = _validation_set(info, head, data)
     if len(names) != head.classes:
-        raise UsageError(f"--data {source} has {len(names)} classes; the run's model scores {head.classes}")
+        raise UsageError(f"--data {data or info['data']} has {len(names)} classes; "
+                         f"the run's model scores {head.classes}")
     loader = DataLoader(val_set, batch_size, collate_fn=collate)
     report = validate(model, head, loader, val_set, names, torch.device(device), conf, iou, max_det)
     if save_json:
@@ -153,13 +166,10 @@ def validate_run(run: str | Path, data: str | None = None, weights: str | None =
 def rescore(run: str | Path, results_file: str | Path, data: str | None = None) -> dict[str, float]:
     """pycocotools' mAP of a saved results file against the run's validation ground truth: the check that
     `archc val --save-json` saves what it scores."""
-    from archc.detect.data import make_detection_data
     from archc.detect.metrics import coco_eval, coco_ground_truth, ground_truth
 
-    _, head, info = load_run_model(run)
-    _, val_set, _ = make_detection_data(data or info["data"], head.channels, head.size, int(info.get("seed", 0)),
-                                        int(info.get("train_size", 0)), int(info.get("val_size", 100)),
-                                        mosaic=0.0, val_only=True)
+    head, info = run_head(run)  # the ground truth needs no model
+    val_set, _ = _validation_set(info, head, data)
     rows = json.loads(Path(results_file).read_text())
     ev = coco_eval(coco_ground_truth(ground_truth(val_set)), rows)
     return {"map": max(float(ev.stats[0]), 0.0), "map50": max(float(ev.stats[1]), 0.0)}
