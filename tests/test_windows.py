@@ -54,6 +54,9 @@ NOT_SWEPT = {
     "partition_attention": "fixed partitions that must divide the map (its own rule and tests)",
     "shifted_window_attention": "windows padded to fit, as torchvision (its own rule and tests)",
     "patch_merging": "2x2 patches, the map padded to even sizes (its own rule and tests)",
+    "slice": "positions along one dim with a step, no padding (its own rule and tests in test_ops3)",
+    "gather": "positions read from a constant index table (its own rule and tests in test_ops3)",
+    "index_select": "positions read from a constant index table (its own rule and tests in test_ops3)",
 }
 
 
@@ -122,12 +125,24 @@ def _pads() -> Iterator[Config]:
         yield "pad", {"pad": [1, 1], "mode": mode, "value": 0.5}, [2, 3]
 
 
+def _unfolds() -> Iterator[Config]:
+    sizes = SIZES if FULL else range(1, 6)
+    for n, k, s, p, d in itertools.product(sizes, KERNELS, [1, 2, 3], PADS, DILATIONS):
+        window = {"kernel_size": k, "stride": s, "padding": p, "dilation": d}
+        yield "unfold", window, [2, n, n + 1]
+        blocks = (n + 2 * p - d * (k - 1) - 1) // s + 1
+        for cols in {blocks * blocks, blocks * blocks + 1}:  # the right block count, and one too many
+            if cols > 0:
+                yield "fold", {**window, "output_size": n}, [2 * k * k, cols]
+
+
 def configs() -> list[Config]:
-    return [*_pools(), *_convs(), *_transposed(), *_others(), *_pads()]
+    return [*_pools(), *_convs(), *_transposed(), *_others(), *_pads(), *_unfolds()]
 
 
 SWEPT = ("max_pool2d", "avg_pool2d", "conv1d", "conv2d", "conv_transpose2d", "adaptive_avg_pool2d",
-         "adaptive_max_pool2d", "global_avg_pool", "pixel_shuffle", "pixel_unshuffle", "local_response_norm", "pad")
+         "adaptive_max_pool2d", "global_avg_pool", "pixel_shuffle", "pixel_unshuffle", "local_response_norm", "pad",
+         "unfold", "fold")
 
 
 # ---- archc's verdict: the block's argument checks and shape rule ----
@@ -217,8 +232,10 @@ def _reads_no_input(op: str, y: Any) -> bool:
 
     if op == "max_pool2d" or op == "adaptive_max_pool2d":
         return bool(torch.isinf(y).any())
-    if op in ("conv1d", "conv2d", "conv_transpose2d", "avg_pool2d", "adaptive_avg_pool2d"):
+    if op in ("conv1d", "conv2d", "conv_transpose2d", "avg_pool2d", "adaptive_avg_pool2d", "fold"):
         return bool((y == 0).any() or torch.isnan(y).any())
+    if op == "unfold":  # a block (column) of zeros read only padding
+        return bool((y.sum(dim=1) == 0).any())
     return False
 
 
