@@ -7,12 +7,15 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from archc.analyze import Analysis, analyze
-from archc.resolve import Limits, resolve
+from archc.errors import ArchcError
+from archc.resolve import Limits, build, find_spec
+from archc.resolve.spec import SpecSource, load_spec
 
 if TYPE_CHECKING:
     import torch
 
-__all__ = ["MissingExtraError", "analyse", "analyse_graph", "check", "compile", "from_module", "missing_extra"]
+__all__ = ["MissingExtraError", "analyse", "analyse_graph", "analyse_source", "check", "compile", "from_module",
+           "missing_extra"]
 
 # The optional modules, by the extra (pyproject's optional-dependencies) that installs them.
 EXTRA_OF_MODULE = {"torch": "torch", "torchvision": "torch", "safetensors": "torch",
@@ -45,10 +48,21 @@ def missing_extra(err: ImportError, what: str, extra: str | None = None) -> Miss
 def analyse(spec: str | Path, params: Mapping[str, Any] | None = None, input_shape: Any = None,
             limits: Limits | None = None) -> Analysis:
     """Resolve and analyse; resolution errors raise, shape errors stay in ``Analysis.errors``."""
+    return analyse_source(load_spec(find_spec(spec)), params, input_shape, limits)
+
+
+def analyse_source(source: SpecSource, params: Mapping[str, Any] | None = None, input_shape: Any = None,
+                   limits: Limits | None = None) -> Analysis:
+    """``analyse`` of a loaded spec (``load_spec``: a file, or a text standing for one, as `archc check -`
+    reads from stdin); every error carries its extends/imports chain."""
     limits = limits or Limits()
-    resolved = resolve(spec, params, input_shape, limits)
-    analysis = analyse_graph(resolved.graph, limits)
-    resolved.source.add_chains(analysis.errors)
+    try:
+        graph = build(source, params, input_shape, limits)
+    except ArchcError as e:
+        source.add_chains((e, *e.others))
+        raise
+    analysis = analyse_graph(graph, limits)
+    source.add_chains(analysis.errors)
     return analysis
 
 
