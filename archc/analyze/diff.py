@@ -15,6 +15,8 @@ beyond it is paired by position where the kinds agree, and the aligner names it 
 
 from __future__ import annotations
 
+import json
+from collections.abc import Mapping
 from difflib import SequenceMatcher
 from typing import Any
 
@@ -22,7 +24,7 @@ from archc.analyze.shapes import Analysis
 from archc.analyze.summary import rows
 from archc.ir import Graph
 
-__all__ = ["Aligner", "diff", "diff_text", "match_nodes", "node_status"]
+__all__ = ["Aligner", "change_text", "diff", "diff_text", "match_nodes", "node_status", "show_value", "value_changes"]
 
 
 def _children(graph: Graph) -> tuple[dict[str, list[str]], int]:
@@ -242,10 +244,47 @@ def match_nodes(ga: Graph, gb: Graph, root_a: str = "", root_b: str = "") -> dic
     return Aligner(ga, gb).match(root_a, root_b)
 
 
+def _canon(v: Any) -> str:
+    """One text per value: 1, 1.0 and true differ; a tuple equals the list it reads as."""
+    return json.dumps(v, sort_keys=True, default=repr)
+
+
 def _sig(a: Analysis, path: str) -> tuple[Any, ...]:
     i = a.info.get(path)
     node = a.graph.node(path)
-    return (node.op, repr(dict(node.args)), None if i is None else i.shape, None if i is None else i.params)
+    return (node.op, _canon(dict(node.args)), None if i is None else i.shape, None if i is None else i.params)
+
+
+def value_changes(a: Mapping[str, Any], b: Mapping[str, Any]) -> dict[str, list[Any]]:
+    """name -> [value in A, value in B] for the names whose values differ (None where a side has no such name),
+    A's order first, then names only B has."""
+    out: dict[str, list[Any]] = {}
+    for k in [*a, *(k for k in b if k not in a)]:
+        if k not in a or k not in b or _canon(a[k]) != _canon(b[k]):
+            out[k] = [a.get(k), b.get(k)]
+    return out
+
+
+def show_value(v: Any) -> str:
+    """A value as a spec writes it: [48, 96], true, 0.5, bottleneck."""
+    if isinstance(v, bool) or v is None:
+        return {True: "true", False: "false", None: "null"}[v]
+    if isinstance(v, (list, tuple)):
+        return "[" + ", ".join(show_value(x) for x in v) + "]"
+    if isinstance(v, Mapping):
+        return "{" + ", ".join(f"{k}: {show_value(x)}" for k, x in v.items()) + "}"
+    return str(v)
+
+
+def change_text(entry: Mapping[str, Any]) -> str:
+    """'out_channels 32 -> 48, stride 1 -> 2' (with 'op conv2d -> linear' first when the op changed) for one
+    changed node of ``diff``; '' when only its shape or parameter count changed (its inputs did)."""
+    op_a, op_b = entry["a"][0], entry["b"][0]
+    parts = [f"op {op_a} -> {op_b}"] if op_a != op_b else []
+    for k, (va, vb) in entry.get("args", {}).items():
+        if op_a == op_b or (va is not None and vb is not None):  # another op's own arguments: the op says it
+            parts.append(f"{k} {show_value(va)} -> {show_value(vb)}")
+    return ", ".join(parts)
 
 
 Status = tuple[dict[str, str], list[str], list[str], list[str]]
@@ -269,7 +308,8 @@ def diff(a: Analysis, b: Analysis, labels: tuple[str, str] | None = None, aligne
     aligner = aligner or Aligner(a.graph, b.graph)
     pairs, added, removed, changed = status or node_status(a, b, aligner)
     back = {y: x for x, y in pairs.items()}
-    ops = {n.path: n.op for n in (*a.graph.nodes, *b.graph.nodes)}
+    ops_a = {n.path: n.op for n in a.graph.nodes}  # apart: a path both have may name different ops
+    ops_b = {n.path: n.op for n in b.graph.nodes}
     stages_a = {r.path: r for r in rows(a, depth=1)}
     stages_b = {r.path: r for r in rows(b, depth=1)}
     order = list(stages_a) + [p for p in stages_b if p not in stages_a]
@@ -281,16 +321,22 @@ def diff(a: Analysis, b: Analysis, labels: tuple[str, str] | None = None, aligne
     def entry(p: str) -> dict[str, Any]:
         ia, ib = a.info.get(back[p]), b.info.get(p)
         return {"path": p, "a_path": back[p],
-                "a": [ops[back[p]], list(ia.shape) if ia else None], "b": [ops[p], list(ib.shape) if ib else None]}
+                "a": [ops_a[back[p]], list(ia.shape) if ia else None], "b": [ops_b[p], list(ib.shape) if ib else None],
+                "args": value_changes(a.graph.node(back[p]).args, b.graph.node(p).args),
+                "param_count": [ia.params if ia else None, ib.params if ib else None]}
 
     return {
         "a": a.graph.name, "b": b.graph.name,
         "labels": list(labels or (a.graph.name, b.graph.name)),
+        "param_changes": [{"name": k, "a": va, "b": vb,
+                           "status": "added" if k not in a.graph.params else
+                           "removed" if k not in b.graph.params else "changed"}
+                          for k, (va, vb) in value_changes(a.graph.params, b.graph.params).items()],
         "added": added,
         "removed": removed,
         "changed": [entry(p) for p in changed],
-        "added_ops": _count(ops[p] for p in added),
-        "removed_ops": _count(ops[p] for p in removed),
+        "added_ops": _count(ops_b[p] for p in added),
+        "removed_ops": _count(ops_a[p] for p in removed),
         "stages": [s for s in stages if s["params"][0] != s["params"][1] or s["macs"][0] != s["macs"][1]],
         "params": [a.params, b.params],
         "macs": [a.macs, b.macs],
@@ -318,12 +364,59 @@ def _listing(title: str, paths: list[str], ops: dict[str, int] | None = None, li
     return [f"{title} ({len(paths)}{kinds}): {', '.join(paths[:limit])}{more}"]
 
 
-def diff_text(d: dict[str, Any]) -> str:
+def param_text(p: Mapping[str, Any]) -> str:
+    """'widths [32, 64] -> [48, 96]'; a param only one side sets: 'depth (unset) -> 12'."""
+    va = "(unset)" if p["status"] == "added" else show_value(p["a"])
+    vb = "(unset)" if p["status"] == "removed" else show_value(p["b"])
+    return f"{p['name']} {va} -> {vb}"
+
+
+def _paths(paths: list[str], limit: int = 4) -> str:
+    return ", ".join(paths[:limit]) + (f" (+{len(paths) - limit} more)" if len(paths) > limit else "")
+
+
+def arg_groups(changed: list[Mapping[str, Any]]) -> tuple[dict[str, list[str]], list[str]]:
+    """(change text -> the B paths of the nodes it describes, in order of first appearance; the changed nodes
+    whose arguments and op are the same: shape or parameters changed because their inputs did)."""
+    groups: dict[str, list[str]] = {}
+    inferred: list[str] = []
+    for c in changed:
+        text = change_text(c)
+        if text:
+            groups.setdefault(text, []).append(c["path"])
+        else:
+            inferred.append(c["path"])
+    return groups, inferred
+
+
+def _changes(d: Mapping[str, Any], limit: int) -> list[str]:
+    """The params, then the arguments that differ (nodes with the same change on one line), then the nodes
+    changed only through their inputs."""
+    out: list[str] = []
+    params = d.get("param_changes", [])
+    if params:
+        out += [f"params changed ({len(params)}):", *(f"  {param_text(p)}" for p in params)]
+    groups, inferred = arg_groups(d["changed"])
+    if groups:
+        n = sum(len(v) for v in groups.values())
+        out.append(f"changed nodes ({n}) by their arguments:")
+        out += [f"  {_paths(paths)} {text}" for text, paths in list(groups.items())[:limit]]
+        if len(groups) > limit:
+            out.append(f"  ... and {len(groups) - limit} more changes (--json lists every node)")
+    if inferred:
+        out.append(f"changed nodes ({len(inferred)}) by their inputs only (shape or parameters): "
+                   f"{_paths(inferred, 12)}")
+    return out
+
+
+def diff_text(d: dict[str, Any], limit: int = 20) -> str:
+    """The params and arguments that differ first, then the nodes added and removed, the per-stage table and
+    the totals. ``limit``: lines of argument changes shown."""
     la, lb = d.get("labels") or (d["a"], d["b"])
     out = [f"--- A: {la}", f"+++ B: {lb}"]
+    out += _changes(d, limit)
     out += _listing("added nodes", d["added"], d.get("added_ops"))
     out += _listing("removed nodes", d["removed"], d.get("removed_ops"))
-    out += _listing("changed nodes", [c["path"] for c in d["changed"]])
     if d["stages"]:
         out += ["", f"{'stage':<16} {'params A':>14} {'params B':>14} {'delta':>22} {'MACs A':>16} {'MACs B':>16}"]
         for s in d["stages"]:

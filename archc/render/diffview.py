@@ -9,7 +9,7 @@ import re
 from typing import Any
 
 from archc.analyze import Analysis
-from archc.analyze.diff import Aligner, diff, node_status
+from archc.analyze.diff import Aligner, change_text, diff, node_status, param_text
 from archc.analyze.summary import fmt_count
 from archc.render.layout import Layout, Unit, units
 
@@ -38,6 +38,8 @@ def diff_layout(a: Analysis, b: Analysis, depth: int | None = None, expand: bool
     aligner = Aligner(a.graph, b.graph)
     status = node_status(a, b, aligner)
     pairs, added, _, changed = status
+    d = diff(a, b, aligner=aligner, status=status)
+    changes = {c["path"]: text for c in d["changed"] if (text := change_text(c))}
     back = {y: x for x, y in pairs.items()}
     moved = set(added) | set(changed)
     out: dict[str, Unit] = {}
@@ -52,6 +54,7 @@ def diff_layout(a: Analysis, b: Analysis, depth: int | None = None, expand: bool
             was = " + ".join(_title(x.label) for x in before)
             if was != _title(u.label):
                 u.notes.append(f"A: {was}")
+            u.notes += _arg_notes(u, changes)
             delta = u.params - sum(x.params for x in before)
             if delta:
                 u.notes.append(f"{delta:+,} params")
@@ -72,7 +75,25 @@ def diff_layout(a: Analysis, b: Analysis, depth: int | None = None, expand: bool
     clusters = list(lb.clusters) + [g for g in la.clusters if g.path not in in_b]
     layout = Layout(out, {**lb.unit_of, **{m: v for m, v in la.unit_of.items() if m not in lb.unit_of}},
                     clusters, edges, list(lb.inputs))
-    return layout, _notes(diff(a, b, aligner=aligner, status=status))
+    return layout, _notes(d)
+
+
+def _arg_notes(u: Unit, changes: dict[str, str], limit: int = 3) -> list[str]:
+    """The argument changes of a unit's members: 'out_channels 64 -> 96' for one node; for a folded unit, each
+    distinct change once, with the first member it names ('out_channels 64 -> 96 (0.conv1 and 3 more)')."""
+    found: dict[str, list[str]] = {}
+    for m in u.members:
+        if m in changes:
+            found.setdefault(changes[m], []).append(m)
+    if list(found.values()) == [[u.path]]:
+        return list(found)
+    out = []
+    for text, members in list(found.items())[:limit]:
+        name = members[0][len(u.path) + 1:] if members[0].startswith(u.path + ".") else members[0]
+        out.append(f"{text} ({name}" + (f" and {len(members) - 1} more)" if len(members) > 1 else ")"))
+    if len(found) > limit:
+        out.append(f"+{len(found) - limit} more argument changes")
+    return out
 
 
 def _notes(d: dict[str, Any]) -> list[str]:
@@ -81,7 +102,7 @@ def _notes(d: dict[str, Any]) -> list[str]:
         text = f"{y - x:+,}" if count else ("+" if y >= x else "-") + fmt_count(abs(y - x)).strip()
         return text + (f" ({(y - x) / x:+.1%})" if x else "")
 
-    out = []
+    out = [f"param {param_text(p)}" for p in d.get("param_changes", [])]
     for s in d["stages"]:
         (pa, pb), (ma, mb) = s["params"], s["macs"]
         out.append(f"{s['stage']}: params {delta(pa, pb, True)}, MACs {delta(ma, mb, False)}")
