@@ -145,6 +145,7 @@ def node_info(node: Node, ins: tuple[Shape, ...], in_rf: list[RF | None] | None 
         if memo is not None:
             memo[key] = hit
     outs, params, macs, other_ops = hit
+    params = 0 if node.shares else params  # `share:`: the weights are another node's, counted there
     rf = _receptive(block, node, ins, outs[0], in_rf) if in_rf is not None else None
     return NodeInfo(node, ins, outs[0], params, macs, other_ops, rf, outs if block.outputs is not None else ())
 

@@ -66,13 +66,13 @@ def _train_only_node(g: fx.Graph, root: nn.Module, node: Any, block: Any, args: 
     attached at its path as usual, so state_dict keys do not depend on the mode."""
     if node.op == "identity":
         return args[0]
-    if block.kind == "module":
+    if block.kind in ("module", "parameter") and node.shares is None:  # `share:`: the other node's
         _attach(root, node.path, block.build(node.args, info.in_shapes))
-        return _call(g, helpers.train_only, (training, g.get_attr(node.path), *args), node.path)
+    if block.kind == "module":
+        return _call(g, helpers.train_only, (training, g.get_attr(node.shares or node.path), *args), node.path)
     fn, kwargs = block.function(node.args)
     if block.kind == "parameter":
-        _attach(root, node.path, block.build(node.args, info.in_shapes))
-        args = [args[0], g.get_attr(node.path)]
+        args = [args[0], g.get_attr(node.shares or node.path)]
     table = root.__dict__.setdefault(TRAIN_CALLS, helpers.TrainCalls())
     index = table.add(fn, kwargs, "list_input" in block.tags)
     return _call(g, helpers.train_only_call, (training, g.get_attr(TRAIN_CALLS), index, *args), node.path)
@@ -117,13 +117,18 @@ def build_module(graph: Graph, analysis: Analysis, device: str | torch.device | 
                 env[node.path] = args[0]
             elif block.kind == "module":
                 assert block.build is not None
-                _attach(root, node.path, block.build(node.args, info.in_shapes))
-                env[node.path] = g.call_module(node.path, tuple(args))
+                if node.shares is None:  # `share:` calls the module built at the other node's path
+                    _attach(root, node.path, block.build(node.args, info.in_shapes))
+                    env[node.path] = g.call_module(node.path, tuple(args))
+                else:
+                    env[node.path] = g.create_node("call_module", node.shares, tuple(args),
+                                                   name=re.sub(r"\W", "_", node.path))
             elif block.kind == "parameter":
                 assert block.build is not None and block.function is not None
-                _attach(root, node.path, block.build(node.args, info.in_shapes))
+                if node.shares is None:
+                    _attach(root, node.path, block.build(node.args, info.in_shapes))
                 fn, kwargs = block.function(node.args)
-                env[node.path] = g.call_function(fn, (args[0], g.get_attr(node.path)), kwargs)
+                env[node.path] = g.call_function(fn, (args[0], g.get_attr(node.shares or node.path)), kwargs)
             else:
                 assert block.function is not None
                 fn, kwargs = block.function(node.args)

@@ -68,13 +68,30 @@ def _fill(tensor: torch.Tensor, setting: InitSetting, path: str, name: str) -> N
     _METHODS[setting.method](tensor, **args)
 
 
-def _targets(module: nn.Module, graph: Graph) -> list[tuple[str, str, nn.Module]]:
-    """(path, op, module) of every module node, in execution order."""
-    out = []
+def _targets(module: nn.Module, graph: Graph) -> list[tuple[str, str, nn.Module, str | None]]:
+    """(path, op, owner, tensor) of every node with weights, in execution order: a module node owns its
+    parameters (tensor None: the rule names them); a parameter node (parameter, class_token, layer_scale)
+    is the tensor of its parent module named as the node. A node that shares another's weights (`share:`)
+    is filled through that node."""
+    out: list[tuple[str, str, nn.Module, str | None]] = []
     for node in graph.nodes:
-        if library.get(node.op).kind == "module":
-            out.append((node.path, node.op, module.get_submodule(node.path)))
+        kind = library.get(node.op).kind
+        if node.shares is not None:
+            continue
+        if kind == "module":
+            out.append((node.path, node.op, module.get_submodule(node.path), None))
+        elif kind == "parameter":
+            parent, _, leaf = node.path.rpartition(".")
+            out.append((node.path, node.op, module.get_submodule(parent) if parent else module, leaf))
     return out
+
+
+def _own_name(name: str, tensor: str, setting: InitSetting, path: str) -> None:
+    """A rule that matches a parameter node names its tensor as the node (it has no weight or bias)."""
+    if name != tensor:
+        raise ResolveError(f"init: node '{path}' is a parameter node: it has no '{name}'", setting.loc,
+                           hint=f"its tensor is named after the node: write `{tensor}: ...` in this rule "
+                                "(or give the node its own `init:` argument)")
 
 
 def apply_init(module: nn.Module, graph: Graph) -> None:
@@ -82,7 +99,7 @@ def apply_init(module: nn.Module, graph: Graph) -> None:
     rules: tuple[InitRule, ...] = tuple(graph.meta.get("init", ()))
     if not rules:
         return
-    for path, op, owner in _targets(module, graph):
+    for path, op, owner, own in _targets(module, graph):
         done: set[str] = set()
         for rule in rules:
             if not rule.matches(op, path):
@@ -91,6 +108,8 @@ def apply_init(module: nn.Module, graph: Graph) -> None:
                 if name in done:
                     continue
                 done.add(name)
+                if own is not None:
+                    _own_name(name, own, setting, path)
                 tensor = _parameter(owner, name, setting, path)
                 if tensor is not None and not tensor.is_meta:
                     _fill(tensor, setting, path, name)

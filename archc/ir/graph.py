@@ -21,6 +21,7 @@ class Node:
     args: Mapping[str, Any]
     inputs: tuple[str, ...]
     loc: Loc | None = None
+    shares: str | None = None  # `share:`: the path of the node whose module (weights) this one calls
 
 
 @dataclass(frozen=True)
@@ -109,7 +110,8 @@ class Graph:
         lines = [f"graph {self.name}({', '.join(f'{n}: {list(s)}' for n, s in self.inputs)})"]
         for n in self.nodes:
             args = ", ".join(f"{k}={v!r}" for k, v in n.args.items())
-            lines.append(f"  {n.path} = {n.op}({', '.join(n.inputs)}{', ' if args else ''}{args})")
+            shared = f"  # weights of {n.shares}" if n.shares else ""
+            lines.append(f"  {n.path} = {n.op}({', '.join(n.inputs)}{', ' if args else ''}{args}){shared}")
         lines.append(f"  return {', '.join(self.outputs)}")
         if self.train_outputs:
             lines.append(f"  in training, also return {', '.join(self.train_outputs)}")

@@ -122,6 +122,9 @@ def _emit(graph: Any, layout: Layout, prefix: str, used: set[str], diff: bool = 
     for a, b, shape, tag in layout.edges:
         graph.edge(nohtml(clean(prefix + a)), nohtml(clean(prefix + b)),
                    label=nohtml(clean(f"{tag} {_shape(shape)}".strip())))
+    for a, b in layout.shared:  # `share:`: b calls a's modules
+        graph.edge(nohtml(clean(prefix + a)), nohtml(clean(prefix + b)), label="shares weights", style="dashed",
+                   color="#7048e8", fontcolor="#7048e8", arrowhead="none", constraint="false")
 
 
 def _definition_title(d: Definition) -> str:
@@ -226,6 +229,8 @@ def _mm_layout(layout: Layout, prefix: str, lines: list[str], indent: str) -> No
     emit("", indent)
     for a, b, shape, tag in layout.edges:
         lines.append(f"{indent}{ids[a]} -->|{_mm(f'{tag} {_shape(shape)}'.strip()) or ' '}| {ids[b]}")
+    for a, b in layout.shared:
+        lines.append(f"{indent}{ids[a]} -.-|shares weights| {ids[b]}")
 
 
 def to_mermaid(layout: Layout, title: str, defs: list[Definition] | None = None) -> str:

@@ -40,6 +40,7 @@ class Layout:
     edges: list[tuple[str, str, tuple[int, ...] | None, str]]
     inputs: list[tuple[str, tuple[int, ...]]]
     outputs: list[tuple[str, tuple[int, ...]]] = field(default_factory=list)  # definitions: the "output" oval
+    shared: list[tuple[str, str]] = field(default_factory=list)  # (owner unit, unit using its weights): `share:`
 
 
 def _detail(op: str, args: dict) -> str:
@@ -79,7 +80,23 @@ def units(analysis: Analysis, depth: int | None = None, expand: bool = False,
     layout.unit_of.update({name: name for name, _ in graph.inputs})
     layout.edges = edges_of(analysis, graph.nodes, layout.unit_of)
     layout.inputs = list(graph.inputs)
+    layout.shared = shared_of(analysis, graph.nodes, layout.unit_of)
+    for owner, user in layout.shared:
+        layout.units[user].notes.append(f"weights of {owner}")
     return layout
+
+
+def shared_of(analysis: Analysis, nodes: Iterable[Node], unit_of: dict[str, str]) -> list[tuple[str, str]]:
+    """(owner unit, user unit) for the nodes that call another node's module with parameters (`share:`),
+    first seen first; nothing inside one unit (a folded group sharing with itself shows no edge)."""
+    pairs: dict[tuple[str, str], None] = {}
+    for node in nodes:
+        owner = analysis.info.get(node.shares) if node.shares is not None else None
+        if owner is not None and owner.params and node.shares in unit_of and node.path in unit_of:
+            a, b = unit_of[node.shares], unit_of[node.path]
+            if a != b:
+                pairs[(a, b)] = None
+    return list(pairs)
 
 
 def build(analysis: Analysis, nodes: Iterable[Node], unit_path: Callable[[str], str], errors: dict[str, str],

@@ -3,18 +3,21 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from math import prod
 from pathlib import Path
 from typing import Any
 
 from archc.errors import ArchcError, LimitError, Loc, ResolveError
 from archc.expr import Budget, deep_interpolate
-from archc.ir import Graph
+from archc.ir import Graph, Group, Node
+from archc.ir.refs import output_ref
 from archc.ir.order import execution_order
 from archc.load import LocDict
 from archc.resolve.expand import STEPS_HINT, Expander, Limits
-from archc.resolve.init_rules import init_rules
+from archc.resolve.init_rules import check_parameter_nodes, init_rules
+from archc.resolve.names import written_name
+from archc.resolve.share import link_shares
 from archc.resolve.spec import (
     SpecSource,
     _extends_target,
@@ -122,43 +125,87 @@ def _build(source: SpecSource, params: dict[str, Any], input_shape: Any, limits:
     nodes_spec = data["nodes"]
     items = [(k, v, nodes_spec.val_locs.get(k), env) for k, v in nodes_spec.items()]
     last = ex.entries(top, items, "")
-    outputs, train_outputs = _outputs(data, ex, top, last, env)
-    nodes = execution_order(ex.finish(), [n for n, _ in inputs])
+    outputs, train_outputs, dropped = _outputs(data, ex, top, last, env)
+    nodes = link_shares(ex, execution_order(ex.finish(), [n for n, _ in inputs]))
     meta: dict[str, Any] = {k: data[k] for k in ("family", "reference", "description") if k in data}
     frozen = _frozen(data, nodes)
+    groups = list(ex.groups)
+    if dropped:  # an output whose `when:` is false takes the nodes only it reads with it
+        nodes, groups, frozen = _drop_branches(nodes, groups, frozen, (*outputs, *train_outputs), dropped)
     if frozen:
         meta["frozen"] = frozen
     if ex.skipped:
         meta["skipped"] = ex.skipped  # node path -> (input index, skipped node, its `when:`): for shape hints
     if data.get("init"):
         meta["init"] = init_rules(data, env, budget)
+        check_parameter_nodes(meta["init"], nodes)
     if symbols:
         meta["symbols"] = symbols
         meta["input_loc"] = data.val_locs.get("input", data.loc)  # where "no size works" is reported
         if ex.shapes.reads:  # None: no expression read a size that depends on the symbolic ones
             meta["sized_by_stand_in"] = ex.shapes.size_read
-    return Graph(str(data["name"]), tuple(inputs), tuple(nodes), outputs, tuple(ex.groups), env, meta,
+    return Graph(str(data["name"]), tuple(inputs), tuple(nodes), outputs, tuple(groups), env, meta,
                  str(source.path), train_outputs)
 
 
+def _reach(nodes: list[Node], outputs: tuple[str, ...]) -> set[str]:
+    """The node paths whose values reach ``outputs``."""
+    index = {n.path: n for n in nodes}
+    seen: set[str] = set()
+    stack = [output_ref(o)[0] for o in outputs]
+    while stack:
+        p = stack.pop()
+        if p not in seen and p in index:
+            seen.add(p)
+            stack.extend(output_ref(s)[0] for s in index[p].inputs)
+    return seen
+
+
+def _drop_branches(nodes: list[Node], groups: list[Group], frozen: tuple[str, ...], kept: tuple[str, ...],
+                   dropped: tuple[str, ...]) -> tuple[list[Node], list[Group], tuple[str, ...]]:
+    """Leave out the nodes that only dropped outputs read (not built, counted or drawn), the groups left
+    empty and the `frozen:` paths left without nodes. A kept node sharing a dropped node's weights takes
+    them over (the first such node owns them)."""
+    gone = _reach(nodes, dropped) - _reach(nodes, kept)
+    owners: dict[str, str] = {}
+    out = []
+    for n in nodes:
+        if n.path in gone:
+            continue
+        if n.shares in gone:
+            owner = owners.setdefault(n.shares, n.path)
+            n = replace(n, shares=None if owner == n.path else owner)
+        out.append(n)
+    left = [n.path for n in out]
+
+    def has_nodes(path: str) -> bool:
+        return any(p == path or p.startswith(path + ".") for p in left)
+
+    was = {g.path for g in groups if any(p.startswith(g.path + ".") for p in gone)}
+    groups = [g for g in groups if g.path not in was or has_nodes(g.path)]
+    return out, groups, tuple(f for f in frozen if has_nodes(f))
+
+
 def _outputs(data: LocDict, ex: Expander, top: int, last: str, env: Mapping[str, Any]
-             ) -> tuple[tuple[str, ...], tuple[str, ...]]:
+             ) -> tuple[tuple[str, ...], tuple[str, ...], tuple[str, ...]]:
     """The top-level `outputs:` (default: the last node) as producer paths: those returned in eval
-    mode, and those returned in training mode only. An entry `{node, when, train_only}` whose
-    `when:` is false is dropped (its name is still checked)."""
+    mode, those returned in training mode only, and those dropped: an entry `{node, when, train_only}`
+    whose `when:` is false (its name is still checked)."""
     raw = data.get("outputs")
     if not raw:
-        return (ex.follow((top, last, data.val_locs.get("nodes"))),), ()
+        return (ex.follow((top, last, data.val_locs.get("nodes"))),), (), ()
     evals: list[str] = []
     trains: list[str] = []
+    dropped: list[str] = []
     for item, loc in zip(raw, getattr(raw, "locs", [data.val_locs.get("outputs")] * len(raw))):
         entry = item if isinstance(item, LocDict) else None
         nloc = entry.val_locs.get("node", loc) if entry is not None else loc
-        name = ex.value(entry["node"] if entry is not None else item, env, nloc)
+        name = written_name(ex.value(entry["node"] if entry is not None else item, env, nloc))
         if not isinstance(name, str):
             raise ResolveError(f"an output must name a node, got {name!r}", nloc)
         path = ex.follow((top, name, nloc))
         if entry is not None and not _output_kept(ex, entry, env):
+            dropped.append(path)
             continue
         train_only = entry is not None and entry.get("train_only") is True
         if train_only and path in evals:
@@ -169,7 +216,7 @@ def _outputs(data: LocDict, ex: Expander, top: int, last: str, env: Mapping[str,
         raise ResolveError("no output is left for eval mode" if trains else "every output is dropped by its `when:`",
                            data.val_locs.get("outputs"),
                            hint="list at least one output without `train_only: true` whose `when:` holds")
-    return tuple(evals), tuple(trains)
+    return tuple(evals), tuple(trains), tuple(dropped)
 
 
 def _output_kept(ex: Expander, entry: LocDict, env: Mapping[str, Any]) -> bool:

@@ -19,7 +19,7 @@ from archc.expr.lazy import Lazy
 from archc.ir import Group, Node
 from archc.ir.refs import output_ref
 from archc.load import LocDict, LocList
-from archc.resolve.names import UnknownName, check_name
+from archc.resolve.names import UnknownName, check_name, written_name
 from archc.resolve.shapes_so_far import ShapesSoFar
 from archc.schema import RESERVED_KEYS
 
@@ -56,6 +56,16 @@ class Consequence(ResolveError):
 Ref = tuple[int, str, Loc | None]  # (scope id, name, where it was named)
 Skip = tuple[Ref, str, Loc | None]  # a `when: false` node: (what it stands for, its path, where its `when:` is)
 Entry = tuple[str, Any, Loc | None, Mapping[str, Any]]  # (name, node spec, location, variables)
+UNITS = ".*"  # `in: ["m.*"]`: every unit of the repeat m, in order (a fan-in)
+
+
+@dataclass(frozen=True)
+class ShareRequest:
+    """`share: TARGET` on the node or group at ``path``: TARGET is a path relative to its scope."""
+
+    path: str
+    target: str
+    loc: Loc | None
 
 
 @dataclass
@@ -85,6 +95,9 @@ class Expander:
         self.ops: dict[str, str] = {}  # node path -> op, to refuse NAME[K] on a single-output node
         self.checks: list[Ref] = []  # `else:` names of nodes that are not skipped: followed at the end, for typos
         self.skipped: dict[str, tuple[tuple[int, str, Loc | None], ...]] = {}  # path -> (input, skipped, `when:`)
+        self.units: dict[tuple[int, str], list[Ref]] = {}  # a repeat's units, for `in: ["NAME.*"]`
+        self.renamed: dict[tuple[int, str], str] = {}  # while a node with `after: X` expands: X -> X's own binding
+        self.shares: list[ShareRequest] = []
 
     # -- scopes and names -------------------------------------------------
     def new_scope(self, prefix: str, inputs: Mapping[str, tuple[str, Any]]) -> int:
@@ -121,7 +134,7 @@ class Expander:
                 index = k
             target = self.bind.get((sid, name))
             if target is None:
-                names = [n for (s, n) in self.bind if s == sid]
+                names = [n for (s, n) in self.bind if s == sid and "\x00" not in n]
                 close = get_close_matches(name, names, 1)
                 raise UnknownName(f"unknown node '{name}'", loc,
                                    hint=f"did you mean '{close[0]}'?" if close else
@@ -197,18 +210,24 @@ class Expander:
                              hint="raise the limit with --max-nodes if this is intended")
 
     # -- expansion -----------------------------------------------------------
-    def entries(self, sid: int, items: Sequence[Entry], prefix: str, charged: bool = False) -> str:
+    def entries(self, sid: int, items: Sequence[Entry], prefix: str, charged: bool = False,
+                ordered: bool = True) -> str:
         """Expand a scope's entries in order; each defaults to the previous one's output.
         Each costs a step of the budget unless ``charged`` (seq items are charged when flattened)."""
         prev: Ref = (sid, self.first[sid], None)
         last = self.first[sid]
         errors: list[ArchcError] = []
         dropped: Consequence | None = None
+        if ordered and not charged:  # a `nodes:` mapping (a seq's and a repeat's children carry no `after:`)
+            items = self.placed(sid, items)
         for name, spec, loc, env in items:
             if not charged:
                 self.budget.spend(1, loc)
             try:
-                self.node(sid, name, spec, loc, env, prefix, prev, seq=charged)
+                if isinstance(spec, LocDict) and "after" in spec:
+                    self.insert_after(sid, name, spec, loc, env, prefix)
+                else:
+                    self.node(sid, name, spec, loc, env, prefix, prev, seq=charged)
             except LimitError:
                 raise
             except Consequence as e:  # of an error already recorded (here or in a scope around)
@@ -225,6 +244,56 @@ class Expander:
             errors[0].others.extend(f for f in errors[1:] if all(f is not g for g in errors[0].others))
             raise errors[0]
         return last
+
+    def placed(self, sid: int, items: Sequence[Entry]) -> list[Entry]:
+        """A `nodes:` mapping's entries in order, each one with `after: X` moved right after its sibling X
+        (after the ones placed there before it: they chain in file order)."""
+        out = [e for e in items if not (isinstance(e[1], LocDict) and "after" in e[1])]
+        for entry in items:
+            spec = entry[1]
+            if not (isinstance(spec, LocDict) and "after" in spec):
+                continue
+            target = written_name(spec["after"])
+            names = [e[0] for e in out]
+            if target not in names:
+                close = get_close_matches(str(target), names, 1)
+                raise ResolveError(f"'{entry[0]}' is placed after '{target}', which is no sibling here "
+                                   f"(in '{self.scopes[sid] or 'the model'}')", spec.val_locs.get("after"),
+                                   node=self.scopes[sid] + entry[0],
+                                   hint=f"did you mean '{close[0]}'?" if close else
+                                   f"`after:` names a node of the same `nodes:` mapping: {', '.join(names[:12])}")
+            at = names.index(target)
+            while at + 1 < len(out) and out[at + 1][0] in self._after_chain(items, target):
+                at += 1
+            out.insert(at + 1, entry)
+        return out
+
+    @staticmethod
+    def _after_chain(items: Sequence[Entry], target: str) -> set[str]:
+        return {e[0] for e in items if isinstance(e[1], LocDict) and written_name(e[1].get("after")) == target}
+
+    def insert_after(self, sid: int, name: str, spec: LocDict, loc: Loc | None, env: Mapping[str, Any],
+                     prefix: str) -> Ref:
+        """Expand a node with `after: X`: it reads X (an `in:` naming X means X itself), and from then on
+        the name X stands for this node, so every reader of X (before or after it) reads it instead."""
+        target = written_name(spec["after"])
+        bound = self.bind.get((sid, target))
+        if bound is not None and bound[0] == "multi":
+            raise ResolveError(f"'{name}' is placed after '{target}', which has several outputs", spec.val_locs["after"],
+                               node=prefix + name, hint="insert after a node with one output (e.g. after a reader "
+                                                        f"of '{target}[0]')")
+        own = f"{target}\x00{name}"  # X's binding before this node: no written name can be this
+        self.bind[(sid, own)] = bound or ("failed", (sid, self.first[sid], loc))
+        self.renamed[(sid, target)] = own
+        try:
+            self.node(sid, name, spec, loc, env, prefix, (sid, own, spec.val_locs.get("after")))
+        except ArchcError:
+            self.bind.setdefault((sid, name), ("failed", (sid, own, loc)))  # readers go on from X
+            raise
+        finally:
+            del self.renamed[(sid, target)]
+            self.bind[(sid, target)] = ("ref", (sid, name, loc))
+        return (sid, name, loc)
 
     def node(self, sid: int, name: str, spec: Any, loc: Loc | None, env: Mapping[str, Any],
              prefix: str, prev: Ref, seq: bool = False) -> None:
@@ -243,6 +312,11 @@ class Expander:
             return
         if "else" in spec:
             self.checks.append(stands_for)
+        if "share" in spec:
+            if seq:
+                raise ResolveError("`share:` on a seq item", spec.key_locs["share"], node=path,
+                                   hint="name the children with `nodes:` so that the shared one has a path to name")
+            self.shares.append(ShareRequest(path, str(written_name(spec["share"])), spec.val_locs["share"]))
         if "repeat" in spec:
             return self.repeat(sid, name, spec, env, path, refs)
         if "seq" in spec or "nodes" in spec:
@@ -280,7 +354,7 @@ class Expander:
                                    hint=f"add `else: {refs[0][1]}` (or another of its inputs); a skipped node's name "
                                         "stands for its input")
             return refs[0]
-        wanted = self.value(spec["else"], env, spec.val_locs.get("else"))
+        wanted = written_name(self.value(spec["else"], env, spec.val_locs.get("else")))
         for ref in refs:
             if ref[1] == wanted:
                 return (sid, ref[1], spec.val_locs.get("else"))
@@ -296,13 +370,36 @@ class Expander:
         loc = spec.val_locs.get("in")
         items = raw if isinstance(raw, list) else [raw]
         locs = raw.locs if isinstance(raw, LocList) else [loc] * len(items)
-        refs = []
+        refs: list[Ref] = []
         for item, iloc in zip(items, locs):
-            name = self.value(item, env, iloc)
+            name = written_name(self.value(item, env, iloc))
             if not isinstance(name, str):
                 raise ResolveError(f"`in` must name nodes, got {name!r}", iloc)
-            refs.append((sid, name, iloc))
+            if name.endswith(UNITS):
+                refs.extend(self.units_of(sid, name, iloc))
+                continue
+            own = self.renamed.get((sid, name))
+            refs.append((sid, name, iloc) if own is None else (sid, own, iloc))
         return refs
+
+    def units_of(self, sid: int, written: str, loc: Loc | None) -> list[Ref]:
+        """`NAME.*`: the output of every unit of the repeat NAME, in order (none when it is skipped or
+        repeats 0 times). The repeat must come before its reader: how many inputs a node has is known
+        when it is expanded."""
+        base = written[:-len(UNITS)]
+        if (sid, base) in self.units:
+            return [(s, n, loc) for s, n, _ in self.units[(sid, base)]]
+        target = self.bind.get((sid, base))
+        if target is not None and target[0] in ("skip", "failed"):
+            return []
+        names = [n for (s, n) in self.bind if s == sid and "\x00" not in n]
+        if target is None:
+            close = get_close_matches(base, names, 1)
+            raise ResolveError(f"'{written}' reads the units of '{base}', which is not defined before this node", loc,
+                               hint=f"did you mean '{close[0]}.*'?" if close else
+                               "NAME.* reads every unit of a repeat written earlier in the same `nodes:`")
+        raise ResolveError(f"'{written}' reads the units of '{base}', which is not a repeat", loc,
+                           hint=f"NAME.* is for a node with `repeat:`; read '{base}' itself with in: {base}")
 
     def repeat(self, sid: int, name: str, spec: LocDict, env: Mapping[str, Any], path: str,
                refs: list[Ref]) -> None:
@@ -320,7 +417,7 @@ class Expander:
         var = spec.get("as", "i")
         inner = LocDict(spec.loc)
         for k, v in spec.items():
-            if k not in ("repeat", "as", "name", "in", "when", "else"):
+            if k not in ("repeat", "as", "name", "in", "when", "else", "share", "after"):
                 inner[k], inner.key_locs[k], inner.val_locs[k] = v, spec.key_locs[k], spec.val_locs[k]
         child = self.new_scope(path + ".", {"input": ("ref", refs[0])})
         op = self.field(inner, "op", {**env, var: 0}, "group") if n else "group"
@@ -335,7 +432,8 @@ class Expander:
             check_name(cname, nloc, "repeat name ", generated=True)
             self.generated.add((child, cname))  # a generated name obeys the written-name rule
             items.append((cname, inner, spec.loc, ienv))
-        last = self.entries(child, items, path + ".")
+        last = self.entries(child, items, path + ".", charged=False, ordered=False)
+        self.units[(sid, name)] = [(child, cname, spec.loc) for cname, *_ in items]
         self.define(sid, name, ("ref", (child, last, spec.loc)), spec.loc)
 
     def group(self, sid: int, name: str, spec: LocDict, body: Any, declared: Any, env: Mapping[str, Any],
@@ -358,10 +456,10 @@ class Expander:
             self.depth -= 1
         if "outputs" in spec:  # several outputs, read as NAME[K]
             locs = getattr(spec["outputs"], "locs", [spec.val_locs.get("outputs", spec.loc)] * len(spec["outputs"]))
-            outs = [(gid, str(self.value(o, env, oloc)), oloc) for o, oloc in zip(spec["outputs"], locs)]
+            outs = [(gid, str(written_name(self.value(o, env, oloc))), oloc) for o, oloc in zip(spec["outputs"], locs)]
             self.define(sid, name, ("multi", outs), spec.loc)
             return
-        out = spec.get("out", last)
+        out = written_name(spec.get("out", last))
         self.define(sid, name, ("ref", (gid, out, spec.val_locs.get("out", spec.loc))), spec.loc)
 
     def seq_items(self, body: Any, env: Mapping[str, Any]) -> list[Entry]:
@@ -376,6 +474,9 @@ class Expander:
             self.budget.spend(1, loc)
             if isinstance(item, LocDict) and "else" in item:
                 raise _seq_else(item)
+            if isinstance(item, LocDict) and "after" in item:
+                raise ResolveError("`after:` on a seq item: a seq runs in its written order", item.key_locs["after"],
+                                   hint="write the item where it runs, or name the children with `nodes:`")
             if isinstance(item, LocDict) and not self.field(item, "when", env, True):
                 continue
             if not (isinstance(item, LocDict) and "each" in item):

@@ -8,7 +8,7 @@ ordered: the first rule that sets a parameter wins. `when: false` drops a rule.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from difflib import get_close_matches
 from fnmatch import fnmatchcase
@@ -19,7 +19,7 @@ from archc.errors import Loc, ResolveError
 from archc.expr import Budget, deep_interpolate
 from archc.load import LocDict
 
-__all__ = ["InitRule", "InitSetting", "init_rules"]
+__all__ = ["InitRule", "InitSetting", "check_parameter_nodes", "init_rules"]
 
 _MATCH_KEYS = ("op", "path", "when", "doc")
 _NUMERIC = {"a", "b", "mean", "std", "gain", "value", "start", "step"}
@@ -76,6 +76,25 @@ def _check_ops(ops: tuple[str, ...], rule: LocDict) -> None:
             close = get_close_matches(op, library.names(), 1)
             raise ResolveError(f"init: unknown op '{op}'", rule.val_locs.get("op", rule.loc),
                                hint=f"did you mean '{close[0]}'?" if close else "see `archc ops`")
+
+
+def check_parameter_nodes(rules: tuple[InitRule, ...], nodes: Sequence[Any]) -> None:
+    """A rule that matches a parameter node (op: parameter, class_token, layer_scale) names its tensor as
+    the node itself: `{path: "*.bias_table", bias_table: {trunc_normal: {std: 0.02}}}`. Any other name
+    is refused here, torch-free (archc/backend/init.py fills it)."""
+    for node in nodes:
+        if node.shares is not None or library.get(node.op).kind != "parameter":
+            continue
+        own = node.path.rpartition(".")[2]
+        for rule in rules:
+            if not rule.matches(node.op, node.path):
+                continue
+            for name, setting in rule.params:
+                if name != own:
+                    raise ResolveError(f"init: node '{node.path}' is a parameter node: it has no '{name}'",
+                                       setting.loc, node=node.path,
+                                       hint=f"its tensor is named after the node: write `{own}: ...` in this rule "
+                                            "(or give the node its own `init:` argument)")
 
 
 def init_rules(data: LocDict, env: Mapping[str, Any], budget: Budget) -> tuple[InitRule, ...]:

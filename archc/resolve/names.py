@@ -17,7 +17,7 @@ from typing import Any
 from archc.errors import Loc, ResolveError
 from archc.schema import schema_text
 
-__all__ = ["MODULE_ATTRIBUTES", "UnknownName", "check_name"]
+__all__ = ["MODULE_ATTRIBUTES", "UnknownName", "check_name", "written_name"]
 
 
 class UnknownName(ResolveError):
@@ -27,6 +27,11 @@ _INDEX = re.compile(r"[0-9]{1,9}")
 # names made by a repeat's `name:` template may also hold '-' (torchvision's RegNet: `block1-0`);
 # nothing refers to them by name, and a module name only must not contain '.'
 _GENERATED = re.compile(r"[A-Za-z_][A-Za-z0-9_-]{0,63}")
+
+
+def written_name(value: Any) -> Any:
+    """A name as written in a reference: YAML reads `in: 3` (a node named 3) as an integer."""
+    return str(value) if isinstance(value, int) and not isinstance(value, bool) and value >= 0 else value
 
 
 @lru_cache(maxsize=1)

@@ -68,6 +68,15 @@ class ShapesSoFar:
         raise ResolveError(f"in_shape is not known here: the shape of '{path}' is not inferred yet", loc,
                            hint="in_shape reads the input of this node, which must come before it")
 
+    def settled(self, ex: Expander, ref: Ref) -> Shape | None:
+        """The concrete shape of what ``ref`` names (None: it failed, or has several outputs), inferred
+        without counting as an expression's read (`share:` compares the widths its nodes get)."""
+        path = ex.follow(ref)
+        while path not in self.known and path not in self.failed and self.done < len(ex.pending):
+            self._infer(ex, ex.pending[self.done])
+            self.done += 1
+        return self.known.get(path)
+
     def _infer(self, ex: Expander, p: Any) -> None:
         try:
             ins = [self._input(ex, r) for r in p.refs]

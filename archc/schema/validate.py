@@ -11,12 +11,14 @@ from typing import Any
 
 from archc.errors import ArchcError, Loc, SchemaError
 from archc.load import LocDict, LocList
+from archc.schema.fast import is_valid
 
 __all__ = ["RESERVED_KEYS", "SCHEMA_PATH", "schema_text", "validate"]
 
 SCHEMA_PATH = Path(__file__).with_name("archc.schema.json")
 MAX_ERRORS = 20
 _IDENT = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,63}$")
+_NODE_NAME = re.compile(r"^([A-Za-z_][A-Za-z0-9_]{0,63}|0|[1-9][0-9]{0,8})$")  # $defs.node_name: numbers too
 
 
 def schema_text() -> str:
@@ -107,11 +109,18 @@ def _to_error(err: Any, data: Any) -> SchemaError:
     if err.validator == "required":
         return SchemaError(f"{where}: {err.message}", loc)
     if err.validator == "propertyNames" and isinstance(inst, LocDict):
-        bad = [k for k in inst if not _IDENT.match(k)]
+        nodes = err.validator_value == {"$ref": "#/$defs/node_name"}
+        bad = [k for k in inst if not (_NODE_NAME if nodes else _IDENT).match(k)]
         if not bad:
             return _reserved(next((k for k in inst if k in RESERVED_KEYS), "?"), inst, where, loc)
         return SchemaError(f"'{bad[0]}' is not a valid name in {where}", inst.key_locs.get(bad[0], loc),
-                           hint="names are letters, digits and _, not starting with a digit")
+                           hint="names are letters, digits and _, not starting with a digit"
+                                + (", or a plain number without a leading zero (0, 12)" if nodes else ""))
+    if err.validator == "pattern" and isinstance(holder, LocDict) and inst in holder.key_locs:  # a key (propertyNames)
+        numbers = err.schema == json.loads(schema_text())["$defs"]["node_name"]
+        return SchemaError(f"'{inst}' is not a valid name in {where}", holder.key_locs[inst],
+                           hint="names are letters, digits and _ (at most 64), not starting with a digit"
+                                + (", or a plain number without a leading zero (0, 12)" if numbers else ""))
     if err.validator == "pattern" and err.schema in _described_patterns():
         return SchemaError(f"'{inst}' is not valid for {where}", loc, hint=err.schema["description"])
     if err.validator == "pattern" or (err.validator == "anyOf" and isinstance(inst, str)):
@@ -134,6 +143,8 @@ def validate(data: Any, file: str = "<spec>") -> None:
     if not isinstance(data, LocDict):
         raise SchemaError("a spec must be a YAML mapping with at least `name` and `nodes`",
                           getattr(data, "loc", None) or Loc(file, 1, 1))
+    if is_valid(data):  # compiled once (fast.py); jsonschema only for the errors of an invalid spec
+        return
     errors = sorted(_validator().iter_errors(data), key=lambda e: [str(p) for p in e.absolute_path])
     if not errors:
         return
