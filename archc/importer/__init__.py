@@ -22,6 +22,6 @@ def from_module(module: Any, example_input: Any, *, name: str | None = None, sou
     shape = tuple(example_input.shape[1:]) if hasattr(example_input, "shape") else tuple(example_input)
     cls = type(module).__name__
     name = name or re.sub(r"(?<=[a-z0-9])(?=[A-Z])", "_", cls).lower()
-    tree = build_tree(module)
+    tree = build_tree(module, shape)
     blocks = fold(tree)
     return render(tree, name, shape, source or f"{type(module).__module__}.{cls}", blocks)

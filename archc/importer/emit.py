@@ -8,6 +8,7 @@ keeps its ``in`` as a full list of names; ``render`` writes only the ones that a
 from __future__ import annotations
 
 import json
+import operator
 import re
 from typing import Any
 
@@ -15,10 +16,12 @@ import torch.fx as fx
 from torch import nn
 
 from archc.errors import UsageError
-from archc.importer.trace import function_op, is_batch_size, module_op, trace
+from archc.importer.rewrite import SIZE_KEY, parameter_node, rewrite
+from archc.importer.trace import eval_mode, function_op, is_batch_size, module_op, trace
 
 Node = dict[str, Any]
 Scope = tuple[str, ...]
+MULTI_OUTPUT = ("chunk", "split")  # ops read as NAME[K]
 CONTAINERS = ("torch.nn.modules.container.Sequential", "torch.nn.modules.container.ModuleList")
 
 
@@ -29,6 +32,7 @@ class _Builder:
         self.groups: dict[Scope, Node] = {(): self._group(module)}
         self.where: dict[fx.Node, tuple[Scope, str]] = {}
         self.ext: dict[Scope, fx.Node] = {}
+        self.multi: set[fx.Node] = set()  # multi-output nodes (their getitems are NAME[K] refs)
 
     def _group(self, m: nn.Module) -> Node:
         cls = type(m)
@@ -71,17 +75,30 @@ class _Builder:
                 raise UsageError(f"module '{path}' ({type(m).__name__}) is called more than once",
                                  hint="a module run twice shares its weights; archc nodes run once")
             name = f"{local}_{reuse}" if reuse else local
-            if len(n.args) != 1 or n.kwargs or not isinstance(n.args[0], fx.Node):
+            if not _one_input(m, n):
                 raise UsageError(f"module '{path}' ({type(m).__name__}) is called with more than one tensor",
                                  hint="archc's op for it takes one input")
             op, args = module_op(m, path)
-            inputs = [a for a in n.args if isinstance(a, fx.Node)]
+            inputs = [n.args[0]]
+        elif n.target is parameter_node:
+            s = self.scope(keys)
+            owner, _, name = str(n.kwargs["name"]).rpartition(".")
+            if owner != (s[-1] if s else ""):
+                raise UsageError(f"parameter '{n.kwargs['name']}' is used in '{s[-1] if s else '<top>'}', not in "
+                                 f"its own module", hint="archc stores a parameter at the node that uses it")
+            op, inputs, args = str(n.kwargs["op"]), [n.args[0]], dict(n.kwargs["args"])
+        elif n.target is operator.getitem and n.args[0] in self.multi:
+            s, base = self.where[n.args[0]]
+            self.where[n] = (s, f"{base}[{n.args[1]}]")
+            return
         else:
             s = self.scope(keys)
             op, inputs, args = function_op(n, ".".join(s[-1:]))
             name = self.fresh(s, op)
         self.groups[s]["nodes"][name] = {"op": op, **args, "in": inputs}
         self.where[n] = (s, name)
+        if op in MULTI_OUTPUT:
+            self.multi.add(n)
 
     def fresh(self, s: Scope, base: str) -> str:
         taken = set(self.groups[s]["nodes"]) | {k for k, _ in self.mods[s[-1]].named_children()} if s else \
@@ -139,19 +156,31 @@ class _Builder:
         return top
 
 
+def _one_input(m: nn.Module, n: fx.Node) -> bool:
+    """Called with one tensor (nn.MultiheadAttention: the same tensor three times, no weights or masks)."""
+    if isinstance(m, nn.MultiheadAttention):
+        extra = {k: v for k, v in n.kwargs.items() if v is not None}
+        return len(n.args) == 3 and len(set(n.args)) == 1 and extra == {"need_weights": False}
+    return len(n.args) == 1 and not n.kwargs and isinstance(n.args[0], fx.Node)
+
+
 def is_shape(n: fx.Node) -> bool:
     """``x.shape`` read only for its batch size."""
     return (n.op == "call_function" and n.target is getattr and tuple(n.args[1:]) == ("shape",)
             and all(is_batch_size(u) for u in n.users))
 
 
-def build_tree(module: nn.Module) -> Node:
-    """The tree of ``module``: the top group, its children in the order they run."""
-    graph = trace(module)
+def build_tree(module: nn.Module, shape: tuple[int, ...]) -> Node:
+    """The tree of ``module`` (input ``shape`` without the batch): the top group, its children in the order
+    they run."""
+    with eval_mode(module):
+        gm = trace(module)
+        rewrite(gm, shape)
+    graph = gm.graph
     b = _Builder(module)
     out: Any = None
     for n in graph.nodes:
-        if is_batch_size(n) or is_shape(n):
+        if n.meta.get(SIZE_KEY) or is_batch_size(n) or is_shape(n):
             continue  # read by view/reshape as the batch; any other reader is refused in ``ref``
         if n.op in ("call_module", "call_function", "call_method"):
             b.add(n)
@@ -160,11 +189,12 @@ def build_tree(module: nn.Module) -> Node:
                              hint="only modules and functions with an archc op can be imported")
         elif n.op == "output":
             out = n.args[0]
-    reached = {p for s in b.groups for p in ([s[-1]] if s else [])} | {str(n.target) for n in graph.nodes
-                                                                      if n.op == "call_module"}
+    reached = {p for s in b.groups for p in ([s[-1]] if s else [])}
+    leaves = {str(n.target) for n in graph.nodes if n.op == "call_module"}
     for path, m in module.named_modules():
         has_state = any(True for _ in m.parameters(recurse=False)) or any(True for _ in m.buffers(recurse=False))
-        if path and has_state and path not in reached:
+        inside_leaf = any(path == leaf or path.startswith(leaf + ".") for leaf in leaves)
+        if path and has_state and path not in reached and not inside_leaf:
             raise UsageError(f"module '{path}' ({type(m).__name__}) has weights but its forward never runs it",
                              hint="its state_dict keys would have no node")
     return b.finish(out)
@@ -232,9 +262,21 @@ def lines(node: Node, indent: int, blocks: dict[str, Node]) -> list[str]:
         implicit(c["in"], names[k - 1] if k else None) for k, c in enumerate(node["nodes"].values()))
     out.append(pad + ("seq:" if seq else "nodes:"))
     before: str | None = None
-    for name, child in node["nodes"].items():
+    runs = {start: length for start, length in node.get("_runs", [])} if seq else {}
+    skip = 0
+    for k, (name, child) in enumerate(node["nodes"].items()):
         head = pad + ("  - " if seq else f"  {name}: ")
-        if "op" in child:
+        if skip:
+            skip -= 1
+        elif k in runs:
+            from archc.importer.fold import run_item
+
+            kids = list(node["nodes"].values())[k:k + runs[k]]
+            item = run_item(kids, blocks[child["op"]])
+            use = flow({**item["items"][0], "in": [before or "input"]}, before, blocks)
+            out.append(head + f"{{each: {scalar(item['each'])}, items: [{use}]}}")
+            skip = runs[k] - 1
+        elif "op" in child:
             out.append(head + flow(child, before, blocks))
         else:
             note = f"  # {child['_cls']}" if child.get("_cls") not in CONTAINERS and not seq else ""
@@ -242,9 +284,9 @@ def lines(node: Node, indent: int, blocks: dict[str, Node]) -> list[str]:
             inner = indent + 4
             if not implicit(child["in"], before):
                 out.append(" " * inner + f"in: {scalar(child['in'][0])}")
-            for k in ("when", "else"):
-                if k in child:
-                    out.append(" " * inner + f"{k}: {scalar(child[k])}")
+            for key in ("when", "else"):
+                if key in child:
+                    out.append(" " * inner + f"{key}: {scalar(child[key])}")
             out.extend(lines(child, inner, blocks))
         before = name
     if seq:  # seq items that are groups start with '- ' then their keys

@@ -125,7 +125,7 @@ def block_name(cls: str, taken: set[str]) -> str:
 
     short = cls.rsplit(".", 1)[-1]
     base = re.sub(r"(?<=[a-z0-9])(?=[A-Z])", "_", short).lower()
-    base = re.sub(r"\W", "_", base) or "block"
+    base = re.sub(r"\W", "_", base).strip("_") or "block"
     name, k = base, 2
     while name in taken or is_registered(name) or name in SPEC_KEYS:
         name, k = f"{base}_{k}", k + 1
@@ -236,6 +236,9 @@ def fold_blocks(top: Node, blocks: dict[str, Node]) -> None:
             cls = item[2].get("_cls", "")
             if cls not in CONTAINERS and cls not in done:
                 by_cls.setdefault(cls, []).append(item)
+        for c in [c for c, v in by_cls.items() if all(repeatable(g, blocks) for _, _, g in v)]:
+            done.add(c)  # chains of one block (DenseNet's blocks): stage 2 makes each a repeat
+            del by_cls[c]
         pending = {c for c, v in by_cls.items() if len(v) >= 2}
         ready = [c for c in pending if not any(_contains(g, pending - {c}) for _, _, g in by_cls[c])]
         if not ready:
@@ -272,45 +275,95 @@ def expr_lit(v: Any) -> str:
     return "none" if v is None else repr(v)
 
 
-def over_i(vec: list[Any]) -> Any:
-    """A value, or a ${...} of the loop variable i, that gives vec[i] for each i."""
+def over_i(vec: list[Any], var: str = "i") -> Any:
+    """A value, or a ${...} of the loop variable ``var``, that gives vec[i] for each i."""
     if all(v == vec[0] and type(v) is type(vec[0]) for v in vec):
         return vec[0]
     rest = vec[1:]
     if all(v == rest[0] and type(v) is type(rest[0]) for v in rest):
         if vec[0] is True and rest[0] is False:
-            return "${i == 0}"
+            return f"${{{var} == 0}}"
         if vec[0] is False and rest[0] is True:
-            return "${i != 0}"
-        return f"${{{expr_lit(vec[0])} if i == 0 else {expr_lit(rest[0])}}}"
+            return f"${{{var} != 0}}"
+        return f"${{{expr_lit(vec[0])} if {var} == 0 else {expr_lit(rest[0])}}}"
     if all(isinstance(v, int) and not isinstance(v, bool) for v in vec):
         step = vec[1] - vec[0]
         if all(b - a == step for a, b in zip(vec, vec[1:], strict=False)):
-            return f"${{{vec[0]} + {step} * i}}"
-    return f"${{{expr_lit(vec)}[i]}}"
+            return f"${{{vec[0]} + {step} * {var}}}"
+    return f"${{{expr_lit(vec)}[{var}]}}"
+
+
+def numbering(names: list[str]) -> str | None:
+    """The ``name:`` of a repeat whose children are ``names`` ('' for 0, 1, ...), or None when they are not
+    one prefix and consecutive numbers (``denselayer1``.., ``encoder_layer_0``..)."""
+    m = re.fullmatch(r"(.*?)(\d+)", names[0]) if names else None
+    if m is None:
+        return None
+    prefix, start = m.group(1), int(m.group(2))
+    if names != [f"{prefix}{start + k}" for k in range(len(names))]:
+        return None
+    if not prefix and start == 0:
+        return ""
+    return f"{prefix}${{i + {start}}}" if start else f"{prefix}${{i}}"
+
+
+def chained(kids: list[Node], names: list[str]) -> bool:
+    """Each child reads the one before it (the first, the group's input)."""
+    return all(k["in"] == ([names[j - 1]] if j else ["input"]) for j, k in enumerate(kids))
+
+
+def repeatable(group: Node, blocks: dict[str, Node]) -> bool:
+    """A group of N >= 2 chained uses of one block, named 0.. or prefix + consecutive numbers."""
+    kids, names = list(group["nodes"].values()), list(group["nodes"])
+    op = kids[0].get("op") if kids else None
+    return (len(kids) >= 2 and op in blocks and all(k.get("op") == op and "repeat" not in k for k in kids)
+            and numbering(names) is not None and chained(kids, names))
+
+
+def _args_over(kids: list[Node], block: Node, var: str) -> dict[str, Any]:
+    keys = list(dict.fromkeys(k for kid in kids for k in kid if k not in ("op", "in") and not k.startswith("_")))
+    return {k: over_i([kid[k] if k in kid else _default(block, k) for kid in kids], var) for k in keys}
 
 
 def fold_repeats(node: Node, blocks: dict[str, Node]) -> None:
-    """Stage 2: a seq group of N uses of one block becomes one node with ``repeat: N``."""
+    """Stage 2: a group of N chained uses of one block becomes one node with ``repeat: N``; inside a ``seq:``,
+    a run of uses of one block becomes an ``each:`` item."""
     for name, child in list(node["nodes"].items()):
         if not is_group(child):
             continue
         fold_repeats(child, blocks)
-        kids = list(child["nodes"].values())
-        names = list(child["nodes"])
-        if not (child.get("_seq") and len(kids) >= 2 and names == [str(k) for k in range(len(kids))]):
+        if not repeatable(child, blocks):
             continue
-        op = kids[0].get("op")
-        if op not in blocks or any(k.get("op") != op for k in kids):
-            continue
-        chain = [k["in"] == ([names[j - 1]] if j else ["input"]) for j, k in enumerate(kids)]
-        if not all(chain):
-            continue
-        keys = list(dict.fromkeys(k for kid in kids for k in kid if k not in ("op", "in") and not k.startswith("_")))
-        node_ = {"op": op, "repeat": len(kids)}
-        for k in keys:
-            node_[k] = over_i([kid[k] if k in kid else _default(blocks[op], k) for kid in kids])
+        kids, names = list(child["nodes"].values()), list(child["nodes"])
+        op = kids[0]["op"]
+        node_: Node = {"op": op, "repeat": len(kids)}
+        if numbering(names):
+            node_["name"] = numbering(names)
+        node_.update(_args_over(kids, blocks[op], "i"))
         node["nodes"][name] = {**node_, "in": child["in"], "_cls": kids[0].get("_cls")}
+    if node.get("_seq"):
+        node["_runs"] = _runs(node, blocks)
+
+
+def _runs(node: Node, blocks: dict[str, Node]) -> list[tuple[int, int]]:
+    """(start, length) of each run of >= 2 chained uses of one block among a seq's children."""
+    kids, names = list(node["nodes"].values()), list(node["nodes"])
+    runs: list[tuple[int, int]] = []
+    j = 0
+    while j < len(kids):
+        op, k = kids[j].get("op"), j + 1
+        while (op in blocks and k < len(kids) and kids[k].get("op") == op and "repeat" not in kids[k]
+               and "repeat" not in kids[j] and kids[k]["in"] == [names[k - 1]]):
+            k += 1
+        if k - j >= 2:
+            runs.append((j, k - j))
+        j = k
+    return runs
+
+
+def run_item(kids: list[Node], block: Node) -> Node:
+    """One ``each:`` item standing for a run of uses of one block (the loop variable is ``v``)."""
+    return {"each": f"${{range({len(kids)})}}", "items": [{"op": kids[0]["op"], **_args_over(kids, block, "v")}]}
 
 
 def _default(block: Node, arg: str) -> Any:

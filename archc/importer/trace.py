@@ -8,9 +8,10 @@ node paths are the module's own attribute paths. The tree's nodes are plain dict
 
 from __future__ import annotations
 
+import contextlib
 import difflib
 import operator
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import torch
@@ -77,12 +78,29 @@ MODULE_OPS: dict[type, tuple[str, Callable[[Any], Args]]] = {
     nn.AdaptiveMaxPool2d: ("adaptive_max_pool2d", lambda m: {"output_size": _pair(m.output_size)}),
 }
 
+def _mha(m: nn.MultiheadAttention) -> Args:
+    if not m.batch_first or not m._qkv_same_embed_dim or m.bias_k is not None or m.add_zero_attn:
+        raise ValueError("only batch-first self-attention without bias_k/v or zero attention maps to self_attention")
+    return {"num_heads": m.num_heads, "dropout": m.dropout, "bias": m.in_proj_bias is not None}
+
+
+MODULE_OPS[nn.MultiheadAttention] = ("self_attention", _mha)
+MODULE_OPS[nn.GroupNorm] = ("groupnorm", lambda m: {"num_groups": m.num_groups, "eps": m.eps, "affine": m.affine})
+MODULE_OPS[nn.Softmax] = ("softmax", lambda m: {"dim": m.dim})
+MODULE_OPS[nn.ChannelShuffle] = ("channel_shuffle", lambda m: {"groups": m.groups})
+MODULE_OPS[nn.Mish] = ("mish", lambda m: {"inplace": m.inplace})
+MODULE_OPS[nn.ELU] = ("elu", lambda m: {"alpha": m.alpha, "inplace": m.inplace})
+
+LIBRARY_FUNCTIONS: list[Any] = []  # library functions traced as one call (fx autowrap), mapped in FUNCTION_OPS
+
 try:  # torchvision's own modules with an archc op (torchvision comes with torch in archc[torch])
     from torchvision.models.convnext import LayerNorm2d
+    from torchvision.models.shufflenetv2 import channel_shuffle as _tv_channel_shuffle
     from torchvision.ops import StochasticDepth
 
     MODULE_OPS[StochasticDepth] = ("stochastic_depth", lambda m: {"p": m.p, "mode": m.mode})
     MODULE_OPS[LayerNorm2d] = ("layernorm", lambda m: {**_ln(m), "channels": "first"})
+    LIBRARY_FUNCTIONS.append(_tv_channel_shuffle)
 except ImportError:  # pragma: no cover - torchvision missing
     pass
 
@@ -103,7 +121,7 @@ def _binary(op: str, scalar: str) -> Callable[[tuple[Any, ...], Args], tuple[str
         if isinstance(x, fx.Node) and isinstance(y, fx.Node):
             return op, [x, y], {}
         node, const = (x, y) if isinstance(x, fx.Node) else (y, x)
-        if not isinstance(const, (int, float)) or (scalar == "sub" and node is y):
+        if not isinstance(const, (int, float)) or (scalar in ("sub", "div") and node is y):
             raise ValueError(f"{op} of {x!r} and {y!r} has no archc op")
         return "scalar", [node], {"add": -const} if scalar == "sub" else {scalar: const}
     return f
@@ -130,6 +148,46 @@ def _mean(a: tuple[Any, ...], k: Args) -> tuple[str, list[Any], Args]:
                             "keepdim": k.get("keepdim", a[2] if len(a) > 2 else False)}
 
 
+def _pool_fn(op: str, keys: tuple[str, ...]) -> Handler:
+    def f(a: tuple[Any, ...], k: Args) -> tuple[str, list[Any], Args]:
+        args = {n: _pair(v) for n, v in zip(keys, a[1:], strict=False)}
+        args.update({n: _pair(v) for n, v in k.items() if n in keys})
+        if op == "max_pool2d" and k.get("return_indices"):
+            raise ValueError("return_indices has no archc argument")
+        return op, [a[0]], args
+    return f
+
+
+def _chunk(a: tuple[Any, ...], k: Args) -> tuple[str, list[Any], Args]:
+    return "chunk", [a[0]], {"chunks": k.get("chunks", a[1] if len(a) > 1 else None),
+                             "dim": k.get("dim", a[2] if len(a) > 2 else 0)}
+
+
+def _split(a: tuple[Any, ...], k: Args) -> tuple[str, list[Any], Args]:
+    sizes = k.get("split_size_or_sections", k.get("split_size", a[1] if len(a) > 1 else None))
+    if not isinstance(sizes, (list, tuple)):
+        raise ValueError("a split by one size has no archc op here (give the sizes as a list)")
+    return "split", [a[0]], {"sizes": list(sizes), "dim": k.get("dim", a[2] if len(a) > 2 else 0)}
+
+
+def _index(a: tuple[Any, ...], k: Args) -> tuple[str, list[Any], Args]:
+    """x[:, 0] -> select; x[:, a:b:c] -> slice (one indexed dim; the batch whole)."""
+    idx = a[1] if isinstance(a[1], tuple) else (a[1],)
+    if not idx or idx[0] != slice(None):
+        raise ValueError(f"index {a[1]!r} does not keep the batch whole (x[:, ...])")
+    picked = [(d, s) for d, s in enumerate(idx[1:], 1) if s != slice(None)]
+    if len(picked) != 1 or not isinstance(picked[0][1], (int, slice)):
+        raise ValueError(f"index {a[1]!r}: only one indexed dim (an int or a slice) can be imported")
+    d, s = picked[0]
+    if isinstance(s, int):
+        return "select", [a[0]], {"dim": d, "index": s}
+    return "slice", [a[0]], {"dim": d, "start": s.start, "end": s.stop, "step": s.step or 1}
+
+
+def _dims(a: tuple[Any, ...], k: Args, key: str = "dims") -> list[Any]:
+    return list(a[1] if len(a) == 2 and isinstance(a[1], (tuple, list)) else a[1:]) or list(k.get(key, ()))
+
+
 def _adaptive(op: str) -> Callable[[tuple[Any, ...], Args], tuple[str, list[Any], Args]]:
     def f(a: tuple[Any, ...], k: Args) -> tuple[str, list[Any], Args]:
         return op, [a[0]], {"output_size": _pair(k.get("output_size", a[1] if len(a) > 1 else None))}
@@ -153,11 +211,35 @@ FUNCTION_OPS: dict[Any, tuple[str, Handler]] = {
     nn.functional.adaptive_avg_pool2d: ("adaptive_avg_pool2d", _adaptive("adaptive_avg_pool2d")),
     nn.functional.adaptive_max_pool2d: ("adaptive_max_pool2d", _adaptive("adaptive_max_pool2d")),
     torch.mean: ("mean", _mean),
+    nn.functional.avg_pool2d: ("avg_pool2d", _pool_fn("avg_pool2d", (
+        "kernel_size", "stride", "padding", "ceil_mode", "count_include_pad"))),
+    nn.functional.max_pool2d: ("max_pool2d", _pool_fn("max_pool2d", (
+        "kernel_size", "stride", "padding", "dilation", "ceil_mode"))),
+    nn.functional.dropout: ("dropout", _simple("dropout", "p")),
+    torch.chunk: ("chunk", _chunk), torch.split: ("split", _split),
+    torch.transpose: ("transpose", _simple("transpose", "dim0", "dim1")),
+    torch.permute: ("permute", lambda a, k: ("permute", [a[0]], {"dims": _dims(a, k)})),
+    torch.softmax: ("softmax", _simple("softmax", "dim")),
+    nn.functional.softmax: ("softmax", _simple("softmax", "dim")),
+    torch.matmul: ("matmul", lambda a, k: ("matmul", [a[0], a[1]], {})),
+    operator.matmul: ("matmul", lambda a, k: ("matmul", [a[0], a[1]], {})),
+    operator.truediv: ("div", _binary("div", "div")),
+    operator.getitem: ("select", _index),
+    nn.functional.layer_norm: ("layernorm", lambda a, k: _no("F.layer_norm with weights read in the forward")),
 }
+for _fn in LIBRARY_FUNCTIONS:  # torchvision's channel_shuffle(x, groups)
+    FUNCTION_OPS[_fn] = ("channel_shuffle", _simple("channel_shuffle", "groups"))
+
+
+def _no(why: str) -> tuple[str, list[Any], Args]:
+    raise ValueError(why)
+
 def is_batch_size(n: Any) -> bool:
     """``x.size(0)`` or ``x.shape[0]``: the batch size, which view/reshape may name and nothing else may read."""
     if not isinstance(n, fx.Node):
         return False
+    if n.meta.get("archc_batch"):
+        return True
     if n.op == "call_method" and n.target == "size":
         return tuple(n.args[1:]) == (0,) or dict(n.kwargs) == {"dim": 0}
     return (n.op == "call_function" and n.target is operator.getitem and tuple(n.args[1:]) == (0,)
@@ -180,9 +262,21 @@ METHOD_OPS: dict[str, tuple[str, Handler]] = {
     "flatten": ("flatten", lambda a, k: ("flatten", *_flatten(a, k))), "mean": ("mean", _mean),
     "relu": ("relu", _simple("relu")), "sigmoid": ("sigmoid", _simple("sigmoid")),
     "add": ("add", _binary("add", "add")), "mul": ("mul", _binary("mul", "mul")),
-    "permute": ("permute", lambda a, k: ("permute", [a[0]], {"dims": list(a[1] if len(a) == 2 and isinstance(
-        a[1], (tuple, list)) else a[1:])})),
+    "permute": ("permute", lambda a, k: ("permute", [a[0]], {"dims": _dims(a, k)})),
+    "chunk": ("chunk", _chunk), "split": ("split", _split),
+    "transpose": ("transpose", _simple("transpose", "dim0", "dim1")),
+    "softmax": ("softmax", _simple("softmax", "dim")), "sub": ("sub", _binary("sub", "sub")),
+    "div": ("div", _binary("div", "div")), "expand": ("expand", lambda a, k: _expand(a)),
 }
+
+
+def _expand(a: tuple[Any, ...]) -> tuple[str, list[Any], Args]:
+    sizes = _dims(a, {}, "size")
+    if not sizes or not is_batch_size(sizes[0]) and sizes[0] != -1:
+        raise ValueError("the first size must be the batch (x.size(0) or -1)")
+    if not all(isinstance(d, int) for d in sizes[1:]):
+        raise ValueError("sizes after the batch must be constants")
+    return "expand", [a[0]], {"sizes": sizes[1:]}
 
 
 def op_names() -> list[str]:
@@ -220,14 +314,29 @@ class ArchcTracer(fx.Tracer):
         return m.__module__.startswith("torch.nn")
 
 
-def trace(module: nn.Module) -> fx.Graph:
-    """The fx graph of ``module``; data-dependent control flow is a UsageError naming it."""
+@contextlib.contextmanager
+def eval_mode(module: nn.Module) -> Iterator[None]:
+    """``module`` in eval mode (the spec's forward; running it changes no BatchNorm statistics), then each
+    submodule's own mode back."""
+    modes = {m: m.training for m in module.modules()}
+    module.eval()
     try:
-        return ArchcTracer().trace(module)
+        yield
+    finally:
+        for m, training in modes.items():
+            m.train(training)
+
+
+def trace(module: nn.Module) -> fx.GraphModule:
+    """The fx graph of ``module`` (call it in ``eval_mode``); data-dependent control flow is a UsageError
+    naming it."""
+    try:
+        graph = ArchcTracer(autowrap_functions=tuple(LIBRARY_FUNCTIONS)).trace(module)
     except Exception as e:  # fx raises TraceError, TypeError, ... on code it cannot follow
         raise UsageError(f"torch.fx cannot trace {type(module).__name__}: {type(e).__name__}: {e}",
                          hint="data-dependent control flow (an `if` on a tensor's values) cannot be imported; "
                               "make the branch a constructor argument") from None
+    return fx.GraphModule(module, graph)
 
 
 def unmapped(what: str, path: str, name: str) -> UsageError:

@@ -1,0 +1,234 @@
+"""Rewrites of the traced fx graph before the tree is built (stage 1b, between trace and emit).
+
+- ``sizes``: the graph runs once on a batch of 1 (and once on 2 when it reads sizes); sizes that do not
+  depend on the batch become constants (ViT's ``h // p``, ShuffleNet's ``x.size()``), sizes equal to the
+  batch are marked (view/reshape/expand may name them first), and what only fed ``torch._assert`` goes.
+- ``aliases``: ``x.contiguous()`` and a concat of one tensor are their input; a module returning
+  ``(out, None)`` (nn.MultiheadAttention with need_weights=False) is read through ``[0]``.
+- ``parameters``: a parameter read in the forward (``get_attr``) and combined with one tensor becomes one
+  node named after its attribute: ``layer_scale`` (x * p, p (C, 1, 1) or (C,)), ``pos_embedding``
+  (x + p, p (1, *x)), ``class_token`` (cat([p.expand(B, -1, -1), x], 1)) or ``parameter``.
+- ``dense_chains``: DenseNet's growing lists, ``cat([f0..fk])`` after ``cat([f0..fk-1])``, become
+  ``cat(previous, fk)`` run at the end of the module that made ``fk``, so every module reads one value.
+"""
+
+from __future__ import annotations
+
+import operator
+from typing import Any
+
+import torch
+import torch.fx as fx
+from torch import nn
+
+from archc.errors import UsageError
+
+Args = dict[str, Any]
+SIZE_KEY, BATCH_KEY, SHAPE_KEY = "archc_size", "archc_batch", "archc_shape"
+
+
+def parameter_node(x: Any, *, name: str, op: str, args: Args) -> Any:  # pragma: no cover - a marker, never run
+    """Marks a parameter combined with ``x`` (built by ``parameters``); emit maps it to ``op``."""
+    raise NotImplementedError
+
+
+def _static(v: Any) -> bool:
+    if isinstance(v, (bool, int, float, str, torch.Size)) or v is None:
+        return True
+    return isinstance(v, (tuple, list)) and all(_static(x) for x in v)
+
+
+class _Record(fx.Interpreter):
+    """Runs the graph, keeping the value of every node that is not a tensor, and every tensor's shape."""
+
+    def __init__(self, gm: fx.GraphModule) -> None:
+        super().__init__(gm)
+        self.values: dict[fx.Node, Any] = {}
+        self.shapes: dict[fx.Node, tuple[int, ...]] = {}
+
+    def run_node(self, n: fx.Node) -> Any:
+        out = super().run_node(n)
+        if isinstance(out, torch.Tensor):
+            self.shapes[n] = tuple(out.shape)
+        elif _static(out):
+            self.values[n] = tuple(out) if isinstance(out, torch.Size) else out
+        return out
+
+
+def _run(gm: fx.GraphModule, shape: tuple[int, ...], batch: int) -> _Record:
+    rec = _Record(gm)
+    try:
+        with torch.no_grad():
+            rec.run(torch.randn(batch, *shape, generator=torch.Generator().manual_seed(0)))
+    except Exception as e:  # the model's own code on this input size: report it, never a traceback
+        raise UsageError(f"running the module on a {(batch, *shape)} input failed: {type(e).__name__}: {e}",
+                         hint="give the input size the model expects (--input CxHxW)") from None
+    return rec
+
+
+def _replace_in_users(n: fx.Node, value: Any) -> None:
+    for user in list(n.users):
+        user.args = fx.node.map_arg(user.args, lambda a: value if a is n else a)  # type: ignore[arg-type]
+        user.kwargs = fx.node.map_arg(user.kwargs, lambda a: value if a is n else a)  # type: ignore[arg-type]
+
+
+def sizes(gm: fx.GraphModule, shape: tuple[int, ...]) -> None:
+    """Fold the sizes the forward reads (see the module docstring); records each tensor's shape in meta."""
+    one = _run(gm, shape, 1)
+    for n, s in one.shapes.items():
+        n.meta[SHAPE_KEY] = s[1:]
+    calls = [n for n in gm.graph.nodes if n.op in ("call_function", "call_method") and n in one.values]
+    if not calls:
+        return
+    two = _run(gm, shape, 2)
+    for n in calls:
+        a, b = one.values[n], two.values.get(n)
+        if a is None and b is None:
+            continue
+        if a == b and type(a) is type(b):
+            _replace_in_users(n, a)
+        elif a == 1 and b == 2:
+            n.meta[BATCH_KEY] = True
+        n.meta[SIZE_KEY] = True  # read only as a size; emit refuses it anywhere else
+    for n in reversed(list(gm.graph.nodes)):
+        if n in one.values and not n.users and n.op in ("call_function", "call_method"):
+            gm.graph.erase_node(n)
+
+
+def _alias(n: fx.Node, to: fx.Node, graph: fx.Graph) -> None:
+    n.replace_all_uses_with(to)
+    graph.erase_node(n)
+
+
+def _is_cat(n: fx.Node) -> bool:
+    return n.op == "call_function" and n.target in (torch.cat, torch.concat)
+
+
+def _cat_parts(n: fx.Node) -> tuple[list[Any], Any]:
+    return list(n.args[0]), n.kwargs.get("dim", n.args[1] if len(n.args) > 1 else 0)
+
+
+def aliases(gm: fx.GraphModule) -> None:
+    """See the module docstring."""
+    mods = dict(gm.named_modules())
+    for n in list(gm.graph.nodes):
+        if n.op == "call_method" and n.target == "contiguous" and len(n.args) == 1:
+            _alias(n, n.args[0], gm.graph)
+        elif _is_cat(n) and len(_cat_parts(n)[0]) == 1 and isinstance(_cat_parts(n)[0][0], fx.Node):
+            _alias(n, _cat_parts(n)[0][0], gm.graph)
+        elif n.op == "call_module" and isinstance(mods.get(str(n.target)), nn.MultiheadAttention):
+            for user in list(n.users):
+                if user.op == "call_function" and user.target is operator.getitem and user.args[1] == 0:
+                    _alias(user, n, gm.graph)
+
+
+def dense_chains(graph: fx.Graph) -> None:
+    """See the module docstring."""
+    cats = [n for n in graph.nodes if _is_cat(n) and all(isinstance(a, fx.Node) for a in _cat_parts(n)[0])]
+    keys = {(tuple(_cat_parts(n)[0]), _cat_parts(n)[1]): n for n in cats}
+    starts = {(k[0][:2], k[1]) for k in keys if len(k[0]) > 2}
+    for n in cats:
+        parts, dim = _cat_parts(n)
+        prev = keys.get((tuple(parts[:-1]), dim)) if len(parts) > 2 else parts[0]
+        if prev is None or (len(parts) == 2 and (tuple(parts), dim) not in starts):
+            continue
+        last = parts[-1]
+        stack = dict(last.meta.get("nn_module_stack", {}))
+        if last.op == "call_module" and stack:
+            stack.popitem()  # the leaf module itself: its parent's scope
+        n.args, n.kwargs = ([prev, last],), {"dim": dim}
+        n.meta["nn_module_stack"] = stack
+
+
+def _other(user: fx.Node, p: fx.Node) -> fx.Node | None:
+    ops = [a for a in user.args if isinstance(a, fx.Node)]
+    return next((a for a in ops if a is not p), None) if len(user.args) == 2 and len(ops) == 2 else None
+
+
+def _param_kind(user: fx.Node, p: fx.Node, value: torch.Tensor) -> tuple[str, fx.Node, Args] | None:
+    """(archc op, the tensor it reads, its arguments) for one use of parameter ``p``, or None."""
+    add = {operator.add, torch.add, operator.iadd, "add"}
+    mul = {operator.mul, torch.mul, operator.imul, "mul"}
+    target = user.target if user.op == "call_function" else str(user.target)
+    x = _other(user, p)
+    if x is None or SHAPE_KEY not in x.meta:
+        return None
+    xs, ps = tuple(x.meta[SHAPE_KEY]), tuple(value.shape)
+    if target in mul:
+        if ps == (xs[0], *[1] * (len(xs) - 1)) and len(xs) > 1:
+            return "layer_scale", x, {"channels": "first"}
+        if ps == (xs[-1],):
+            return "layer_scale", x, {"channels": "last"}
+        return "parameter", x, _shape_args(ps, xs) | {"combine": "mul"}
+    if target in add:
+        if ps == (1, *xs):
+            return "pos_embedding", x, {}
+        return "parameter", x, _shape_args(ps, xs) | {"combine": "add"}
+    return None
+
+
+def _shape_args(ps: tuple[int, ...], xs: tuple[int, ...]) -> Args:
+    if len(ps) == len(xs) + 1 and ps[0] == 1:
+        return {"shape": list(ps[1:])}
+    return {"shape": list(ps), "batch_dim": False}
+
+
+def _prepend(p: fx.Node, value: torch.Tensor) -> tuple[fx.Node, str, fx.Node, Args] | None:
+    """``cat([p.expand(B, -1, ...), x], dim)``: (the cat, op, x, arguments), or None."""
+    users = list(p.users)
+    if len(users) != 1 or users[0].op != "call_method" or users[0].target != "expand":
+        return None
+    ex = users[0]
+    sizes = list(ex.args[1:])
+    if not sizes or not ex.args[1:] or not isinstance(sizes[0], fx.Node) or not sizes[0].meta.get(BATCH_KEY) \
+            or any(s != -1 for s in sizes[1:]) or value.shape[0] != 1 or len(ex.users) != 1:
+        return None
+    cat = next(iter(ex.users))
+    if not _is_cat(cat):
+        return None
+    parts, dim = _cat_parts(cat)
+    if len(parts) != 2 or ex not in parts or dim < 1:
+        return None
+    x = parts[1] if parts[0] is ex else parts[0]
+    mode = "prepend" if parts[0] is ex else "append"
+    if mode == "prepend" and dim == 1 and value.dim() == 3 and value.shape[1] == 1:
+        return cat, "class_token", x, {}
+    return cat, "parameter", x, {"shape": list(value.shape[1:]), "combine": mode, "dim": dim}
+
+
+def parameters(gm: fx.GraphModule) -> None:
+    """See the module docstring; a parameter read any other way is left for emit to refuse, by name."""
+    for p in list(gm.graph.nodes):
+        if p.op != "get_attr":
+            continue
+        try:
+            value = gm.get_parameter(str(p.target))
+        except AttributeError:
+            continue
+        users = list(p.users)
+        found: tuple[fx.Node, str, fx.Node, Args] | None = None
+        if len(users) == 1:
+            kind = _param_kind(users[0], p, value)
+            found = (users[0], *kind) if kind else _prepend(p, value)
+        if found is None:
+            continue
+        user, op, x, args = found
+        with gm.graph.inserting_before(user):
+            new = gm.graph.call_function(parameter_node, (x,), {"name": str(p.target), "op": op, "args": args})
+        new.meta = dict(user.meta)
+        user.replace_all_uses_with(new)
+        dead = [user, *[a for a in user.all_input_nodes if a is not x and a is not p]]
+        for d in dead:
+            if not d.users:
+                gm.graph.erase_node(d)
+        if not p.users:
+            gm.graph.erase_node(p)
+
+
+def rewrite(gm: fx.GraphModule, shape: tuple[int, ...]) -> None:
+    """Every rewrite, in order."""
+    sizes(gm, shape)
+    aliases(gm)
+    parameters(gm)
+    dense_chains(gm.graph)
+    gm.graph.lint()
