@@ -2,8 +2,8 @@
 the diagnostics, reads them and hovers a node before the error. Skips where `nvim` is not installed
 (Debian: `apt-get install neovim`, done by tools/setup.sh). `ARCHC_NVIM=/path/to/nvim` picks another Neovim.
 
-The Lua below starts the server the way the README's Neovim snippet does (a FileType autocmd;
-`vim.lsp.start` on Neovim 0.8+, `vim.lsp.start_client` + `buf_attach_client` on 0.7, Debian 12's).
+The server is started by the README's Neovim 0.7-0.10 snippet itself (a FileType autocmd; `vim.lsp.start`
+on Neovim 0.8+, `vim.lsp.start_client` + `buf_attach_client` on 0.7, Debian 12's), read from README.md.
 Waiting is bounded by condition: `vim.wait` polls until the diagnostics arrive (a generous limit that
 only a broken server reaches) and the test fails on what arrived, never on how long it took.
 """
@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -38,18 +39,9 @@ local function finish()
   vim.cmd("qall!")
 end
 
--- what a user's init.lua would have (README, Neovim)
-vim.api.nvim_create_autocmd("FileType", { pattern = "yaml", callback = function(ev)
-  local config = { name = "archc", cmd = vim.fn.json_decode(env.ARCHC_NVIM_CMD),
-                   root_dir = vim.fn.fnamemodify(vim.api.nvim_buf_get_name(ev.buf), ":h") }
-  if vim.lsp.start then
-    result.started_by = "vim.lsp.start"
-    vim.lsp.start(config)
-  else
-    result.started_by = "vim.lsp.start_client"
-    vim.lsp.buf_attach_client(ev.buf, vim.lsp.start_client(config))
-  end
-end })
+-- the README's Neovim 0.7-0.10 snippet (what a user's init.lua would have), with the test's server command
+README_SNIPPET
+result.started_by = vim.lsp.start and "vim.lsp.start" or "vim.lsp.start_client"
 
 vim.cmd("filetype on")
 vim.cmd("edit " .. vim.fn.fnameescape(env.ARCHC_NVIM_SPEC))
@@ -76,16 +68,27 @@ for _, answer in pairs(answers) do
   result.hover = contents or vim.NIL
 end
 
-for _, client in pairs(vim.lsp.get_active_clients()) do client.stop() end
-vim.wait(5000, function() return #vim.lsp.get_active_clients() == 0 end, 20)
+local clients = vim.lsp.get_clients or vim.lsp.get_active_clients
+for _, client in pairs(clients()) do client.stop() end
+vim.wait(5000, function() return #clients() == 0 end, 20)
 finish()
 """
+
+
+def readme_snippet() -> str:
+    """The README's Neovim 0.7-0.10 snippet (section "Editors"), starting the test's server command."""
+    text = (ROOT / "README.md").read_text(encoding="utf-8")
+    section = text[text.index("\n## Editors\n") + 1:]
+    section = section[:section.index("\n## ")]
+    snippet = next(b for b in re.findall(r"```lua\n(.*?)```", section, re.S) if "nvim_create_autocmd" in b)
+    assert '{ "archc", "lsp" }' in snippet, snippet
+    return snippet.replace('{ "archc", "lsp" }', "vim.fn.json_decode(vim.env.ARCHC_NVIM_CMD)")
 
 
 def run_nvim(tmp_path: Path, spec: Path, hover: tuple[int, int]) -> dict[str, Any]:
     """Open `spec` in headless Neovim with archc attached; what the client saw, as a dict."""
     script, out = tmp_path / "archc_test.lua", tmp_path / "result.json"
-    script.write_text(LUA, encoding="utf-8")
+    script.write_text(LUA.replace("README_SNIPPET", readme_snippet()), encoding="utf-8")
     env = {**os.environ, "ARCHC_NVIM_SPEC": str(spec), "ARCHC_NVIM_OUT": str(out),
            "ARCHC_NVIM_CMD": json.dumps([sys.executable, "-m", "archc", "lsp"]),
            "ARCHC_NVIM_HOVER_LINE": str(hover[0]), "ARCHC_NVIM_HOVER_COL": str(hover[1]),
