@@ -96,7 +96,8 @@ class Expander:
         self.checks: list[Ref] = []  # `else:` names of nodes that are not skipped: followed at the end, for typos
         self.skipped: dict[str, tuple[tuple[int, str, Loc | None], ...]] = {}  # path -> (input, skipped, `when:`)
         self.units: dict[tuple[int, str], list[Ref]] = {}  # a repeat's units, for `in: ["NAME.*"]`
-        self.renamed: dict[tuple[int, str], str] = {}  # while a node with `after: X` expands: X -> X's own binding
+        self.renamed: dict[tuple[int, str], str] = {}  # while a node with `after: X` expands: what its names read
+        self.originals: dict[tuple[int, str], str] = {}  # a name some `after:` took over -> its own node's binding
         self.shares: list[ShareRequest] = []
 
     # -- scopes and names -------------------------------------------------
@@ -274,8 +275,10 @@ class Expander:
 
     def insert_after(self, sid: int, name: str, spec: LocDict, loc: Loc | None, env: Mapping[str, Any],
                      prefix: str) -> Ref:
-        """Expand a node with `after: X`: it reads X (an `in:` naming X means X itself), and from then on
-        the name X stands for this node, so every reader of X (before or after it) reads it instead."""
+        """Expand a node with `after: X`: it reads X, and from then on the name X stands for this node, so
+        every reader of X (before or after it) reads it instead. Inside a node placed this way, `in: X`
+        reads what X stood for just before it (the chain so far), and a name another `after:` took over
+        reads that name's own node."""
         target = written_name(spec["after"])
         bound = self.bind.get((sid, target))
         if bound is not None and bound[0] == "multi":
@@ -284,14 +287,15 @@ class Expander:
                                                         f"of '{target}[0]')")
         own = f"{target}\x00{name}"  # X's binding before this node: no written name can be this
         self.bind[(sid, own)] = bound or ("failed", (sid, self.first[sid], loc))
-        self.renamed[(sid, target)] = own
+        self.originals.setdefault((sid, target), own)
+        self.renamed = {**{k: v for k, v in self.originals.items() if k[0] == sid}, (sid, target): own}
         try:
             self.node(sid, name, spec, loc, env, prefix, (sid, own, spec.val_locs.get("after")))
         except ArchcError:
             self.bind.setdefault((sid, name), ("failed", (sid, own, loc)))  # readers go on from X
             raise
         finally:
-            del self.renamed[(sid, target)]
+            self.renamed = {}
             self.bind[(sid, target)] = ("ref", (sid, name, loc))
         return (sid, name, loc)
 

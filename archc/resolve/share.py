@@ -67,10 +67,10 @@ def _pairs(req: ShareRequest, nodes: list[Node]) -> list[tuple[str, str]]:
     if missing:
         k = missing[0]
         here, there = (f"{req.path}.{k}" if k else req.path), (f"{target}.{k}" if k else target)
-        what = f"'{here}' has weights but '{there}' has none" if k in mine else \
-            f"'{there}' has weights but '{here}' has none"
+        what = f"'{here}' ({mine[k].op}) has no counterpart '{there}'" if k in mine else \
+            f"'{there}' ({theirs[k].op}) has no counterpart '{here}'"
         raise ResolveError(f"'{req.path}' cannot share the weights of '{target}': {what}", req.loc, node=req.path,
-                           hint="a shared group needs the same layers with weights, at the same paths")
+                           hint="a shared group needs the same layers (modules and parameters) at the same paths")
     for k, n in mine.items():
         other = theirs[k]
         if n.op != other.op or dict(n.args) != dict(other.args):
