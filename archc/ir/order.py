@@ -4,17 +4,21 @@ from __future__ import annotations
 
 import heapq
 from collections.abc import Iterable
-
-import networkx as nx
+from typing import TYPE_CHECKING
 
 from archc.errors import ResolveError
 from archc.ir.graph import Node
 from archc.ir.refs import output_ref
 
+if TYPE_CHECKING:
+    import networkx as nx
+
 __all__ = ["to_digraph", "execution_order"]
 
 
 def to_digraph(nodes: Iterable[Node], inputs: Iterable[str]) -> nx.DiGraph:
+    import networkx as nx  # only for a cycle: importing it costs more than a whole `archc check`
+
     g = nx.DiGraph()
     g.add_nodes_from(inputs)
     for n in nodes:
@@ -52,6 +56,8 @@ def execution_order(nodes: list[Node], inputs: list[str]) -> list[Node]:
 
 
 def _raise_cycle(nodes: list[Node], inputs: list[str], rank: dict[str, int]) -> None:
+    import networkx as nx
+
     g = to_digraph(nodes, inputs)
     cycle = [u for u, _ in nx.find_cycle(g)]
     first = min(cycle, key=lambda p: rank.get(p, -1))

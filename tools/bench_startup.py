@@ -1,0 +1,130 @@
+"""Start-up of the CLI: whole-process `archc summary NAME` against torchinfo.summary of the torchvision twin
+(whole process: import torch, build, run, print the table), on every torchvision classification model that
+has a built-in spec, as ratios measured in the same run. Also: in-process analysis of the whole zoo, and
+symbolic input sizes against concrete ones (in-process).
+
+    python tools/bench_startup.py                         # every model (torchinfo takes ~5-20 s a model)
+    python tools/bench_startup.py --models resnet18,efficientnet_b0,mobilenet_v3_small --runs 5
+    python tools/bench_startup.py --skip-torchinfo        # archc alone, and the zoo/symbolic rows
+
+Both sides run as an installed package does, with bytecode caches: PYTHONDONTWRITEBYTECODE is dropped and
+the caches go to a temporary PYTHONPYCACHEPREFIX, written by a warm-up run of each command (without them
+every run of either side compiles its sources again). Goals (issue 28): summary >= 25x faster than
+torchinfo on every model, the zoo < 1 s, symbolic <= 2x concrete.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+QUICK = ["resnet18", "efficientnet_b0", "mobilenet_v3_small"]
+
+
+def _env(cache: str) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
+    env["PYTHONPYCACHEPREFIX"] = cache
+    return env
+
+
+def _seconds(cmd: list[str], env: dict[str, str], runs: int) -> float:
+    """Median wall seconds of a whole process, after one warm-up run (file cache, bytecode cache)."""
+    times = []
+    for k in range(runs + 1):
+        start = time.perf_counter()
+        done = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True)
+        if done.returncode:
+            raise SystemExit(f"{' '.join(cmd)} failed:\n{done.stderr.decode()[-2000:]}")
+        if k:
+            times.append(time.perf_counter() - start)
+    return statistics.median(times)
+
+
+def _models(requested: str | None) -> list[str]:
+    from archc.resolve import builtin_names
+
+    if requested:
+        return requested.split(",")
+    import torchvision
+
+    return sorted(set(torchvision.models.list_models(module=torchvision.models)) & set(builtin_names()))
+
+
+def _torchinfo(name: str, shape: tuple[int, ...]) -> list[str]:
+    code = ("import torch, torchvision, torchinfo; "
+            f"print(torchinfo.summary(torchvision.models.{name}(), (1, *{tuple(shape)!r}), verbose=0))")
+    return [sys.executable, "-c", code]
+
+
+def startup(models: list[str], runs: int, anchor_runs: int, skip_torchinfo: bool, cache: str) -> None:
+    import archc
+
+    env = _env(cache)
+    floor = _seconds([sys.executable, "-c", "pass"], env, runs)
+    print(f"python -c pass (the floor of any Python command): {floor * 1000:.0f} ms")
+    print(f"{'model':<22} {'nodes':>6} {'archc ms':>9} {'torchinfo ms':>13} {'ratio':>7}")
+    ratios = []
+    for name in models:
+        graph = archc.check(name).graph
+        ours = _seconds([sys.executable, "-m", "archc", "summary", name], env, runs)
+        theirs = None if skip_torchinfo else _seconds(_torchinfo(name, graph.inputs[0][1]), env, anchor_runs)
+        ratio = "" if theirs is None else f"{theirs / ours:6.1f}x"
+        if theirs is not None:
+            ratios.append(theirs / ours)
+        print(f"{name:<22} {len(graph.nodes):>6} {ours * 1000:>9.0f} "
+              f"{'-' if theirs is None else f'{theirs * 1000:.0f}':>13} {ratio:>7}", flush=True)
+    if ratios:
+        print(f"ratio: min {min(ratios):.1f}x, median {statistics.median(ratios):.1f}x (goal >= 25x on every model)")
+
+
+def _median_ms(fn: Callable[[], object], runs: int) -> float:
+    fn()
+    times = []
+    for _ in range(runs):
+        start = time.perf_counter()
+        fn()
+        times.append(1000 * (time.perf_counter() - start))
+    return statistics.median(times)
+
+
+def in_process(runs: int) -> None:
+    import archc
+    from archc.resolve import builtin_dir, builtin_names
+
+    specs = [builtin_dir() / f"{n}.yaml" for n in builtin_names()]
+    zoo = _median_ms(lambda: [archc.check(s) for s in specs], max(1, runs // 2))
+    print(f"in-process analysis of the whole zoo ({len(specs)} specs): {zoo:.0f} ms (goal < 1000 ms)")
+    for name in ("resnet50", "densenet121"):
+        concrete = _median_ms(lambda n=name: archc.check(n, input_shape=[3, 224, 224]), runs)
+        symbolic = _median_ms(lambda n=name: archc.check(n, input_shape=[3, "H", "W"]), runs)
+        print(f"symbolic {name} (3xHxW) {symbolic:.0f} ms vs concrete {concrete:.0f} ms: "
+              f"{symbolic / concrete:.2f}x (goal <= 2x)")
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--models", help="comma-separated (default: every torchvision classification model with a spec)")
+    ap.add_argument("--quick", action="store_true", help=f"only {', '.join(QUICK)}")
+    ap.add_argument("--runs", type=int, default=5, help="archc runs per model (median; default 5)")
+    ap.add_argument("--anchor-runs", type=int, default=1, help="torchinfo runs per model (median; default 1)")
+    ap.add_argument("--skip-torchinfo", action="store_true")
+    ap.add_argument("--skip-in-process", action="store_true")
+    args = ap.parse_args()
+    with tempfile.TemporaryDirectory(prefix="archc-pycache-") as cache:
+        startup(_models(",".join(QUICK) if args.quick else args.models), args.runs, args.anchor_runs,
+                args.skip_torchinfo, cache)
+    if not args.skip_in_process:
+        in_process(args.runs)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
