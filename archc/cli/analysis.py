@@ -31,7 +31,7 @@ def _check(args: argparse.Namespace) -> int:
     from archc.analyze.summary import fmt_count
     from archc.api import analyse_source
 
-    status, stdin = 0, []
+    status, stdin = 0, list[str]()
     for spec in args.specs:
         try:
             source = _load(spec, stdin)
