@@ -16,8 +16,8 @@ import torch.fx as fx
 from torch import nn
 
 from archc.errors import UsageError
-from archc.importer.rewrite import SIZE_KEY, parameter_node, rewrite
-from archc.importer.trace import eval_mode, function_op, is_batch_size, module_op, trace
+from archc.importer.rewrite import SIZE_KEY, op_node, parameter_node, rewrite
+from archc.importer.trace import MODULE_TAILS, eval_mode, function_op, is_batch_size, module_op, trace
 
 Node = dict[str, Any]
 Scope = tuple[str, ...]
@@ -61,7 +61,7 @@ class _Builder:
         return name
 
     def add(self, n: fx.Node) -> None:
-        keys = list(n.meta.get("nn_module_stack", {}))
+        keys = self.stack(list(n.meta.get("nn_module_stack", {})))
         if n.op == "call_module":
             path, call = str(n.target), keys[-1]
             m = self.mods[path]
@@ -87,6 +87,10 @@ class _Builder:
                 raise UsageError(f"parameter '{n.kwargs['name']}' is used in '{s[-1] if s else '<top>'}', not in "
                                  f"its own module", hint="archc stores a parameter at the node that uses it")
             op, inputs, args = str(n.kwargs["op"]), [n.args[0]], dict(n.kwargs["args"])
+        elif n.target is op_node:
+            s = self.scope(keys)
+            op, inputs, args = str(n.kwargs["op"]), list(n.args), dict(n.kwargs["args"])
+            name = self.fresh(s, op)
         elif n.target is operator.getitem and n.args[0] in self.multi:
             s, base = self.where[n.args[0]]
             self.where[n] = (s, f"{base}[{n.args[1]}]")
@@ -97,8 +101,37 @@ class _Builder:
             name = self.fresh(s, op)
         self.groups[s]["nodes"][name] = {"op": op, **args, "in": inputs}
         self.where[n] = (s, name)
+        if n.op == "call_module" and type(self.mods[str(n.target)]) in MODULE_TAILS:
+            self.tails(n, s, name)
         if op in MULTI_OUTPUT:
             self.multi.add(n)
+
+    def stack(self, keys: list[str]) -> list[str]:
+        """The module stack with the parents a forward skipped (poolformer's ``self.head.fc(x)`` from the top:
+        ``head`` is still the group of ``head.fc``)."""
+        out: list[str] = []
+        for k in keys:
+            parts = k.split(".")
+            for i in range(1, len(parts)):
+                pre = ".".join(parts[:i])
+                if "@" not in k and pre in self.mods and pre not in out:
+                    out.append(pre)
+            out.append(k)
+        return out
+
+    def tails(self, n: fx.Node, s: Scope, name: str) -> None:
+        """The parameter-free children a library module runs after its own op (see trace.MODULE_TAILS)."""
+        path = str(n.target)
+        for suffix, child in MODULE_TAILS[type(self.mods[path])](self.mods[path]):
+            if isinstance(child, nn.Identity):
+                continue
+            if any(True for _ in child.parameters()):
+                raise UsageError(f"module '{path}.{suffix}' ({type(child).__name__}) has weights inside "
+                                 f"{type(self.mods[path]).__name__}", hint="only parameter-free ones can be imported")
+            op, args = module_op(child, f"{path}.{suffix}")
+            prev, name = name, self.fresh(s, f"{name}_{suffix}")
+            self.groups[s]["nodes"][name] = {"op": op, **args, "in": [prev]}
+        self.where[n] = (s, name)
 
     def fresh(self, s: Scope, base: str) -> str:
         taken = set(self.groups[s]["nodes"]) | {k for k, _ in self.mods[s[-1]].named_children()} if s else \
@@ -133,7 +166,7 @@ class _Builder:
         for s, g in list(self.groups.items()):
             for node in g["nodes"].values():
                 if "op" in node:
-                    node["in"] = [self.ref(p, s) for p in node["in"]]
+                    node["in"] = [p if isinstance(p, str) else self.ref(p, s) for p in node["in"]]  # str: a tail's
         if not isinstance(out, fx.Node):
             raise UsageError("the module returns several values", hint="import a module that returns one tensor")
         top = self.groups[()]

@@ -3,7 +3,7 @@
 - ``sizes``: the graph runs once on a batch of 1 (and once on 2 when it reads sizes); sizes that do not
   depend on the batch become constants (ViT's ``h // p``, ShuffleNet's ``x.size()``), sizes equal to the
   batch are marked (view/reshape/expand may name them first), and what only fed ``torch._assert`` goes.
-- ``aliases``: ``x.contiguous()`` and a concat of one tensor are their input; a module returning
+- ``aliases``: ``x.contiguous()``, an ``nn.Identity`` and a concat of one tensor are their input; a module returning
   ``(out, None)`` (nn.MultiheadAttention with need_weights=False) is read through ``[0]``.
 - ``parameters``: a parameter read in the forward (``get_attr``) and combined with one tensor becomes one
   node named after its attribute: ``layer_scale`` (x * p, p (C, 1, 1) or (C,)), ``pos_embedding``
@@ -29,6 +29,11 @@ SIZE_KEY, BATCH_KEY, SHAPE_KEY = "archc_size", "archc_batch", "archc_shape"
 
 def parameter_node(x: Any, *, name: str, op: str, args: Args) -> Any:  # pragma: no cover - a marker, never run
     """Marks a parameter combined with ``x`` (built by ``parameters``); emit maps it to ``op``."""
+    raise NotImplementedError
+
+
+def op_node(x: Any, *more: Any, op: str, args: Args) -> Any:  # pragma: no cover - a marker, never run
+    """Marks a node already mapped to an archc op (made by the rewrites); emit takes it as it is."""
     raise NotImplementedError
 
 
@@ -116,6 +121,9 @@ def aliases(gm: fx.GraphModule) -> None:
             _alias(n, n.args[0], gm.graph)
         elif _is_cat(n) and len(_cat_parts(n)[0]) == 1 and isinstance(_cat_parts(n)[0][0], fx.Node):
             _alias(n, _cat_parts(n)[0][0], gm.graph)
+        elif n.op == "call_module" and type(mods.get(str(n.target))) is nn.Identity and len(n.args) == 1 \
+                and isinstance(n.args[0], fx.Node) and not n.kwargs:
+            _alias(n, n.args[0], gm.graph)  # nothing to keep: no state, no op (timm's empty norm and layer scale)
         elif n.op == "call_module" and isinstance(mods.get(str(n.target)), nn.MultiheadAttention):
             for user in list(n.users):
                 if user.op == "call_function" and user.target is operator.getitem and user.args[1] == 0:
@@ -196,6 +204,83 @@ def _prepend(p: fx.Node, value: torch.Tensor) -> tuple[fx.Node, str, fx.Node, Ar
     return cat, "parameter", x, {"shape": list(value.shape[1:]), "combine": mode, "dim": dim}
 
 
+def _viewed_parameter(gm: fx.GraphModule, p: fx.Node, value: torch.Tensor) -> None:
+    """``x * p.view(C, 1, 1)`` (timm's Scale): a ``parameter`` node per sample, reshaped, then the op."""
+    chain = [p]
+    while len(chain[-1].users) == 1:
+        user = next(iter(chain[-1].users))
+        if user.op != "call_method" or user.target not in ("view", "reshape") or \
+                not all(isinstance(a, int) for a in _sizes(user)):
+            break
+        chain.append(user)
+    if len(chain[-1].users) != 1:
+        return
+    end = next(iter(chain[-1].users))
+    x = next((a for a in end.all_input_nodes if a is not chain[-1] and SHAPE_KEY in a.meta), None)
+    if x is None:
+        return
+    shape = tuple(value.shape)
+    with gm.graph.inserting_before(end):
+        new = gm.graph.call_function(parameter_node, (x,), {"name": str(p.target), "op": "parameter", "args": {
+            "shape": list(shape), "batch_dim": False}})
+        new.meta = dict(end.meta)
+        for view in chain[1:]:
+            shape = tuple(torch.empty(shape, device="meta").reshape(_sizes(view)).shape)
+            new = gm.graph.call_function(op_node, (new,), {"op": "reshape", "args": {"shape": list(shape)}})
+            new.meta = dict(end.meta)
+    chain[-1].replace_all_uses_with(new)
+    for n in reversed(chain):
+        gm.graph.erase_node(n)
+
+
+def _sizes(view: fx.Node) -> list[Any]:
+    rest = list(view.args[1:])
+    return list(rest[0]) if len(rest) == 1 and isinstance(rest[0], (tuple, list)) else rest
+
+
+def splits(gm: fx.GraphModule) -> None:
+    """``x.split(size, dim)`` by one size: the sizes as a list, read from x's shape."""
+    for n in gm.graph.nodes:
+        if not ((n.op == "call_method" and n.target == "split") or n.target is torch.split):
+            continue
+        x, size = n.args[0], n.kwargs.get("split_size", n.kwargs.get("split_size_or_sections",
+                                                                      n.args[1] if len(n.args) > 1 else None))
+        dim = n.kwargs.get("dim", n.args[2] if len(n.args) > 2 else 0)
+        if not isinstance(size, int) or not isinstance(x, fx.Node) or SHAPE_KEY not in x.meta or dim == 0:
+            continue
+        total = x.meta[SHAPE_KEY][dim - 1 if dim > 0 else dim]
+        n.args, n.kwargs = (x, [size] * (total // size) + ([total % size] if total % size else []), dim), {}
+
+
+def unbinds(gm: fx.GraphModule) -> None:
+    """``x.unbind(d)`` read by index: one ``select`` per item. timm's attention unbinds the dim its permute
+    moved in front of the batch (``permute(2, 0, 3, 1, 4).unbind(0)``): the permute keeps the batch first
+    instead, and the items are selected along dim 1."""
+    for u in list(gm.graph.nodes):
+        if not (u.op == "call_method" and u.target == "unbind") and u.target is not torch.unbind:
+            continue
+        src, dim = u.args[0], u.kwargs.get("dim", u.args[1] if len(u.args) > 1 else 0)
+        if not all(us.op == "call_function" and us.target is operator.getitem for us in u.users):
+            continue
+        if dim == 0:
+            if not (isinstance(src, fx.Node) and src.op == "call_method" and src.target == "permute"
+                    and len(src.users) == 1):
+                continue
+            dims = _sizes(src)
+            rest = [d for d in dims if d != dims[0]]
+            if not rest or rest[0] != 0:
+                continue
+            src.args = (src.args[0], 0, dims[0], *rest[1:])
+            dim = 1
+        for g in list(u.users):
+            with gm.graph.inserting_before(g):
+                sel = gm.graph.call_function(op_node, (src,), {"op": "select",
+                                                                "args": {"dim": dim, "index": g.args[1]}})
+            sel.meta = dict(g.meta)
+            _alias(g, sel, gm.graph)
+        gm.graph.erase_node(u)
+
+
 def parameters(gm: fx.GraphModule) -> None:
     """See the module docstring; a parameter read any other way is left for emit to refuse, by name."""
     for p in list(gm.graph.nodes):
@@ -211,6 +296,7 @@ def parameters(gm: fx.GraphModule) -> None:
             kind = _param_kind(users[0], p, value)
             found = (users[0], *kind) if kind else _prepend(p, value)
         if found is None:
+            _viewed_parameter(gm, p, value)
             continue
         user, op, x, args = found
         with gm.graph.inserting_before(user):
@@ -229,6 +315,8 @@ def rewrite(gm: fx.GraphModule, shape: tuple[int, ...]) -> None:
     """Every rewrite, in order."""
     sizes(gm, shape)
     aliases(gm)
+    splits(gm)
+    unbinds(gm)
     parameters(gm)
     dense_chains(gm.graph)
     gm.graph.lint()

@@ -10,7 +10,9 @@ from __future__ import annotations
 
 import contextlib
 import difflib
+import inspect
 import operator
+import sys
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -91,6 +93,29 @@ MODULE_OPS[nn.ChannelShuffle] = ("channel_shuffle", lambda m: {"groups": m.group
 MODULE_OPS[nn.Mish] = ("mish", lambda m: {"inplace": m.inplace})
 MODULE_OPS[nn.ELU] = ("elu", lambda m: {"alpha": m.alpha, "inplace": m.inplace})
 
+# Modules mapped to one op at their own path followed by parameter-free children (timm's BatchNormAct2d:
+# batchnorm2d, then its drop and act), each written as a sibling node NAME_CHILD.
+MODULE_TAILS: dict[type, Callable[[Any], list[tuple[str, nn.Module]]]] = {}
+
+
+def library_ops() -> None:
+    """Register timm's modules with an archc op, once timm has been imported (archc never imports it itself)."""
+    if "timm" not in sys.modules or "timm" in _REGISTERED:
+        return
+    _REGISTERED.add("timm")
+    try:
+        from timm.layers import norm, norm_act
+    except ImportError:  # pragma: no cover - another timm layout
+        return
+    MODULE_OPS[norm.LayerNorm] = ("layernorm", lambda m: {**_ln(m), "channels": "last"})
+    MODULE_OPS[norm.LayerNorm2d] = ("layernorm", lambda m: {**_ln(m), "channels": "first"})
+    MODULE_OPS[norm.GroupNorm] = MODULE_OPS[nn.GroupNorm]
+    MODULE_OPS[norm.GroupNorm1] = MODULE_OPS[nn.GroupNorm]
+    MODULE_OPS[norm_act.BatchNormAct2d] = ("batchnorm2d", _bn)
+    MODULE_TAILS[norm_act.BatchNormAct2d] = lambda m: [("drop", getattr(m, "drop", nn.Identity())), ("act", m.act)]
+
+
+_REGISTERED: set[str] = set()
 LIBRARY_FUNCTIONS: list[Any] = []  # library functions traced as one call (fx autowrap), mapped in FUNCTION_OPS
 
 try:  # torchvision's own modules with an archc op (torchvision comes with torch in archc[torch])
@@ -231,6 +256,19 @@ for _fn in LIBRARY_FUNCTIONS:  # torchvision's channel_shuffle(x, groups)
     FUNCTION_OPS[_fn] = ("channel_shuffle", _simple("channel_shuffle", "groups"))
 
 
+def _sdpa(a: tuple[Any, ...], k: Args) -> tuple[str, list[Any], Args]:
+    names = ("query", "key", "value", "attn_mask", "dropout_p", "is_causal", "scale", "enable_gqa")
+    got = {**dict(zip(names, a, strict=False)), **k}
+    if got.get("attn_mask") is not None or got.get("enable_gqa"):
+        raise ValueError("an attention mask or grouped-query attention has no archc argument")
+    return "scaled_dot_product_attention", [got["query"], got["key"], got["value"]], {
+        "is_causal": bool(got.get("is_causal", False)), "scale": got.get("scale"),
+        "dropout_p": float(got.get("dropout_p", 0.0))}
+
+
+FUNCTION_OPS[nn.functional.scaled_dot_product_attention] = ("scaled_dot_product_attention", _sdpa)
+
+
 def _no(why: str) -> tuple[str, list[Any], Args]:
     raise ValueError(why)
 
@@ -327,11 +365,23 @@ def eval_mode(module: nn.Module) -> Iterator[None]:
             m.train(training)
 
 
+def _defaults(module: nn.Module) -> dict[str, Any] | None:
+    """forward's arguments after the input, at their defaults (timm's ``attn_mask=None``): traced as constants."""
+    params = list(inspect.signature(module.forward).parameters.values())[1:]
+    extra = [p for p in params if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)]
+    missing = [p.name for p in extra if p.default is inspect.Parameter.empty]
+    if missing:
+        raise UsageError(f"{type(module).__name__}.forward needs more than one input ({', '.join(missing)})",
+                         hint="import a module whose forward takes one tensor")
+    return {p.name: p.default for p in extra} or None
+
+
 def trace(module: nn.Module) -> fx.GraphModule:
     """The fx graph of ``module`` (call it in ``eval_mode``); data-dependent control flow is a UsageError
     naming it."""
+    library_ops()
     try:
-        graph = ArchcTracer(autowrap_functions=tuple(LIBRARY_FUNCTIONS)).trace(module)
+        graph = ArchcTracer(autowrap_functions=tuple(LIBRARY_FUNCTIONS)).trace(module, concrete_args=_defaults(module))
     except Exception as e:  # fx raises TraceError, TypeError, ... on code it cannot follow
         raise UsageError(f"torch.fx cannot trace {type(module).__name__}: {type(e).__name__}: {e}",
                          hint="data-dependent control flow (an `if` on a tensor's values) cannot be imported; "
