@@ -13,8 +13,8 @@ from torch.utils.data import Dataset, TensorDataset
 
 from archc.errors import UsageError
 
-__all__ = ["SHAPE_CLASSES", "check_mask_classes", "class_names", "data_task", "describe", "image_tensor", "image_uint8",
-           "make_datasets", "normalisation", "shapes_image"]
+__all__ = ["SHAPE_CLASSES", "check_mask_classes", "class_names", "data_config", "data_task", "describe", "image_tensor",
+           "image_uint8", "make_datasets", "normalisation", "prepare", "shapes_image"]
 
 MEAN, STD = (0.485, 0.456, 0.406), (0.229, 0.224, 0.225)
 
@@ -46,6 +46,11 @@ def _rgb(image: Any) -> Any:
     return image.convert("RGB")  # a named function, so DataLoader workers can pickle it
 
 
+def _resize_size(size: tuple[int, ...]) -> int:
+    """The shorter side an image folder's validation images are resized to before the centre crop."""
+    return int(min(size) * 256 / 224)
+
+
 def _folder(root: Path, shape: tuple[int, ...]) -> tuple[Dataset[Any], Dataset[Any], int]:
     from torchvision import transforms
 
@@ -57,7 +62,7 @@ def _folder(root: Path, shape: tuple[int, ...]) -> tuple[Dataset[Any], Dataset[A
         *colour, transforms.RandomResizedCrop(size), transforms.RandomHorizontalFlip(), transforms.RandomRotation(15),
         transforms.ColorJitter(0.2, 0.2, 0.2), transforms.ToTensor(), transforms.Normalize(mean, std)])
     val_tf = transforms.Compose([
-        *colour, transforms.Resize(int(min(size) * 256 / 224)), transforms.CenterCrop(size), transforms.ToTensor(),
+        *colour, transforms.Resize(_resize_size(size)), transforms.CenterCrop(size), transforms.ToTensor(),
         transforms.Normalize(mean, std)])
     if not (root / "train").is_dir() or not (root / "val").is_dir():
         raise UsageError(f"--data {root}: expected train/ and val/ folders with one sub-folder per class")
@@ -364,6 +369,54 @@ def normalisation(kind: str, channels: int) -> tuple[tuple[float, ...], tuple[fl
     if kind not in ("digits", "fake", "shapes") and channels == 3:
         return MEAN, STD
     return (0.5,) * channels, (0.5,) * channels
+
+
+DIGITS_SIZE = (8, 8)  # scikit-learn's digits
+
+
+def data_config(kind: str, shape: tuple[int, ...], task: str = "classification") -> dict[str, Any]:
+    """How a run's validation images were made from the data, stored in run.json (`data_config`) and repeated by
+    `archc predict`: timm's pretrained_cfg keys (input_size, interpolation, mean, std, crop_pct, crop_mode) plus
+    ``channels`` (every image read as grey or as RGB, as training did), ``antialias``, ``resize_size`` (the
+    shorter side before a centre crop) and ``source_size`` (digits: the data's own 8x8, which training scaled up:
+    a digit image of any size is first brought back to it, so a nearest-upscaled digit reads as training's)."""
+    c, h, w = shape[0], shape[1], shape[2]
+    mean, std = normalisation(kind, c)
+    folder = kind not in ("digits", "fake", "shapes") and task == "classification"
+    config: dict[str, Any] = {
+        "input_size": [c, h, w], "interpolation": "bilinear", "antialias": folder, "mean": list(mean), "std": list(std),
+        "crop_pct": round(224 / 256, 6) if folder else 1.0, "crop_mode": "center" if folder else "none",
+        "channels": {1: "grey", 3: "rgb"}.get(c, "as is")}
+    if folder:
+        config["resize_size"] = _resize_size((h, w))
+    if kind == "digits":
+        config["source_size"] = list(DIGITS_SIZE)
+    return config
+
+
+def prepare(image: Any, config: dict[str, Any], path: Any) -> torch.Tensor:
+    """A Pillow image as the model's normalised input (C, H, W), made as the run's validation images were
+    (``config``: `data_config`'s keys)."""
+    from torch.nn import functional as F
+    from torchvision.transforms import InterpolationMode
+    from torchvision.transforms import functional as TF
+
+    c, h, w = config["input_size"]
+    x = image_uint8(image, c, path)  # grey or RGB, as training read the images
+    mode = InterpolationMode(config.get("interpolation", "bilinear"))
+    if config.get("crop_mode") == "center":  # as training's Resize + CenterCrop, on the uint8 image
+        pil = TF.to_pil_image(x)
+        pil = TF.center_crop(TF.resize(pil, config.get("resize_size", _resize_size((h, w))), mode), [h, w])
+        x = TF.pil_to_tensor(pil)
+    y = x.float()[None] / 255.0
+    if config.get("source_size") and list(y.shape[2:]) != list(config["source_size"]):
+        y = F.interpolate(y, size=tuple(config["source_size"]), mode="area")  # back to the data's own size
+    if list(y.shape[2:]) != [h, w]:
+        smooth = mode.value in ("bilinear", "bicubic")
+        y = F.interpolate(y, size=(h, w), mode=mode.value, align_corners=False if smooth else None,
+                          antialias=smooth and bool(config.get("antialias")))
+    mean, std = torch.tensor(config["mean"])[:, None, None], torch.tensor(config["std"])[:, None, None]
+    return (y[0] - mean) / std
 
 
 def _mask_folder(root: Path, shape: tuple[int, ...], seed: int) -> tuple[Dataset[Any], Dataset[Any], int]:

@@ -20,14 +20,15 @@ from torch.utils.data import DataLoader, DistributedSampler
 
 from archc.errors import UsageError
 from archc.fileio import atomic_write
-from archc.train.data import check_mask_classes, class_names, data_task, describe, make_datasets
+from archc.train.data import check_mask_classes, class_names, data_config, data_task, describe, make_datasets
 from archc.train.losses import class_dice, class_iou, make_loss, mean_present
 from archc.train.task import check_input, check_output, choose_task, split_outputs
 from archc.train.weights import load_any
 
-__all__ = ["SHAPES_TRAIN_SIZE", "TrainConfig", "fit", "train"]
+__all__ = ["SHAPES_TRAIN_SIZE", "TrainConfig", "chance_hint", "figure", "fit", "train"]
 
 SHAPES_TRAIN_SIZE = 4096  # --data shapes' default training images (the issue's bar; see README)
+HINT_AFTER = 2  # epochs: validation still at chance then (or at the end of a shorter run) prints what to try
 
 
 @dataclass
@@ -144,29 +145,43 @@ def _save_state(path: Path, state: dict[str, Any]) -> None:
 
 
 def _plot(path: Path, history: list[dict[str, float]]) -> None:
+    import matplotlib.pyplot as plt
+
+    fig = figure(history)
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=90, metadata={"Software": None})
+    plt.close(fig)
+    atomic_write(path, buf.getvalue())
+
+
+MARKERS_UP_TO = 30  # epochs: shorter runs draw each epoch's point, so a 1-epoch run's plot is not empty
+
+
+def figure(history: list[dict[str, float]]) -> Any:
+    """The loss and accuracy curves of a run (a matplotlib Figure); points marked on short runs."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
     epochs = [h["epoch"] for h in history]
+    style = {"marker": "o", "markersize": 4} if len(history) <= MARKERS_UP_TO else {}
     fig, (a, b) = plt.subplots(1, 2, figsize=(9, 3.2))
-    a.plot(epochs, [h["train_loss"] for h in history], label="train")
-    a.plot(epochs, [h["val_loss"] for h in history], label="val")
-    a.set_title("loss")
-    a.legend()
-    b.plot(epochs, [h["train_acc"] for h in history], label="train")
-    b.plot(epochs, [h["val_acc"] for h in history], label="val")
+    series = [(a, "train_loss", "train"), (a, "val_loss", "val"), (b, "train_acc", "train"), (b, "val_acc", "val")]
     if "val_miou" in history[0]:
-        b.plot(epochs, [h["val_miou"] for h in history], label="val mIoU")
-        b.plot(epochs, [h["val_dice"] for h in history], label="val Dice")
+        series += [(b, "val_miou", "val mIoU"), (b, "val_dice", "val Dice")]
+    for ax, key, label in series:
+        ax.plot(epochs, [h[key] for h in history], label=label, **style)
+    a.set_title("loss")
     b.set_title("accuracy" if "val_miou" not in history[0] else "pixel accuracy, mIoU, Dice")
-    b.legend()
+    for ax in (a, b):
+        ax.set_xlabel("epoch")
+        ax.xaxis.get_major_locator().set_params(integer=True)  # epochs are whole numbers
+        if len(epochs) == 1:
+            ax.set_xlim(epochs[0] - 1, epochs[0] + 1)
+        ax.legend()
     fig.tight_layout()
-    buf = io.BytesIO()
-    fig.savefig(buf, format="png", dpi=90, metadata={"Software": None})
-    plt.close(fig)
-    atomic_write(path, buf.getvalue())
+    return fig
 
 
 def _write_metrics(out: Path, history: list[dict[str, float]]) -> None:
@@ -188,7 +203,7 @@ def _evaluate(model: nn.Module, loader: DataLoader[Any], device: torch.device, w
     totals = torch.zeros(4, dtype=torch.float64, device=device)  # loss sum, samples, correct, labels
     confusion = torch.zeros(classes * classes, dtype=torch.float64, device=device)
     with torch.no_grad():
-        for x, y in loader:
+        for x, y in _progress(loader, _dist()[0], "validating"):
             x, y = x.to(device), y.to(device)
             out, _ = split_outputs(model(x))  # metrics and the validation loss are the main output's
             pred = out.argmax(1)
@@ -391,8 +406,10 @@ def fit(cfg: TrainConfig, resume: str | None = None) -> tuple[nn.Module, list[di
         out.mkdir(parents=True, exist_ok=True)
         atomic_write(out / "spec.yaml", spec_path.read_text(encoding="utf-8"))
         cfg.task = run.task  # --resume continues the same task
+        shape = tuple(cast(Any, run.model).archc_graph.inputs[0][1])
         atomic_write(out / "run.json", json.dumps({**asdict(cfg), "params": run.params, "frozen": run.frozen,
-                                                   "classes": run.classes}, indent=1))
+                                                   "classes": run.classes,
+                                                   "data_config": data_config(cfg.data, shape, run.task)}, indent=1))
     loss_fn = make_loss(cfg.loss or "ce", run.task, cfg.label_smoothing)
     val_loss_fn = make_loss(cfg.loss or "ce", run.task)  # validation: without label smoothing
     last = cfg.epochs if cfg.stop_after is None else min(cfg.stop_after, cfg.epochs)
@@ -415,6 +432,9 @@ def fit(cfg: TrainConfig, resume: str | None = None) -> tuple[nn.Module, list[di
             print(f"epoch {epoch + 1}: train loss {train_loss:.4f} acc {train_acc:.4f}, "
                   f"val loss {val_loss:.4f} acc {val_acc:.4f}{miou}", flush=True)
             best = _checkpoint(run, out, history, epoch, best)
+            hint = chance_hint(history, confusion, cfg.lr) if epoch + 1 == min(HINT_AFTER, last) else None
+            if hint:
+                print(hint, flush=True)
     if world > 1:
         torch.distributed.barrier()
         torch.distributed.destroy_process_group()
@@ -452,9 +472,41 @@ def _load_safetensors(path: Path) -> dict[str, torch.Tensor]:
     return load_file(str(path))
 
 
-def _progress(loader: DataLoader[Any], rank: int, desc: str) -> Any:
+def _progress(loader: DataLoader[Any], rank: int, desc: str, file: Any = None) -> Any:
+    """``loader`` with a per-batch progress bar on a terminal (``file``, default stderr); nothing in a pipe or a log
+    file, nothing on ranks other than 0. The bar is cleared when the pass ends (the epoch line follows)."""
     if rank != 0:
         return loader
+    import shutil
+    import sys
+
     from tqdm import tqdm
 
-    return tqdm(loader, desc=desc, leave=False, dynamic_ncols=True, disable=None)
+    # tqdm asks the terminal for its size itself and draws nothing where it reads 0 rows (a terminal that reports
+    # no size: docker exec, script, some IDEs); shutil falls back to 80x24 there
+    size = shutil.get_terminal_size((80, 24))
+    return tqdm(loader, desc=desc, leave=False, ncols=size.columns if size.columns > 0 else 80,
+                nrows=size.lines if size.lines > 0 else 24, disable=None, file=sys.stderr if file is None else file,
+                unit="batch")
+
+
+def chance_hint(history: list[dict[str, float]], confusion: torch.Tensor, lr: float) -> str | None:
+    """'what next' when the last epoch's validation accuracy is no better than always answering the commonest
+    class (within two standard deviations of a guesser's accuracy on this many labels); None otherwise."""
+    counts = confusion.sum(1)
+    n = float(counts.sum())
+    if n <= 0:
+        return None
+    row, base = history[-1], float(counts.max()) / n
+    if row["val_acc"] > base + 2 * math.sqrt(base * (1 - base) / n):
+        return None
+    epochs = f"{len(history)} epoch{'s' if len(history) > 1 else ''}"
+    head = (f"what next: validation accuracy {row['val_acc']:.3f} is at chance after {epochs} (always answering "
+            f"the commonest class scores {base:.3f})")
+    if row["train_acc"] > base + 0.1:
+        return (f"{head}. Training accuracy is {row['train_acc']:.3f}: the model fits the training images but "
+                "nothing carries over. Check that val/ holds the same classes as train/ and images like them; "
+                "more training images or fewer parameters help a model that memorises.")
+    return (f"{head}, and training accuracy too ({row['train_acc']:.3f}): nothing is learnt yet. Try another "
+            f"learning rate (--lr {lr / 10:g} or --lr {lr * 3:g}; now {lr:g}) and more --epochs; check that the "
+            "labels match the images (one folder per class) and look at plot.png in the run folder.")

@@ -15,11 +15,11 @@ from torch import nn
 
 from archc.errors import UsageError
 from archc.fileio import atomic_write
-from archc.train.data import image_tensor, image_uint8
+from archc.train.data import data_config, image_uint8, prepare
 from archc.train.task import SUPPORTED, output_task, split_outputs
 from archc.train.weights import is_torchvision, load_any, load_weights, run_weights, torchvision_enum
 
-__all__ = ["Prediction", "predict", "palette"]
+__all__ = ["Prediction", "predict", "palette", "run_data_config"]
 
 
 @dataclass
@@ -102,11 +102,23 @@ def _mask_path(image: Path, out: str | None, many: bool) -> Path:
     return target / f"{image.stem}_mask.png"
 
 
-def _input(image: Any, channels: int, path: Path, info: dict[str, Any]) -> torch.Tensor:
-    """The image as the model's input: the weights' own preprocessing, else the run's normalisation."""
+def run_data_config(info: dict[str, Any], shape: tuple[int, ...], task: str) -> dict[str, Any]:
+    """How the run made its validation images: run.json's `data_config`, or for runs from before it was stored
+    the same derived from the run's data; without a run, the whole image resized (ImageNet statistics for RGB)."""
+    stored = info.get("data_config")
+    if stored and list(stored.get("input_size", ())) == list(shape):
+        return cast(dict[str, Any], stored)
+    if "data" in info:
+        return data_config(info["data"], shape, info.get("task") or task)
+    return data_config("folder", shape, "segmentation")  # segmentation's: no crop
+
+
+def _input(image: Any, shape: tuple[int, ...], path: Path, info: dict[str, Any], task: str) -> torch.Tensor:
+    """The image as the model's input: the weights' own preprocessing, else as the run made its validation
+    images (channels, resize, crop, normalisation)."""
     if "transform" in info:
-        return cast(torch.Tensor, info["transform"](image_uint8(image, channels, path)))
-    return image_tensor(image, channels, path, info.get("data", "folder"))
+        return cast(torch.Tensor, info["transform"](image_uint8(image, shape[0], path)))
+    return prepare(image, run_data_config(info, shape, task), path)
 
 
 def _png(image: Any) -> bytes:
@@ -147,12 +159,13 @@ def predict(spec: str, images: list[str], weights: str | None = None, params: di
     for name in images:
         path = Path(name)
         with _open(path) as image:
-            x = _input(image, shape[0], path, info)
+            x = _input(image, shape, path, info, task)
             size = (image.height, image.width)
             original = image.copy() if overlay else None
+        if tuple(x.shape[1:]) != shape[1:]:  # torchvision weights' own crop size
+            x = F.interpolate(x[None], size=shape[1:], mode="bilinear", align_corners=False)[0]
         with torch.no_grad():
-            scores, _ = split_outputs(model(F.interpolate(x[None], size=shape[1:], mode="bilinear",
-                                                          align_corners=False)))
+            scores, _ = split_outputs(model(x[None]))
         if task == "classification":
             probs = scores.softmax(1)[0]
             top = probs.topk(min(top_k, len(probs)))
