@@ -403,9 +403,6 @@ def test_torchscript_trace_of_the_new_ops_equals_eager(tmp_path: Path) -> None:
         assert torch.allclose(model(x), loaded(x), rtol=1e-5, atol=1e-6)
 
 
-@pytest.mark.xfail(strict=True, reason="export --format python copies helpers from archc.backend.modules only: "
-                   "the helpers of parameter, gather, index_select, masked_fill, where and fold live in their block "
-                   "files (archc/export/python_source.py must also take archc.blocks.* helpers)")
 def test_python_export_of_a_parameter_node(tmp_path: Path) -> None:
     import importlib.util
 

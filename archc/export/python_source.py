@@ -3,6 +3,7 @@ same state_dict keys and the same forward, needing only torch."""
 
 from __future__ import annotations
 
+import dis
 import inspect
 import re
 import textwrap
@@ -22,7 +23,7 @@ __all__ = ["python_source"]
 _REPR_OK = (nn.Conv2d, nn.ConvTranspose2d, nn.BatchNorm2d, nn.LayerNorm, nn.GroupNorm, nn.LocalResponseNorm,
             nn.ReLU, nn.ReLU6, nn.SiLU, nn.GELU, nn.Tanh, nn.Sigmoid, nn.LeakyReLU, nn.Hardswish, nn.Hardsigmoid,
             nn.MaxPool2d, nn.AdaptiveAvgPool2d, nn.AdaptiveMaxPool2d, nn.Dropout, nn.Linear, nn.Conv1d,
-            nn.BatchNorm1d)
+            nn.BatchNorm1d, nn.PReLU, nn.ELU, nn.Mish, nn.Softplus, nn.InstanceNorm1d, nn.InstanceNorm2d, nn.RMSNorm)
 
 _STOCHASTIC_DEPTH = '''
 class StochasticDepth(nn.Module):
@@ -38,6 +39,19 @@ class StochasticDepth(nn.Module):
         shape = [x.shape[0]] + [1] * (x.ndim - 1) if self.mode == "row" else [1] * x.ndim
         keep = torch.empty(shape, dtype=x.dtype, device=x.device).bernoulli_(1.0 - self.p)
         return x * keep / (1.0 - self.p)
+'''
+
+_SDPA = '''
+class ScaledDotProductAttention(nn.Module):
+    """F.scaled_dot_product_attention with dropout only while training."""
+
+    def __init__(self, is_causal: bool = False, scale: float | None = None, dropout_p: float = 0.0):
+        super().__init__()
+        self.is_causal, self.scale, self.dropout_p = is_causal, scale, dropout_p
+
+    def forward(self, q: Tensor, k: Tensor, v: Tensor) -> Tensor:
+        return F.scaled_dot_product_attention(q, k, v, dropout_p=self.dropout_p if self.training else 0.0,
+                                              is_causal=self.is_causal, scale=self.scale)
 '''
 
 
@@ -76,9 +90,36 @@ def _ctor(mod: nn.Module) -> str:
                 f"count_include_pad={mod.count_include_pad})")
     if type(mod).__name__ == "StochasticDepth":
         return f"StochasticDepth({mod.p!r}, {mod.mode!r})"
+    if type(mod).__name__ == "ScaledDotProductAttention":  # archc.blocks.sdpa
+        return f"ScaledDotProductAttention({mod.is_causal!r}, {mod.scale!r}, {mod.dropout_p!r})"
     if type(mod) in _REPR_OK:
-        return "nn." + repr(mod)
+        text = "nn." + repr(mod)
+        mode = getattr(mod, "padding_mode", "zeros")  # convolutions' repr leaves the mode unquoted
+        return text.replace(f"padding_mode={mode})", f"padding_mode={mode!r})")
     raise UsageError(f"cannot write {type(mod).__name__} as Python source")
+
+
+def _is_helper(obj: Any) -> bool:
+    """An archc function the generated forward calls: archc.backend.modules' helpers and the block files' own
+    (parameter, gather, index_select, masked_fill, where, fold to an input), all self-contained: copied."""
+    module = getattr(obj, "__module__", "") or ""
+    return inspect.isfunction(obj) and (module == helpers.__name__ or module.startswith("archc.blocks."))
+
+
+def _helpers_they_call(fns: Any, have: set[str]) -> list[tuple[str, Any]]:
+    """The functions of their own module that helpers call by name (windows.attention_mask calls partition),
+    transitively, each once under its own name."""
+    out: list[tuple[str, Any]] = []
+    todo = list(fns)
+    while todo:
+        fn = todo.pop()
+        for name in {i.argval for i in dis.get_instructions(fn) if i.opname == "LOAD_GLOBAL"}:
+            dep = fn.__globals__.get(name)
+            if name not in have and _is_helper(dep):
+                have.add(name)
+                out.append((name, dep))
+                todo.append(dep)
+    return sorted(out, key=lambda item: item[0])
 
 
 def _helper_source(name: str, fn: Any) -> str:
@@ -86,7 +127,9 @@ def _helper_source(name: str, fn: Any) -> str:
     return re.sub(rf"^def {fn.__name__}\(", f"def {name}(", src, count=1, flags=re.M)
 
 
-def _init_lines(gm: fx.GraphModule) -> list[str]:
+def _init_lines(gm: fx.GraphModule, tables: dict[str, str]) -> list[str]:
+    """The constructor's lines; ``tables`` collects the buffers' values (text -> constant name), written once
+    each at module level, so the class holds the right tables before any state_dict is loaded."""
     lines: list[str] = []
     made: set[str] = set()
 
@@ -109,6 +152,11 @@ def _init_lines(gm: fx.GraphModule) -> list[str]:
         target = gm.get_submodule(node.target) if node.op == "call_module" else _attr(gm, node.target)
         if isinstance(target, nn.Module):  # also a train-only module, read by get_attr
             lines.append(f"        self{_at(parent)}.add_module({name!r}, {_ctor(target)})")
+        elif not isinstance(target, nn.Parameter):  # a buffer node's table (persistent)
+            values = repr(target.detach().cpu().tolist())
+            constant = tables.setdefault(values, f"_TABLE_{len(tables)}")
+            lines.append(f"        self{_at(parent)}.register_buffer({name!r}, torch.tensor({constant}, "
+                         f"dtype={target.dtype}))")
         else:
             shape = tuple(gm.get_parameter(node.target).shape)
             lines.append(f"        self{_at(parent)}.register_parameter({name!r}, nn.Parameter(torch.zeros{shape}))")
@@ -158,8 +206,9 @@ def python_source(gm: fx.GraphModule, class_name: str, spec_name: str, weights_f
     """The module's source; with ``weights_file`` (a ``torch.save``d state_dict written beside the file)
     it also defines ``load_model()``."""
     code = gm.graph.python_code(root_module="self")
-    helper_defs = [_helper_source(name, obj) for name, obj in sorted(code.globals.items())
-                   if callable(obj) and getattr(obj, "__module__", "") == helpers.__name__]
+    called = {name: obj for name, obj in sorted(code.globals.items()) if _is_helper(obj)}
+    helper_defs = [_helper_source(name, obj) for name, obj in called.items()]
+    helper_defs += [_helper_source(name, obj) for name, obj in _helpers_they_call(called.values(), set(called))]
     types = {type(m) for m in gm.modules()}
     classes = []
     if helpers.LayerNorm2d in types:
@@ -170,6 +219,8 @@ def python_source(gm: fx.GraphModule, class_name: str, spec_name: str, weights_f
         classes.append(_STOCHASTIC_DEPTH.strip() + "\n")
     imports = sorted({f"from torchvision.models.{_TORCHVISION[t.__name__]} import {t.__name__}\n"
                       for t in types if t.__name__ in _TORCHVISION and t.__module__.startswith("torchvision.")})
+    if any(t.__name__ == "ScaledDotProductAttention" for t in types):
+        classes.append(_SDPA.strip() + "\n")
     partition = next((t for t in types if t.__name__ == "PartitionAttention"), None)
     if partition is not None:
         imports.append("from torchvision.models.maxvit import RelativePositionalMultiHeadAttention\n")
@@ -188,9 +239,12 @@ def python_source(gm: fx.GraphModule, class_name: str, spec_name: str, weights_f
               f"archc model.\n{usage}\"\"\"\n\n"
               "from typing import Any\n\nimport torch\nfrom torch import Tensor, nn\n"
               "from torch.nn import functional as F\n" + "".join(imports))
+    tables: dict[str, str] = {}
+    init = "\n".join(_init_lines(gm, tables))
+    header += "".join(f"\n{constant} = {values}\n" for values, constant in tables.items())
     body = [header, *("\n" + c for c in classes), *("\n" + h for h in helper_defs),
             f"\nclass {class_name}(nn.Module):\n    def __init__(self) -> None:\n        super().__init__()",
-            "\n".join(_init_lines(gm)), "", forward, ""]
+            init, "", forward, ""]
     if weights_file is not None:
         body.append(_LOADER.format(cls=class_name, file=weights_file))
     text = "\n".join(body)
