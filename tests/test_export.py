@@ -243,3 +243,28 @@ def test_python_export_of_every_op_equals_the_model(op, tmp_path):
 
 def _flat(out):
     return tuple(out) if isinstance(out, tuple | list) else (out,)
+
+
+def test_onnx_names_are_the_specs(tmp_path):
+    """ONNX inputs carry the spec's input names and outputs its output names (not `linear_16`), in
+    onnxruntime too; a two-output spec keeps both names in order."""
+    import onnxruntime as ort
+
+    spec = tmp_path / "two.yaml"
+    spec.write_text("name: two\ninput: {image: [3, 8, 8]}\nnodes:\n"
+                    "  conv: {op: conv2d, out_channels: 4, kernel_size: 3, in: image}\n"
+                    "  pool: {op: adaptive_avg_pool2d, output_size: 1}\n  flat: flatten\n"
+                    "  logits: {op: linear, out_features: 5}\n  boxes: {op: linear, out_features: 4, in: flat}\n"
+                    "outputs: [logits, boxes]\n")
+    model = _model(str(spec))
+    path = export(model, "onnx", tmp_path / "two.onnx")
+    sess = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    assert [i.name for i in sess.get_inputs()] == ["image"]
+    assert [o.name for o in sess.get_outputs()] == ["logits", "boxes"]
+    x = torch.randn(3, 3, 8, 8)
+    got = sess.run(["boxes"], {"image": x.numpy()})[0]
+    with torch.no_grad():
+        assert abs(got - model(x)[1].numpy()).max() < 1e-5
+    from archc.export.exporters import onnx_output_names
+
+    assert onnx_output_names(("a", "b[0]", "a")) == ["a", "b[0]", "a_1"]

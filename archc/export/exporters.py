@@ -36,12 +36,28 @@ def _onnx(gm: fx.GraphModule, x: tuple[torch.Tensor, ...], path: Path, dynamic: 
 
     import onnx
 
-    program: Any = torch.onnx.export(gm, x, dynamo=True, verbose=False, dynamic_shapes=dynamic)
+    graph = cast(Any, gm).archc_graph
+    program: Any = torch.onnx.export(gm, x, dynamo=True, verbose=False, dynamic_shapes=dynamic,
+                                     input_names=[name for name, _ in graph.inputs],
+                                     output_names=onnx_output_names(graph.outputs))
     with tempfile.TemporaryDirectory() as tmp:
         program.save(Path(tmp) / "model.onnx")
         data = (Path(tmp) / "model.onnx").read_bytes()
     onnx.checker.check_model(onnx.load_from_string(data))
     atomic_write(path, data)
+
+
+def onnx_output_names(outputs: tuple[str, ...]) -> list[str]:
+    """The spec's output names (node paths, `NAME[K]` for a multi-output node's), a repeated one suffixed
+    `_1`, `_2`, ... (ONNX names are unique)."""
+    names: list[str] = []
+    for out in outputs:
+        name, k = out, 0
+        while name in names:
+            k += 1
+            name = f"{out}_{k}"
+        names.append(name)
+    return names
 
 
 def _torchscript(gm: fx.GraphModule, x: tuple[torch.Tensor, ...], path: Path) -> None:
