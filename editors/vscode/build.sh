@@ -5,4 +5,5 @@ set -euo pipefail
 cd "$(dirname "$0")"
 npm ci --no-audit --no-fund
 npm run package
+npm run -s smoke   # the built extension starts `archc lsp` (outside VS Code, scripts/smoke.js)
 ls -l archc.vsix

@@ -71,6 +71,11 @@ export async function activate(context: vscode.ExtensionContext): Promise<void> 
   await start(context);
 }
 
+/** The running client (scripts/smoke.js reads its state and the server's capabilities). */
+export function languageClient(): LanguageClient | undefined {
+  return client;
+}
+
 export function deactivate(): Promise<void> {
   return stop();
 }
