@@ -121,7 +121,9 @@ def test_output_when_keeps_or_drops_it(tmp_path):
     assert kept.graph.outputs == ("head", "side.fc") and kept.output_shapes == [(2, 6, 6), (3,)]
     dropped = _outputs_spec(tmp_path, 'when: "${aux}"', aux=False)
     assert dropped.graph.outputs == ("head",) and dropped.output_shapes == [(2, 6, 6)]
-    assert dropped.params == kept.params  # the node is still built, only not returned
+    side = sum(i.params for p, i in kept.info.items() if p.startswith("side."))  # issue 26: a dropped output
+    assert side > 0 and dropped.params == kept.params - side  # takes the nodes only it reads with it
+    assert not [n for n in dropped.graph.nodes if n.path.startswith("side.")]
     assert _outputs_spec(tmp_path, "when: false").graph.outputs == ("head",)
 
 
@@ -130,7 +132,8 @@ def test_train_only_output(tmp_path):
     runs only then, so MACs, activations and the inference peak are the eval forward's, while
     parameters and state_dict keys count it."""
     a = _outputs_spec(tmp_path, 'when: "${aux}", train_only: true')
-    plain = _outputs_spec(tmp_path, 'when: "${aux}"', "plain", aux=False)  # the same nodes, `side` unread
+    (tmp_path / "plain.yaml").write_text(OUTPUTS.replace(", {node: side, WHEN}", ""))
+    plain = archc.check(tmp_path / "plain.yaml")  # the same nodes, `side` unread (not an output)
     g = a.graph
     assert g.outputs == ("head",) and g.train_outputs == ("side.fc",)
     assert g.train_only() == {f"side.{n}" for n in ("h", "c", "s", "pool", "flat", "fc")}
