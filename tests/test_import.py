@@ -234,20 +234,29 @@ def test_timm_missing_names_the_install(capsys: pytest.CaptureFixture[str]) -> N
     assert "pip install timm" in capsys.readouterr().err
 
 
-def test_a_grandchild_called_directly_is_a_named_error() -> None:
-    """Its node would sit at another path than its weights: refused, not imported with wrong keys."""
+def test_a_grandchild_called_directly_sits_in_its_parents_group(tmp_path: Path) -> None:
+    """poolformer's forward calls self.head.fc(x): the node stays at its weights' path (a group 'sub'), so the
+    state_dict still loads strict; a parent whose children read two outside values is still refused."""
     class Inner(torch.nn.Module):
         def __init__(self) -> None:
             super().__init__()
             self.conv = torch.nn.Conv2d(3, 4, 1)
+            self.conv2 = torch.nn.Conv2d(4, 4, 1)
 
     class Outer(torch.nn.Module):
-        def __init__(self) -> None:
+        def __init__(self, split: bool = False) -> None:
             super().__init__()
             self.sub = Inner()
+            self.mid = torch.nn.Conv2d(4, 4, 1) if split else None
 
         def forward(self, x: torch.Tensor) -> torch.Tensor:
-            return self.sub.conv(x)
+            y = self.sub.conv(x)
+            return self.sub.conv2(self.mid(y) if self.mid is not None else y)
 
-    with pytest.raises(UsageError, match="module 'sub.conv' is called from '<top>', not its parent"):
-        archc.from_module(Outer(), (3, 8, 8))
+    text = archc.from_module(Outer(), (3, 8, 8))
+    assert "  sub:  # " in text
+    (tmp_path / "outer.yaml").write_text(text)
+    model = archc.compile(tmp_path / "outer.yaml")
+    model.load_state_dict(Outer().state_dict(), strict=True)
+    with pytest.raises(UsageError, match="reads several values from outside|not its parent"):
+        archc.from_module(Outer(split=True), (3, 8, 8))
