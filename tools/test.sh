@@ -4,4 +4,6 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 python -m ruff check archc tests tools
 python -m mypy archc
-python -m pytest -q -p no:cacheprovider "$@"
+# two worker processes (pytest-xdist): the run takes about half the time on two cores, and a test that
+# crashes natively kills only its worker (xdist reports that test and starts a new one)
+python -m pytest -q -p no:cacheprovider -p no:benchmark -n "${ARCHC_TEST_WORKERS:-2}" "$@"
