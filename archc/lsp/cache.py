@@ -14,6 +14,7 @@ from archc.api import analyse_graph
 from archc.errors import ArchcError, rel
 from archc.load import LocDict, load_text
 from archc.lsp.index import _file_refs, _index, _index_values
+from archc.lsp.recover import recover
 from archc.lsp.state import DocState
 from archc.resolve import Limits, build
 from archc.resolve.spec import SpecSource, load_spec
@@ -69,6 +70,9 @@ def analyse_text(text: str, path: Path, limits: Limits | None = None, previous: 
     if state.source is not None:
         state.source.add_chains([*state.errors, *state.warnings])
         state.bases = _read_bases(state.source, state.display, started)
+        recovered = recover(state, limits) if state.errors else None
+        if recovered is not None:  # hover and inlay hints beside the errors (the diagnostics are above)
+            state.analysis, state.stand_ins, state.assumed = recovered.analysis, recovered.stand_ins, recovered.assumed
     return state
 
 

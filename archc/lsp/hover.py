@@ -51,6 +51,8 @@ def value_at(state: DocState, line: int, col: int) -> Value | None:
 
 def hover_node(state: DocState, site: Site) -> str | None:
     """Markdown for a node name: op, arguments, shapes, parameters, MACs, receptive field."""
+    if site.spec_loc in state.stand_ins:
+        return f"**{site.name or site.op}**: not analysed: it has an error (see the problems listed here)"
     groups, nodes = state.units(site)
     if state.analysis is None or not (groups or nodes):
         return None
@@ -83,7 +85,17 @@ def hover_node(state: DocState, site: Site) -> str | None:
         paths = [g.path for g in groups] + [n.path for n in nodes]
         listed = [f"  - {p}: {s}" for p, s in zip(paths, shapes)][:8]
         lines += [f"- {count} instances:", *listed] + (["  - ..."] if count > 8 else [])
+    if _assumed(state, groups, nodes):
+        lines.append("- assumed: an input comes from a node with an error, taken as passing its input through")
     return "\n".join(lines)
+
+
+def _assumed(state: DocState, groups: list[Any], nodes: list[Any]) -> bool:
+    """Whether a site's shapes depend on a node in error (recover.py)."""
+    if not state.assumed:
+        return False
+    paths = [n.path for n in nodes] + [m for g in groups for m in state.assumed if m.startswith(g.path + ".")]
+    return any(p in state.assumed for p in paths)
 
 
 def _rf_text(info: NodeInfo) -> str:
@@ -122,7 +134,7 @@ def inlay_hints(state: DocState) -> list[tuple[int, str]]:
     by_line: dict[int, list[str]] = {}
     for site in state.sites:
         anchor = site.name_loc or site.op_loc or site.spec_loc
-        if not state.here(anchor):
+        if not state.here(anchor) or site.spec_loc in state.stand_ins or _assumed(state, *state.units(site)):
             continue
         shapes = list(dict.fromkeys(state.shapes_of(site)))
         if not shapes:

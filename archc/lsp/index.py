@@ -50,32 +50,34 @@ def _walk_body(state: DocState, body: LocDict | LocList, inputs: tuple[str, ...]
     state.bodies.append(scope)
     if isinstance(body, LocDict):
         for name, spec in body.items():
-            _walk_node(state, spec, body.val_locs[name], scope, name, body.key_locs[name])
+            _walk_node(state, spec, body.val_locs[name], scope, name, body.key_locs[name], (body, name))
         return
-    for item, loc in zip(body, body.locs):
+    for i, (item, loc) in enumerate(zip(body, body.locs)):
         if isinstance(item, LocDict) and "each" in item:
             if isinstance(item.get("items"), LocList):
                 _walk_items(state, item["items"], scope)
         else:
-            _walk_node(state, item, loc, scope, None, None)
+            _walk_node(state, item, loc, scope, None, None, (body, i))
 
 
 def _walk_items(state: DocState, items: LocList, scope: Body) -> None:
     """`each` items belong to the seq around them (one scope, numbered children)."""
-    for item, loc in zip(items, items.locs):
+    for i, (item, loc) in enumerate(zip(items, items.locs)):
         if isinstance(item, LocDict) and "each" in item and isinstance(item.get("items"), LocList):
             _walk_items(state, item["items"], scope)
         else:
-            _walk_node(state, item, loc, scope, None, None)
+            _walk_node(state, item, loc, scope, None, None, (items, i))
 
 
-def _walk_node(state: DocState, spec: Any, loc: Loc, scope: Body, name: str | None, name_loc: Loc | None) -> None:
+def _walk_node(state: DocState, spec: Any, loc: Loc, scope: Body, name: str | None, name_loc: Loc | None,
+               held: tuple[Any, Any]) -> None:
     if isinstance(spec, str):
-        state.sites.append(Site(name, name_loc, spec, loc, loc, scope))
+        state.sites.append(Site(name, name_loc, spec, loc, loc, scope, spec=spec, holder=held[0], key=held[1]))
         return
     if not isinstance(spec, LocDict):
         return
-    site = Site(name, name_loc, spec.get("op"), spec.val_locs.get("op"), spec.loc, scope)
+    site = Site(name, name_loc, spec.get("op"), spec.val_locs.get("op"), spec.loc, scope, spec=spec,
+                holder=held[0], key=held[1])
     raw = spec.get("in")
     if isinstance(raw, LocList):
         site.refs = [(str(r), rl) for r, rl in zip(raw, raw.locs) if isinstance(r, str)]

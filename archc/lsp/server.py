@@ -10,14 +10,12 @@ from typing import Any
 
 from lsprotocol import types
 from pygls.lsp.server import LanguageServer
-from pygls.uris import from_fs_path, to_fs_path
-from pygls.workspace import TextDocument
-from pygls.workspace.position_codec import ServerTextPosition, ServerTextRange
+from pygls.workspace.position_codec import ServerTextPosition
 
 from archc import __version__
-from archc.analyze.lint import LintWarning
-from archc.errors import ArchcError, Loc
+from archc.errors import Loc
 from archc.lsp import document as doc
+from archc.lsp.diagnostics import diagnostics, location, path_of, publish, token_range, uri_of_file
 from archc.lsp.document import DocState
 
 __all__ = ["ArchcServer", "server"]
@@ -38,97 +36,13 @@ class ArchcServer(LanguageServer):
         self.indexed: dict[str, DocState] = {}  # the last state with a parsed spec (completion while typing)
         self.published: dict[str, dict[str, list[types.Diagnostic]]] = {}  # target uri -> owner uri -> diags
         self.running: dict[str, asyncio.Future[DocState | Exception]] = {}  # uri -> its analysis in flight
+        self.wanted: dict[str, int] = {}  # uri -> the version of its last change (older ones are never analysed)
+        self.queued: set[str] = set()  # uris whose change waits for the event loop's next turn
+        self.analysed: dict[str, int] = {}  # uri -> analyses started (work, counted by the tests)
         self.worker = ThreadPoolExecutor(1, thread_name_prefix="archc-analysis")  # one analysis at a time
 
 
 server = ArchcServer()
-
-
-# -- positions ------------------------------------------------------------------------------
-def _path_of(uri: str) -> Path:
-    fs = to_fs_path(uri)
-    return Path(fs) if fs and uri.startswith("file:") else Path.cwd() / "untitled.yaml"
-
-
-def _uri_of_file(file: str) -> str:
-    return from_fs_path(str(Path(file).resolve())) or Path(file).resolve().as_uri()
-
-
-def _file_lines(ls: ArchcServer, uri: str, file: str) -> list[str]:
-    """A file's lines: the editor's text when it is open, else the disk's."""
-    opened = ls.workspace.text_documents.get(uri)
-    if opened is not None:
-        return opened.source.splitlines()
-    try:
-        return Path(file).read_text(encoding="utf-8").splitlines()
-    except (OSError, UnicodeDecodeError):
-        return []
-
-
-def _range(lines: list[str], loc: Loc | None, opened: TextDocument | None = None) -> types.Range:
-    """The range of the token at ``loc`` (0-based, in the client's units when the file is open)."""
-    if loc is None:
-        return types.Range(types.Position(0, 0), types.Position(0, 1))
-    line = lines[loc.line - 1] if 0 < loc.line <= len(lines) else ""
-    start, end = loc.col - 1, doc.token_end(line, loc.col) - 1
-    server_range = ServerTextRange(ServerTextPosition(loc.line - 1, start), ServerTextPosition(loc.line - 1, end))
-    if opened is not None and loc.line <= len(lines):
-        return opened.range_to_client_units(server_range)
-    return types.Range(types.Position(loc.line - 1, start), types.Position(loc.line - 1, end))
-
-
-def _location(ls: ArchcServer, loc: Loc) -> types.Location:
-    uri = _uri_of_file(loc.file)
-    return types.Location(uri, _range(_file_lines(ls, uri, loc.file), loc, ls.workspace.text_documents.get(uri)))
-
-
-# -- diagnostics ----------------------------------------------------------------------------
-def _message(err: ArchcError) -> str:
-    node = f"[{err.node}] " if err.node else ""
-    extra = [*err.notes, *([f"hint: {err.hint}"] if err.hint else [])]
-    text = err.message.removesuffix(f" [{err.code}]") if isinstance(err, LintWarning) else err.message
-    return "\n".join([f"{node}{text}", *extra])  # a warning's code is the diagnostic's code
-
-
-def _diagnostic(ls: ArchcServer, err: ArchcError, rng: types.Range, prefix: str = "",
-                related: list[types.DiagnosticRelatedInformation] | None = None) -> types.Diagnostic:
-    warning = isinstance(err, LintWarning)
-    return types.Diagnostic(rng, prefix + _message(err), source="archc",
-                            severity=types.DiagnosticSeverity.Warning if warning else types.DiagnosticSeverity.Error,
-                            code=err.code if isinstance(err, LintWarning) else type(err).__name__,
-                            related_information=related or None)
-
-
-def diagnostics(ls: ArchcServer, uri: str, state: DocState) -> dict[str, list[types.Diagnostic]]:
-    """Every error and warning of a document, by the URI of the file it is located in. One in an
-    extended or imported file goes to that file, and to the `extends:`/`imports:` line here."""
-    opened = ls.workspace.text_documents.get(uri)
-    lines = state.lines
-    out: dict[str, list[types.Diagnostic]] = {uri: []}
-    for err in [*state.errors, *state.warnings]:
-        if err.loc is None or state.here(err.loc) or not Path(err.loc.file).is_file():
-            out[uri].append(_diagnostic(ls, err, _range(lines, err.loc if state.here(err.loc) else None, opened)))
-            continue
-        chain = [_location(ls, c) for c in err.chain]
-        where = _location(ls, err.loc)
-        related = [types.DiagnosticRelatedInformation(c, "included from here") for c in chain]
-        out.setdefault(where.uri, []).append(_diagnostic(ls, err, where.range, related=related))
-        entry = next((c for c in err.chain if state.here(c)), None)
-        out[uri].append(_diagnostic(ls, err, _range(lines, entry, opened), prefix=f"in {err.loc}: ",
-                                    related=[types.DiagnosticRelatedInformation(where, "the problem")]))
-    return out
-
-
-def publish(ls: ArchcServer, owner: str, by_uri: dict[str, list[types.Diagnostic]]) -> None:
-    """Publish an owner's diagnostics, merged per target with other owners'; clear what went away."""
-    targets = {owner} | set(by_uri) | {t for t, owners in ls.published.items() if owner in owners}
-    opened = ls.workspace.text_documents.get(owner)
-    for target in sorted(targets):
-        owners = ls.published.setdefault(target, {})
-        owners[owner] = by_uri.get(target, [])
-        merged = [d for diags in owners.values() for d in diags]
-        version = opened.version if target == owner and opened is not None else None  # the text analysed
-        ls.text_document_publish_diagnostics(types.PublishDiagnosticsParams(target, merged, version))
 
 
 def refresh(ls: ArchcServer, uri: str) -> None:
@@ -145,7 +59,8 @@ def refresh(ls: ArchcServer, uri: str) -> None:
         ls.states.pop(uri, None)
         publish(ls, uri, {})
         return
-    future = asyncio.get_running_loop().run_in_executor(ls.worker, _analyse, text, _path_of(uri), ls.states.get(uri))
+    ls.analysed[uri] = ls.analysed.get(uri, 0) + 1
+    future = asyncio.get_running_loop().run_in_executor(ls.worker, _analyse, text, path_of(uri), ls.states.get(uri))
     ls.running[uri] = future
     future.add_done_callback(lambda f: _finished(ls, uri, text, f.result()))
 
@@ -182,10 +97,26 @@ def _finished(ls: ArchcServer, uri: str, text: str, result: DocState | Exception
     publish(ls, uri, diagnostics(ls, uri, result))
 
 
+def changed(ls: ArchcServer, uri: str, version: int) -> None:
+    """Debounce by version: the analysis waits for the event loop's next turn, so the changes already
+    received (a burst, read from the client in one go) all land first; then only the last is analysed."""
+    ls.wanted[uri] = version
+    ls.queued.add(uri)
+    asyncio.get_running_loop().call_soon(_due, ls, uri, version)
+
+
+def _due(ls: ArchcServer, uri: str, version: int) -> None:
+    if ls.wanted.get(uri) != version:
+        return  # a later change has its own turn queued
+    ls.queued.discard(uri)
+    refresh(ls, uri)
+
+
 async def settled(ls: ArchcServer, uri: str) -> None:
-    """Wait until no analysis of the document is running (requests answer from its latest text)."""
-    while (future := ls.running.get(uri)) is not None:
-        await asyncio.wait([future])
+    """Wait until the document's latest change is analysed (requests answer from its latest text)."""
+    while uri in ls.queued or uri in ls.running:
+        future = ls.running.get(uri)
+        await (asyncio.wait([future]) if future is not None else asyncio.sleep(0))
 
 
 @server.feature(types.TEXT_DOCUMENT_DID_OPEN)
@@ -195,7 +126,7 @@ def did_open(ls: ArchcServer, params: types.DidOpenTextDocumentParams) -> None:
 
 @server.feature(types.TEXT_DOCUMENT_DID_CHANGE)
 def did_change(ls: ArchcServer, params: types.DidChangeTextDocumentParams) -> None:
-    refresh(ls, params.text_document.uri)
+    changed(ls, params.text_document.uri, params.text_document.version)
 
 
 @server.feature(types.TEXT_DOCUMENT_DID_CLOSE)
@@ -203,23 +134,29 @@ def did_close(ls: ArchcServer, params: types.DidCloseTextDocumentParams) -> None
     uri = params.text_document.uri
     ls.states.pop(uri, None)
     ls.indexed.pop(uri, None)
+    ls.wanted.pop(uri, None)
+    ls.queued.discard(uri)
     publish(ls, uri, {})
 
 
 # -- requests -------------------------------------------------------------------------------
-def _at(ls: ArchcServer, uri: str, pos: types.Position) -> tuple[DocState | None, str, Any, Any]:
+async def _at(ls: ArchcServer, params: types.HoverParams | types.DefinitionParams
+              ) -> tuple[DocState | None, str, Any, Any]:
+    """The preamble of hover and definition: once the document's analysis is done, what is written at the
+    position (see ``doc.at``); no state: (None, "", None, None)."""
+    uri = params.text_document.uri
+    await settled(ls, uri)
     state = ls.states.get(uri)
     if state is None:
         return None, "", None, None
-    p = ls.workspace.get_text_document(uri).position_from_client_units(pos)
+    p = ls.workspace.get_text_document(uri).position_from_client_units(params.position)
     kind, site, detail = doc.at(state, p.line + 1, p.character + 1)
     return state, kind, site, detail
 
 
 @server.feature(types.TEXT_DOCUMENT_HOVER)
 async def hover(ls: ArchcServer, params: types.HoverParams) -> types.Hover | None:
-    await settled(ls, params.text_document.uri)
-    state, kind, site, detail = _at(ls, params.text_document.uri, params.position)
+    state, kind, site, detail = await _at(ls, params)
     if state is None:
         return None
     text = doc.hover_node(state, site) if kind == "name" else doc.hover_op(state, detail) if kind == "op" else None
@@ -287,7 +224,7 @@ _KIND = {"block": types.SymbolKind.Class, "group": types.SymbolKind.Namespace, "
 
 def _symbol(ls: ArchcServer, uri: str, lines: list[str], sym: doc.Symbol) -> types.DocumentSymbol:
     opened = ls.workspace.text_documents.get(uri)
-    pick = _range(lines, sym.loc, opened)
+    pick = token_range(lines, sym.loc, opened)
     end_line = min(sym.end_line, len(lines))
     end = ServerTextPosition(max(end_line - 1, 0), len(lines[end_line - 1]) if end_line else 0)
     stop = opened.position_to_client_units(end) if opened is not None else types.Position(end.line, end.character)
@@ -309,15 +246,14 @@ async def document_symbol(ls: ArchcServer, params: types.DocumentSymbolParams) -
 
 @server.feature(types.TEXT_DOCUMENT_DEFINITION)
 async def definition(ls: ArchcServer, params: types.DefinitionParams) -> types.Location | None:
-    await settled(ls, params.text_document.uri)
-    state, kind, site, detail = _at(ls, params.text_document.uri, params.position)
+    state, kind, site, detail = await _at(ls, params)
     if state is None:
         return None
     target = doc.definition(state, kind, site, detail)
     if isinstance(target, Loc):
-        return _location(ls, target)
+        return location(ls, target)
     if isinstance(target, Path):
-        return types.Location(_uri_of_file(str(target)), types.Range(types.Position(0, 0), types.Position(0, 0)))
+        return types.Location(uri_of_file(str(target)), types.Range(types.Position(0, 0), types.Position(0, 0)))
     return None
 
 

@@ -62,6 +62,9 @@ class Site:
     spec_loc: Loc
     body: Body
     refs: list[tuple[str, Loc]] = field(default_factory=list)
+    spec: Any = None  # the node as loaded, and where it is held (holder[key]): recovery swaps it out
+    holder: Any = None
+    key: Any = None
 
 
 
@@ -105,6 +108,9 @@ class DocState:
     file_refs: list[tuple[Loc, str, Path]] = field(default_factory=list)  # extends/imports values -> file
     values: list[Value] = field(default_factory=list)  # `${...}` values, params and block arguments written here
     bases: dict[Path, bytes] | None = None  # the bytes of each extended/imported file read (None: not reusable)
+    # With errors, ``analysis`` is the recovered one (recover.py): the nodes in error stand for their input
+    stand_ins: set[Loc] = field(default_factory=set)  # spec_loc of each site standing in
+    assumed: set[str] = field(default_factory=set)  # node paths downstream of a stand-in (shapes assumed)
 
     @property
     def lines(self) -> list[str]:
