@@ -122,7 +122,8 @@ outputs: [head4, head5]
 def test_share_refuses_other_arguments(tmp_path):
     text = SIAMESE.replace("nodes:\n  enc_a", "  wider:\n    nodes:\n      conv1: {op: conv2d, out_channels: 8, "
                            "kernel_size: 3, padding: 1, bias: false}\n      fc: {op: linear, out_features: 5}\n"
-                           "nodes:\n  enc_a").replace("{op: encoder, in: b, share: enc_a}", "{op: wider, in: b, share: enc_a}")
+                           "nodes:\n  enc_a")
+    text = text.replace("{op: encoder, in: b, share: enc_a}", "{op: wider, in: b, share: enc_a}")
     spec = _write(tmp_path, text)
     err = _error(spec)
     assert "'enc_b' cannot share the weights of 'enc_a': 'enc_a.bn1' (batchnorm2d) has no counterpart 'enc_b.bn1'" \
@@ -130,8 +131,9 @@ def test_share_refuses_other_arguments(tmp_path):
     line = _line_of(spec, "share: enc_a")
     assert (err.loc.line, err.loc.col) == (line, text.splitlines()[line - 1].index("enc_a}") + 1)
     encoder = SIAMESE.split("    nodes:\n")[1].split("nodes:\n")[0]
-    spec = _write(tmp_path, SIAMESE.replace("nodes:\n  enc_a", "  wider:\n    nodes:\n" + encoder.replace(
-        "out_features: 4", "out_features: 5") + "nodes:\n  enc_a").replace("{op: encoder, in: b,", "{op: wider, in: b,"))
+    wider = "  wider:\n    nodes:\n" + encoder.replace("out_features: 4", "out_features: 5")
+    spec = _write(tmp_path, SIAMESE.replace("nodes:\n  enc_a", wider + "nodes:\n  enc_a")
+                  .replace("{op: encoder, in: b,", "{op: wider, in: b,"))
     err = _error(spec)
     assert "'enc_b.fc' cannot share the weights of 'enc_a.fc': out_features is 5 here, 4 there" in err.message
     assert "same op and the same arguments" in err.hint
@@ -148,8 +150,8 @@ BAD_SHARES = [
 
 @pytest.mark.parametrize("line,message", BAD_SHARES)
 def test_share_misuse_is_located(tmp_path, line, message):
-    text = f"name: s\ninput: [12]\nnodes:\n  a: {{op: linear, out_features: 8}}\n  a2: {{op: linear, out_features: 4}}\n" \
-           f"  {line}\n"
+    text = ("name: s\ninput: [12]\nnodes:\n  a: {op: linear, out_features: 8}\n  a2: {op: linear, out_features: 4}\n"
+            f"  {line}\n")
     text = text.replace("a: {op: linear, out_features: 8}", "a: {op: linear, out_features: 4, in: c}\n"
                         "  c: {op: linear, out_features: 8, in: input}") if "inputs give" in message else text
     spec = _write(tmp_path, text)

@@ -11,8 +11,8 @@ from typing import Any
 from archc.errors import ArchcError, LimitError, Loc, ResolveError
 from archc.expr import Budget, deep_interpolate
 from archc.ir import Graph, Group, Node
-from archc.ir.refs import output_ref
 from archc.ir.order import execution_order
+from archc.ir.refs import output_ref
 from archc.load import LocDict
 from archc.resolve.expand import STEPS_HINT, Expander, Limits
 from archc.resolve.init_rules import check_parameter_nodes, init_rules

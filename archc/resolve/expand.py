@@ -282,9 +282,9 @@ class Expander:
         target = written_name(spec["after"])
         bound = self.bind.get((sid, target))
         if bound is not None and bound[0] == "multi":
-            raise ResolveError(f"'{name}' is placed after '{target}', which has several outputs", spec.val_locs["after"],
-                               node=prefix + name, hint="insert after a node with one output (e.g. after a reader "
-                                                        f"of '{target}[0]')")
+            raise ResolveError(f"'{name}' is placed after '{target}', which has several outputs",
+                               spec.val_locs["after"], node=prefix + name,
+                               hint=f"insert after a node with one output (e.g. after a reader of '{target}[0]')")
         own = f"{target}\x00{name}"  # X's binding before this node: no written name can be this
         self.bind[(sid, own)] = bound or ("failed", (sid, self.first[sid], loc))
         self.originals.setdefault((sid, target), own)

@@ -146,8 +146,9 @@ def _params(ex: Expander, path: str) -> int | None:
     pending = next(p for p in ex.pending if p.path == path)
     try:
         ins = [ex.shapes.settled(ex, r) for r in pending.refs]
-        if any(s is None for s in ins):
+        known = [s for s in ins if s is not None]
+        if len(known) < len(ins):
             return None
-        return int(library.get(pending.op).count_params(pending.args, ins))
+        return int(library.get(pending.op).count_params(pending.args, known))
     except ArchcError:
         return None
