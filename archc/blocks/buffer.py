@@ -10,8 +10,9 @@ node's own path (a persistent buffer, as torchvision keeps Swin's and MaxViT's t
 
 `batch_dim: true` stores it as (1, *shape) (Swin V2's coords table), false as the shape itself. The node
 returns one copy per sample (the input gives only the batch size; in-place ops never reach the buffer).
-Its size is static: the element limit refuses an oversized table before anything is allocated. An
-index's values are integers (int64, as torchvision stores them): feed it to `index_select` or `gather`.
+Its size is static: the element limit refuses an oversized table before anything is allocated. An index
+is stored as int64 (as torchvision stores it) and flows in the input's floating dtype like every archc value
+(float32 where that dtype would round it): `index_select` and `gather` read it back as int64.
 """
 
 from __future__ import annotations
@@ -33,6 +34,8 @@ PARAMS = {
 
 
 def shape(args: Args, ins: Sequence[Shape]) -> Shape:
+    if args["table"] not in TABLES:
+        raise ShapeError(f"buffer: no table {args['table']!r}", hint=f"one of {', '.join(TABLES)}")
     wh, ww = pair(args["window"])
     if args["table"] == "relative_coords_table":
         if min(wh, ww) < 2:
@@ -72,9 +75,15 @@ def _coords_table(wh: int, ww: int) -> Any:
 
 
 def per_sample(x: Any, buf: Any, batch_dim: bool = False) -> Any:
-    """The buffer once per sample of x (a fresh copy; self-contained: export copies it)."""
+    """The buffer once per sample of x (a fresh copy; self-contained: export copies it), in x's floating dtype
+    as archc's values are; an integer table goes to float32 where that dtype would round it (bf16 past 256)."""
+    import torch
+
     b = buf if batch_dim else buf.unsqueeze(0)
-    return b.expand(x.shape[0], *b.shape[1:]).clone()
+    dtype = x.dtype if x.is_floating_point() else torch.get_default_dtype()
+    if not buf.is_floating_point() and buf.numel() and 2 / torch.finfo(dtype).eps < buf.numel():
+        dtype = torch.float32  # every index is below the table's size: exact in float32 up to 2^24
+    return b.expand(x.shape[0], *b.shape[1:]).to(dtype, copy=True)
 
 
 def function(args: Args) -> tuple[Any, dict[str, Any]]:

@@ -42,6 +42,9 @@ def _map(s: Shape, what: str) -> tuple[Any, Any, Any]:
 
 def _groups(args: Args, s: Shape, what: str) -> tuple[Any, int]:
     """The number of groups and the positions per group of a map that divides by `size`."""
+    if args.get("mode", "window") not in ("window", "grid"):
+        raise ShapeError(f"{what}: mode {args['mode']!r} is neither window nor grid",
+                         hint="window: blocks of neighbours (Swin); grid: positions spread over the map (MaxViT)")
     h, w, _ = _map(s, what)
     sh, sw = pair(args["size"])
     if h % sh or w % sw:
@@ -92,7 +95,15 @@ def partition(x: Any, size: tuple[int, int], grid: bool = False) -> Any:
         x = x.reshape(b, sh, h // sh, sw, w // sw, c).permute(0, 2, 4, 1, 3, 5)
     else:  # (B, H/sh, sh, W/sw, sw, C): one group per block of neighbours
         x = x.reshape(b, h // sh, sh, w // sw, sw, c).permute(0, 1, 3, 2, 4, 5)
-    return x.reshape(b, -1, sh * sw, c)
+    return _copy(x).reshape(b, -1, sh * sw, c)
+
+
+def _copy(x: Any) -> Any:
+    """One fresh contiguous copy, also where the regrouping needs none (a 1-wide window): the output never
+    shares its input's storage (the memory model counts it as new)."""
+    import torch
+
+    return x.clone(memory_format=torch.contiguous_format)
 
 
 def reverse(like: Any, x: Any, size: tuple[int, int], grid: bool = False) -> Any:
@@ -104,7 +115,7 @@ def reverse(like: Any, x: Any, size: tuple[int, int], grid: bool = False) -> Any
         x = x.reshape(b, h // sh, w // sw, sh, sw, c).permute(0, 3, 1, 4, 2, 5)
     else:
         x = x.reshape(b, h // sh, w // sw, sh, sw, c).permute(0, 1, 3, 2, 4, 5)
-    return x.reshape(b, h, w, c)
+    return _copy(x).reshape(b, h, w, c)
 
 
 def attention_mask(x: Any, size: tuple[int, int], shift: tuple[int, int], value: float = -100.0) -> Any:
