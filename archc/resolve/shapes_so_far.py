@@ -9,18 +9,25 @@ this only answers `in_shape` and `in_shapes` while expanding.
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 from archc import blocks as library
 from archc.errors import ArchcError, Loc, ResolveError
 from archc.resolve.names import UnknownName
 
-if TYPE_CHECKING:
-    from archc.resolve.expand import Expander, Ref
-
 __all__ = ["ShapesSoFar"]
 
 Shape = tuple[int, ...]
+Ref = tuple[int, str, Loc | None]  # archc.resolve.expand's reference: (scope id, name, where it was named)
+
+
+class Expander(Protocol):
+    """What this module reads of archc.resolve.expand.Expander (declared here: expand imports this module,
+    and this module imports nothing of expand, so the two form no import cycle)."""
+
+    pending: list[Any]
+
+    def follow(self, ref: Ref) -> str: ...
 
 
 class ShapesSoFar:
