@@ -4,19 +4,27 @@ per target file across the documents that report there; positions in the client'
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import Any, Protocol
 
 from lsprotocol import types
 from pygls.uris import from_fs_path, to_fs_path
-from pygls.workspace import TextDocument
+from pygls.workspace import TextDocument, Workspace
 from pygls.workspace.position_codec import ServerTextPosition, ServerTextRange
 
 from archc.analyze.lint import LintWarning
 from archc.errors import ArchcError, Loc
 from archc.lsp.state import DocState, token_end
 
-if TYPE_CHECKING:
-    from archc.lsp.server import ArchcServer
+
+class ArchcServer(Protocol):
+    """What this module reads of archc.lsp.server.ArchcServer (declared here: no import cycle)."""
+
+    @property
+    def workspace(self) -> Workspace: ...
+
+    published: dict[str, dict[str, list[types.Diagnostic]]]
+
+    def text_document_publish_diagnostics(self, params: types.PublishDiagnosticsParams) -> Any: ...
 
 __all__ = ["diagnostics", "location", "path_of", "publish", "token_range", "uri_of_file"]
 

@@ -15,6 +15,7 @@ import json
 import re
 from collections.abc import Callable
 from functools import lru_cache
+from pathlib import Path
 from typing import Any
 
 __all__ = ["Unsupported", "compile_schema", "is_valid"]
@@ -219,10 +220,8 @@ def compile_schema(schema: dict[str, Any]) -> Check:
 
 @lru_cache(maxsize=1)
 def _check() -> Check | None:
-    from archc.schema.validate import schema_text
-
     try:
-        return compile_schema(json.loads(schema_text()))
+        return compile_schema(json.loads(Path(__file__).with_name("archc.schema.json").read_text(encoding="utf-8")))
     except Unsupported:
         return None  # the schema grew a keyword modelled nowhere here: jsonschema decides every time
 

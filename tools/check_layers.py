@@ -1,0 +1,228 @@
+"""The structure rules of issue 28, checked: no import cycle between archc's modules, no import from a lower
+stage to a higher one (the order is in archc/README.md), and no file of the listed folders over 450 lines.
+
+    python tools/check_layers.py          # prints every violation; exit 1 if any
+    python tools/check_layers.py --graph  # also prints the stage-to-stage imports
+
+Every import counts, at the top of a module or inside a function (a lazy import is still a dependency),
+and so does one under ``if TYPE_CHECKING:``. The few upward imports that are known and owned elsewhere
+are listed in KNOWN with their reason; an entry that no longer occurs is an error too, so the list only
+shrinks. tests/test_layers.py runs this.
+"""
+
+from __future__ import annotations
+
+import argparse
+import ast
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+PACKAGE = ROOT / "archc"
+
+# Stages from the bottom up: a stage may import the stages before it (and itself), never one after it.
+# Stages on one line are siblings: neither imports the other.
+LAYERS: list[tuple[str, ...]] = [
+    ("errors", "fileio"),
+    ("expr",),
+    ("load",),
+    ("schema",),
+    ("ir",),
+    ("blocks",),
+    ("resolve",),
+    ("analyze",),
+    ("backend", "importer"),
+    ("api",),  # archc/api.py and the package's __init__ (archc.check, archc.compile)
+    ("render", "export", "train", "benchmark"),
+    ("detect",),
+    ("lsp",),
+    ("cli",),
+    ("__main__",),
+]
+RANK = {stage: rank for rank, stages in enumerate(LAYERS) for stage in stages}
+FOLDERS_UNDER_450 = ("cli", "lsp")  # issue 28: no file there over 450 lines (the rest of archc/ follows)
+MAX_LINES = 450
+
+# (importing module, imported module): why it is allowed for now, and who removes it.
+KNOWN: dict[tuple[str, str], str] = {
+    **{(f"archc.blocks.{m}", "archc.backend.modules"): "a block's torch builder constructs a module of "
+       "backend/modules.py: those modules belong beside the builders (blocks and backend owners)"
+       for m in ("adaptive_pool", "arange", "attention", "full", "grid", "interpolate", "layer_scale", "layernorm",
+                 "merge", "reshape_as", "scalar")},
+    ("archc.blocks.reshape", "archc.backend.modules"): "as above",
+    ("archc.blocks.tokens", "archc.backend.modules"): "as above",
+    ("archc.blocks.parameter", "archc.backend.init"): "as above: the init rules a parameter node's builder applies",
+    ("archc.resolve.shapes_so_far", "archc.analyze.algebra"): "`in_shape` with symbolic sizes reads the symbolic "
+       "algebra, which belongs below resolve (issue 28: the symbolic-size machinery becomes one module)",
+    ("archc.api", "archc.train.weights"): "archc.compile(weights=...) loads weights with train's loader, which "
+       "belongs in backend (train owner)",
+    ("archc.detect.cli", "archc.cli"): "detection's options use the CLI's option types: the detect options "
+       "belong in archc/cli/training.py, or import archc.cli.options (detect owner)",
+}
+# Import cycles known and owned elsewhere (sorted module names): why, and the way out.
+KNOWN_CYCLES: dict[tuple[str, ...], str] = {
+    ("archc.cli", "archc.cli.training", "archc.detect.cli"): "detect/cli.py imports the option types from the "
+       "package archc.cli, which imports its command modules: importing archc.cli.options breaks it (detect owner)",
+    ("archc.importer.emit", "archc.importer.fold"): "fold and emit import each other (importer owner)",
+}
+
+
+def stage_of(module: str) -> str:
+    parts = module.split(".")
+    if len(parts) == 1 or parts[1] in ("__init__", "api"):
+        return "api"
+    return parts[1]
+
+
+def module_of(path: Path) -> str:
+    parts = path.relative_to(ROOT).with_suffix("").parts
+    return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+
+
+def _modules() -> dict[str, Path]:
+    return {module_of(p): p for p in sorted(PACKAGE.rglob("*.py"))}
+
+
+def imports(path: Path, module: str, known: set[str]) -> Iterator[tuple[str, int]]:
+    """(imported archc module, line) for every import in a file; ``from archc import blocks`` names the module."""
+    package = module if path.name == "__init__.py" else module.rpartition(".")[0]
+    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+        if isinstance(node, ast.Import):
+            yield from ((a.name, node.lineno) for a in node.names if a.name.split(".")[0] == "archc")
+        elif isinstance(node, ast.ImportFrom):
+            base = node.module or ""
+            if node.level:
+                up = package.split(".")[:len(package.split(".")) - node.level + 1]
+                base = ".".join(up + ([base] if base else []))
+            if base.split(".")[0] != "archc":
+                continue
+            subs = [f"{base}.{a.name}" for a in node.names if f"{base}.{a.name}" in known]
+            yield from ((m, node.lineno) for m in (subs or [base]))
+
+
+def graph() -> dict[str, dict[str, int]]:
+    """module -> {imported module: first line}, for archc's own modules."""
+    mods = _modules()
+    names = set(mods)
+    out: dict[str, dict[str, int]] = {}
+    for module, path in mods.items():
+        deps = out.setdefault(module, {})
+        for target, line in imports(path, module, names):
+            while target not in names and "." in target:  # `from archc.x import name`: the module archc.x
+                target = target.rpartition(".")[0]
+            if target != module and target in names and not module.startswith(target + "."):
+                deps.setdefault(target, line)  # a module naming its own package (for __path__) is no cycle
+    return out
+
+
+def cycles(deps: dict[str, dict[str, int]]) -> list[list[str]]:
+    """Strongly connected components of more than one module (Tarjan, iterative)."""
+    index: dict[str, int] = {}
+    low: dict[str, int] = {}
+    stack: list[str] = []
+    on: set[str] = set()
+    found: list[list[str]] = []
+    for root in deps:
+        if root in index:
+            continue
+        work = [(root, iter(deps[root]))]
+        index[root] = low[root] = len(index)
+        stack.append(root)
+        on.add(root)
+        while work:
+            v, it = work[-1]
+            w = next(it, None)
+            if w is not None:
+                if w not in index:
+                    index[w] = low[w] = len(index)
+                    stack.append(w)
+                    on.add(w)
+                    work.append((w, iter(deps.get(w, {}))))
+                elif w in on:
+                    low[v] = min(low[v], index[w])
+                continue
+            work.pop()
+            if work:
+                low[work[-1][0]] = min(low[work[-1][0]], low[v])
+            if low[v] == index[v]:
+                comp = []
+                while True:
+                    w = stack.pop()
+                    on.discard(w)
+                    comp.append(w)
+                    if w == v:
+                        break
+                if len(comp) > 1:
+                    found.append(sorted(comp))
+    return found
+
+
+def upward(deps: dict[str, dict[str, int]]) -> list[tuple[str, str, int]]:
+    """(module, imported module, line) where a stage imports a stage after it (or a sibling)."""
+    out = []
+    for module, targets in deps.items():
+        here = stage_of(module)
+        for target, line in targets.items():
+            there = stage_of(target)
+            if there != here and RANK[there] >= RANK[here]:
+                out.append((module, target, line))
+    return sorted(out)
+
+
+def long_files() -> list[tuple[str, int]]:
+    out = []
+    for folder in FOLDERS_UNDER_450:
+        for p in sorted((PACKAGE / folder).rglob("*.py")):
+            n = len(p.read_text(encoding="utf-8").splitlines())
+            if n > MAX_LINES:
+                out.append((str(p.relative_to(ROOT)), n))
+    return out
+
+
+def problems() -> list[str]:
+    deps = graph()
+    unknown = set(map(stage_of, deps)) - set(RANK)
+    found = [f"stage {s} is not in LAYERS (tools/check_layers.py) nor in archc/README.md" for s in sorted(unknown)]
+    if unknown:
+        return found
+    found_cycles = [tuple(c) for c in cycles(deps)]
+    found += [f"import cycle: {' <-> '.join(c)}" for c in found_cycles if c not in KNOWN_CYCLES]
+    found += [f"KNOWN_CYCLES lists {' <-> '.join(c)}, which no longer occurs: delete the entry"
+              for c in KNOWN_CYCLES if c not in found_cycles]
+    seen = set()
+    for module, target, line in upward(deps):
+        seen.add((module, target))
+        if (module, target) not in KNOWN:
+            found.append(f"{module_file(module)}:{line}: {stage_of(module)} imports {target} ({stage_of(target)}), "
+                         "a stage above it (archc/README.md lists the order)")
+    found += [f"KNOWN lists {m} -> {t}, which no longer occurs: delete the entry"
+              for m, t in KNOWN if (m, t) not in seen]
+    found += [f"{path}: {n} lines (at most {MAX_LINES})" for path, n in long_files()]
+    return found
+
+
+def module_file(module: str) -> str:
+    path = _modules()[module]
+    return str(path.relative_to(ROOT))
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--graph", action="store_true", help="print the stage-to-stage imports")
+    args = ap.parse_args()
+    if args.graph:
+        edges: dict[str, set[str]] = {}
+        for module, targets in graph().items():
+            edges.setdefault(stage_of(module), set()).update(stage_of(t) for t in targets)
+        for stage in sorted(edges, key=lambda s: RANK.get(s, 99)):
+            print(f"{stage:>10} -> {', '.join(sorted(edges[stage] - {stage}, key=lambda s: RANK.get(s, 99)))}")
+    found = problems()
+    for line in found:
+        print(line)
+    print(f"{len(found)} problem(s)" if found else "layers, cycles and file sizes: ok")
+    return 1 if found else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
