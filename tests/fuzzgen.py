@@ -269,9 +269,32 @@ def _fold_inputs(draw: st.DrawFn, args: dict[str, Any], cur: str, shapes: dict[s
     return [f"u{i}", cur]
 
 
+def _windows(draw: st.DrawFn, s: Shape) -> dict[str, Any] | None:
+    """A window (or grid) size that divides a channels-last (H, W, C) map."""
+    return {"size": [draw(st.sampled_from(_divisors(s[0])[:3])), draw(st.sampled_from(_divisors(s[1])[:3]))],
+            "mode": draw(st.sampled_from(["window", "grid"]))} if len(s) == 3 else None
+
+
+def _window_mask(draw: st.DrawFn, s: Shape) -> dict[str, Any] | None:
+    args = _windows(draw, s)
+    if args is None:
+        return None
+    size = args.pop("size")
+    return {"size": size, "shift": [draw(st.integers(0, k - 1)) for k in size], "value": -100.0}
+
+
+def _window_groups(draw: st.DrawFn, args: dict[str, Any], cur: str, shapes: dict[str, Shape], lines: list[str],
+                   i: int) -> list[str]:
+    """window_reverse's groups: the map partitioned alike, written before it (the map comes first)."""
+    lines.append(f"  g{i}: {{op: window_partition, size: {_yaml(args['size'])}, mode: {args['mode']}, "
+                 f"in: [{_yaml_name(cur)}]}}")
+    shapes[f"g{i}"] = library.get("window_partition").shape(_full("window_partition", args), [shapes[cur]])
+    return [cur, f"g{i}"]
+
+
 # ops whose extra inputs must hold valid indices or sizes: written before the node (spec_text)
 INPUTS: dict[str, Callable[..., list[str]]] = {
-    "index_select": _index_input, "gather": _gather_input, "fold": _fold_inputs,
+    "index_select": _index_input, "gather": _gather_input, "fold": _fold_inputs, "window_reverse": _window_groups,
     "pow": lambda draw, args, cur, shapes, lines, i: [cur] if "exponent" in args else [
         cur, draw(st.sampled_from([n for n, t in shapes.items() if t == shapes[cur]]))],
 }
@@ -384,6 +407,15 @@ OP_ARGS: dict[str, ArgDraw] = {
                               "elementwise_affine": d(st.booleans())},
     "pow": lambda d, s: d(st.sampled_from([{"exponent": 2}, {"exponent": 0.5}, {"exponent": -1}, {}])),
     "minimum": lambda d, s: {}, "maximum": lambda d, s: {},
+    # Swin / MaxViT from primitives: tables kept as buffers, windows of channels-last maps (window_reverse's
+    # groups: INPUTS), cosine attention's normalize
+    "buffer": lambda d, s: d(st.sampled_from([
+        {"table": "relative_position_index", "window": 2}, {"table": "relative_position_index", "window": [2, 3],
+                                                             "flatten": False},
+        {"table": "relative_coords_table", "window": [3, 2], "batch_dim": True}])),
+    "window_partition": _windows, "window_reverse": _windows, "window_attention_mask": _window_mask,
+    "normalize": lambda d, s: {"dim": _dim(d, s), "p": d(st.sampled_from([2.0, 1.0])), "eps": d(st.sampled_from(
+        [1e-12, 0.5]))},
 }
 
 BLOCKS = """blocks:

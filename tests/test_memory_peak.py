@@ -25,7 +25,9 @@ temporaries: then it lies between archc's figure and archc's figure plus the lar
 - matmul: a copy of each operand whose batch dims cannot be merged by a view (torch.matmul reshapes
   both to 3-D);
 - patch_merging: the padded map, the concatenation of its four phases, and its layer norm;
-- arange, grid, scalar: the values built before the per-sample copy, one partial result at a time.
+- arange, grid, scalar: the values built before the per-sample copy, one partial result at a time;
+- window_partition, window_reverse: a copy of a non-contiguous input (the first reshape);
+  window_attention_mask: its region map, labels and their differences; normalize: the norms, clamped.
 
 Not drawn: shifted_window_attention and partition_attention, whose window partitions, relative
 position tables and attention scores archc does not model (documented in analyze/README.md).
@@ -169,6 +171,11 @@ BOUNDS: dict[str, Bound] = {
     "arange": lambda node, info, batch: (F64 + 3 * F32) * prod(info.shape),
     "grid": lambda node, info, batch: (F64 + F32) * sum(info.in_shapes[0][1:]) + 2 * F32 * prod(info.shape),
     "scalar": lambda node, info, batch: F32 * batch * prod(info.shape),
+    # a non-contiguous input is copied by the first reshape; the mask's region map, labels and differences
+    "window_partition": lambda node, info, batch: F32 * batch * prod(info.in_shapes[0]),
+    "window_reverse": lambda node, info, batch: F32 * batch * prod(info.in_shapes[1]),
+    "window_attention_mask": lambda node, info, batch: F32 * (3 * prod(info.in_shapes[0][:2]) + 4 * prod(info.shape)),
+    "normalize": lambda node, info, batch: 2 * F32 * batch * prod(info.shape),  # the norms, clamped
 }
 NOT_DRAWN = {
     "shifted_window_attention": "window partitions, shifts, relative position bias and scores (not modelled)",

@@ -57,6 +57,8 @@ NOT_SWEPT = {
     "slice": "positions along one dim with a step, no padding (its own rule and tests in test_ops3)",
     "gather": "positions read from a constant index table (its own rule and tests in test_ops3)",
     "index_select": "positions read from a constant index table (its own rule and tests in test_ops3)",
+    "window_reverse": "groups of a map that must divide by the window (its own rule and tests in test_swin_primitives)",
+    "normalize": "whole dims",
 }
 
 
