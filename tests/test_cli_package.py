@@ -53,3 +53,20 @@ def test_python_dash_m_archc_reads_stdin():
     done = subprocess.run([sys.executable, "-m", "archc", "check", "-q", "-"], input=BAD, cwd=ROOT,
                           capture_output=True, text=True, timeout=300)
     assert done.returncode == 1 and done.stderr.startswith("<stdin>:4:56: error:")
+
+
+def test_check_and_summary_import_no_torch_networkx_or_jsonschema():
+    """Start-up: what a command does not use is not imported (networkx only locates a cycle, jsonschema only
+    explains an invalid spec); only the named command's parser is built."""
+    code = ("import contextlib, io, sys\nfrom archc.cli import main\nwith contextlib.redirect_stdout(io.StringIO()):\n"
+            "    codes = [main(['check', 'resnet18']), main(['summary', 'efficientnet_b0'])]\n"
+            "unused = ('torch', 'networkx', 'jsonschema', 'archc.detect.cli', 'archc.importer.cli')\n"
+            "print(codes, sorted(m for m in unused if m in sys.modules))")
+    done = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=300)
+    assert done.stdout.strip() == "[0, 0] []", done.stderr
+
+
+def test_an_invalid_spec_still_gets_jsonschemas_located_errors(monkeypatch, capsys):
+    monkeypatch.setattr(sys, "stdin", io.StringIO("name: x\ninput: [3, 8, 8]\nnodez: {}\n"))
+    assert main(["check", "-"]) == 1
+    assert "<stdin>:3:1: error: unknown key 'nodez' in the spec" in capsys.readouterr().err
