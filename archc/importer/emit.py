@@ -167,9 +167,12 @@ class _Builder:
             for node in g["nodes"].values():
                 if "op" in node:
                     node["in"] = [p if isinstance(p, str) else self.ref(p, s) for p in node["in"]]  # str: a tail's
+        top = self.groups[()]
+        if isinstance(out, list):  # the first output, then the training-only ones
+            top["_outputs"] = [self.ref(o, ()) for o in out]
+            out = out[0]
         if not isinstance(out, fx.Node):
             raise UsageError("the module returns several values", hint="import a module that returns one tensor")
-        top = self.groups[()]
         top["_out"] = self.ref(out, ())
         for s in sorted((s for s in self.groups if s), key=len, reverse=True):
             if s not in self.ext:
@@ -203,34 +206,88 @@ def is_shape(n: fx.Node) -> bool:
             and all(is_batch_size(u) for u in n.users))
 
 
+def _outputs(graph: fx.Graph) -> list[Any]:
+    """What the forward returns, a tuple or namedtuple (GoogLeNetOutputs) unpacked."""
+    out = next(n for n in graph.nodes if n.op == "output").args[0]
+    if isinstance(out, fx.Node) and out.op == "call_function" and isinstance(out.target, type) \
+            and issubclass(out.target, tuple):
+        return list(out.args)
+    return list(out) if isinstance(out, (tuple, list)) else [out]
+
+
+def _needed(graph: fx.Graph, roots: list[Any]) -> list[tuple[str, str]]:
+    """(op, target) of every node the roots depend on, in graph order."""
+    need: set[fx.Node] = set()
+    stack = [r for r in roots if isinstance(r, fx.Node)]
+    while stack:
+        n = stack.pop()
+        if n not in need:
+            need.add(n)
+            stack.extend(n.all_input_nodes)
+    return [(n.op, str(n.target)) for n in graph.nodes if n in need]
+
+
+def _unreached(module: nn.Module, graph: fx.Graph, scopes: set[str]) -> list[tuple[str, nn.Module]]:
+    """Modules with weights that no node of ``graph`` runs (``scopes``: the module paths traced through)."""
+    leaves = {str(n.target) for n in graph.nodes if n.op == "call_module"}
+    out = []
+    for path, m in module.named_modules():
+        has_state = any(True for _ in m.parameters(recurse=False)) or any(True for _ in m.buffers(recurse=False))
+        inside_leaf = any(path == leaf or path.startswith(leaf + ".") for leaf in leaves)
+        if path and has_state and path not in scopes and not inside_leaf:
+            out.append((path, m))
+    return out
+
+
+def _scopes(graph: fx.Graph) -> set[str]:
+    return {k for n in graph.nodes for k in n.meta.get("nn_module_stack", {})}
+
+
+def _traced(module: nn.Module, shape: tuple[int, ...]) -> tuple[fx.GraphModule, int]:
+    """The graph to import and how many of its outputs run in training only. Modules with weights that the
+    eval forward skips (GoogLeNet's and Inception-v3's auxiliary heads) come from a training-mode trace,
+    used only when its first output needs exactly the eval graph's nodes."""
+    with eval_mode(module):
+        gm = trace(module)
+    if _unreached(module, gm.graph, _scopes(gm.graph)):
+        modes = {m: m.training for m in module.modules()}
+        module.train()
+        try:
+            gt = trace(module)
+        finally:
+            for m, training in modes.items():
+                m.train(training)
+        outs = _outputs(gt.graph)
+        if len(outs) > 1 and _needed(gt.graph, outs[:1]) == _needed(gm.graph, _outputs(gm.graph)) \
+                and not _unreached(module, gt.graph, _scopes(gt.graph)):
+            gm = gt
+    with eval_mode(module):
+        rewrite(gm, shape)
+    return gm, len(_outputs(gm.graph)) - 1
+
+
 def build_tree(module: nn.Module, shape: tuple[int, ...]) -> Node:
     """The tree of ``module`` (input ``shape`` without the batch): the top group, its children in the order
     they run."""
-    with eval_mode(module):
-        gm = trace(module)
-        rewrite(gm, shape)
+    gm, train_only = _traced(module, shape)
     graph = gm.graph
     b = _Builder(module)
-    out: Any = None
+    outs = _outputs(graph)
     for n in graph.nodes:
         if n.meta.get(SIZE_KEY) or is_batch_size(n) or is_shape(n):
             continue  # read by view/reshape as the batch; any other reader is refused in ``ref``
+        if n.op == "call_function" and isinstance(n.target, type) and issubclass(n.target, tuple) and train_only:
+            continue  # the namedtuple of outputs
         if n.op in ("call_module", "call_function", "call_method"):
             b.add(n)
         elif n.op == "get_attr":
             raise UsageError(f"'{n.target}' is a parameter or buffer used directly in a forward",
                              hint="only modules and functions with an archc op can be imported")
-        elif n.op == "output":
-            out = n.args[0]
     reached = {p for s in b.groups for p in ([s[-1]] if s else [])}
-    leaves = {str(n.target) for n in graph.nodes if n.op == "call_module"}
-    for path, m in module.named_modules():
-        has_state = any(True for _ in m.parameters(recurse=False)) or any(True for _ in m.buffers(recurse=False))
-        inside_leaf = any(path == leaf or path.startswith(leaf + ".") for leaf in leaves)
-        if path and has_state and path not in reached and not inside_leaf:
-            raise UsageError(f"module '{path}' ({type(m).__name__}) has weights but its forward never runs it",
-                             hint="its state_dict keys would have no node")
-    return b.finish(out)
+    for path, m in _unreached(module, graph, reached):
+        raise UsageError(f"module '{path}' ({type(m).__name__}) has weights but its forward never runs it",
+                         hint="its state_dict keys would have no node")
+    return b.finish(outs if train_only else outs[0])
 
 
 # ---- rendering -------------------------------------------------------------------------------------------
@@ -352,4 +409,8 @@ def render(top: Node, name: str, input_shape: tuple[int, ...], source: str,
                 out.append("    args: {" + ", ".join(f"{k}: {v}" for k, v in block["args"].items()) + "}")
             out.extend(lines(block, 4, blocks))
     out.extend(lines(top, 0, blocks or {}))
+    if top.get("_outputs"):  # the training-only outputs after the first (GoogLeNet's auxiliary heads)
+        first, *rest = top["_outputs"]
+        out.append("outputs: [" + ", ".join([scalar(first), *(f"{{node: {scalar(r)}, train_only: true}}"
+                                                                for r in rest)]) + "]")
     return "\n".join(out) + "\n"

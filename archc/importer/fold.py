@@ -290,7 +290,14 @@ def over_i(vec: list[Any], var: str = "i") -> Any:
         step = vec[1] - vec[0]
         if all(b - a == step for a, b in zip(vec, vec[1:], strict=False)):
             return f"${{{vec[0]} + {step} * {var}}}"
+    if all(isinstance(v, float) for v in vec):  # stochastic depth growing linearly: equal up to rounding
+        step = (vec[-1] - vec[0]) / (len(vec) - 1)
+        if all(abs(vec[0] + step * k - v) <= 1e-12 * max(1.0, abs(v)) for k, v in enumerate(vec)):
+            return f"${{{vec[0]!r} + {step!r} * {var}}}"
     return f"${{{expr_lit(vec)}[{var}]}}"
+
+
+MAX_EXPR = 400  # archc refuses expressions over 500 characters: longer tables stay unfolded
 
 
 def numbering(names: list[str]) -> str | None:
@@ -316,7 +323,9 @@ def repeatable(group: Node, blocks: dict[str, Node]) -> bool:
     """A group of N >= 2 chained uses of one block, named 0.. or prefix + consecutive numbers."""
     kids, names = list(group["nodes"].values()), list(group["nodes"])
     op = kids[0].get("op") if kids else None
-    return (len(kids) >= 2 and op in blocks and all(k.get("op") == op and "repeat" not in k for k in kids)
+    # one child too when its name is no archc name (RegNet's 'block1-0': a repeat's name: may make it)
+    many = len(kids) >= 2 or (len(kids) == 1 and not re.fullmatch(r"[A-Za-z_]\w*|\d+", names[0]))
+    return (many and op in blocks and all(k.get("op") == op and "repeat" not in k for k in kids)
             and numbering(names) is not None and chained(kids, names))
 
 
@@ -336,10 +345,13 @@ def fold_repeats(node: Node, blocks: dict[str, Node]) -> None:
             continue
         kids, names = list(child["nodes"].values()), list(child["nodes"])
         op = kids[0]["op"]
+        over = _args_over(kids, blocks[op], "i")
+        if any(len(str(v)) > MAX_EXPR for v in over.values()):
+            continue
         node_: Node = {"op": op, "repeat": len(kids)}
         if numbering(names):
             node_["name"] = numbering(names)
-        node_.update(_args_over(kids, blocks[op], "i"))
+        node_.update(over)
         node["nodes"][name] = {**node_, "in": child["in"], "_cls": kids[0].get("_cls")}
     if node.get("_seq"):
         node["_runs"] = _runs(node, blocks)
@@ -355,7 +367,7 @@ def _runs(node: Node, blocks: dict[str, Node]) -> list[tuple[int, int]]:
         while (op in blocks and k < len(kids) and kids[k].get("op") == op and "repeat" not in kids[k]
                and "repeat" not in kids[j] and kids[k]["in"] == [names[k - 1]]):
             k += 1
-        if k - j >= 2:
+        if k - j >= 2 and all(len(str(v)) <= MAX_EXPR for v in _args_over(kids[j:k], blocks[op], "v").values()):
             runs.append((j, k - j))
         j = k
     return runs

@@ -119,10 +119,26 @@ _REGISTERED: set[str] = set()
 LIBRARY_FUNCTIONS: list[Any] = []  # library functions traced as one call (fx autowrap), mapped in FUNCTION_OPS
 
 try:  # torchvision's own modules with an archc op (torchvision comes with torch in archc[torch])
+    from torchvision.models import swin_transformer as _swin
     from torchvision.models.convnext import LayerNorm2d
     from torchvision.models.shufflenetv2 import channel_shuffle as _tv_channel_shuffle
     from torchvision.ops import StochasticDepth
 
+    def _swin_attention(m: Any) -> Args:
+        return {"window_size": _pair(m.window_size), "shift_size": _pair(m.shift_size), "num_heads": m.num_heads,
+                "attention_dropout": m.attention_dropout, "dropout": m.dropout, "qkv_bias": m.qkv.bias is not None,
+                "proj_bias": m.proj.bias is not None,
+                "version": 2 if isinstance(m, _swin.ShiftedWindowAttentionV2) else 1}
+
+    def _merging(m: Any) -> Args:
+        if type(m.norm) is not nn.LayerNorm or m.norm.eps != 1e-5:
+            raise ValueError("patch_merging builds torchvision's default norm (nn.LayerNorm, eps 1e-5)")
+        return {"version": 2 if isinstance(m, _swin.PatchMergingV2) else 1}
+
+    for _cls in (_swin.ShiftedWindowAttention, _swin.ShiftedWindowAttentionV2):
+        MODULE_OPS[_cls] = ("shifted_window_attention", _swin_attention)
+    for _cls in (_swin.PatchMerging, _swin.PatchMergingV2):
+        MODULE_OPS[_cls] = ("patch_merging", _merging)
     MODULE_OPS[StochasticDepth] = ("stochastic_depth", lambda m: {"p": m.p, "mode": m.mode})
     MODULE_OPS[LayerNorm2d] = ("layernorm", lambda m: {**_ln(m), "channels": "first"})
     LIBRARY_FUNCTIONS.append(_tv_channel_shuffle)
