@@ -18,6 +18,7 @@ from archc import blocks as library
 from archc.analyze import Analysis
 from archc.analyze.inplace import adds_in_place
 from archc.backend import modules as helpers
+from archc.backend.graph_module import ArchcModule
 from archc.backend.init import apply_init
 from archc.backend.modules import Group
 from archc.ir import Graph
@@ -143,7 +144,7 @@ def build_module(graph: Graph, analysis: Analysis, device: str | torch.device | 
         for name, value in env.items():
             value.meta.setdefault("archc_path", name)
     _result(g, graph, env, training)
-    module = fx.GraphModule(root, g, class_name=_class_name(graph.name))
+    module = ArchcModule(root, g, class_name=_class_name(graph.name))  # graph_module.py: spec paths, input errors
     _groups_indexable(module)
     for path in graph.meta.get("frozen", ()):
         target = module.get_submodule(path) if path in dict(module.named_modules()) else None
