@@ -166,6 +166,14 @@ def test_share_in_a_circle_is_refused(tmp_path):
     assert "goes round in a circle" in _error(spec).message
 
 
+def test_freezing_a_node_that_owns_no_weights_is_refused(tmp_path):
+    spec = _write(tmp_path, "extends: examples/siamese\nname: s2\nfrozen: [enc_b]\n")
+    err = _error(spec)
+    assert "frozen: 'enc_b' owns no weights: it shares those of 'enc_a." in err.message and err.loc.line == 3
+    model = archc.compile(_write(tmp_path, "extends: examples/siamese\nname: s3\nfrozen: [enc_a]\n", "s3.yaml"))
+    assert not model.get_parameter("enc_a.fc.weight").requires_grad and model.get_parameter("head.weight").requires_grad
+
+
 # ---- after: editing what you extend --------------------------------------------------------------------
 
 

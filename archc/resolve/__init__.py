@@ -8,6 +8,7 @@ from math import prod
 from pathlib import Path
 from typing import Any
 
+from archc import blocks as library
 from archc.errors import ArchcError, LimitError, Loc, ResolveError
 from archc.expr import Budget, deep_interpolate
 from archc.ir import Graph, Group, Node
@@ -81,9 +82,16 @@ def _frozen(data: LocDict, nodes: list[Any]) -> tuple[str, ...]:
     paths = data.get("frozen") or []
     locs = getattr(paths, "locs", [data.loc] * len(paths))
     for path, loc in zip(paths, locs):
-        if not any(n.path == path or n.path.startswith(path + ".") for n in nodes):
+        under = [n for n in nodes if n.path == path or n.path.startswith(path + ".")]
+        if not under:
             raise ResolveError(f"frozen: no node or group '{path}'", loc,
                                hint="give a node path such as conv1, layer1 or layer1.0.conv1")
+        owners = {n.shares for n in under if n.shares is not None}
+        if owners and all(n.shares is not None or library.get(n.op).kind not in ("module", "parameter")
+                          for n in under):
+            raise ResolveError(f"frozen: '{path}' owns no weights: it shares those of "
+                               f"'{sorted(owners)[0]}'{' and others' if len(owners) > 1 else ''}", loc,
+                               hint="freeze the owner (shared weights are one tensor: frozen for every user)")
     return tuple(paths)
 
 
