@@ -8,7 +8,7 @@ import pytest
 import archc
 from archc.errors import ExprError, ResolveError, SchemaError, YamlError
 from archc.expr import fits, interpolate
-from archc.expr.evaluator import make_divisible
+from archc.expr.functions import make_divisible
 from archc.expr.kinds import KINDS
 from archc.load import load_text
 from archc.schema import schema_text
