@@ -33,7 +33,8 @@ def _class_name(name: str) -> str:
 
 
 def _attach(root: nn.Module, path: str, value: Any) -> None:
-    """Place a module or parameter at a dotted path, creating plain container modules on the way."""
+    """Place a module, parameter or buffer (a plain tensor: persistent) at a dotted path, creating plain
+    container modules on the way."""
     *parents, leaf = path.split(".")
     mod = root
     for name in parents:
@@ -44,6 +45,8 @@ def _attach(root: nn.Module, path: str, value: Any) -> None:
         mod = child
     if isinstance(value, nn.Parameter):
         mod.register_parameter(leaf, value)
+    elif isinstance(value, torch.Tensor):
+        mod.register_buffer(leaf, value)
     else:
         mod.add_module(leaf, value)
 
@@ -72,7 +75,7 @@ def _train_only_node(g: fx.Graph, root: nn.Module, node: Any, block: Any, args: 
     if block.kind == "module":
         return _call(g, helpers.train_only, (training, g.get_attr(node.shares or node.path), *args), node.path)
     fn, kwargs = block.function(node.args)
-    if block.kind == "parameter":
+    if block.kind in ("parameter", "buffer"):
         args = [args[0], g.get_attr(node.shares or node.path)]
     table = root.__dict__.setdefault(TRAIN_CALLS, helpers.TrainCalls())
     index = table.add(fn, kwargs, "list_input" in block.tags)
@@ -124,7 +127,7 @@ def build_module(graph: Graph, analysis: Analysis, device: str | torch.device | 
                 else:
                     env[node.path] = g.create_node("call_module", node.shares, tuple(args),
                                                    name=re.sub(r"\W", "_", node.path))
-            elif block.kind == "parameter":
+            elif block.kind in ("parameter", "buffer"):
                 assert block.build is not None and block.function is not None
                 if node.shares is None:
                     _attach(root, node.path, block.build(node.args, info.in_shapes))
