@@ -7,7 +7,6 @@ the hand-written spec (with what it extends), a timm model at most 150 lines. Bi
 
 from __future__ import annotations
 
-import importlib.util
 import re
 import subprocess
 import sys
@@ -22,7 +21,6 @@ import archc  # noqa: E402
 from tests.test_import import _lines_with_bases, _randomise  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
-HAS_TIMM = importlib.util.find_spec("timm") is not None
 
 # name: (builder arguments, input shape, a line of the imported text that shows the fold)
 TORCHVISION = {
@@ -31,16 +29,13 @@ TORCHVISION = {
                                                    r"name: \"encoder_layer_\$\{i\}\"}"),
     "densenet121": ({}, (3, 64, 64), r"denseblock3: {op: dense_layer, repeat: 24, name: \"denselayer\$\{i \+ 1\}\"}"),
     "shufflenet_v2_x1_0": ({}, (3, 64, 64), r"{each: \"\$\{range\(7\)\}\", items: \[{op: inverted_residual_2, "),
-}
-TIMM = {
-    "resnet50d": ({}, (3, 64, 64), r"layer3: {op: bottleneck, repeat: 6, "),
-    "cspresnet50": ({}, (3, 64, 64), r"op: bottleneck_block, repeat: \d"),
-    "poolformer_s12": ({}, (3, 64, 64), r"blocks: {op: meta_former_block, repeat: 6"),
-    "deit_tiny_patch16_224": ({"img_size": 32}, (3, 32, 32), r"blocks: {op: block, repeat: 12}"),
+    "googlenet": ({"init_weights": False}, (3, 64, 64), r"^outputs: \[fc, {node: aux2, train_only: true}, "
+                                                         r"{node: aux1, train_only: true}\]$"),
+    "swin_t": ({}, (3, 64, 64), r"{op: swin_transformer_block, repeat: 6, "),
 }
 
 
-def _build(source: str, name: str, kwargs: dict[str, object]) -> torch.nn.Module:
+def build(source: str, name: str, kwargs: dict[str, object]) -> torch.nn.Module:
     torch.manual_seed(0)
     if source == "timm":
         import timm
@@ -49,7 +44,7 @@ def _build(source: str, name: str, kwargs: dict[str, object]) -> torch.nn.Module
     return torchvision.models.get_model(name, **kwargs).eval()
 
 
-def _exact(model: torch.nn.Module, text: str, shape: tuple[int, ...], tmp_path: Path) -> None:
+def exact(model: torch.nn.Module, text: str, shape: tuple[int, ...], tmp_path: Path) -> torch.nn.Module:
     path = tmp_path / "imported.yaml"
     path.write_text(text)
     assert archc.check(path).params == sum(p.numel() for p in model.parameters())
@@ -61,36 +56,29 @@ def _exact(model: torch.nn.Module, text: str, shape: tuple[int, ...], tmp_path: 
         want, got = model(x), twin(x)
     assert want.abs().max() > 1e-3  # not a comparison of zeros
     torch.testing.assert_close(got, want, rtol=1e-5, atol=1e-5 * float(want.abs().max()))
+    return twin
 
 
 @pytest.mark.parametrize("name", list(TORCHVISION))
 def test_torchvision_model_imports_exact_and_folded(name: str, tmp_path: Path) -> None:
     torch.set_num_threads(1)
     kwargs, shape, folded = TORCHVISION[name]
-    model = _build("torchvision", name, kwargs)
+    model = build("torchvision", name, kwargs)
     text = archc.from_module(model, shape)
     assert re.search(folded, text, re.M), text
     assert len(text.splitlines()) <= 2 * _lines_with_bases(name)
-    _exact(model, text, shape, tmp_path)
+    twin = exact(model, text, shape, tmp_path)
+    if name == "googlenet":  # training mode: the logits, then the auxiliary heads, as torchvision returns them
+        x = torch.randn(2, *shape)
+        want, got = model.train()(x), twin.train()(x)
+        assert [tuple(t.shape) for t in got] == [tuple(t.shape) for t in want] == [(2, 1000)] * 3
 
 
 @pytest.mark.parametrize("name", ["resnet50", "mobilenet_v3_large", "efficientnet_b0"])
 def test_the_other_three_are_within_twice_their_hand_written_spec(name: str) -> None:
     """test_import.py proves them exact; here only their length (tracing and one forward at 32 px)."""
-    text = archc.from_module(_build("torchvision", name, {}), (3, 32, 32))
+    text = archc.from_module(build("torchvision", name, {}), (3, 32, 32))
     assert len(text.splitlines()) <= 2 * _lines_with_bases(name)
-
-
-@pytest.mark.skipif(not HAS_TIMM, reason="timm is not installed (pip install 'archc[dev]' pins it)")
-@pytest.mark.parametrize("name", list(TIMM))
-def test_timm_model_imports_exact_within_150_lines(name: str, tmp_path: Path) -> None:
-    torch.set_num_threads(1)
-    kwargs, shape, folded = TIMM[name]
-    model = _build("timm", name, kwargs)
-    text = archc.from_module(model, shape)
-    assert len(text.splitlines()) <= 150
-    assert re.search(folded, text, re.M), text
-    _exact(model, text, shape, tmp_path)
 
 
 def test_import_pipes_into_check_from_stdin(capsys: pytest.CaptureFixture[str]) -> None:
@@ -107,3 +95,14 @@ def test_import_pipes_into_check_from_stdin(capsys: pytest.CaptureFixture[str]) 
         pytest.skip("`archc check -` does not read stdin yet (issue 28)")
     assert checked.returncode == 0, checked.stderr
     assert "25,557,032 parameters" in checked.stdout and "<stdin>" in checked.stdout
+
+
+@pytest.mark.slow
+def test_inception_v3_imports_exact_with_its_training_only_aux_head(tmp_path: Path) -> None:
+    """At 299 px (the aux head's 5x5 conv needs Mixed_6e's 17x17 map): slow, run with --slow."""
+    torch.set_num_threads(1)
+    model = build("torchvision", "inception_v3", {"init_weights": False})
+    text = archc.from_module(model, (3, 299, 299))
+    assert re.search(r"^outputs: \[fc, {node: AuxLogits, train_only: true}\]$", text, re.M)
+    assert len(text.splitlines()) <= 2 * _lines_with_bases("inception_v3")
+    exact(model, text, (3, 299, 299), tmp_path)
