@@ -14,8 +14,8 @@ from pathlib import Path
 import pytest
 
 import archc
-from archc.analyze.algebra import Guards, guarding, symbol
 from archc.analyze.shapes import analyze
+from archc.analyze.symbolic.algebra import Guards, guarding, symbol
 from archc.cli import main
 from archc.resolve import Limits, resolve
 
