@@ -80,7 +80,8 @@ def load_source(source: str, kwargs: dict[str, Any]) -> tuple[Any, str]:
         return _call(lambda **k: torchvision.models.get_model(name, **k), kwargs, f"torchvision {name}"), name
     if kind == "timm" and rest:
         if importlib.util.find_spec("timm") is None:
-            raise UsageError("timm is not installed", hint="pip install timm")
+            raise UsageError("timm is not installed", hint="pip install timm (the dev extra pins it: pip install "
+                                                            "'archc[dev]')")
         import timm
 
         return _call(lambda **k: timm.create_model(rest, **k), kwargs, f"timm {rest}"), rest.replace("-", "_")

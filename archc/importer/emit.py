@@ -186,7 +186,7 @@ class _Builder:
                 out_name = self.where[out_node][1] if ps == s else self.local(ps[:len(s) + 1])
             else:
                 out_name = out_node
-            if out_name is not None and out_name != last:
+            if out_name is not None and out_name != last and not (not s and g.get("_outputs")):
                 raise UsageError(f"module '{s[-1] if s else '<top>'}' returns '{out_name}', not its last step '{last}'",
                                  hint="archc groups give their last node")
         return top
