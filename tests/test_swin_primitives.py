@@ -76,13 +76,16 @@ def test_index_flows_exactly_in_every_floating_dtype() -> None:
     """A bf16 map cannot hold the indices of a 12x12 window (up to 528): they flow in float32 there."""
     from archc.blocks.buffer import per_sample
 
+    fn, kwargs = library.get("buffer").function(_args("buffer", table="relative_position_index", window=12))
+    assert fn is per_sample and kwargs["largest"] == 528
     index = _table(table="relative_position_index", window=12)
     for dtype in (torch.float32, torch.float16, torch.bfloat16):
-        out = per_sample(torch.zeros(2, 1, dtype=dtype), index)
+        out = per_sample(torch.zeros(2, 1, dtype=dtype), index, **kwargs)
         assert out.shape == (2, index.numel()) and out.is_floating_point()
         assert torch.equal(out[1].long(), index)
-    assert per_sample(torch.zeros(1, 1, dtype=torch.bfloat16), _table(table="relative_position_index",
-                                                                         window=2)).dtype == torch.bfloat16
+    _, small = library.get("buffer").function(_args("buffer", table="relative_position_index", window=2))
+    assert per_sample(torch.zeros(1, 1, dtype=torch.bfloat16), _table(table="relative_position_index", window=2),
+                      **small).dtype == torch.bfloat16
 
 
 # ---- windows ---------------------------------------------------------------------------------------

@@ -74,20 +74,23 @@ def _coords_table(wh: int, ww: int) -> Any:
     return torch.sign(t) * torch.log2(torch.abs(t) + 1.0) / 3.0
 
 
-def per_sample(x: Any, buf: Any, batch_dim: bool = False) -> Any:
+def per_sample(x: Any, buf: Any, batch_dim: bool = False, largest: int = 0) -> Any:
     """The buffer once per sample of x (a fresh copy; self-contained: export copies it), in x's floating dtype
-    as archc's values are; an integer table goes to float32 where that dtype would round it (bf16 past 256)."""
+    as archc's values are; an index table whose `largest` value that dtype would round (bf16 past 256) goes
+    to float32 (exact up to 2^24). Decided from Python numbers only, so torch.jit.trace follows it."""
     import torch
 
     b = buf if batch_dim else buf.unsqueeze(0)
     dtype = x.dtype if x.is_floating_point() else torch.get_default_dtype()
-    if not buf.is_floating_point() and buf.numel() and 2 / torch.finfo(dtype).eps < buf.numel():
-        dtype = torch.float32  # every index is below the table's size: exact in float32 up to 2^24
+    if largest > 2 / torch.finfo(dtype).eps:
+        dtype = torch.float32
     return b.expand(x.shape[0], *b.shape[1:]).to(dtype, copy=True)
 
 
 def function(args: Args) -> tuple[Any, dict[str, Any]]:
-    return per_sample, {"batch_dim": args["batch_dim"]}
+    wh, ww = pair(args["window"])
+    largest = (2 * wh - 1) * (2 * ww - 1) - 1 if args["table"] == "relative_position_index" else 0
+    return per_sample, {"batch_dim": args["batch_dim"], "largest": largest}
 
 
 register(Block("buffer", "buffer: a constant table computed at build time from `window` and kept in the state_dict "
