@@ -147,3 +147,47 @@ def test_resnet50_mac_formula(capsys):
     assert evaluate(doc["symbolic"]["macs"], {"H": 224, "W": 224}) == 4_089_184_256
     for h, w in ((320, 448), (1000, 1000), (2048, 1536)):
         assert evaluate(doc["symbolic"]["macs"], {"H": h, "W": w}) == concrete(graph, h, w).macs
+
+
+# ---- the package: one entry, the algebra below the analysis walk ----
+
+def test_the_entry_gives_what_check_gives():
+    """`analyse` is `archc.check` on an input with symbolic sizes: the analysis at the hint, formulas attached."""
+    from archc.analyze.symbolic import analyse
+    got, want = analyse(symbolic_graph("resnet18")), archc.check("resnet18", input_shape=[3, "H", "W"])
+    assert got.symbolic is not None and want.symbolic is not None
+    assert (got.params, got.macs, got.shapes) == (want.params, want.macs, want.shapes)
+    assert (got.symbolic.constraint, got.symbolic.shapes, got.symbolic.steps) == \
+        (want.symbolic.constraint, want.symbolic.shapes, want.symbolic.steps)
+    assert {k: str(v) for k, v in got.symbolic.figures.items()} == {k: str(v) for k, v in want.symbolic.figures.items()}
+
+
+def test_the_entry_refuses_a_graph_no_size_fits(tmp_path):
+    """A conv without padding concatenated with its input: the maps never match, so no size works."""
+    from archc.analyze.symbolic import analyse
+    from archc.errors import ShapeError
+    spec = tmp_path / "never.yaml"
+    spec.write_text("name: never\ninput: [4, H, W]\nnodes:\n  conv: {op: conv2d, out_channels: 4, kernel_size: 3}\n"
+                    "  both: {op: concat, in: [conv, input]}\n")
+    with pytest.raises(ShapeError, match="no input size works: none of the sizes 224, 256") as e:
+        analyse(resolve(spec).graph)
+    assert e.value.loc is not None and e.value.loc.line == 2  # the input line
+
+
+def test_the_algebra_imports_nothing_above_it():
+    """sizes/guards/forms import only each other (the walk, resolve and the solver import them), and the
+    package loads its solver on first use only, so importing the walk does not import the solver."""
+    import subprocess
+    import sys
+    root = Path(archc.__file__).parent / "analyze" / "symbolic"
+    algebra = {"sizes", "guards", "forms", "algebra"}
+    for name in algebra:
+        tree = ast.parse((root / f"{name}.py").read_text(encoding="utf-8"))
+        for node in ast.walk(tree):
+            if isinstance(node, ast.ImportFrom) and (node.module or "").startswith("archc"):
+                assert node.module.rpartition(".")[2] in algebra and node.module.startswith("archc.analyze.symbolic"), \
+                    (name, node.module)
+            assert not isinstance(node, ast.Import) or not any(a.name.startswith("archc") for a in node.names), name
+    code = "import sys, archc.analyze.shapes; print(sorted(m for m in sys.modules if 'symbolic' in m))"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert "archc.analyze.symbolic.sizes" in out and "archc.analyze.symbolic.solver" not in out, out

@@ -33,15 +33,21 @@ node only: its output sizes are fitted to ``m * ((H + a) // d)`` over sizes 1..5
 analysis goes on with the fits (the note names the node). Only when that fails too (a size
 depending on both H and W) does the whole spec fall back to a sweep of sizes.
 
-The package, by concern (the solver's names are imported on first use: analyze/shapes.py runs on the
-algebra, and the solver runs analyze/shapes.py):
+The entry is `analyse(graph, limits)`: what `archc.check` gives for such an input (the concrete
+analysis at the hint sizes, the formulas and valid sizes in ``Analysis.symbolic``). `solve` gives the
+`SymbolicResult` alone, and `at_sizes` reads an analysis at other valid sizes from it. These names are
+imported on first use: the analysis walk (analyze/shapes.py) runs on the algebra of this package, and
+the solver runs the walk. The files, by concern:
 
-- `algebra.py`: `Expr`, exact integer expressions in the size symbols; guards; partial substitution,
-  bounds over a box, affine pieces.
-- `runs.py`: sets of sizes on one axis (`AxisSet`); `axes.py`: one axis's guards, their truth and classes.
-- `paths.py`: guards with what the graph does under them; `result.py`: `SymbolicResult`, `at_sizes`.
-- `sampling.py`: a rule with no exact form sampled at its node; the whole-spec `sweep`.
-- `solver.py`: `solve`, the entry.
+- the algebra (imports nothing else of archc; the walk, resolve and the solver import it through
+  `algebra.py`): `sizes.py`, `Expr`, exact integer expressions in the size symbols, and its comparisons;
+  `guards.py`, the guards recorded where a comparison depends on the size; `forms.py`, reading sizes
+  (at a point, as keys, ``max``, partial substitution, bounds over a box, affine pieces).
+- the valid sets: `runs.py`, sets of sizes on one axis (`AxisSet`); `axes.py`, one axis's guards, their
+  truth piece by piece and the classes they make.
+- the solver: `paths.py`, guards with what the graph does under them; `solver.py`, `solve` (steps 1-4);
+  `sampling.py`, a rule with no exact form sampled at its node, and the whole-spec `sweep`.
+- the result and the entry: `result.py`, `SymbolicResult` and `at_sizes`; `entry.py`, `analyse`.
 """
 
 from __future__ import annotations
@@ -50,15 +56,16 @@ from importlib import import_module
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
+    from archc.analyze.symbolic.entry import analyse
     from archc.analyze.symbolic.result import SymbolicResult, at_sizes
     from archc.analyze.symbolic.runs import AxisSet
     from archc.analyze.symbolic.sampling import sweep
     from archc.analyze.symbolic.solver import STEPS_PER_LIMIT_STEP, solve
 
-__all__ = ["STEPS_PER_LIMIT_STEP", "AxisSet", "SymbolicResult", "at_sizes", "solve", "sweep"]
+__all__ = ["STEPS_PER_LIMIT_STEP", "AxisSet", "SymbolicResult", "analyse", "at_sizes", "solve", "sweep"]
 
-_LAZY = {"STEPS_PER_LIMIT_STEP": "solver", "AxisSet": "runs", "SymbolicResult": "result", "at_sizes": "result",
-         "solve": "solver", "sweep": "sampling"}
+_LAZY = {"analyse": "entry", "STEPS_PER_LIMIT_STEP": "solver", "AxisSet": "runs", "SymbolicResult": "result",
+         "at_sizes": "result", "solve": "solver", "sweep": "sampling"}
 
 
 def __getattr__(name: str) -> Any:
