@@ -172,8 +172,8 @@ def test_grey_images_train_and_predict_alike(tmp_path, grey_folder):
 
 
 def test_a_small_digit_is_resized_as_training_did(tmp_path):
-    """Digits train at 8x8 scaled up bilinearly: an 8x8 digit image, or one a user scaled up by nearest
-    neighbour, reaches the model as training's tensor (the model then gives training's scores)."""
+    """Digits train at 8x8 scaled up bilinearly, light ink on dark: an 8x8 digit image, one a user scaled up by
+    nearest neighbour, or dark ink on white, reaches the model as training's tensor (and gets training's scores)."""
     from sklearn.datasets import load_digits
     from torch.nn import functional as F
 
@@ -191,6 +191,13 @@ def test_a_small_digit_is_resized_as_training_did(tmp_path):
         assert (prepare(image, config, "digit.png") - trained_as).abs().max() < 0.01  # 8-bit rounding only
     without = {k: v for k, v in config.items() if k != "source_size"}
     assert (prepare(blocky, without, "digit.png") - trained_as).abs().max() > 0.5  # what predict did before
+    paper = Image.fromarray(255 - pixels, "L").resize((32, 32), Image.NEAREST)  # dark ink on white
+    notes: list[str] = []
+    assert (prepare(paper, config, "digit.png", notes) - trained_as).abs().max() < 0.01
+    assert notes == ["inverted: a light background, and the model was trained on light ink on dark"]
+    notes.clear()
+    prepare(blocky, config, "digit.png", notes)
+    assert not notes
     assert run_data_config({"data": "digits"}, (1, 32, 32), "classification") == config  # runs from before
 
     run = tmp_path / "run"
@@ -204,8 +211,11 @@ def test_a_small_digit_is_resized_as_training_did(tmp_path):
     (run / "run.json").write_text(json.dumps({"data": "digits", "params": {}, "task": "classification",
                                               "data_config": config}))
     blocky.save(tmp_path / "digit.png")
-    (result,) = predict(str(run), [str(tmp_path / "digit.png")], top_k=10)
+    paper.save(tmp_path / "paper.png")
     with torch.no_grad():
         want = model(trained_as[None]).softmax(1)[0]
-    got = dict(result.top)
-    assert max(abs(got[str(k)] - float(want[k])) for k in range(10)) < 1e-3
+    for name in ("digit.png", "paper.png"):
+        (result,) = predict(str(run), [str(tmp_path / name)], top_k=10)
+        got = dict(result.top)
+        assert max(abs(got[str(k)] - float(want[k])) for k in range(10)) < 1e-3
+        assert bool(result.notes) == (name == "paper.png")

@@ -378,8 +378,9 @@ def data_config(kind: str, shape: tuple[int, ...], task: str = "classification")
     """How a run's validation images were made from the data, stored in run.json (`data_config`) and repeated by
     `archc predict`: timm's pretrained_cfg keys (input_size, interpolation, mean, std, crop_pct, crop_mode) plus
     ``channels`` (every image read as grey or as RGB, as training did), ``antialias``, ``resize_size`` (the
-    shorter side before a centre crop) and ``source_size`` (digits: the data's own 8x8, which training scaled up:
-    a digit image of any size is first brought back to it, so a nearest-upscaled digit reads as training's)."""
+    shorter side before a centre crop), ``source_size`` (digits: the data's own 8x8, which training scaled up:
+    a digit image of any size is first brought back to it, so a nearest-upscaled digit reads as training's) and
+    ``background`` (digits: dark; `prepare` inverts an image with a light border)."""
     c, h, w = shape[0], shape[1], shape[2]
     mean, std = normalisation(kind, c)
     folder = kind not in ("digits", "fake", "shapes") and task == "classification"
@@ -389,20 +390,31 @@ def data_config(kind: str, shape: tuple[int, ...], task: str = "classification")
         "channels": {1: "grey", 3: "rgb"}.get(c, "as is")}
     if folder:
         config["resize_size"] = _resize_size((h, w))
-    if kind == "digits":
-        config["source_size"] = list(DIGITS_SIZE)
+    if kind == "digits":  # scikit-learn's digits: ink bright (16) on a dark (0) background
+        config |= {"source_size": list(DIGITS_SIZE), "background": "dark"}
     return config
 
 
-def prepare(image: Any, config: dict[str, Any], path: Any) -> torch.Tensor:
+def _light_background(x: torch.Tensor) -> bool:
+    """Whether a uint8 image (C, H, W) has a light border (its outermost pixels average over half the range)."""
+    border = torch.cat([x[:, 0, :], x[:, -1, :], x[:, :, 0], x[:, :, -1]], dim=1).float()
+    return float(border.mean()) > 127.5
+
+
+def prepare(image: Any, config: dict[str, Any], path: Any, notes: list[str] | None = None) -> torch.Tensor:
     """A Pillow image as the model's normalised input (C, H, W), made as the run's validation images were
-    (``config``: `data_config`'s keys)."""
+    (``config``: `data_config`'s keys). A run trained on a dark background (digits) given a light one (dark ink on
+    white paper) gets the image inverted, said in ``notes``."""
     from torch.nn import functional as F
     from torchvision.transforms import InterpolationMode
     from torchvision.transforms import functional as TF
 
     c, h, w = config["input_size"]
     x = image_uint8(image, c, path)  # grey or RGB, as training read the images
+    if config.get("background") == "dark" and _light_background(x):
+        x = 255 - x
+        if notes is not None:
+            notes.append("inverted: a light background, and the model was trained on light ink on dark")
     mode = InterpolationMode(config.get("interpolation", "bilinear"))
     if config.get("crop_mode") == "center":  # as training's Resize + CenterCrop, on the uint8 image
         pil = TF.to_pil_image(x)

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import io
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, cast
 
@@ -28,6 +28,7 @@ class Prediction:
     top: list[tuple[str, float]]  # classification: (class, probability), best first
     mask: Path | None = None  # segmentation: the mask PNG written
     overlay: Path | None = None  # segmentation with overlay: the colour overlay PNG written
+    notes: list[str] = field(default_factory=list)  # how the image was converted beyond training's steps
 
 
 def _run_info(weights: Path) -> dict[str, Any]:
@@ -113,12 +114,13 @@ def run_data_config(info: dict[str, Any], shape: tuple[int, ...], task: str) -> 
     return data_config("folder", shape, "segmentation")  # segmentation's: no crop
 
 
-def _input(image: Any, shape: tuple[int, ...], path: Path, info: dict[str, Any], task: str) -> torch.Tensor:
+def _input(image: Any, shape: tuple[int, ...], path: Path, info: dict[str, Any], task: str, notes: list[str]
+           ) -> torch.Tensor:
     """The image as the model's input: the weights' own preprocessing, else as the run made its validation
     images (channels, resize, crop, normalisation)."""
     if "transform" in info:
         return cast(torch.Tensor, info["transform"](image_uint8(image, shape[0], path)))
-    return prepare(image, run_data_config(info, shape, task), path)
+    return prepare(image, run_data_config(info, shape, task), path, notes)
 
 
 def _png(image: Any) -> bytes:
@@ -159,7 +161,8 @@ def predict(spec: str, images: list[str], weights: str | None = None, params: di
     for name in images:
         path = Path(name)
         with _open(path) as image:
-            x = _input(image, shape, path, info, task)
+            notes: list[str] = []
+            x = _input(image, shape, path, info, task, notes)
             size = (image.height, image.width)
             original = image.copy() if overlay else None
         if tuple(x.shape[1:]) != shape[1:]:  # torchvision weights' own crop size
@@ -169,7 +172,8 @@ def predict(spec: str, images: list[str], weights: str | None = None, params: di
         if task == "classification":
             probs = scores.softmax(1)[0]
             top = probs.topk(min(top_k, len(probs)))
-            results.append(Prediction(path, [(names[i], float(p)) for p, i in zip(top.values, top.indices)]))
+            results.append(Prediction(path, [(names[i], float(p)) for p, i in zip(top.values, top.indices)],
+                                      notes=notes))
             continue
         labels = F.interpolate(scores, size=size, mode="bilinear", align_corners=False).argmax(1)[0]
         mask = Image.frombytes("P", (int(size[1]), int(size[0])), bytes(labels.to(torch.uint8).flatten().tolist()))
@@ -181,6 +185,7 @@ def predict(spec: str, images: list[str], weights: str | None = None, params: di
             shown = target.with_name(f"{target.stem.removesuffix('_mask')}_overlay.png")
             atomic_write(shown, _png(_overlay(original, mask)))
         counts = torch.bincount(labels.flatten(), minlength=len(names)).float() / labels.numel()
-        results.append(Prediction(path, [(names[i], float(c)) for i, c in enumerate(counts) if c > 0], target, shown))
+        results.append(Prediction(path, [(names[i], float(c)) for i, c in enumerate(counts) if c > 0], target, shown,
+                                  notes))
     return results
 
