@@ -86,13 +86,13 @@ class _Builder:
             if owner != (s[-1] if s else ""):
                 raise UsageError(f"parameter '{n.kwargs['name']}' is used in '{s[-1] if s else '<top>'}', not in "
                                  f"its own module", hint="archc stores a parameter at the node that uses it")
-            op, inputs, args = str(n.kwargs["op"]), [n.args[0]], dict(n.kwargs["args"])
+            op, inputs, args = str(n.kwargs["op"]), [n.args[0]], dict(_mapping(n.kwargs["args"]))
         elif n.target is op_node:
             s = self.scope(keys)
-            op, inputs, args = str(n.kwargs["op"]), list(n.args), dict(n.kwargs["args"])
+            op, inputs, args = str(n.kwargs["op"]), list(n.args), dict(_mapping(n.kwargs["args"]))
             name = self.fresh(s, op)
         elif n.target is operator.getitem and n.args[0] in self.multi:
-            s, base = self.where[n.args[0]]
+            s, base = self.where[_node(n.args[0])]
             self.where[n] = (s, f"{base}[{n.args[1]}]")
             return
         else:
@@ -190,6 +190,17 @@ class _Builder:
                 raise UsageError(f"module '{s[-1] if s else '<top>'}' returns '{out_name}', not its last step '{last}'",
                                  hint="archc groups give their last node")
         return top
+
+
+def _mapping(v: Any) -> dict[str, Any]:
+    """A rewrite marker's arguments (a dict fx stored as an argument)."""
+    assert isinstance(v, dict)
+    return v
+
+
+def _node(v: Any) -> fx.Node:
+    assert isinstance(v, fx.Node)
+    return v
 
 
 def _one_input(m: nn.Module, n: fx.Node) -> bool:

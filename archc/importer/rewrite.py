@@ -110,7 +110,8 @@ def _is_cat(n: fx.Node) -> bool:
 
 
 def _cat_parts(n: fx.Node) -> tuple[list[Any], Any]:
-    return list(n.args[0]), n.kwargs.get("dim", n.args[1] if len(n.args) > 1 else 0)
+    parts: Any = n.args[0]
+    return list(parts), n.kwargs.get("dim", n.args[1] if len(n.args) > 1 else 0)
 
 
 def aliases(gm: fx.GraphModule) -> None:
