@@ -164,6 +164,7 @@ def test_user_file_factory_imports(tmp_path: Path, capsys: pytest.CaptureFixture
     analysis = archc.check(out)
     assert analysis.output_shapes == [(7,)]
     text = out.read_text()
+    assert len(text.splitlines()) <= 150  # issue 27: a user's module of this size within 150 lines
     assert re.search(r"^  unit:  # archc_user_net\.Unit$", text, re.M)  # gated and plain units: one block
     assert 'units: {op: unit, repeat: 4, gate: "${[true, false, true, false][i]}"}' in text
     source, _ = load_source(f"{src}:Factory", {"classes": 7})
