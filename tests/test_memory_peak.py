@@ -7,9 +7,13 @@ eval mode under no_grad on the CPU; the measured peak is the most bytes live aft
 
 archc counts what the compiled forward allocates between its nodes: node outputs (views, pass-through
 ops, `inplace: true` and the residual adds run in place share their input's storage; flatten and
-reshape copy where the strides do not allow a view), max pooling's int64 indices, and the partial
-sums of an add of three or more inputs. It does not count what a node allocates inside itself and
-frees before it returns. So the measured peak is archc's exactly, except where a node has such
+reshape copy where the strides do not allow a view), max pooling's int64 indices, the partial
+sums of an add of three or more inputs, unfold's and fold's output storage (max(input, output) elements:
+ATen resizes a storage made like the input), and the temporaries of rms_norm (the squared input, the mean
+and scale per row; with weights, the scaled input), instance_norm (its per-(sample, channel)
+statistics, repeated weights and running statistics), masked_fill and where (the bool mask; where's
+scalar `other` as a tensor), alive while they run. It does not count what any other node allocates
+inside itself and frees before it returns. So the measured peak is archc's exactly, except where a node has such
 temporaries: then it lies between archc's figure and archc's figure plus the largest bound below
 (only one node runs at a time). Each bound is what that op's torch code allocates inside:
 
@@ -262,6 +266,31 @@ def test_views_and_pass_through_share_their_input(tmp_path: Path) -> None:
                                        "  t: {op: permute, dims: [0, 2, 3, 1]}\n  f: flatten\n"))
     assert memory(copy)["inference_peak_activation_bytes"] == 3 * 16_384  # input, a (t), f
     assert _compare(copy)[:2] == (2 * 3 * 16_384,) * 2
+
+
+TEMPORARIES = {  # (nodes after a 1x1 conv to 4 channels of a 4x32x32 input, archc's peak at batch 2 = measured)
+    "rms_norm": ("  r: {op: rms_norm, dims: 2}\n", 3 * 32_768 + 32_768 + 32),  # + x * rsqrt, rsqrt per row
+    "rms_norm_plain": ("  r: {op: rms_norm, dims: 1, elementwise_affine: false}\n",
+                       3 * 32_768 + 2 * 1_024),  # + mean and rsqrt per row (x^2 goes as they come)
+    "instance_norm": ("  r: {op: instance_norm}\n", 3 * 32_768 + 2 * 8 * 4),  # + mean and invstd per (b, c)
+    "instance_norm_affine": ("  r: {op: instance_norm, affine: true, track_running_stats: true}\n",
+                             3 * 32_768 + 4 * 8 * 4),  # + weight, bias, running mean and var repeated per sample
+    "masked_fill": ("  r: {op: masked_fill, in: [c, input], value: 0.5}\n", 3 * 32_768 + 8_192),  # + bool mask
+    "where": ("  r: {op: where, in: [input, c], other: 0.5}\n", 3 * 32_768 + 8_192 + 4),  # + mask, `other`
+    "unfold_sparse": ("  u: {op: unfold, kernel_size: 1, stride: 2}\n", 3 * 32_768),  # out 1/4 of in: in's size
+    "fold_overlapping": ("  f: {op: flatten, start_dim: 2}\n  u: {op: fold, kernel_size: 2, stride: 1, "
+                         "output_size: [33, 33]}\n", 294_912),  # its storage as large as its input
+}
+
+
+@pytest.mark.parametrize("case", sorted(TEMPORARIES))
+def test_temporaries_and_resized_storages_are_counted(tmp_path: Path, case: str) -> None:
+    """What rms_norm, instance_norm, masked_fill and where allocate beside their output, and unfold's and
+    fold's storage of max(input, output) elements, are in archc's peak: equal to the measured one."""
+    nodes, peak = TEMPORARIES[case]
+    channels = 16 if case == "fold_overlapping" else 4
+    a = archc.check(_spec(tmp_path, f"  c: {{op: conv2d, out_channels: {channels}, kernel_size: 1}}\n" + nodes))
+    assert _compare(a) == (peak, peak, 0)
 
 
 # -- the zoo and generated specs ---------------------------------------------------------------------

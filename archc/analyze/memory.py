@@ -9,8 +9,13 @@ While a node runs its inputs are still alive. flatten and reshape copy when the 
 input do not allow a view, so strides are followed through the graph as torch lays them out:
 views permute and drop strides, element-wise ops follow their inputs' order (TensorIterator), other
 ops give contiguous outputs (channels-last in, channels-last out for 4-D maps). Max pooling also
-returns int64 indices (tag ``indices``), alive while it runs. Not counted: what a kernel allocates
-inside itself (attention's projections and scores, normalisation statistics, im2col buffers).
+returns int64 indices (tag ``indices``), alive while it runs. unfold and fold write into a storage
+allocated like their input and resized, so it holds max(input, output) elements (ATen's im2col/col2im).
+Alive while their node runs (``_temporaries``): rms_norm's squared input, per-row mean and scale (with
+weights: the scaled input before the weight multiplies it), instance_norm's
+per-(sample, channel) statistics and repeated weights and running statistics, masked_fill's and where's bool
+mask (and where's scalar `other` as a tensor). Not counted: what other kernels allocate inside
+themselves (attention's projections and scores, layer and group norm statistics, im2col buffers).
 """
 
 from __future__ import annotations
@@ -50,19 +55,24 @@ def memory(analysis: Analysis, batch: int = 1, dtype: str = "fp32") -> dict[str,
         info = analysis.info.get(node.path)
         if info is not None and "view" not in tags_of(node.op) and not (node.args.get("inplace")
                                                                         and keeps_output(node)):
-            kept += sum(nbytes(s) for s in (info.outputs or (info.shape,)))
+            kept += _stored(node, info, nbytes) if node.op in _RESIZED else sum(
+                nbytes(s) for s in (info.outputs or (info.shape,)))
     return {"batch": batch, "dtype": dtype, "param_bytes": analysis.params * size,
-            "inference_peak_activation_bytes": _inference_peak(analysis, batch, nbytes),
+            "inference_peak_activation_bytes": _inference_peak(analysis, batch, nbytes, size),
             "training_activation_bytes": kept + sum(nbytes(s) for _, s in analysis.graph.inputs)}
 
 
-def _inference_peak(analysis: Analysis, batch: int, nbytes: Any) -> Any:
+def _inference_peak(analysis: Analysis, batch: int, nbytes: Any, dtype_bytes: int) -> Any:
     """The most bytes live at once in the eval-mode forward (train-only nodes do not run; the fx
     code still passes their inputs to them, so those live until then)."""
     graph, skip = analysis.graph, analysis.train_only
     order = [n for n in graph.nodes if n.path in analysis.info]
     step = {n.path: i for i, n in enumerate(order)}
     shares, scratch = _eval_sharing(analysis, order, batch)
+    for node in order:
+        if node.op in _TEMPORARIES and node.path not in skip:
+            scratch[node.path] = scratch.get(node.path, 0) + _temporaries(node, analysis.info[node.path], batch,
+                                                                          dtype_bytes)
     roots = storage_roots(graph, storage_parents(graph, lambda n: n.path in shares))
     end = len(order)
     last: dict[str, int] = {}  # each storage's last step (``end``: held by the caller)
@@ -83,18 +93,49 @@ def _inference_peak(analysis: Analysis, batch: int, nbytes: Any) -> Any:
     dying: dict[int, list[str]] = defaultdict(list)
     for root, i in last.items():
         dying[i].append(root)
+    stored = {n.path: _stored(n, analysis.info[n.path], nbytes) for n in order if n.op in _RESIZED}
+
+    def size(value: str) -> Any:
+        return stored[value] if value in stored else nbytes(analysis.shapes[value])
+
     total = sum(nbytes(shape) for _, shape in graph.inputs)
     peaks = [total]
     for i, node in enumerate(order):
         before = total
-        total += sum(nbytes(analysis.shapes[v]) for v in born.get(node.path, ()))
+        total += sum(size(v) for v in born.get(node.path, ()))
         freed = [r for r in dying.get(i, ()) if r in allocated]
         if _folds(node) and node.path not in skip:
             peaks += _fold_peaks(node, analysis, roots, freed, before, total - before, nbytes)
         else:
             peaks.append(total + scratch.get(node.path, 0))
-        total -= sum(nbytes(analysis.shapes[r]) for r in freed)
+        total -= sum(size(r) for r in freed)
     return smax(*peaks)  # with symbolic sizes, a max() of expressions
+
+
+_RESIZED = ("unfold", "fold")  # output written into a storage made like the input, then resized
+STATS_BYTES = 4  # normalisation statistics: fp32
+_TEMPORARIES = ("rms_norm", "instance_norm", "masked_fill", "where")
+
+
+def _stored(node: Node, info: Any, nbytes: Any) -> Any:
+    """unfold's and fold's output storage: max(input, output) elements (at::empty_like(input).resize_)."""
+    return smax(nbytes(info.in_shapes[0]), nbytes(info.shape))
+
+
+def _temporaries(node: Node, info: Any, batch: int, size: int) -> Any:
+    """Bytes a node allocates beside its output while it runs (none: 0), as torch's CPU kernels do."""
+    if node.op == "rms_norm":  # x.pow(2), its mean per row and the rsqrt; affine: x * rsqrt before * weight
+        rows = prod(info.shape[:len(info.shape) - node.args["dims"]])
+        return batch * (prod(info.shape) + rows if node.args["elementwise_affine"] else 2 * rows) * size
+    if node.op == "instance_norm":  # batch_norm over (1, B*C, ...): repeated weight/bias/running stats
+        stats = (2 * node.args["affine"] + 2 * node.args["track_running_stats"]
+                 + 2 * (not node.args["track_running_stats"]))  # save_mean/invstd when it uses the batch's
+        return batch * info.shape[0] * stats * STATS_BYTES
+    if node.op == "masked_fill":  # mask != 0
+        return batch * prod(info.in_shapes[1])
+    if node.op == "where":  # condition != 0, and `other` as a 0-dim tensor
+        return batch * prod(info.in_shapes[0]) + (size if len(node.inputs) < 3 else 0)
+    return 0
 
 
 def _folds(node: Node) -> bool:
