@@ -262,3 +262,74 @@ def test_a_grandchild_called_directly_sits_in_its_parents_group(tmp_path: Path) 
     model.load_state_dict(Outer().state_dict(), strict=True)
     with pytest.raises(UsageError, match="reads several values from outside|not its parent"):
         archc.from_module(Outer(split=True), (3, 8, 8))
+
+
+USER_FILE_2 = '''
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+
+class Gate(nn.Module):
+    """squeeze-and-excitation with functional pooling and gating"""
+    def __init__(self, c, r=4):
+        super().__init__()
+        self.fc1 = nn.Conv2d(c, c // r, 1)
+        self.fc2 = nn.Conv2d(c // r, c, 1)
+
+    def forward(self, x):
+        s = F.adaptive_avg_pool2d(x, 1)
+        return x * torch.sigmoid(self.fc2(F.relu(self.fc1(s))))
+
+
+class Residual(nn.Module):
+    def __init__(self, cin, cout, stride):
+        super().__init__()
+        self.body = nn.Sequential(nn.Conv2d(cin, cout, 3, stride, 1, bias=False), nn.BatchNorm2d(cout), nn.ReLU(),
+                                  nn.Conv2d(cout, cout, 3, 1, 1, bias=False), nn.BatchNorm2d(cout))
+        self.gate = Gate(cout)
+        self.short = (nn.Sequential(nn.Conv2d(cin, cout, 1, stride, bias=False), nn.BatchNorm2d(cout))
+                      if stride != 1 or cin != cout else nn.Identity())
+
+    def forward(self, x):
+        return F.relu(self.gate(self.body(x)) + self.short(x))
+
+
+class Net(nn.Module):
+    def __init__(self, widths=(16, 32, 64), depth=3):
+        super().__init__()
+        self.stem = nn.Sequential(nn.Conv2d(3, widths[0], 3, 1, 1, bias=False), nn.BatchNorm2d(widths[0]), nn.ReLU())
+        stages, cin = [], widths[0]
+        for k, w in enumerate(widths):
+            stages.append(nn.Sequential(*[Residual(cin if j == 0 else w, w, 2 if k and j == 0 else 1)
+                                          for j in range(depth)]))
+            cin = w
+        self.stages = nn.Sequential(*stages)
+        self.head = nn.Linear(widths[-1], 10)
+
+    def forward(self, x):
+        return self.head(torch.flatten(F.adaptive_avg_pool2d(self.stages(self.stem(x)), 1), 1))
+'''
+
+
+def test_user_file_with_its_own_residual_and_gate_modules(tmp_path: Path) -> None:
+    """issue 27's done-when: a user's residual and gating modules import exact and folded within 150 lines."""
+    from archc.importer.cli import load_source
+
+    src = tmp_path / "resgate.py"
+    src.write_text(USER_FILE_2)
+    out = tmp_path / "resgate.yaml"
+    assert main(["import", f"{src}:Net", "--input", "3x16x16", "-o", str(out)]) == 0
+    text = out.read_text()
+    assert len(text.splitlines()) <= 60
+    assert re.findall(r"^  (\w+):  # archc_user_resgate\.(\w+)$", text, re.M) == [("gate", "Gate"),
+                                                                                    ("residual", "Residual")]
+    assert re.search(r'^      - {op: residual, repeat: 3, .*short: "\$\{i == 0\}"', text, re.M), text
+    source, _ = load_source(f"{src}:Net", {})
+    _randomise(source)
+    model = archc.compile(out).eval()
+    model.load_state_dict(source.eval().state_dict(), strict=True)
+    x = torch.randn(2, 3, 16, 16, generator=torch.Generator().manual_seed(3))
+    with torch.no_grad():
+        want = source(x)
+        torch.testing.assert_close(model(x), want, rtol=1e-5, atol=1e-5 * float(want.abs().max()))
