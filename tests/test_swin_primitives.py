@@ -146,14 +146,15 @@ def test_summary_figures_are_unchanged(name: str) -> None:
     assert (a.params, a.macs, a.receptive_field) == FIGURES[name]
 
 
-def _swin(version: int) -> tuple[torch.nn.Module, torch.nn.Module]:
-    """swin_t / swin_v2_t at 64 px with small widths (shifted and padded windows in stages 1 and 2)."""
-    small = {"embed_dim": 16, "depths": [2, 2, 1, 1], "heads": [1, 2, 2, 4], "num_classes": 10}
+def _swin(version: int, size: tuple[int, int] = (64, 64)) -> tuple[torch.nn.Module, torch.nn.Module]:
+    """swin_t / swin_v2_t with small widths: at 64 px shifted and padded windows in stages 1 and 2; at 72 x 40
+    odd maps (18 x 10, 9 x 5, 5 x 3, 3 x 2) that patch merging pads, and windows wider than the map."""
+    small = {"embed_dim": 16, "depths": [2, 2, 2, 2], "heads": [1, 2, 2, 4], "num_classes": 10}
     v2 = {"block": swin_transformer.SwinTransformerBlockV2, "downsample_layer": swin_transformer.PatchMergingV2}
     window = 8 if version == 2 else 7
-    ref = swin_transformer.SwinTransformer([4, 4], 16, [2, 2, 1, 1], [1, 2, 2, 4], [window, window], num_classes=10,
+    ref = swin_transformer.SwinTransformer([4, 4], 16, [2, 2, 2, 2], [1, 2, 2, 4], [window, window], num_classes=10,
                                            **(v2 if version == 2 else {}))
-    model = archc.compile("swin_v2_t" if version == 2 else "swin_t", input_shape=[3, 64, 64], device="meta", **small)
+    model = archc.compile("swin_v2_t" if version == 2 else "swin_t", input_shape=[3, *size], device="meta", **small)
     return model, ref
 
 
@@ -166,28 +167,30 @@ def _maxvit() -> tuple[torch.nn.Module, torch.nn.Module]:
     return model, ref
 
 
-def _mismatch(model: torch.nn.Module, ref: torch.nn.Module) -> str | None:
-    x = torch.randn(2, 3, 64, 64, generator=torch.Generator().manual_seed(1))
+def _mismatch(model: torch.nn.Module, ref: torch.nn.Module, size: tuple[int, int]) -> str | None:
+    x = torch.randn(2, 3, *size, generator=torch.Generator().manual_seed(1))
     with torch.no_grad():
         return twin_mismatch(model.eval()(x), ref.eval()(x), 1e-5)
 
 
-@pytest.mark.parametrize(("build", "index"), [
-    (lambda: _swin(1), "features.1.1.attn.relative_position_index"),
-    (lambda: _swin(2), "features.3.1.attn.relative_position_index"),
-    (_maxvit, "blocks.1.layers.0.layers.grid_attention.attn_layer.1.relative_position_index"),
-], ids=["swin_t", "swin_v2_t", "maxvit_t"])
-def test_twins_are_exact_and_a_broken_index_is_caught(build: Any, index: str) -> None:
+@pytest.mark.parametrize(("build", "index", "size"), [
+    (lambda: _swin(1), "features.1.1.attn.relative_position_index", (64, 64)),
+    (lambda: _swin(1, (72, 40)), "features.3.0.attn.relative_position_index", (72, 40)),
+    (lambda: _swin(2), "features.3.1.attn.relative_position_index", (64, 64)),
+    (lambda: _swin(2, (72, 40)), "features.1.0.attn.relative_position_index", (72, 40)),
+    (_maxvit, "blocks.1.layers.0.layers.grid_attention.attn_layer.1.relative_position_index", (64, 64)),
+], ids=["swin_t", "swin_t-odd", "swin_v2_t", "swin_v2_t-odd", "maxvit_t"])
+def test_twins_are_exact_and_a_broken_index_is_caught(build: Any, index: str, size: tuple[int, int]) -> None:
     model, ref = build()
-    randomize_(ref, 0, torch.randn(2, 3, 64, 64))
+    randomize_(ref, 0, torch.randn(2, 3, *size))
     state = {k: v.clone() for k, v in ref.state_dict().items()}  # ours must not share the twin's tensors
     assert {k: v.shape for k, v in model.state_dict().items()} == {k: v.shape for k, v in state.items()}
     model.load_state_dict(state, strict=True, assign=True)
-    assert _mismatch(model, ref) is None
+    assert _mismatch(model, ref, size) is None
     table = model.get_buffer(index)
     flat = table.view(-1)
     flat[[0, 1]] = flat[[1, 0]].clone()  # two positions read each other's bias
-    assert _mismatch(model, ref) is not None
+    assert _mismatch(model, ref, size) is not None
 
 
 # ---- static rules ----------------------------------------------------------------------------------
