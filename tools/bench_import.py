@@ -18,10 +18,12 @@ from __future__ import annotations
 
 import argparse
 import gc
+import multiprocessing
 import re
 import statistics
 import sys
 import time
+from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -116,6 +118,21 @@ def one(name: str, max_forward: int) -> dict[str, Any]:
     return row
 
 
+def _one_quiet(name: str, max_forward: int) -> dict[str, Any]:
+    """``one`` in a worker process: one torch thread, library warnings off."""
+    import warnings
+
+    import torch
+
+    torch.set_num_threads(1)
+    warnings.simplefilter("ignore")
+    return one(name, max_forward)
+
+
+def _progress(r: dict[str, Any]) -> None:
+    print(f"{r['name']}: {r['result']} lines={r['lines']} hand={r['hand']}", file=sys.stderr, flush=True)
+
+
 def table(rows: list[dict[str, Any]], command: str) -> str:
     out = [f"`{command}`", "", "| model | result | import s | lines | hand-written | ratio |",
            "|---|---|---|---|---|---|"]
@@ -138,6 +155,7 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("models", nargs="*", help="torchvision model names (default: every classification model)")
     ap.add_argument("--out", help="also write the table to this file")
+    ap.add_argument("--jobs", type=int, default=1, help="models imported at once, each in its own process")
     ap.add_argument("--max-forward", type=int, default=300_000_000,
                     help="compare outputs only below this many parameters (default 3e8)")
     args = ap.parse_args(argv)
@@ -147,11 +165,18 @@ def main(argv: list[str] | None = None) -> int:
     torch.set_num_threads(1)
     names = args.models or torchvision.models.list_models(module=torchvision.models)
     rows = []
-    for name in names:
-        rows.append(one(name, args.max_forward))
-        r = rows[-1]
-        print(f"{name}: {r['result']} lines={r['lines']} hand={r['hand']}", file=sys.stderr, flush=True)
-        gc.collect()
+    if args.jobs > 1:  # one fresh process per model, `jobs` at a time (the table keeps the list's order)
+        with ProcessPoolExecutor(args.jobs, mp_context=multiprocessing.get_context("spawn"),
+                                 max_tasks_per_child=1) as pool:
+            futures = {name: pool.submit(_one_quiet, name, args.max_forward) for name in names}
+            for name in names:
+                rows.append(futures[name].result())
+                _progress(rows[-1])
+    else:
+        for name in names:
+            rows.append(one(name, args.max_forward))
+            _progress(rows[-1])
+            gc.collect()
     given = sys.argv[1:] if argv is None else argv
     command = " ".join(["python tools/bench_import.py", *given])
     text = table(rows, command)
