@@ -24,7 +24,8 @@ from archc.api import analyse
 from archc.cli import main
 from archc.errors import ArchcError, Loc, ResolveError, ShapeError
 from archc.ir import Graph, Node
-from archc.lsp.document import _flatten, analyse_text
+from archc.lsp.cache import _flatten
+from archc.lsp.document import analyse_text
 from archc.resolve.shapes_so_far import ShapesSoFar
 
 HEAD = "name: t\ninput: [3, 8, 8]\n"
