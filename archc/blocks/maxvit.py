@@ -1,5 +1,8 @@
 """MaxViT's multi-axis attention on channels-last (H, W, C) maps, built on torchvision's own module.
 
+specs/maxvit_t.yaml no longer uses this block (it is written from primitives: window_partition with
+window or grid, a relative position bias gathered by a buffer index); it stays for users' specs.
+
 `partition_attention`: multi-head self-attention with a relative position bias inside groups of
 size x size positions. `partition: window` groups each size x size block of neighbours (MaxViT's
 block attention); `partition: grid` groups the positions that lie H/size rows and W/size columns

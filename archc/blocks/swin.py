@@ -1,5 +1,9 @@
 """Swin Transformer blocks on channels-last (H, W, C) maps, built from torchvision's own modules.
 
+The zoo's Swin specs no longer use these blocks: they are written from primitives (buffer,
+window_partition, window_reverse, window_attention_mask, normalize; specs/swin_t.yaml). These stay
+for users' specs that name them.
+
 `shifted_window_attention`: multi-head self-attention inside ws x ws windows with a relative position
 bias; the map is padded to a multiple of the window, cyclically shifted by `shift_size` with an
 attention mask (torchvision.models.swin_transformer.ShiftedWindowAttention; `version: 2` is V2's
