@@ -18,7 +18,7 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from archc import blocks as library
-from archc.analyze.algebra import shape_key
+from archc.analyze.symbolic.algebra import shape_key
 from archc.errors import ArchcError, SpecError
 from archc.ir import Graph, Node
 from archc.ir.refs import output_ref
