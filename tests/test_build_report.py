@@ -73,3 +73,14 @@ def test_forward_reports_what_went_wrong(monkeypatch):
     monkeypatch.setattr(module, "forward", broken)
     failed = forward_check(module)
     assert not failed.ok and failed.lines[0] == "forward failed: RuntimeError: boom at node x"
+
+
+def test_the_build_command_prints_the_tree_and_runs_the_forward(capsys):
+    """`archc build SPEC --structure --depth 1 --forward`: the tree folded at depth 1, then the checked forward."""
+    from archc.cli import main
+
+    assert main(["build", "lenet5", "--structure", "--depth", "1", "--forward", "--batch", "2"]) == 0
+    out = capsys.readouterr().out
+    assert "features" in out and "classifier" in out and "folded" in out
+    assert "2x1x32x32 -> 2x10" in out
+    assert "output shapes match the static analysis" in out

@@ -60,7 +60,7 @@ def test_check_and_summary_import_no_torch_networkx_or_jsonschema():
     explains an invalid spec); only the named command's parser is built."""
     code = ("import contextlib, io, sys\nfrom archc.cli import main\nwith contextlib.redirect_stdout(io.StringIO()):\n"
             "    codes = [main(['check', 'resnet18']), main(['summary', 'efficientnet_b0'])]\n"
-            "unused = ('torch', 'networkx', 'jsonschema', 'archc.detect.cli', 'archc.importer.cli')\n"
+            "unused = ('torch', 'networkx', 'jsonschema', 'archc.cli.detection', 'archc.importer.cli')\n"
             "print(codes, sorted(m for m in unused if m in sys.modules))")
     done = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=300)
     assert done.stdout.strip() == "[0, 0] []", done.stderr

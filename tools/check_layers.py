@@ -57,13 +57,9 @@ KNOWN: dict[tuple[str, str], str] = {
        "algebra, which belongs below resolve (issue 28: the symbolic-size machinery becomes one module)",
     ("archc.api", "archc.train.weights"): "archc.compile(weights=...) loads weights with train's loader, which "
        "belongs in backend (train owner)",
-    ("archc.detect.cli", "archc.cli"): "detection's options use the CLI's option types: the detect options "
-       "belong in archc/cli/training.py, or import archc.cli.options (detect owner)",
 }
 # Import cycles known and owned elsewhere (sorted module names): why, and the way out.
 KNOWN_CYCLES: dict[tuple[str, ...], str] = {
-    ("archc.cli", "archc.cli.training", "archc.detect.cli"): "detect/cli.py imports the option types from the "
-       "package archc.cli, which imports its command modules: importing archc.cli.options breaks it (detect owner)",
     ("archc.importer.emit", "archc.importer.fold"): "fold and emit import each other (importer owner)",
 }
 

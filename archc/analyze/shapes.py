@@ -13,8 +13,8 @@ from math import ceil, prod
 from typing import Any
 
 from archc import blocks as library
-from archc.analyze.symbolic.algebra import Guards, NotSymbolic, evaluate, shape_key
 from archc.analyze.inplace import check_inplace
+from archc.analyze.symbolic.algebra import Guards, NotSymbolic, evaluate, shape_key
 from archc.errors import ArchcError, LimitError, ShapeError
 from archc.ir import Graph, Node
 from archc.ir.refs import output_ref

@@ -5,7 +5,7 @@
 | analysis.py | check, summary, diff (no torch) |
 | drawing.py | render, report |
 | model.py | build, export, bench (torch) |
-| training.py | train, predict, val (torch; detection routed to archc.detect.cli) |
+| training.py | train, predict, val (torch; detection routed to archc.cli.detection) |
 | library.py | list, blocks, schema |
 | lsp.py | lsp |
 | options.py | the option types and parsers every command shares |
@@ -33,7 +33,7 @@ from archc.errors import ArchcError, UsageError, format_error
 
 __all__ = ["main"]
 
-# The option types above are re-exported for archc.detect.cli; the commands by name, so that patching
+# The option types above are re-exported for older importers; the commands by name, so that patching
 # ``archc.cli._summary`` (as a test does) replaces the command that runs.
 _COMMANDS = {"check": _check, "build": _build, "summary": _summary, "diff": _diff, "render": _render,
              "report": _report, "train": _train, "predict": _predict, "val": _val, "export": _export,

@@ -42,6 +42,19 @@ def _build(args: argparse.Namespace) -> int:
         tensors = {k: v.detach().contiguous().cpu() for k, v in module.state_dict().items()}
         atomic_write(args.output, save(tensors, metadata={"archc_spec": graph.name}))
         print(f"wrote {args.output} ({len(tensors)} tensors)")
+    return _build_reports(module, args)
+
+
+def _build_reports(module: Any, args: argparse.Namespace) -> int:
+    """--structure prints the module tree with static shapes; --forward runs one checked forward."""
+    from archc.analyze.build_report import forward_check, structure
+
+    if args.structure:
+        print(structure(module, args.depth))
+    if args.forward:
+        report = forward_check(module, args.batch)
+        print(report.text())
+        return 0 if report.ok else 1
     return 0
 
 
@@ -51,6 +64,12 @@ def add_build(sub: Any) -> None:
     _weights_options(b, "torchvision (the twin's default pretrained weights), torchvision:NAME (e.g. "
                      "IMAGENET1K_V2), a run directory of archc train or a weights file (default: initial weights)")
     b.add_argument("--device", default=None, help="cpu, cuda or meta")
+    b.add_argument("--structure", action="store_true",
+                   help="print the module's tree with each submodule's static output shape and parameters")
+    b.add_argument("--depth", type=_int_from(0), default=None, help="with --structure: fold the tree below this depth")
+    b.add_argument("--forward", action="store_true",
+                   help="run one forward on random inputs and check the output shapes against the analysis")
+    b.add_argument("--batch", type=_int_from(1), default=1, help="with --forward: the batch size (default 1)")
 
 
 def _export(args: argparse.Namespace) -> int:

@@ -1,10 +1,11 @@
-"""`archc train`, `archc predict`, `archc val` (detection specs and runs are routed to archc.detect.cli)."""
+"""`archc train`, `archc predict`, `archc val` (detection specs and runs are routed to archc.cli.detection)."""
 
 from __future__ import annotations
 
 import argparse
 import json
 import os
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -13,7 +14,7 @@ from archc.errors import UsageError
 
 
 def _train(args: argparse.Namespace) -> int:
-    from archc.detect import cli as detect
+    from archc.cli import detection as detect
 
     if detect.is_detection(args):  # a YOLO head (or a detection run to resume): archc.detect's loop
         return detect.train(args)
@@ -115,7 +116,7 @@ def add_train(sub: Any) -> None:
 
 
 def _predict(args: argparse.Namespace) -> int:
-    from archc.detect import cli as detect
+    from archc.cli import detection as detect
 
     if detect.detection_run(args.spec):  # a detection run: boxes drawn on each image
         return detect.predict(args)
@@ -127,6 +128,8 @@ def _predict(args: argparse.Namespace) -> int:
         shares = ", ".join(f"{name} {p:.3f}" for name, p in r.top)
         also = f" and {r.overlay}" if r.overlay else ""
         print(f"{r.image}: {'wrote ' + str(r.mask) + also + ' (' + shares + ')' if r.mask else shares}")
+        for note in r.notes:  # a conversion beyond training's own steps (e.g. inverted ink)
+            print(f"note: {r.image}: {note}", file=sys.stderr)
     return 0
 
 
@@ -149,7 +152,7 @@ def add_predict(sub: Any) -> None:
 
 
 def _detect_cli() -> Any:
-    from archc.detect import cli
+    from archc.cli import detection as cli
 
     return cli
 

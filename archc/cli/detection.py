@@ -15,7 +15,7 @@ __all__ = ["add_train_options", "add_val_parser", "add_predict_options", "is_det
 
 
 def _types() -> tuple[Any, Any]:
-    from archc.cli import _int_from, _real
+    from archc.cli.options import _int_from, _real
 
     return _int_from, _real
 
@@ -79,14 +79,14 @@ def is_detection(args: argparse.Namespace) -> bool:
     if not args.spec:
         return False
     import archc
-    from archc.cli import _parse_input, _parse_set
+    from archc.cli.options import _parse_input, _parse_set
     from archc.detect.head import is_detection_spec
 
     return is_detection_spec(archc.check(args.spec, _parse_set(args.set), _parse_input(args.input)))
 
 
 def train(args: argparse.Namespace) -> int:
-    from archc.cli import _parse_input, _parse_set
+    from archc.cli.options import _parse_input, _parse_set
     from archc.detect.train import DetectConfig, train_detection
 
     if args.resume:
