@@ -119,3 +119,26 @@ def test_helpers_that_branch_on_sizes_trace(tmp_path: Path) -> None:
     x = torch.randn(2, 2, 8, 8)
     assert torch.equal(traced(x), model(x))
     assert "up" in _names(model)
+
+
+def test_train_only_nodes_by_path(tmp_path: Path) -> None:
+    """A train-only function node (run through the model's call table) is listed under its path in train
+    mode and extracted by it; eval mode has the eval nodes only."""
+    spec = tmp_path / "aux.yaml"
+    spec.write_text("name: aux\ninput: [3, 16, 16]\nnodes:\n  conv: {op: conv2d, out_channels: 4, kernel_size: 3}\n"
+                    "  pool: {op: adaptive_avg_pool2d, output_size: 1}\n  flat: flatten\n"
+                    "  head: {op: linear, out_features: 5}\n"
+                    "  aux_pool: {op: adaptive_avg_pool2d, output_size: 2, in: conv}\n  aux_flat: flatten\n"
+                    "  aux: {op: linear, out_features: 5}\noutputs: [head, {node: aux, train_only: true}]\n")
+    model = archc.compile(spec)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)
+        train, evaluation = get_graph_node_names(model)
+        features = create_feature_extractor(model, train_return_nodes={"aux_flat": "aux"},
+                                            eval_return_nodes={"flat": "flat"})
+    assert "aux_flat.flatten" in train and "aux" in train and "aux" not in evaluation
+    x = torch.randn(2, 3, 16, 16)
+    with torch.no_grad():
+        got = features.train()(x)["aux"]
+        want = model.aux_pool(model.conv(x)).flatten(1)
+    assert torch.equal(got, want)

@@ -120,7 +120,9 @@ def _create(tracer: Any, node: fx.Node, args: Any, kwargs: Any, scope: str, leaf
         tracer.current_module_qualname = scope  # type: ignore[attr-defined]
     try:
         return tracer.create_proxy("call_function", node.target, args, kwargs, name=name)
-    except NotImplementedError:  # an argument fx cannot write (modules.TrainCalls): run it on the proxies
+    except NotImplementedError:  # an argument fx cannot write (modules.TrainCalls): run it on the proxies,
+        if scoped:  # its nodes under the node's path (aux_flat.flatten)
+            tracer.current_module_qualname = ".".join(p for p in (scope, leaf) if p)
         return node.target(*args, **kwargs)  # type: ignore[operator]
     finally:
         if scoped:
