@@ -22,8 +22,8 @@ temporaries: then it lies between archc's figure and archc's figure plus the lar
 - layernorm, groupnorm: the mean and 1/std torch returns beside the output (fp32, two per row);
 - local_response_norm: F.local_response_norm's squared input padded along the channels, and its
   average pooled (two maps about the input's size alive at once);
-- self_attention with an odd number of heads (nn.MultiheadAttention's general path; the fast path,
-  even heads, is one kernel): the q/k/v projection and its contiguous copy (3 maps of the input's
+- self_attention with an odd number of heads or without bias (nn.MultiheadAttention's general path; the
+  fast path, even heads with biases, is one kernel): the q/k/v projection and its contiguous copy (3 maps of the input's
   size each), the attention output before out_proj and the log-sum-exp per head and token;
 - scaled_dot_product_attention: the log-sum-exp per head and token (CPU flash kernel);
 - matmul: a copy of each operand whose batch dims cannot be merged by a view (torch.matmul reshapes
@@ -145,7 +145,7 @@ def _lrn(node: Node, info: Any, batch: int) -> int:
 
 
 def _self_attention(node: Node, info: Any, batch: int) -> int:
-    if node.args["num_heads"] % 2 == 0:
+    if node.args["num_heads"] % 2 == 0 and node.args["bias"]:  # the fast path needs in_proj_bias
         return 0
     length, dim = info.in_shapes[0]
     return F32 * batch * (7 * length * dim + node.args["num_heads"] * length)
