@@ -200,6 +200,20 @@ def test_after_inserts_into_every_bottleneck_as_the_copied_block_does(tmp_path):
     assert (EXAMPLES / "resnet50_se.yaml").read_text().count("\n") < 30
 
 
+def test_replace_one_node_inside_an_inherited_block(tmp_path):
+    """The other edit: `replace: true` on one node of a block the base defines takes that node whole."""
+    spec = _write(tmp_path, "extends: resnet50\nname: r5\nblocks:\n  bottleneck:\n    nodes:\n      conv2:\n"
+                            "        replace: true\n        op: conv2d\n        out_channels: \"${planes}\"\n"
+                            "        kernel_size: 5\n        stride: \"${stride}\"\n        padding: 2\n"
+                            "        bias: false\n")
+    wide, base = archc.check(spec), archc.check("resnet50")
+    convs = [(n, wide.info[n.path].params) for n in wide.graph.nodes if n.path.endswith(".conv2")]
+    assert len(convs) == 16 and all(n.args["kernel_size"] == 5 for n, _ in convs)
+    grown = sum(p * 25 // 9 - p for p in (base.info[n.path].params for n, _ in convs))
+    assert wide.params == base.params + grown
+    assert [n.path for n in wide.graph.nodes] == [n.path for n in base.graph.nodes]
+
+
 def test_after_reads_the_node_it_follows_and_chains(tmp_path):
     spec = _write(tmp_path, """\
 extends: base.yaml
