@@ -12,6 +12,7 @@ from archc.blocks.registry import register
 from archc.errors import ShapeError
 
 MODES = ("nearest", "bilinear", "bicubic", "area", "nearest-exact")
+INTERPOLATING = ("bilinear", "bicubic")  # the modes torch takes align_corners with
 PARAMS = {
     "size": Param("int2|none", None, min=1),
     "scale_factor": Param("float2|none", None, min=0),
@@ -25,6 +26,9 @@ def shape(args: Args, ins: Sequence[Shape]) -> Shape:
     c, h, w = ins[0]
     if (args["size"] is None) == (args["scale_factor"] is None):
         raise ShapeError("give exactly one of size and scale_factor")
+    if args["align_corners"] is not None and args["mode"] not in INTERPOLATING:
+        raise ShapeError(f"align_corners is for the interpolating modes (bilinear, bicubic), not {args['mode']}",
+                         hint="drop align_corners, or use mode: bilinear (torch refuses it at run time)")
     if args["size"] is not None:
         return (c, *pair(args["size"]))
     sf = args["scale_factor"]
