@@ -70,3 +70,15 @@ def test_an_invalid_spec_still_gets_jsonschemas_located_errors(monkeypatch, caps
     monkeypatch.setattr(sys, "stdin", io.StringIO("name: x\ninput: [3, 8, 8]\nnodez: {}\n"))
     assert main(["check", "-"]) == 1
     assert "<stdin>:3:1: error: unknown key 'nodez' in the spec" in capsys.readouterr().err
+
+
+def test_blocks_name_shows_one_block_in_full(capsys):
+    """`archc blocks NAME`: the description and each argument's kind, default and bounds; a typo is a usage error."""
+    from archc.cli import main
+
+    assert main(["blocks", "parameter"]) == 0
+    out = capsys.readouterr().out
+    assert "batch_dim: bool; default True" in out and "stored as (1, *shape)" in out
+    assert "init: str; default 'zeros'; one of 'zeros'" in out
+    assert main(["blocks", "paramter"]) == 2
+    assert "did you mean parameter?" in capsys.readouterr().err

@@ -64,7 +64,8 @@ def window(args: Args, ins: Sequence[Shape], out: Shape) -> Window:
     return Window(stride=Fraction(ins[0][1], out[1]))
 
 
-register(Block("interpolate", __doc__ or "", PARAMS, shape, kind="function", function=function,
+register(Block("interpolate", "interpolate: resize a (C, H, W) map to `size` or by `scale_factor` "
+               "(torch.nn.functional.interpolate); align_corners only with bilinear and bicubic.", PARAMS, shape, kind="function", function=function,
                window=window, category="resize"))
 register(Block("resize_to", "resize_to: resize input 0 to the H, W of input 1 when they differ (U-Net skips).",
                {"mode": Param("str", "nearest", choices=MODES)}, resize_shape, kind="function",

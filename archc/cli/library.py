@@ -46,6 +46,8 @@ def add_list(sub: Any) -> None:
 def _blocks(args: argparse.Namespace) -> int:
     from archc import blocks
 
+    if args.name:
+        return _block_detail(args.name)
     for name in blocks.names():
         b = blocks.get(name)
         params = ", ".join(k if p.default is blocks.REQUIRED else f"{k}={p.default!r}" for k, p in b.params.items())
@@ -53,8 +55,39 @@ def _blocks(args: argparse.Namespace) -> int:
     return 0
 
 
+def _block_detail(name: str) -> int:
+    """`archc blocks NAME`: the whole description, each argument's kind, default, allowed values and bounds."""
+    from difflib import get_close_matches
+
+    from archc import blocks
+    from archc.errors import UsageError
+
+    if name not in blocks.names():
+        close = get_close_matches(name, blocks.names(), n=3)
+        raise UsageError(f"no block '{name}'", hint=f"did you mean {' or '.join(close)}?" if close else
+                         "`archc blocks` lists them all")
+    b = blocks.get(name)
+    low, high = b.arity
+    inputs = f"{low}" if low == high else f"{low} or more" if high is None else f"{low} to {high}"
+    print(f"{name} ({b.category}; {inputs} input{'s' if high != 1 else ''}"
+          + (f"; tags {', '.join(sorted(b.tags))}" if b.tags else "") + ")")
+    print(f"    {b.doc.strip()}")
+    for key, p in b.params.items():
+        facts = [p.kind, "required" if p.default is blocks.REQUIRED else f"default {p.default!r}"]
+        if p.choices:
+            facts.append(("one of " if p.kind == "str" else "or ") + ", ".join(map(repr, p.choices)))
+        if p.min is not None:
+            facts.append(f">= {p.min:g}")
+        if p.max is not None:
+            facts.append(f"<= {p.max:g}")
+        print(f"  {key}: {'; '.join(facts)}" + (f"\n      {p.doc}" if p.doc else ""))
+    return 0
+
+
 def add_blocks(sub: Any) -> None:
-    sub.add_parser("blocks", help="the block library").set_defaults(fn=_blocks)
+    b = sub.add_parser("blocks", help="the block library; `archc blocks NAME`: one block in full")
+    b.add_argument("name", nargs="?", help="a block: its description and each argument's kind, default and bounds")
+    b.set_defaults(fn=_blocks)
 
 
 def _schema(args: argparse.Namespace) -> int:
