@@ -10,9 +10,11 @@ import math
 
 import numpy as np
 
+from archc.train.shapes import SHAPE_NAMES
+from archc.train.shapes import inside as shape_inside
+
 __all__ = ["SHAPE_NAMES", "shapes_sample", "shapes_rng"]
 
-SHAPE_NAMES = ("circle", "rectangle", "triangle")
 MIN_VISIBLE = 0.5  # an occluded shape keeps at least this share of its pixels
 
 
@@ -34,21 +36,6 @@ def _texture(c: int, h: int, w: int, rng: np.random.Generator) -> np.ndarray:
     return 0.6 * smooth + stripes[:, :, None]
 
 
-def _inside(kind: int, yy: np.ndarray, xx: np.ndarray, cy: float, cx: float, r: float, turn: float) -> np.ndarray:
-    """Pixels (centres) of a circle (0), rotated rectangle (1) or triangle (2) centred at (cy, cx), size r."""
-    dy, dx = yy - cy, xx - cx
-    if kind == 0:
-        return dy * dy + dx * dx <= r * r
-    u = dx * math.cos(turn) + dy * math.sin(turn)
-    v = -dx * math.sin(turn) + dy * math.cos(turn)
-    if kind == 1:
-        return (np.abs(u) <= r) & (np.abs(v) <= 0.6 * r)
-    pts = [(r * math.cos(turn + k * 2 * math.pi / 3), r * math.sin(turn + k * 2 * math.pi / 3)) for k in range(3)]
-    side = [(pts[(k + 1) % 3][0] - pts[k][0]) * (dy - pts[k][1]) - (pts[(k + 1) % 3][1] - pts[k][1]) * (dx - pts[k][0])
-            for k in range(3)]
-    return ((side[0] >= 0) & (side[1] >= 0) & (side[2] >= 0)) | ((side[0] <= 0) & (side[1] <= 0) & (side[2] <= 0))
-
-
 def _place(h: int, w: int, rng: np.random.Generator, owner: np.ndarray, areas: list[int], visible: list[int]
            ) -> tuple[int, tuple[slice, slice], np.ndarray, np.ndarray] | None:
     """A shape that leaves every earlier one at least MIN_VISIBLE of its pixels in sight: (kind, its window, its
@@ -62,7 +49,7 @@ def _place(h: int, w: int, rng: np.random.Generator, owner: np.ndarray, areas: l
         y0, y1 = max(int(cy - r) - 1, 0), min(int(cy + r) + 2, h)
         x0, x1 = max(int(cx - r) - 1, 0), min(int(cx + r) + 2, w)
         yy, xx = np.mgrid[y0:y1, x0:x1].astype(np.float32) + 0.5
-        inside = _inside(kind, yy, xx, cy, cx, r, turn)
+        inside = shape_inside(kind, yy - cy, xx - cx, r, turn)
         if inside.sum() < 12:
             continue
         under = owner[y0:y1, x0:x1][inside]

@@ -12,6 +12,7 @@ import torch
 from torch.utils.data import Dataset, TensorDataset
 
 from archc.errors import UsageError
+from archc.train.shapes import inside as shape_inside
 
 __all__ = ["SHAPE_CLASSES", "check_mask_classes", "class_names", "data_config", "data_task", "describe", "image_tensor",
            "image_uint8", "make_datasets", "normalisation", "prepare", "shapes_image"]
@@ -194,22 +195,6 @@ def _texture(c: int, h: int, w: int, g: torch.Generator) -> torch.Tensor:
     return 0.6 * smooth + stripes
 
 
-def _inside(kind: int, yy: torch.Tensor, xx: torch.Tensor, cy: float, cx: float, r: float, turn: float
-            ) -> torch.Tensor:
-    """The pixels of a circle (1), rotated rectangle (2) or triangle (3) centred at (cy, cx), size r."""
-    dy, dx = yy - cy, xx - cx
-    if kind == 1:
-        return dy * dy + dx * dx <= r * r
-    u = dx * math.cos(turn) + dy * math.sin(turn)
-    v = -dx * math.sin(turn) + dy * math.cos(turn)
-    if kind == 2:
-        return (u.abs() <= r) & (v.abs() <= 0.6 * r)
-    corners = [(r * math.cos(turn + k * 2 * math.pi / 3), r * math.sin(turn + k * 2 * math.pi / 3)) for k in range(3)]
-    side = [((corners[(k + 1) % 3][0] - corners[k][0]) * (dy - corners[k][1])
-             - (corners[(k + 1) % 3][1] - corners[k][1]) * (dx - corners[k][0])) for k in range(3)]
-    return ((side[0] >= 0) & (side[1] >= 0) & (side[2] >= 0)) | ((side[0] <= 0) & (side[1] <= 0) & (side[2] <= 0))
-
-
 def shapes_image(c: int, h: int, w: int, g: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
     """One synthetic image (c, h, w) in [0, 1] and its mask (h, w): 1 to 4 circles, rectangles and
     triangles of random size, colour and texture over a textured, noisy background; later shapes
@@ -224,7 +209,7 @@ def shapes_image(c: int, h: int, w: int, g: torch.Generator) -> tuple[torch.Tens
         kind = int(torch.randint(1, 4, (1,), generator=g))
         r, cy, cx, turn, sign = torch.rand(5, generator=g).tolist()
         r = side * (0.15 + 0.15 * r)
-        inside = _inside(kind, yy, xx, cy * h, cx * w, r, turn * 2 * math.pi)
+        inside = shape_inside(kind - 1, yy - cy * h, xx - cx * w, r, turn * 2 * math.pi)  # kinds 1-3 here
         contrast = (0.25 + 0.35 * torch.rand(c, 1, 1, generator=g)) * (1 if sign > 0.5 else -1)
         fill = base + contrast + _texture(c, h, w, g) * 0.25
         image = torch.where(inside, fill, image)
