@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-__all__ = ["Loc", "ArchcError", "SpecError", "YamlError", "SchemaError", "ExprError",
+__all__ = ["Loc", "ArchcError", "InputShapeError", "SpecError", "YamlError", "SchemaError", "ExprError",
            "ResolveError", "ShapeError", "LimitError", "UsageError", "format_error"]
 
 
@@ -84,6 +84,11 @@ class ShapeError(SpecError):
 
 class LimitError(SpecError):
     """A spec over a configured size limit (parameters, nodes, repeats, ...)."""
+
+
+class InputShapeError(ArchcError, ValueError):
+    """A tensor given to a compiled model does not have the shape the spec's input declares (raised at run
+    time by archc.backend.inputs; also a ValueError, as torch's own shape complaints are)."""
 
 
 class UsageError(ArchcError):

@@ -93,3 +93,12 @@ def test_tracers_and_exporters_see_the_plain_forward(tmp_path: Path) -> None:
     sess = ort.InferenceSession(str(export(model, "onnx", tmp_path / "m.onnx")), providers=["CPUExecutionProvider"])
     (got,) = sess.run(None, {"image": x.numpy()})
     assert abs(got - want.numpy()).max() < 1e-5
+
+
+def test_a_fixed_size_spec_points_at_its_input_line():
+    """Run-time input errors carry the spec's `input:` location for numeric specs too (not only symbolic ones)."""
+    model = archc.compile("lenet5")
+    with pytest.raises(archc.InputShapeError) as info:
+        model(torch.ones(1, 3, 32, 32))
+    assert info.value.loc is not None and Path(info.value.loc.file).name == "lenet5.yaml" and info.value.loc.line > 1
+    assert "1 channel" not in info.value.message and "3 channels, not 1" in info.value.message

@@ -12,13 +12,9 @@ from typing import Any
 
 import torch
 
-from archc.errors import ArchcError
+from archc.errors import InputShapeError
 
 __all__ = ["InputShapeError", "input_error"]
-
-
-class InputShapeError(ArchcError, ValueError):
-    """A tensor given to the compiled model does not have the shape the spec's input declares."""
 
 
 def input_error(gm: Any, args: tuple[Any, ...], kwargs: dict[str, Any], cause: BaseException) -> InputShapeError | None:

@@ -147,9 +147,9 @@ def _build(source: SpecSource, params: dict[str, Any], input_shape: Any, limits:
     if data.get("init"):
         meta["init"] = init_rules(data, env, budget)
         check_parameter_nodes(meta["init"], nodes)
+    meta["input_loc"] = data.val_locs.get("input", data.loc)  # where "no size works" and run-time input errors point
     if symbols:
         meta["symbols"] = symbols
-        meta["input_loc"] = data.val_locs.get("input", data.loc)  # where "no size works" is reported
         if ex.shapes.reads:  # None: no expression read a size that depends on the symbolic ones
             meta["sized_by_stand_in"] = ex.shapes.size_read
     return Graph(str(data["name"]), tuple(inputs), tuple(nodes), outputs, tuple(groups), env, meta,
