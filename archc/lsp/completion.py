@@ -1,4 +1,5 @@
-"""Completion: op names, names inside `in:`, names inside `${`, and the arguments of a node's op."""
+"""Completion: op names, names inside `in:` (and `NAME.*` of a repeat), `share:`/`after:`/`else:` values, names
+inside `${`, and the arguments of a node's op with the language's node keys."""
 
 from __future__ import annotations
 
@@ -6,9 +7,10 @@ import re
 
 from archc import blocks as library
 from archc.load import LocDict
-from archc.lsp.state import DocState, Site, _blocks, _decl_text, _env, _lines_of, _show
+from archc.lsp.state import Body, DocState, Site, _blocks, _decl_text, _env, _lines_of, _show
 
-__all__ = ["op_names", "scope_names", "op_args", "op_of_mapping", "expr_names"]
+__all__ = ["op_names", "scope_names", "fanin_names", "link_names", "NODE_KEYS", "op_args", "op_of_mapping",
+           "expr_names"]
 
 
 def op_names(state: DocState | None) -> list[tuple[str, str]]:
@@ -21,9 +23,8 @@ def op_names(state: DocState | None) -> list[tuple[str, str]]:
     return out
 
 
-def scope_names(state: DocState, line: int) -> list[str]:
-    """Names an `in:` on this line may read: the innermost scope written around it (else the last
-    one above it)."""
+def _scope_at(state: DocState, line: int) -> Body | None:
+    """The innermost scope written around a line (else the last one above it)."""
     spans = []
     for body in state.bodies:
         lines = [loc.line for loc in body.names.values() if state.here(loc)]
@@ -31,7 +32,36 @@ def scope_names(state: DocState, line: int) -> list[str]:
             spans.append((min(lines), max(lines), body))
     inside = [s for s in spans if line <= s[1] + 1]
     pick = max(inside, key=lambda s: s[0]) if inside else max(spans, key=lambda s: s[1], default=None)
-    return ["input"] if pick is None else [*pick[2].names, *pick[2].inputs]
+    return None if pick is None else pick[2]
+
+
+def scope_names(state: DocState, line: int) -> list[str]:
+    """Names an `in:` on this line may read: the innermost scope written around it (else the last
+    one above it)."""
+    body = _scope_at(state, line)
+    return ["input"] if body is None else [*body.names, *body.inputs]
+
+
+def fanin_names(state: DocState, line: int) -> list[str]:
+    """`NAME.*` for every repeat of the scope around this line (an `in:` list reads all its units)."""
+    body = _scope_at(state, line)
+    if body is None:
+        return []
+    repeats = {s.name_loc for s in state.sites if isinstance(s.spec, LocDict) and "repeat" in s.spec}
+    return [f"{name}.*" for name, loc in body.names.items() if loc in repeats]
+
+
+def link_names(state: DocState, line: int, key: str) -> list[str]:
+    """Names a `share:`, `after:` or `else:` value on this line may name: the nodes of its scope (`else:` also
+    its inputs)."""
+    body = _scope_at(state, line)
+    return [] if body is None else [*body.names, *(body.inputs if key == "else" else ())]
+
+
+# the language's node keys offered beside an op's arguments: (key, detail)
+NODE_KEYS = (("share", "share: NODE — call that node's (or group's) weights instead of owning them"),
+             ("after", "after: NODE — insert this node right after its sibling NODE (readers of NODE read it)"),
+             ("else", "else: NAME — the input a node with several inputs stands for when its `when:` is false"))
 
 
 def op_args(state: DocState | None, op: str) -> list[tuple[str, str, str]]:

@@ -9,15 +9,18 @@ from archc.analyze import NodeInfo
 from archc.analyze.summary import fmt_count
 from archc.errors import ArchcError, Loc, rel
 from archc.expr import interpolate, is_expr
+from archc.ir import Group, Node
 from archc.load import LocDict, load_file
 from archc.lsp.state import DocState, Site, Value, _blocks, _decl_text, _env, _shape_text, _show
 from archc.resolve import spec_file
 
-__all__ = ["at", "value_at", "hover_node", "hover_op", "inlay_hints", "hover_value", "param_origins", "hover_param"]
+__all__ = ["at", "value_at", "hover_node", "hover_op", "inlay_hints", "hover_value", "param_origins", "hover_param",
+           "hover_link", "hover_fanin"]
 
 
 def at(state: DocState, line: int, col: int) -> tuple[str, Site | None, Any]:
-    """What is written at a position: ('name'|'op'|'ref'|'file'|'value', site, detail) or ('', None, None)."""
+    """What is written at a position: ('name'|'op'|'ref'|'share'|'after'|'else'|'file'|'value', site, detail)
+    or ('', None, None)."""
     def hit(loc: Loc | None) -> bool:
         if loc is None or not state.here(loc) or loc.line != line:
             return False
@@ -32,6 +35,9 @@ def at(state: DocState, line: int, col: int) -> tuple[str, Site | None, Any]:
         for ref, rloc in site.refs:
             if hit(rloc):
                 return "ref", site, ref
+        for key, name, lloc in site.links:
+            if hit(lloc):
+                return key, site, name
     for loc, _, target in state.file_refs:
         if hit(loc):
             return "file", None, target
@@ -80,6 +86,7 @@ def hover_node(state: DocState, site: Site) -> str | None:
                   f"- output: {_shape_text(i)}",
                   f"- params: {i.params:,}", f"- MACs: {fmt_count(i.macs)}",
                   f"- receptive field: {_rf_text(i)}"]
+    lines += _weights_lines(state, groups, nodes)
     if count > 1:
         shapes = state.shapes_of(site)
         paths = [g.path for g in groups] + [n.path for n in nodes]
@@ -88,6 +95,120 @@ def hover_node(state: DocState, site: Site) -> str | None:
     if _assumed(state, groups, nodes):
         lines.append("- assumed: an input comes from a node with an error, taken as passing its input through")
     return "\n".join(lines)
+
+
+def _members(state: DocState, path: str) -> list[Node]:
+    assert state.analysis is not None
+    return [n for n in state.analysis.graph.nodes if n.path.startswith(path + ".")]
+
+
+def _group_owners(state: DocState, path: str) -> list[str]:
+    """The groups (or nodes) whose weights the nodes under a group call: for each sharing member
+    ``path.X``, its owner ``O.X`` gives ``O``."""
+    out: dict[str, None] = {}
+    for n in _members(state, path):
+        if n.shares is None:
+            continue
+        rest = n.path[len(path):]
+        out[n.shares[:-len(rest)] if n.shares.endswith(rest) else n.shares] = None
+    return list(out)
+
+
+def _weights_lines(state: DocState, groups: list[Group], nodes: list[Node]) -> list[str]:
+    """`share:` in a node's hover: whose weights the first instance calls, or who calls its weights."""
+    assert state.analysis is not None
+    info, graph = state.analysis.info, state.analysis.graph
+    if groups:
+        g = groups[0]
+        owners = _group_owners(state, g.path)
+        own = sum(info[n.path].params for n in _members(state, g.path) if n.path in info)
+        if owners:
+            return [f"- weights of {', '.join(owners)} ({own:,} own parameters)"]
+        users = list(dict.fromkeys(m.path[:-len(m.shares) + len(g.path)] for m in graph.nodes
+                                   if m.shares is not None and m.shares.startswith(g.path + ".")
+                                   and m.path.endswith(m.shares[len(g.path):])))
+    else:
+        n = nodes[0]
+        if n.shares is not None:
+            return [f"- weights of {n.shares} ({info[n.path].params if n.path in info else 0:,} own parameters)"]
+        users = [m.path for m in graph.nodes if m.shares == n.path]
+    return [f"- its weights are shared by {', '.join(users[:8])}{', ...' if len(users) > 8 else ''}"] if users else []
+
+
+def hover_link(state: DocState, site: Site, key: str, name: str) -> str | None:
+    """Markdown for a `share:` value (the owner and the parameters shared), or an `after:`/`else:` value (the
+    node it names, as a hover on that node)."""
+    if key != "share":
+        target = _site_named(state, site, name)
+        return hover_node(state, target) if target is not None else None
+    if state.analysis is None:
+        return f"**share: `{name}`**: not analysed (the spec does not resolve)"
+    groups, nodes = state.units(site)
+    if not groups and not nodes:
+        return None
+    rows = []
+    every: list[Group | Node] = [*groups, *nodes]
+    for unit in every[:8]:
+        if isinstance(unit, Group):
+            owners, pairs = _group_owners(state, unit.path), [n for n in _members(state, unit.path) if n.shares]
+        else:
+            owners, pairs = ([unit.shares], [unit]) if unit.shares else ([], [])
+        sizes = {n.path: state.analysis.info[n.shares].params for n in pairs
+                 if n.shares is not None and n.shares in state.analysis.info}
+        pairs = [n for n in pairs if sizes.get(n.path)]  # the layers with parameters
+        shared = sum(sizes.values())
+        what = ", ".join(f"`{o}` ({_label(state, o)})" for o in owners) or "nothing (not linked)"
+        rows.append(f"- `{unit.path}` calls the weights of {what}: {shared:,} parameters in {len(pairs)} layer(s)")
+        if len(groups) + len(nodes) == 1:
+            rows += [f"  - {n.path} → {n.shares}: {sizes[n.path]:,}" for n in pairs[:8]]
+            rows += ["  - ..."] if len(pairs) > 8 else []
+    more = ["- ..."] if len(groups) + len(nodes) > 8 else []
+    return "\n".join([f"**share: `{name}`**: one set of weights, owned by the target (counted once)", *rows, *more])
+
+
+def _label(state: DocState, path: str) -> str:
+    assert state.analysis is not None
+    group = next((g for g in state.analysis.graph.groups if g.path == path), None)
+    if group is not None:
+        return group.label
+    info = state.analysis.info.get(path)
+    return info.node.op if info is not None else "?"
+
+
+def _site_named(state: DocState, site: Site, name: str) -> Site | None:
+    """The site written under ``name`` in the scope of ``site``."""
+    loc = site.body.names.get(name)
+    return next((s for s in state.sites if loc is not None and s.name_loc == loc), None)
+
+
+def hover_fanin(state: DocState, site: Site, ref: str) -> str | None:
+    """Markdown for `NAME.*` in an `in:` list: the units of the repeat NAME it stands for (per instance)."""
+    target = _site_named(state, site, ref[:-2])
+    if target is None:
+        return None
+    if state.analysis is None:
+        return f"**`{ref}`**: not analysed (the spec does not resolve)"
+    groups, nodes = state.units(target)
+    if not groups:
+        return f"**`{ref}`**: `{ref[:-2]}` is no repeat here" if nodes else \
+            f"**`{ref}`**: no units (the repeat is skipped or not built)"
+    lines = [f"**`{ref}`**: every unit of the repeat `{ref[:-2]}`, in order"]
+    for g in groups[:3]:
+        units = _units(state, g.path)
+        lines.append(f"- `{g.path}` ({g.label}): {len(units)} unit(s)")
+        lines += [f"  - {u}: {shape}" for u, shape in units[:8]] + (["  - ..."] if len(units) > 8 else [])
+    return "\n".join(lines + (["- ..."] if len(groups) > 3 else []))
+
+
+def _units(state: DocState, path: str) -> list[tuple[str, str]]:
+    """(path, output shape) of each direct child of a repeat group, in execution order."""
+    assert state.analysis is not None
+    out: dict[str, None] = {}
+    for n in _members(state, path):
+        out[path + "." + n.path[len(path) + 1:].split(".")[0]] = None
+    info = state.analysis.info
+    return [(u, _shape_text(info[u]) if u in info else
+             ", ".join(_shape_text(i) for i in state.group_outputs(u)) or "?") for u in out]
 
 
 def _assumed(state: DocState, groups: list[Any], nodes: list[Any]) -> bool:

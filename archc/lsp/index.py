@@ -10,6 +10,9 @@ from archc.expr import is_expr
 from archc.load import LocDict, LocList
 from archc.lsp.state import Body, DocState, Site, Value
 from archc.resolve import spec_file
+from archc.resolve.names import written_name
+
+LINK_KEYS = ("share", "after", "else")  # node keys whose value names a node of the scope
 
 
 def _index(state: DocState, data: LocDict) -> None:
@@ -25,7 +28,7 @@ def _index(state: DocState, data: LocDict) -> None:
             inputs = tuple(bdef["inputs"]) if isinstance(bdef.get("inputs"), list) else ("input",)
             body = bdef.get("nodes", bdef.get("seq"))
             if isinstance(body, (LocDict, LocList)):
-                _walk_body(state, body, inputs)
+                state.block_bodies[name] = _walk_body(state, body, inputs)
 
 
 def _file_refs(state: DocState, data: LocDict) -> None:
@@ -45,19 +48,20 @@ def _file_refs(state: DocState, data: LocDict) -> None:
             continue  # reported as a diagnostic by the load
 
 
-def _walk_body(state: DocState, body: LocDict | LocList, inputs: tuple[str, ...]) -> None:
+def _walk_body(state: DocState, body: LocDict | LocList, inputs: tuple[str, ...]) -> Body:
     scope = Body(dict(body.key_locs) if isinstance(body, LocDict) else {}, inputs)
     state.bodies.append(scope)
     if isinstance(body, LocDict):
         for name, spec in body.items():
             _walk_node(state, spec, body.val_locs[name], scope, name, body.key_locs[name], (body, name))
-        return
+        return scope
     for i, (item, loc) in enumerate(zip(body, body.locs)):
         if isinstance(item, LocDict) and "each" in item:
             if isinstance(item.get("items"), LocList):
                 _walk_items(state, item["items"], scope)
         else:
             _walk_node(state, item, loc, scope, None, None, (body, i))
+    return scope
 
 
 def _walk_items(state: DocState, items: LocList, scope: Body) -> None:
@@ -79,15 +83,19 @@ def _walk_node(state: DocState, spec: Any, loc: Loc, scope: Body, name: str | No
     site = Site(name, name_loc, spec.get("op"), spec.val_locs.get("op"), spec.loc, scope, spec=spec,
                 holder=held[0], key=held[1])
     raw = spec.get("in")
-    if isinstance(raw, LocList):
-        site.refs = [(str(r), rl) for r, rl in zip(raw, raw.locs) if isinstance(r, str)]
-    elif isinstance(raw, str) and "in" in spec.val_locs:
-        site.refs = [(raw, spec.val_locs["in"])]
+    if isinstance(raw, LocList):  # a name written as a plain number (`in: [6, 4]`) is the node named 6
+        site.refs = [(str(written_name(r)), rl) for r, rl in zip(raw, raw.locs) if isinstance(written_name(r), str)]
+    elif isinstance(written_name(raw), str) and "in" in spec.val_locs:
+        site.refs = [(str(written_name(raw)), spec.val_locs["in"])]
+    for key in LINK_KEYS:  # `share: enc_a`, `after: bn3`, `else: cv2`: names of the scope, as `in:`
+        value = written_name(spec.get(key))
+        if isinstance(value, str) and state.here(spec.val_locs.get(key)):
+            site.links.append((key, value, spec.val_locs[key]))
     state.sites.append(site)
     inner = spec.get("nodes", spec.get("seq"))
     if isinstance(inner, (LocDict, LocList)):
         declared = spec.get("inputs")
-        _walk_body(state, inner, tuple(declared) if isinstance(declared, list) else ("input",))
+        site.inner = _walk_body(state, inner, tuple(declared) if isinstance(declared, list) else ("input",))
 
 
 def _index_values(state: DocState, data: LocDict) -> None:

@@ -22,6 +22,7 @@ __all__ = ["ArchcServer", "server"]
 
 _OP_CONTEXT = re.compile(r"""(?:^|[{,\s])op:\s*["']?[\w.-]*$|^\s*-\s+[\w.-]*$""")
 _IN_CONTEXT = re.compile(r"""(?:^|[{,\s])in:\s*(?:\[[^\]]*)?["']?[\w.\[\]-]*$""")
+_LINK_CONTEXT = re.compile(r"""(?:^|[{,\s])(share|after|else):\s*["']?[\w.-]*$""")  # a node-naming value
 _EXPR_CONTEXT = re.compile(r"\$\{[^}]*$")
 _KEY_CONTEXT = re.compile(r"""(?:^\s*|[{,]\s*)(\w*)$""")  # a key being typed in a block or flow mapping
 _TRIGGERS = [":", " ", "[", ",", '"', "'", "{"]
@@ -162,6 +163,10 @@ async def hover(ls: ArchcServer, params: types.HoverParams) -> types.Hover | Non
     text = doc.hover_node(state, site) if kind == "name" else doc.hover_op(state, detail) if kind == "op" else None
     if kind == "value":
         text = doc.hover_value(state, detail)
+    elif kind in ("share", "after", "else"):
+        text = doc.hover_link(state, site, kind, detail)
+    elif kind == "ref" and site is not None and str(detail).endswith(".*"):
+        text = doc.hover_fanin(state, site, detail)
     if text is None:
         return None
     return types.Hover(types.MarkupContent(types.MarkupKind.Markdown, text))
@@ -201,6 +206,11 @@ async def completion(ls: ArchcServer, params: types.CompletionParams) -> types.C
     elif _IN_CONTEXT.search(before):
         names = doc.scope_names(state, p.line + 1) if state is not None else ["input"]
         items = [types.CompletionItem(n, kind=types.CompletionItemKind.Reference) for n in names]
+        items += [types.CompletionItem(n, kind=types.CompletionItemKind.Reference, detail="every unit of the repeat")
+                  for n in (doc.fanin_names(state, p.line + 1) if state is not None else [])]
+    elif link := _LINK_CONTEXT.search(before):
+        names = doc.link_names(state, p.line + 1, link.group(1)) if state is not None else []
+        items = [types.CompletionItem(n, kind=types.CompletionItemKind.Reference) for n in names]
     elif _OP_CONTEXT.search(before):
         items = [types.CompletionItem(name, kind=types.CompletionItemKind.Function, detail=detail)
                  for name, detail in doc.op_names(state)]
@@ -210,13 +220,15 @@ async def completion(ls: ArchcServer, params: types.CompletionParams) -> types.C
 
 
 def _arg_items(state: DocState, line: int, col: int, text: str) -> list[types.CompletionItem]:
-    """An op's arguments not written yet, once the node's op is known."""
+    """An op's arguments not written yet, once the node's op is known, and the node keys `share`, `after`, `else`."""
     op, written = doc.op_of_mapping(state, line, col, text)
     if op is None:
         return []
     return [types.CompletionItem(name, kind=types.CompletionItemKind.Property, detail=detail,
                                  documentation=help_ or None, insert_text=f"{name}: ")
-            for name, detail, help_ in doc.op_args(state, op) if name not in written]
+            for name, detail, help_ in doc.op_args(state, op) if name not in written] + \
+        [types.CompletionItem(name, kind=types.CompletionItemKind.Keyword, detail=detail, insert_text=f"{name}: ")
+         for name, detail in doc.NODE_KEYS if name not in written]
 
 
 _KIND = {"block": types.SymbolKind.Class, "group": types.SymbolKind.Namespace, "node": types.SymbolKind.Field}

@@ -62,6 +62,8 @@ class Site:
     spec_loc: Loc
     body: Body
     refs: list[tuple[str, Loc]] = field(default_factory=list)
+    links: list[tuple[str, str, Loc]] = field(default_factory=list)  # (share|after|else, name written, where)
+    inner: Body | None = None  # the scope of a group's `nodes:`/`seq:`
     spec: Any = None  # the node as loaded, and where it is held (holder[key]): recovery swaps it out
     holder: Any = None
     key: Any = None
@@ -105,6 +107,7 @@ class DocState:
     sites: list[Site] = field(default_factory=list)
     bodies: list[Body] = field(default_factory=list)
     block_defs: dict[str, Loc] = field(default_factory=dict)
+    block_bodies: dict[str, Body] = field(default_factory=dict)  # a spec block's scope (written in this document)
     file_refs: list[tuple[Loc, str, Path]] = field(default_factory=list)  # extends/imports values -> file
     values: list[Value] = field(default_factory=list)  # `${...}` values, params and block arguments written here
     bases: dict[Path, bytes] | None = None  # the bytes of each extended/imported file read (None: not reusable)

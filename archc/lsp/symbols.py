@@ -9,7 +9,7 @@ from typing import Any
 
 from archc.errors import Loc
 from archc.load import LocDict, LocList
-from archc.lsp.state import DocState, Site, _lines_of
+from archc.lsp.state import Body, DocState, Site, _lines_of
 
 __all__ = ["definition", "Symbol", "symbols"]
 
@@ -18,11 +18,34 @@ def definition(state: DocState, kind: str, site: Site | None, detail: Any) -> Lo
     """Where a block used as an op, a name read by `in:`, or an extends/imports file is defined."""
     if kind == "op" and isinstance(detail, str):
         return state.block_defs.get(detail)
-    if kind == "ref" and site is not None and isinstance(detail, str):
-        return site.body.names.get(re.sub(r"\[\d+\]$", "", detail))
+    if kind == "ref" and site is not None and isinstance(detail, str):  # `name`, `name[K]`, `name.*`
+        return site.body.names.get(re.sub(r"(\[\d+\]|\.\*)$", "", detail))
+    if kind in ("share", "after", "else") and site is not None and isinstance(detail, str):
+        return _path_target(state, site.body, detail)
     if kind == "file" and isinstance(detail, Path):
         return detail
     return None
+
+
+def _path_target(state: DocState, body: Body, path: str) -> Loc | None:
+    """Where the node at a path relative to a scope is written (`enc_a`, `enc_a.conv1` through a group or a spec
+    block's body, `m.0.cv1` through a repeat's unit); as deep as the document says."""
+    parts = path.split(".")
+    loc = body.names.get(parts[0])
+    unit = False  # the next part names a unit of a repeat
+    for part in parts[1:]:
+        site = next((s for s in state.sites if loc is not None and s.name_loc == loc), None)
+        if site is None:
+            break
+        if not unit and isinstance(site.spec, LocDict) and "repeat" in site.spec:
+            unit = True
+            continue
+        unit = False
+        inner = site.inner or (state.block_bodies.get(site.op) if isinstance(site.op, str) else None)
+        if inner is None or part not in inner.names:
+            break
+        loc = inner.names[part]
+    return loc
 
 
 # -- document symbols ------------------------------------------------------------------------------
