@@ -163,3 +163,11 @@ def test_identity_modules_leave_no_node(tmp_path: Path) -> None:
     net = nn.Sequential(nn.Conv2d(3, 4, 1), nn.Identity(), nn.ReLU())
     text = _roundtrip(net, (3, 4, 4), tmp_path)
     assert "identity" not in text and "  2: relu" in text
+
+
+def test_activations_with_their_own_ops_import_exact(tmp_path: Path) -> None:
+    """PReLU (its weight at the node's path), Mish, ELU, Softplus, GroupNorm: issue 26's ops as leaves."""
+    net = nn.Sequential(nn.Conv2d(3, 4, 1), nn.PReLU(4, init=0.1), nn.Mish(), nn.ELU(alpha=0.5),
+                        nn.Softplus(beta=2.0), nn.GroupNorm(2, 4))
+    text = _roundtrip(net, (3, 4, 4), tmp_path)
+    assert "{op: prelu, num_parameters: 4, init: 0.1}" in text and "{op: elu, alpha: 0.5}" in text

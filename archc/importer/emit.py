@@ -359,7 +359,7 @@ def lines(node: Node, indent: int, blocks: dict[str, Node]) -> list[str]:
     pad = " " * indent
     out: list[str] = []
     names = list(node.get("nodes", {}))
-    seq = node.get("_seq") and names == [str(k) for k in range(len(names))] and all(
+    seq = indent > 0 and node.get("_seq") and names == [str(k) for k in range(len(names))] and all(  # top: nodes:
         implicit(c["in"], names[k - 1] if k else None) for k, c in enumerate(node["nodes"].values()))
     out.append(pad + ("seq:" if seq else "nodes:"))
     before: str | None = None

@@ -92,6 +92,8 @@ MODULE_OPS[nn.Softmax] = ("softmax", lambda m: {"dim": m.dim})
 MODULE_OPS[nn.ChannelShuffle] = ("channel_shuffle", lambda m: {"groups": m.groups})
 MODULE_OPS[nn.Mish] = ("mish", lambda m: {"inplace": m.inplace})
 MODULE_OPS[nn.ELU] = ("elu", lambda m: {"alpha": m.alpha, "inplace": m.inplace})
+MODULE_OPS[nn.PReLU] = ("prelu", lambda m: {"num_parameters": m.num_parameters, "init": float(m.init)})
+MODULE_OPS[nn.Softplus] = ("softplus", lambda m: {"beta": m.beta, "threshold": m.threshold})
 
 # Modules mapped to one op at their own path followed by parameter-free children (timm's BatchNormAct2d:
 # batchnorm2d, then its drop and act), each written as a sibling node NAME_CHILD.
@@ -343,8 +345,8 @@ def op_names() -> list[str]:
 # Python names whose nearest archc op difflib would not find.
 NEAREST = {"upsample": "interpolate", "upsamplingnearest2d": "interpolate", "upsamplingbilinear2d": "interpolate",
            "multiheadattention": "self_attention", "convtranspose2d": "conv_transpose2d", "cumsum": "sum",
-           "zeropad2d": "pad", "constantpad2d": "pad", "reflectionpad2d": "pad", "mish": "silu", "elu": "leaky_relu",
-           "prelu": "leaky_relu", "embedding": "linear", "lstm": "linear", "gru": "linear"}
+           "zeropad2d": "pad", "constantpad2d": "pad", "reflectionpad2d": "pad", "embedding": "linear",
+           "lstm": "linear", "gru": "linear", "einsum": "matmul"}
 
 
 def nearest(name: str) -> str:
