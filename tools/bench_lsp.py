@@ -2,7 +2,7 @@
 whole-process `archc check` of the same file, measured in the same run (issue 28's goal: a value edit
 <= 20 ms, <= 0.02x of the check).
 
-    python tools/bench_lsp.py [--edits 10] [--checks 3] [--burst 5]
+    python tools/bench_lsp.py [--edits 10] [--checks 3] [--burst 5] [--memo both|on|off]
 
 Specs (issue 28): EfficientNet-B7, whose edit is its num_classes, and a ~1,000-node ResNet-50 with layers
 [3, 4, 90, 3], whose edit is the depth of its third stage. Three kinds of change, each timed to the
@@ -13,8 +13,10 @@ diagnostics published for its version (p50 of ``--edits``):
   resolve, analysis and lint again;
 - burst: ``--burst`` value changes sent back to back, timed from the first to the diagnostics of the
   last (the server analyses only the last).
-Both the server and the checks run with bytecode caches, as an installed package does (the caches go to
-a temporary PYTHONPYCACHEPREFIX; PYTHONDONTWRITEBYTECODE is dropped).
+With ``--memo both`` (the default) every figure is measured twice in the same run, by a server and checks
+with the block-instance memo of archc/resolve/memo.py off (``ARCHC_MEMO=0``), then on, and the ratio
+off/on is printed. Both the server and the checks run with bytecode caches, as an installed package does
+(the caches go to a temporary PYTHONPYCACHEPREFIX; PYTHONDONTWRITEBYTECODE is dropped).
 """
 
 from __future__ import annotations
@@ -42,7 +44,7 @@ ENV = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
 class Client:
     """One `archc lsp` process; waits for the diagnostics of each change."""
 
-    def __init__(self) -> None:
+    def __init__(self, env: dict[str, str]) -> None:
         self.loop = asyncio.new_event_loop()
         self.client = LanguageClient("archc-bench", "1")
         self.arrived: dict[str, int] = {}
@@ -53,7 +55,7 @@ class Client:
             self.arrived[params.uri] = self.arrived.get(params.uri, 0) + 1
             self.version[params.uri] = params.version
 
-        self.run(self.client.start_io(sys.executable, "-m", "archc", "lsp", cwd=str(ROOT), env=ENV))
+        self.run(self.client.start_io(sys.executable, "-m", "archc", "lsp", cwd=str(ROOT), env=env))
         self.run(self.client.initialize_async(T.InitializeParams(capabilities=T.ClientCapabilities())))
         self.client.initialized(T.InitializedParams())
 
@@ -98,13 +100,13 @@ class Client:
         self.loop.close()
 
 
-def whole_process_check(path: Path, runs: int) -> float:
+def whole_process_check(path: Path, runs: int, env: dict[str, str] = ENV) -> float:
     """Median seconds of `python -m archc check -q FILE` (interpreter start, imports, load, analysis, lint)."""
     times = []
     for _ in range(runs):
         start = time.perf_counter()
         subprocess.run([sys.executable, "-m", "archc", "check", "-q", str(path)], cwd=ROOT, check=True,
-                       stdout=subprocess.DEVNULL, env=ENV)
+                       stdout=subprocess.DEVNULL, env=env)
         times.append(time.perf_counter() - start)
     return statistics.median(times)
 
@@ -114,42 +116,60 @@ def main() -> int:
     ap.add_argument("--edits", type=int, default=10, help="didChange per spec (the median is reported)")
     ap.add_argument("--checks", type=int, default=3, help="whole-process checks per spec (median)")
     ap.add_argument("--burst", type=int, default=5, help="value changes per burst (3 bursts, median)")
+    ap.add_argument("--memo", choices=["both", "on", "off"], default="both",
+                    help="the block-instance memo (ARCHC_MEMO): off then on in the same run, or one of them")
     args = ap.parse_args()
     tmp = Path(tempfile.mkdtemp(prefix="archc-bench-lsp-"))
     ENV["PYTHONPYCACHEPREFIX"] = str(tmp / "pycache")
     whole_process_check(ROOT / "specs" / "lenet5.yaml", 1)  # writes the bytecode caches
-    client = Client()
-    print(f"{'spec':<20} {'nodes':>6} {'open':>6} {'comment':>8} {'value':>6} {'burst':>6} {'check':>6} "
+    modes = {"both": ["off", "on"], "on": ["on"], "off": ["off"]}[args.memo]
+    print(f"{'spec':<20} {'memo':>4} {'nodes':>6} {'open':>6} {'comment':>8} {'value':>6} {'burst':>6} {'check':>6} "
           f"{'value/check':>11}   (ms; p50)")
-    try:
-        for name, template, k0 in SPECS:
-            path = tmp / f"{name.split()[0]}.yaml"
-            text = template.format(k=k0)
-            path.write_text(text)
-            nodes = _nodes(path)
-            first = client.open(path, text)
-            version = 2
-            comments = []
-            for k in range(args.edits):
-                comments.append(client.change(path, [f"{text}\n# edit {k}\n"], version))
-                version += 1
-            values = []
-            for k in range(args.edits):
-                values.append(client.change(path, [template.format(k=k0 + 1 + k)], version))
-                version += 1
-            bursts = []
-            for b in range(3):
-                texts = [template.format(k=k0 - 1 - b * args.burst - k) for k in range(args.burst)]  # unseen values
-                bursts.append(client.change(path, texts, version))
-                version += len(texts)
-            comment, value, burst = (statistics.median(x) * 1000 for x in (comments, values, bursts))
-            check = whole_process_check(path, args.checks) * 1000
-            print(f"{name:<20} {nodes:>6} {first * 1000:>6.0f} {comment:>8.0f} {value:>6.0f} {burst:>6.0f} "
-                  f"{check:>6.0f} {value / check:>10.3f}x", flush=True)
-    finally:
-        client.close()
+    rows: dict[tuple[str, str], tuple[float, ...]] = {}
+    for mode in modes:
+        env = {**ENV, "ARCHC_MEMO": "1" if mode == "on" else "0"}
+        client = Client(env)
+        try:
+            for name, template, k0 in SPECS:
+                rows[name, mode] = row = _measure(client, tmp, name, template, k0, args, env)
+                print(f"{name:<20} {mode:>4} {row[0]:>6.0f} " + " ".join(f"{x:>{w}.0f}" for x, w in
+                      zip(row[1:6], (6, 8, 6, 6, 6))) + f" {row[3] / row[5]:>10.3f}x", flush=True)
+        finally:
+            client.close()
+    if len(modes) == 2:
+        for name, *_ in SPECS:
+            off, on = rows[name, "off"], rows[name, "on"]
+            print(f"{name:<20} memo off/on: value {off[3] / on[3]:.2f}x, burst {off[4] / on[4]:.2f}x, "
+                  f"check {off[5] / on[5]:.2f}x")
     print("goal: value <= 20 ms and <= 0.02x of the whole-process check")
     return 0
+
+
+def _measure(client: Client, tmp: Path, name: str, template: str, k0: int, args: argparse.Namespace,
+             env: dict[str, str]) -> tuple[float, ...]:
+    """(nodes, open, comment, value, burst, check): ms, p50 of each kind of change."""
+    path = tmp / f"{name.split()[0]}.yaml"
+    text = template.format(k=k0)
+    path.write_text(text)
+    nodes = _nodes(path)
+    first = client.open(path, text)
+    version = 2
+    comments = []
+    for k in range(args.edits):
+        comments.append(client.change(path, [f"{text}\n# edit {k}\n"], version))
+        version += 1
+    values = []
+    for k in range(args.edits):
+        values.append(client.change(path, [template.format(k=k0 + 1 + k)], version))
+        version += 1
+    bursts = []
+    for b in range(3):
+        texts = [template.format(k=k0 - 1 - b * args.burst - k) for k in range(args.burst)]  # unseen values
+        bursts.append(client.change(path, texts, version))
+        version += len(texts)
+    comment, value, burst = (statistics.median(x) * 1000 for x in (comments, values, bursts))
+    check = whole_process_check(path, args.checks, env) * 1000
+    return nodes, first * 1000, comment, value, burst, check
 
 
 def _nodes(path: Path) -> int:

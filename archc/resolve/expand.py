@@ -19,6 +19,7 @@ from archc.expr.lazy import Lazy
 from archc.ir import Group, Node
 from archc.ir.refs import output_ref
 from archc.load import LocDict, LocList
+from archc.resolve.memo import expand_instance
 from archc.resolve.names import UnknownName, check_name, written_name
 from archc.resolve.shapes_so_far import ShapesSoFar
 from archc.schema import RESERVED_KEYS
@@ -99,6 +100,7 @@ class Expander:
         self.renamed: dict[tuple[int, str], str] = {}  # while a node with `after: X` expands: what its names read
         self.originals: dict[tuple[int, str], str] = {}  # a name some `after:` took over -> its own node's binding
         self.shares: list[ShareRequest] = []
+        self.demand = self.step_demand = self.deepest = 0  # peaks of count() and depth: what a memo replay needs
 
     # -- scopes and names -------------------------------------------------
     def new_scope(self, prefix: str, inputs: Mapping[str, tuple[str, Any]]) -> int:
@@ -206,6 +208,8 @@ class Expander:
         return self.value(spec[key], env, spec.val_locs.get(key)) if key in spec else default
 
     def count(self, n: int, loc: Loc | None, what: str) -> None:
+        self.demand = max(self.demand, len(self.pending) + n)
+        self.step_demand = max(self.step_demand, self.budget.used + n)  # a budget.room(n) follows each count(n)
         if len(self.pending) + n > self.limits.max_nodes:
             raise LimitError(f"{what} would make the model larger than {self.limits.max_nodes} nodes", loc,
                              hint="raise the limit with --max-nodes if this is intended")
@@ -452,6 +456,7 @@ class Expander:
         gid = self.new_scope(path + ".", {n: ("ref", r) for n, r in zip(in_names, refs)})
         self.groups.append(Group(path, label, spec.loc, label if label in ("seq", "group") else "block"))
         self.depth += 1
+        self.deepest = max(self.deepest, self.depth)
         try:  # a failing instance must not leave the depth raised (40 typos are not "recursion")
             items = self.seq_items(body, env) if isinstance(body, list) else [
                 (k, v, body.val_locs.get(k), env) for k, v in body.items()]
@@ -542,7 +547,7 @@ class Expander:
             if key in bdef:
                 bspec[key], bspec.val_locs[key] = bdef[key], bdef.val_locs[key]
         try:
-            self.group(sid, name, bspec, body, bdef.get("inputs"), benv, path, refs, op)
+            expand_instance(self, op, sid, name, bspec, body, bdef.get("inputs"), benv, path, refs)  # memo.py
         except ArchcError as e:
             note = instance_note(op, path, spec)
             for err in (e, *e.others):

@@ -46,6 +46,7 @@ class ShapesSoFar:
         self.multi: dict[str, int] = {}  # multi-output node -> its number of outputs
         self.done = 0  # pending nodes already inferred
         self.reads = 0  # how many times an expression read a shape
+        self.watchers: list[Callable[[str, Any], None]] = []  # told of each read (path, shape): resolve/memo.py
 
     def of(self, ex: Expander, ref: Ref, loc: Loc | None, node: str = "") -> list[int]:
         """The shape (batch left out) of what ``ref`` names, as a list for expressions (with symbolic
@@ -62,6 +63,8 @@ class ShapesSoFar:
             self._infer(ex, ex.pending[self.done])
             self.done += 1
         if path in self.known:
+            for watch in self.watchers:
+                watch(path, self.known[path])
             if not self.hint:
                 return list(self.known[path])
             sym = self.symbolic.get(path)
@@ -83,6 +86,12 @@ class ShapesSoFar:
             self._infer(ex, ex.pending[self.done])
             self.done += 1
         return self.known.get(path)
+
+    def infer_to(self, ex: Expander, n: int) -> None:
+        """Infer the first ``n`` pending nodes (what a read of a node after them infers first)."""
+        while self.done < n:
+            self._infer(ex, ex.pending[self.done])
+            self.done += 1
 
     def _infer(self, ex: Expander, p: Any) -> None:
         try:

@@ -1,0 +1,234 @@
+"""Memoised block instances (archc/resolve/memo.py, issue 28): a replayed expansion is exactly a fresh one.
+
+Every spec (built-in, examples, the error goldens, the attacks) resolves to an equal graph, or an equal
+error (message, location, node, hint, notes, others), with the memo off, cold and warm; so do sequences
+of LSP-like edits of texts on disk and adversarial blocks (forward names, `after:`, `share:`, `NAME.*`,
+`outputs:`, `when:`/`else:`, shapes read in `when:`, limits hit inside a replayed instance). The work
+saved is counted (calls, tests/work.py), never timed.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from archc.errors import ArchcError
+from archc.resolve import Limits, memo, resolve
+
+sys.path.insert(0, str(Path(__file__).parent))
+from work import counted  # noqa: E402
+
+ROOT = Path(__file__).resolve().parents[1]
+FILES = sorted([*ROOT.glob("specs/*.yaml"), *ROOT.glob("specs/examples/*.yaml"), *ROOT.glob("tests/errors/*.yaml"),
+                *ROOT.glob("tests/attacks/*.yaml")])
+
+
+def _err(e: ArchcError) -> tuple[Any, ...]:
+    return (type(e).__name__, e.message, str(e.loc), e.node, e.hint, tuple(e.notes), tuple(map(str, e.chain or ())),
+            tuple(_err(o) for o in e.others))
+
+
+def outcome(spec: Any, **kw: Any) -> Any:
+    """The resolved graph, field by field, or the error in full."""
+    try:
+        g = resolve(spec, **kw).graph
+    except ArchcError as e:
+        return ("error", _err(e))
+    return ("graph", g.name, g.inputs, g.nodes, g.outputs, g.groups, dict(g.params), dict(g.meta), g.file,
+            g.train_outputs)
+
+
+def three(spec: Any, **kw: Any) -> tuple[Any, Any, Any]:
+    """(memo off, memo cold, memo warm)."""
+    with memo.disabled():
+        fresh = outcome(spec, **kw)
+    memo.clear()
+    return fresh, outcome(spec, **kw), outcome(spec, **kw)
+
+
+def assert_same(spec: Any, **kw: Any) -> None:
+    fresh, cold, warm = three(spec, **kw)
+    assert cold == fresh, f"{spec}: cold memo differs"
+    assert warm == fresh, f"{spec}: warm memo differs"
+
+
+@pytest.mark.parametrize("path", FILES, ids=lambda p: f"{p.parent.name}/{p.stem}")
+def test_every_spec_resolves_the_same(path: Path) -> None:
+    assert_same(path)
+
+
+def test_replays_happen_and_are_exact() -> None:
+    """The zoo replays many instances (otherwise the comparisons above prove nothing)."""
+    memo.clear()
+    memo.STATS.clear()
+    for name in ("resnet50", "efficientnet_b7", "efficientnet_v2_l", "regnet_y_16gf", "convnext_base", "densenet201"):
+        assert_same(name)
+    assert memo.STATS["hit"] > 500, memo.STATS
+    assert memo.STATS["uncacheable"] == 0, memo.STATS
+
+
+LAYERS = {"layers": [3, 4, 90, 3]}
+
+
+def test_ninety_identical_units_expand_once() -> None:
+    """ResNet-50 [3, 4, 90, 3]: layer3's units 1..89 (planes 256, stride 1, no projection) are one
+    recording and 88 replays; the whole model makes 8 recordings for 100 instances."""
+    memo.clear()
+    memo.STATS.clear()
+    fresh, cold, _ = three("resnet50", params=LAYERS)
+    assert cold == fresh
+    assert (memo.STATS["record"], memo.STATS["hit"]) == (8, 92 + 100), memo.STATS  # cold, then warm: all replayed
+    off, cold_work, warm_work = calls("resnet50", params=LAYERS)
+    assert cold_work * 3 < off * 2  # the units after the first replay
+    assert warm_work * 2 < off  # an edit of num_classes: every instance replays
+
+
+def calls(spec: str, **kw: Any) -> tuple[int, int, int]:
+    """Function calls of one resolve: memo off, cold, warm (after one resolve to load and import)."""
+    with memo.disabled():
+        resolve(spec, **kw)
+        with counted() as off:
+            resolve(spec, **kw)
+    memo.clear()
+    with counted() as cold:
+        resolve(spec, **kw)
+    with counted() as warm:
+        resolve(spec, **kw)
+    print(f"{spec} resolve calls: off {off.calls:,}, cold {cold.calls:,}, warm {warm.calls:,}")
+    return off.calls, cold.calls, warm.calls
+
+
+def test_a_value_edit_of_efficientnet_b7_replays_every_instance() -> None:
+    off, cold, warm = calls("efficientnet_b7")
+    assert cold < off * 1.1  # recording costs little
+    assert warm * 2 < off
+
+
+def test_value_edits_like_the_editor(tmp_path: Path) -> None:
+    """Texts edited one after the other (the memo kept across them, as in the LSP server): each equals a
+    fresh resolve, and a later edit replays what an earlier one recorded."""
+    f = tmp_path / "spec.yaml"
+    texts = [f"extends: resnet50\nname: r\nparams: {{layers: [3, 4, {k}, 3]}}\n" for k in (90, 91, 2, 0)]
+    texts += [f"extends: efficientnet_b7\nname: b7\nparams: {{num_classes: {k}}}\n" for k in (1000, 1001, 7)]
+    texts += ["extends: resnet50\nname: r\nparams: {block: basic, layers: [2, 2, 2, 2]}\n",
+              "extends: resnet50\nname: r\ninput: [3, 64, 48]\n",
+              "extends: resnet50\nname: r\nparams: {layers: [3, 4, 6, 3], groups: 2}\n",
+              "extends: resnet50\nname: r\nparams: {layers: [3, 4, 6, 3], width_per_group: 3.5}\n"]
+    memo.clear()
+    memo.STATS.clear()
+    for text in texts:
+        f.write_text(text)
+        with memo.disabled():
+            fresh = outcome(f)
+        assert outcome(f) == fresh, text
+    assert memo.STATS["hit"] > 200, memo.STATS
+
+
+BLOCKS = """\
+archc: 1
+name: adversarial
+input: [8, 16, 16]
+params: {n: 3, wide: 16}
+blocks:
+  unit:
+    args: {w: int, tag: {type: int, default: 0}, cin: {type: int, default: "${in_shape[0]}"}}
+    nodes:
+      a: {op: conv2d, in: input, out_channels: "${w}", kernel_size: 3, padding: 1}
+      b: {op: add, in: [a, late], when: "${in_shape[0] == w}", else: a}
+      late: {op: conv2d, in: input, out_channels: "${in_shape[0]}", kernel_size: 1, after: a}
+      c: {op: relu, when: "${tag % 2 == 0}"}
+      d: {op: conv2d, out_channels: "${w}", kernel_size: 3, padding: 1, share: a, when: "${cin == w}"}
+  pair:
+    args: {w: int}
+    outputs: [p, q]
+    nodes:
+      p: {op: unit, w: "${w}"}
+      q: {op: unit, in: p, w: "${w}", tag: 1}
+  fan:
+    nodes:
+      m: {op: conv2d, out_channels: "${in_shape[0]}", kernel_size: 1, repeat: 2}
+      cat: {op: concat, in: ["m.*"]}
+      7: {op: conv2d, out_channels: "${in_shape[0] // 2}", kernel_size: 1}
+  grow:               # reads its input's shape (an input read)
+    nodes:
+      g: {op: conv2d, out_channels: "${in_shape[0] * 2}", kernel_size: 1}
+      h: {op: relu, inplace: true}
+  pool:               # reads the shape of a node inside, which depends on the input's (an inside read)
+    nodes:
+      p: {op: max_pool2d, kernel_size: 1}
+      q: {op: conv2d, out_channels: "${in_shape[0] * 2}", kernel_size: 1}
+nodes:
+  gg: {op: grow, repeat: 3}
+  hh: {op: pool, repeat: 2}
+  s: {op: unit, w: "${wide}"}
+  t: {op: unit, w: "${wide}", repeat: "${n}"}
+  u: {op: pair, w: 8}
+  v: {op: add, in: ["u[0]", "u[1]"]}
+  w: {op: fan, repeat: 2}
+  x: {op: unit, w: 32, tag: "${i}", repeat: 3, as: i}
+  y: {op: pair, w: 32}
+  z: {op: add, in: ["y[1]", x]}
+"""
+
+
+@pytest.mark.parametrize("params", ["{n: 3, wide: 16}", "{n: 0, wide: 16}", "{n: 3, wide: 8}", "{n: 2, wide: 9}",
+                                    "{n: 40, wide: 16}"])
+def test_adversarial_blocks(tmp_path: Path, params: str) -> None:
+    """Shapes read in `when:` and arguments, `after:` inside a block, `share:`, `NAME.*`, numeric names,
+    `outputs:`, nested blocks, a loop variable passed in; each value edit, on a memo kept from the last."""
+    f = tmp_path / "adv.yaml"
+    f.write_text(BLOCKS.replace("params: {n: 3, wide: 16}", f"params: {params}"))
+    fresh, cold, warm = three(f)
+    assert fresh[0] == "graph", fresh
+    assert cold == fresh and warm == fresh
+
+
+@pytest.mark.parametrize("limits", [Limits(max_nodes=900), Limits(max_steps=3000), Limits(max_block_depth=1)])
+def test_limits_hit_inside_a_replay_fall_back(limits: Limits) -> None:
+    """A replay that would go over a limit expands afresh instead, so the error is the fresh one, with
+    its location (the memo is warm from an unlimited resolve first)."""
+    with memo.disabled():
+        fresh = outcome("resnet50", params=LAYERS, limits=limits)
+    assert fresh[0] == "error"
+    memo.clear()
+    outcome("resnet50", params=LAYERS)
+    assert outcome("resnet50", params=LAYERS, limits=limits) == fresh
+
+
+def test_failing_instances_are_not_recorded(tmp_path: Path) -> None:
+    """A block whose instances fail (a bad argument in some) gives the fresh errors, with every
+    instance's note, warm or cold."""
+    f = tmp_path / "bad.yaml"
+    f.write_text(BLOCKS.replace('in: input, out_channels: "${in_shape[0]}"',
+                                'in: input, out_channels: "${in_shape[0] if tag < 2 else missing}"'))
+    fresh, cold, warm = three(f)
+    assert fresh[0] == "error" and "missing" in str(fresh) and "x.2" in str(fresh), fresh
+    assert cold == fresh and warm == fresh
+
+
+def test_symbolic_inputs_are_not_memoised() -> None:
+    memo.clear()
+    memo.STATS.clear()
+    fresh, cold, warm = three("resnet50", input_shape=[3, "H", "W"])
+    assert cold == fresh and warm == fresh
+    assert memo.STATS["hit"] == memo.STATS["record"] == 0
+
+
+def test_a_changed_block_is_a_new_table(tmp_path: Path) -> None:
+    """Keys hold the blocks' contents and locations: editing a block (or a base file) on disk never
+    replays the old expansion."""
+    f = tmp_path / "adv.yaml"
+    f.write_text(BLOCKS)
+    memo.clear()
+    outcome(f)
+    f.write_text(BLOCKS.replace("kernel_size: 3, padding: 1", "kernel_size: 5, padding: 2"))
+    with memo.disabled():
+        fresh = outcome(f)
+    assert outcome(f) == fresh
+    f.write_text("# a line above moves every location\n" + BLOCKS)
+    with memo.disabled():
+        fresh = outcome(f)
+    assert outcome(f) == fresh
