@@ -215,12 +215,13 @@ async def completion(ls: ArchcServer, params: types.CompletionParams) -> types.C
         items = [types.CompletionItem(name, kind=types.CompletionItemKind.Function, detail=detail)
                  for name, detail in doc.op_names(state)]
     elif state is not None and (key := _KEY_CONTEXT.search(before)):
-        items = _arg_items(state, p.line + 1, key.start(1) + 1, lines[p.line])
+        items = _arg_items(state, p.line + 1, key.start(1) + 1, lines[p.line], key.group(1))
     return types.CompletionList(is_incomplete=False, items=items)
 
 
-def _arg_items(state: DocState, line: int, col: int, text: str) -> list[types.CompletionItem]:
-    """An op's arguments not written yet, once the node's op is known, and the node keys `share`, `after`, `else`."""
+def _arg_items(state: DocState, line: int, col: int, text: str, prefix: str) -> list[types.CompletionItem]:
+    """An op's arguments not written yet, once the node's op is known, and the node keys `share`, `after`, `else`
+    once a letter of one is typed (a bare position lists the op's arguments only)."""
     op, written = doc.op_of_mapping(state, line, col, text)
     if op is None:
         return []
@@ -228,7 +229,7 @@ def _arg_items(state: DocState, line: int, col: int, text: str) -> list[types.Co
                                  documentation=help_ or None, insert_text=f"{name}: ")
             for name, detail, help_ in doc.op_args(state, op) if name not in written] + \
         [types.CompletionItem(name, kind=types.CompletionItemKind.Keyword, detail=detail, insert_text=f"{name}: ")
-         for name, detail in doc.NODE_KEYS if name not in written]
+         for name, detail in doc.NODE_KEYS if name not in written and prefix and name.startswith(prefix)]
 
 
 _KIND = {"block": types.SymbolKind.Class, "group": types.SymbolKind.Namespace, "node": types.SymbolKind.Field}
