@@ -232,3 +232,24 @@ def test_a_changed_block_is_a_new_table(tmp_path: Path) -> None:
     with memo.disabled():
         fresh = outcome(f)
     assert outcome(f) == fresh
+
+
+def test_extends_a_builtin_name_without_globbing(tmp_path: Path) -> None:
+    """`extends: resnet50` finds the built-in file by listing one folder (a value edit of an extending
+    spec globbed every built-in spec twice): the same answer as builtin_names() for every name and
+    for names it must refuse, and far fewer calls."""
+    from archc.resolve.spec import _extends_target, _top_level, builtin_dir, builtin_names
+
+    d, names = builtin_dir(), set(builtin_names())
+    values = [*names, *(n.upper() for n in names), "..", ".hidden", "a b", "examples", "nope", "resnet50 ", "é"]
+    for v in values:
+        if _top_level(v, d / f"{v}.yaml") and (d / f"{v}.yaml").is_file():
+            assert v in names, v
+        elif "/" not in v and v in names:
+            raise AssertionError(f"{v} is a top-level built-in name")
+    here = tmp_path / "spec.yaml"
+    with counted() as work:
+        assert _extends_target("resnet50", None, here, [tmp_path, d]) == d / "resnet50.yaml"
+    assert work.calls < 400, work.calls
+    with pytest.raises(ArchcError, match="unknown spec 'ResNet50'"):
+        _extends_target("ResNet50", None, here, [tmp_path, d])

@@ -72,6 +72,17 @@ def find_spec(spec: str | os.PathLike[str]) -> Path:
                      "give a path to a .yaml file or a built-in name (see `archc list`)")
 
 
+def _top_level(value: str, cand: Path) -> bool:
+    """Whether ``value`` is a top-level built-in name (``resnet50``): a name builtin_names() lists, found
+    by listing one folder (exact case) instead of globbing them all."""
+    if not value or "/" in value or value.startswith(".") or not value.replace("_", "a").replace("-", "a").isalnum():
+        return False
+    try:
+        return cand.name in os.listdir(cand.parent)
+    except OSError:
+        return False
+
+
 def _within(path: Path, roots: list[Path]) -> bool:
     rp = path.resolve()
     return any(rp == r or r in rp.parents for r in roots)
@@ -90,6 +101,8 @@ def _extends_target(value: Any, loc: Loc | None, here: Path, roots: list[Path], 
             raise ResolveError(f"{key}: no such file '{value}'", loc)
         return target
     cand = builtin_dir() / f"{value}.yaml"
+    if _top_level(value, cand) and cand.is_file():  # the common case, without listing every folder
+        return cand
     if value not in builtin_names() or not cand.is_file():  # examples/NAME too; nothing outside specs/
         close = get_close_matches(value, builtin_names(), 3)
         raise ResolveError(f"{key}: unknown spec '{value}'", loc,
