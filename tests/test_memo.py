@@ -253,3 +253,16 @@ def test_extends_a_builtin_name_without_globbing(tmp_path: Path) -> None:
     assert work.calls < 400, work.calls
     with pytest.raises(ArchcError, match="unknown spec 'ResNet50'"):
         _extends_target("ResNet50", None, here, [tmp_path, d])
+
+
+def test_tables_are_bounded(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A long session keeps at most KEYS keys per table and TABLES tables, and stays exact."""
+    monkeypatch.setattr(memo, "KEYS", 3)
+    monkeypatch.setattr(memo, "TABLES", 2)
+    memo.clear()
+    for name in ("resnet50", "efficientnet_b0", "densenet121", "resnet50"):
+        with memo.disabled():
+            fresh = outcome(name)
+        assert outcome(name) == fresh
+    assert len(memo._TABLES) == 2
+    assert all(len(t.entries) <= 3 for t in memo._TABLES.values())

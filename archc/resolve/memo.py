@@ -43,6 +43,7 @@ ENABLED = os.environ.get("ARCHC_MEMO", "1") != "0"
 STATS: Counter[str] = Counter()  # hit, miss, record, uncacheable
 TABLES = 8  # blocks fingerprints kept (the LSP's last few texts)
 PER_KEY = 16  # entries kept per key (instances that read different shapes)
+KEYS = 4096  # keys kept per table (a long editing session types many values): the oldest go first
 
 Ref = tuple[int, str, Loc | None]
 _NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
@@ -216,6 +217,8 @@ def expand_instance(ex: Any, op: str, sid: int, name: str, bspec: LocDict, body:
         kept = table.entries.setdefault(key, [])
         kept.append(entry)
         del kept[:-PER_KEY]
+        while len(table.entries) > KEYS:
+            del table.entries[next(iter(table.entries))]
     return None
 
 
