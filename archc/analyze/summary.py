@@ -25,6 +25,7 @@ class Row:
     receptive_field: int | str | None  # pixels, "global", or None for non-spatial rows
     last: str = ""  # the node whose output is the row's output
     train_only: bool = False  # every node of the row runs in training mode only (its costs are not in the totals)
+    shares: str | None = None  # `share:`: the row(s) whose weights its nodes call (at the same depth), comma-joined
 
 
 def fmt_count(n: float) -> str:
@@ -41,9 +42,13 @@ def rows(analysis: Analysis, depth: int | None = None) -> list[Row]:
     out: dict[str, list[Any]] = {}
     last: dict[str, str] = {}
     evals: set[str] = set()  # rows with a node of the eval-mode forward
+    owners: dict[str, dict[str, None]] = {}  # row -> the rows owning the weights its nodes call, in order
     for path, info in analysis.info.items():
         parts = path.split(".")
         key = ".".join(parts[:depth]) if depth else path
+        owner = info.node.shares
+        if owner is not None and (mine := ".".join(owner.split(".")[:depth]) if depth else owner) != key:
+            owners.setdefault(key, {})[mine] = None
         block = info.node.op if key == path else labels.get(key, "group")
         if key not in out:
             out[key] = [block, info.shape, 0, 0, 0, 0, None]
@@ -58,7 +63,8 @@ def rows(analysis: Analysis, depth: int | None = None) -> list[Row]:
         last[key] = path
         if path not in analysis.train_only:
             evals.add(key)
-    return [Row(k, v[0], v[1], v[2], v[3], v[4], v[5], v[6], last[k], k not in evals) for k, v in out.items()]
+    return [Row(k, v[0], v[1], v[2], v[3], v[4], v[5], v[6], last[k], k not in evals,
+                ", ".join(owners[k]) if k in owners else None) for k, v in out.items()]
 
 
 # -- receptive fields through layout ops ------------------------------------------------------------------
@@ -243,7 +249,7 @@ def to_json(analysis: Analysis, depth: int | None = None, batch: int = 1, dtype:
                      "output_shape": list(sym.shapes.get(r.last, ())) if sym else list(r.output_shape),
                      "params": r.params,
                      "macs": r.macs, "other_ops": r.other_ops, "receptive_field": r.receptive_field,
-                     "activation_elements": r.activations, "train_only": r.train_only}
+                     "activation_elements": r.activations, "train_only": r.train_only, "shares": r.shares}
                     for r in rows(analysis, depth)]
     return doc
 
@@ -254,7 +260,7 @@ def to_text(analysis: Analysis, depth: int | None = None, batch: int = 1, dtype:
     table = rows(analysis, depth)
     head = ("path", "block", "output", "params", "MACs", "RF", "activations")
     sym = analysis.symbolic
-    body = [(r.path, r.block + (" (train only)" if r.train_only else ""),
+    body = [(r.path, r.block + (" (train only)" if r.train_only else "") + (f" (shares {r.shares})" * bool(r.shares)),
              f"({', '.join(sym.shapes.get(r.last, ('?',)))})" if sym else "x".join(map(str, r.output_shape)),
              f"{r.params:,}", f"{r.macs:,}", str(r.receptive_field), f"{r.activations:,}") for r in table]
     widths = [max(len(str(x[i])) for x in [head, *body]) for i in range(len(head))]
