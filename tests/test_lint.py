@@ -44,6 +44,27 @@ def test_biased_conv_feeding_a_batchnorm(tmp_path: Path) -> None:
     assert _lint(tmp_path, HEAD + both) == []
 
 
+def test_biased_conv_with_shared_weights(tmp_path: Path) -> None:
+    """W007 and `share:`: the bias is owned once (by the owner), so it is reported once, there, and only when
+    every node calling the weights is read by batchnorms only."""
+    body = ("nodes:\n  c: {op: conv2d, out_channels: 4, kernel_size: 1}\n  bn: batchnorm2d\n"
+            "  d: {op: conv2d, out_channels: 4, kernel_size: 1, in: input, share: c}\n  bn2: batchnorm2d\n"
+            "  s: {op: add, in: [bn, bn2]}\n")
+    spec = tmp_path / "shared.yaml"
+    spec.write_text(HEAD + body)
+    found = lint(analyse(spec))
+    assert [(w.code, w.loc.line if w.loc else 0, w.node) for w in found] == [("W007", 4, "c")]  # not on d
+    assert "(4 wasted parameters)" in found[0].message and "also called by d" in " ".join(found[0].notes)
+    used = body.replace("  bn2: batchnorm2d\n", "  bn2: relu\n")  # d's output keeps the bias: not wasted
+    assert _lint(tmp_path, HEAD + used) == []
+    block = ("blocks:\n  enc:\n    seq: [{op: conv2d, out_channels: 4, kernel_size: 1}, batchnorm2d]\n"
+             "nodes:\n  a: enc\n  b: {op: enc, in: input, share: a}\n  s: {op: add, in: [a, b]}\n")
+    spec.write_text(HEAD + block)
+    found = lint(analyse(spec))
+    assert [(w.code, w.loc.line if w.loc else 0, w.node) for w in found] == [("W007", 5, "a.0")]
+    assert not any("more instance" in n for n in found[0].notes)  # b's instance owns no bias
+
+
 def test_unused_param_block_and_argument(tmp_path: Path) -> None:
     text = HEAD + ("params: {width: 4, unused: 3, size: 16}\n"
                    "blocks:\n"

@@ -12,7 +12,7 @@ block used N times gives one warning (its first instance named), not N.
 | W004 | a convolution or pooling whose stride is larger than its kernel (pixels skipped); 1x1 projections exempt |
 | W005 | an input that looks channels-last (printed by ``archc check``, see ``archc.cli``) |
 | W006 | a linear layer applied to a (C, H, W) map: it mixes the W axis only |
-| W007 | a biased convolution read only by batchnorms (the bias is subtracted again) |
+| W007 | a biased convolution read only by batchnorms (the bias is subtracted again); `share:`d weights: the owner's |
 | W008 | a param of this file that no expression reads (`p: null` deleting an inherited one is not one) |
 | W009 | a block of this file that nothing names |
 | W010 | a block argument that the block's body never reads (inherited nodes included, under `extends:`) |
@@ -253,18 +253,35 @@ def _linear_on_maps(graph: Graph, shapes: dict[str, tuple[int, ...]]) -> list[Li
 
 
 def _bias_before_norm(graph: Graph) -> list[LintWarning]:
-    """W007: a batchnorm subtracts the per-channel mean, so a bias before it is wasted parameters."""
+    """W007: a batchnorm subtracts the per-channel mean, so a bias before it is wasted parameters. Weights
+    shared (`share:`) are owned once, by the owner: reported there, and only when every node calling them
+    is read by batchnorms only (a sharing node owns no parameters to waste)."""
     readers: dict[str, list[Any]] = {}
+    users: dict[str, list[Any]] = {}  # owner -> the nodes calling its weights
     for n in graph.nodes:
         for src in n.inputs:
             readers.setdefault(src, []).append(n)
+        if n.shares is not None:
+            users.setdefault(n.shares, []).append(n)
+
+    def into_norms(node: Any) -> bool:
+        got = readers.get(node.path, [])
+        return bool(got) and all(r.op in NORM_OPS for r in got)
+
     out = []
     for n in graph.nodes:
-        got = readers.get(n.path, [])
-        if n.op in BIASED_OPS and n.args.get("bias") is True and got and all(r.op in NORM_OPS for r in got):
-            out.append(LintWarning("W007", f"a bias before {got[0].op} '{got[0].path}', which subtracts it again "
-                                   f"({n.args.get('out_channels', '?')} wasted parameters)",
-                                   n.loc, node=n.path, hint="set `bias: false` on the convolution"))
+        if n.op not in BIASED_OPS or n.args.get("bias") is not True or n.shares is not None:
+            continue
+        also = users.get(n.path, [])
+        if into_norms(n) and all(into_norms(u) for u in also):
+            got = readers[n.path]
+            w = LintWarning("W007", f"a bias before {got[0].op} '{got[0].path}', which subtracts it again "
+                            f"({n.args.get('out_channels', '?')} wasted parameters)",
+                            n.loc, node=n.path, hint="set `bias: false` on the convolution")
+            if also:
+                w.notes.append(f"its weights are also called by {', '.join(u.path for u in also)} (`share:`), "
+                               "each read by batchnorms only")
+            out.append(w)
     return out
 
 
