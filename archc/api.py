@@ -45,9 +45,16 @@ def missing_extra(err: ImportError, what: str, extra: str | None = None) -> Miss
     return MissingExtraError(what, module, extra if extra is not None and own in (extra, "torch") else own)
 
 
+SPEC_TEXT = "<string>"  # how a spec given as text is named in errors
+
+
 def analyse(spec: str | Path, params: Mapping[str, Any] | None = None, input_shape: Any = None,
             limits: Limits | None = None) -> Analysis:
-    """Resolve and analyse; resolution errors raise, shape errors stay in ``Analysis.errors``."""
+    """Resolve and analyse; resolution errors raise, shape errors stay in ``Analysis.errors``. ``spec`` is a
+    path, a built-in name, or the spec's text itself (a string with a line break; errors say <string>:line:col,
+    and `extends:`/`imports:` resolve from the working directory and the built-ins)."""
+    if isinstance(spec, str) and "\n" in spec:
+        return analyse_source(load_spec(Path(SPEC_TEXT), spec), params, input_shape, limits)
     return analyse_source(load_spec(find_spec(spec)), params, input_shape, limits)
 
 
@@ -105,7 +112,7 @@ def check(spec: str | Path, params: Mapping[str, Any] | None = None, input_shape
 def compile(spec: str | Path, *, device: str | torch.device | None = None, input_shape: Any = None,
             limits: Limits | None = None, weights: str | Path | None = None,
             **params: Any) -> torch.fx.GraphModule:  # noqa: A001
-    """Compile a spec (path or built-in name) into a torch module; keyword arguments set `params`.
+    """Compile a spec (path, built-in name or spec text) into a torch module; keyword arguments set `params`.
     ``weights``: ``"torchvision"`` (the twin's default pretrained weights), ``"torchvision:IMAGENET1K_V2"``,
     a weights file or a run directory of `archc train`, loaded strictly.
 

@@ -60,10 +60,14 @@ def builtin_names() -> list[str]:
 def find_spec(spec: str | os.PathLike[str]) -> Path:
     """A path to a spec file, or the name of a built-in spec (``resnet50``)."""
     p = Path(spec)
-    if p.suffix in (".yaml", ".yml") or p.exists():
-        if not p.is_file():
-            raise UsageError(f"no such spec file: {p}")
-        return p
+    try:
+        if p.suffix in (".yaml", ".yml") or p.exists():
+            if not p.is_file():
+                raise UsageError(f"no such spec file: {p}")
+            return p
+    except OSError as e:  # a name the OS refuses (too long, a NUL byte)
+        raise UsageError(f"not a spec file or built-in name: {str(spec)[:80]!r} ({e.strerror or e})",
+                         hint="a path to a .yaml file, a built-in name, or (from Python) the spec's text") from None
     name = str(spec)
     if name in builtin_names():  # only listed names: no path of the user's reaches outside specs/
         return builtin_dir() / f"{name}.yaml"
