@@ -13,10 +13,11 @@ diagnostics published for its version (p50 of ``--edits``):
   resolve, analysis and lint again;
 - burst: ``--burst`` value changes sent back to back, timed from the first to the diagnostics of the
   last (the server analyses only the last).
-With ``--memo both`` (the default) every figure is measured twice in the same run, by a server and checks
-with the block-instance memo of archc/resolve/memo.py off (``ARCHC_MEMO=0``), then on, and the ratio
-off/on is printed. Both the server and the checks run with bytecode caches, as an installed package does
-(the caches go to a temporary PYTHONPYCACHEPREFIX; PYTHONDONTWRITEBYTECODE is dropped).
+With ``--memo both`` (the default) every figure is measured twice in the same run, by two servers and
+checks, one with the block-instance memo of archc/resolve/memo.py off (``ARCHC_MEMO=0``), one with it on,
+taking turns change by change; the ratio off/on is printed. Both the server and the checks run with
+bytecode caches, as an installed package does (the caches go to a temporary PYTHONPYCACHEPREFIX;
+PYTHONDONTWRITEBYTECODE is dropped).
 """
 
 from __future__ import annotations
@@ -117,7 +118,7 @@ def main() -> int:
     ap.add_argument("--checks", type=int, default=3, help="whole-process checks per spec (median)")
     ap.add_argument("--burst", type=int, default=5, help="value changes per burst (3 bursts, median)")
     ap.add_argument("--memo", choices=["both", "on", "off"], default="both",
-                    help="the block-instance memo (ARCHC_MEMO): off then on in the same run, or one of them")
+                    help="the block-instance memo (ARCHC_MEMO): off and on in turns, or one of them")
     args = ap.parse_args()
     tmp = Path(tempfile.mkdtemp(prefix="archc-bench-lsp-"))
     ENV["PYTHONPYCACHEPREFIX"] = str(tmp / "pycache")
@@ -126,15 +127,16 @@ def main() -> int:
     print(f"{'spec':<20} {'memo':>4} {'nodes':>6} {'open':>6} {'comment':>8} {'value':>6} {'burst':>6} {'check':>6} "
           f"{'value/check':>11}   (ms; p50)")
     rows: dict[tuple[str, str], tuple[float, ...]] = {}
-    for mode in modes:
-        env = {**ENV, "ARCHC_MEMO": "1" if mode == "on" else "0"}
-        client = Client(env)
-        try:
-            for name, template, k0 in SPECS:
-                rows[name, mode] = row = _measure(client, tmp, name, template, k0, args, env)
+    envs = {mode: {**ENV, "ARCHC_MEMO": "1" if mode == "on" else "0"} for mode in modes}
+    clients = {mode: Client(env) for mode, env in envs.items()}
+    try:
+        for name, template, k0 in SPECS:
+            for mode, row in _measure(clients, envs, tmp, name, template, k0, args).items():
+                rows[name, mode] = row
                 print(f"{name:<20} {mode:>4} {row[0]:>6.0f} " + " ".join(f"{x:>{w}.0f}" for x, w in
                       zip(row[1:6], (6, 8, 6, 6, 6))) + f" {row[3] / row[5]:>10.3f}x", flush=True)
-        finally:
+    finally:
+        for client in clients.values():
             client.close()
     if len(modes) == 2:
         for name, *_ in SPECS:
@@ -145,31 +147,39 @@ def main() -> int:
     return 0
 
 
-def _measure(client: Client, tmp: Path, name: str, template: str, k0: int, args: argparse.Namespace,
-             env: dict[str, str]) -> tuple[float, ...]:
-    """(nodes, open, comment, value, burst, check): ms, p50 of each kind of change."""
+def _measure(clients: dict[str, Client], envs: dict[str, dict[str, str]], tmp: Path, name: str, template: str,
+             k0: int, args: argparse.Namespace) -> dict[str, tuple[float, ...]]:
+    """Per memo mode: (nodes, open, comment, value, burst, check) in ms, p50 of each kind of change. The
+    modes take turns change by change (and check by check), so a change in the machine's load falls on
+    both alike."""
     path = tmp / f"{name.split()[0]}.yaml"
     text = template.format(k=k0)
     path.write_text(text)
     nodes = _nodes(path)
-    first = client.open(path, text)
+    times: dict[str, dict[str, list[float]]] = {m: {"open": [], "comment": [], "value": [], "burst": [], "check": []}
+                                                for m in clients}
+    for mode, client in clients.items():
+        times[mode]["open"].append(client.open(path, text))
     version = 2
-    comments = []
     for k in range(args.edits):
-        comments.append(client.change(path, [f"{text}\n# edit {k}\n"], version))
+        for mode, client in clients.items():
+            times[mode]["comment"].append(client.change(path, [f"{text}\n# edit {k}\n"], version))
         version += 1
-    values = []
     for k in range(args.edits):
-        values.append(client.change(path, [template.format(k=k0 + 1 + k)], version))
+        for mode, client in clients.items():
+            times[mode]["value"].append(client.change(path, [template.format(k=k0 + 1 + k)], version))
         version += 1
-    bursts = []
     for b in range(3):
         texts = [template.format(k=k0 - 1 - b * args.burst - k) for k in range(args.burst)]  # unseen values
-        bursts.append(client.change(path, texts, version))
+        for mode, client in clients.items():
+            times[mode]["burst"].append(client.change(path, texts, version))
         version += len(texts)
-    comment, value, burst = (statistics.median(x) * 1000 for x in (comments, values, bursts))
-    check = whole_process_check(path, args.checks, env) * 1000
-    return nodes, first * 1000, comment, value, burst, check
+    for _ in range(args.checks):
+        for mode in clients:
+            times[mode]["check"].append(whole_process_check(path, 1, envs[mode]))
+    return {mode: (nodes, *(statistics.median(t[kind]) * 1000 for kind in ("open", "comment", "value", "burst",
+                                                                            "check")))
+            for mode, t in times.items()}
 
 
 def _nodes(path: Path) -> int:
