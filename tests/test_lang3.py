@@ -385,3 +385,27 @@ def test_an_init_rule_naming_something_else_on_a_parameter_node_is_refused(tmp_p
     assert "init: node 'table' is a parameter node: it has no 'weight'" in err.message
     assert "`table: ...`" in err.hint and err.loc.line == 6
 
+
+
+FAN_IN_OF = """\
+archc: 1
+name: fan
+input: [8, 16, 16]
+nodes:
+  m: {op: conv2d, out_channels: OUT, kernel_size: 1, repeat: TIMES}
+  cat: {op: concat, in: ["m.*"]}
+"""
+
+
+def test_a_fan_in_over_a_failed_repeat_reports_the_repeat_once(tmp_path):
+    """The units of a repeat that failed: its error alone (was an internal IndexError)."""
+    with pytest.raises(ArchcError) as info:
+        archc.check(_write(tmp_path, FAN_IN_OF.replace("OUT", '"${nothere}"').replace("TIMES", "2")))
+    assert "unknown name 'nothere'" in info.value.message and info.value.loc.line == 5
+    assert all(o.message == info.value.message for o in info.value.others)  # no error of the fan-in's own
+
+
+def test_a_fan_in_over_no_units_is_a_located_error(tmp_path):
+    with pytest.raises(ArchcError) as info:
+        archc.check(_write(tmp_path, FAN_IN_OF.replace("OUT", "4").replace("TIMES", "0")))
+    assert "reads no inputs" in info.value.message and info.value.loc.line == 6

@@ -313,6 +313,10 @@ class Expander:
             raise ResolveError(f"node '{name}' must be an op name or a mapping", loc)
         refs = self.inputs(sid, spec, env, prev)
         path = prefix + name
+        if not refs:  # `in: ["m.*"]` of a skipped repeat, or of `repeat: 0`, and nothing else
+            raise ResolveError(f"'{name}' reads no inputs: its `in:` names only the units of repeats that have none",
+                               spec.val_locs.get("in", loc), node=path,
+                               hint="add another input beside NAME.*, or keep the repeat at least once")
         env = self.shape_env(env, refs, spec.loc, path)
         stands_for = self.stands_for(sid, name, spec, env, refs, seq, path)
         if not self.field(spec, "when", env, True):
@@ -398,7 +402,9 @@ class Expander:
         if (sid, base) in self.units:
             return [(s, n, loc) for s, n, _ in self.units[(sid, base)]]
         target = self.bind.get((sid, base))
-        if target is not None and target[0] in ("skip", "failed"):
+        if target is not None and target[0] == "failed":  # its error is reported there, once
+            raise Consequence(f"'{written}' reads the units of '{base}', which failed", loc)
+        if target is not None and target[0] == "skip":
             return []
         names = [n for (s, n) in self.bind if s == sid and "\x00" not in n]
         if target is None:
