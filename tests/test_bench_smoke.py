@@ -63,7 +63,7 @@ def _stub(folder: Path, name: str, script: str) -> None:
 
 @pytest.mark.parametrize("allow", ["", "1"])
 def test_setup_fails_without_dot_and_chromium(tmp_path, allow):
-    """apt-get fails and neither tool is on PATH: setup.sh stops before pip unless allowed."""
+    """apt-get fails and none of dot, chromium and nvim is on PATH: setup.sh stops before pip unless allowed."""
     bin_dir, log = tmp_path / "bin", tmp_path / "calls.log"
     bin_dir.mkdir()
     for tool in ("dirname", "id"):
@@ -75,7 +75,7 @@ def test_setup_fails_without_dot_and_chromium(tmp_path, allow):
     proc = subprocess.run([shutil.which("bash"), "tools/setup.sh"], cwd=ROOT, env=env,  # type: ignore[list-item]
                           capture_output=True, text=True, timeout=60)
     calls = log.read_text()
-    assert "apt-get update" in calls and "'dot' and 'chromium' are required" in proc.stderr
+    assert "apt-get update" in calls and "'dot', 'chromium' and 'nvim' are required" in proc.stderr
     if allow:
         assert proc.returncode == 0 and calls.count("python -m pip install") == 2, (proc.stderr, calls)
     else:
