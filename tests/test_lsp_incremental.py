@@ -131,3 +131,15 @@ def test_a_burst_of_changes_is_analysed_once(tmp_path, monkeypatch):
     ls.worker.shutdown()
     assert ls.analysed[uri] == 2  # the open and the last change; versions 2-5 never analysed
     assert published == [(uri, 1), (uri, 6)] and ls.states[uri].text == texts[-1]
+
+
+def test_hover_and_hints_beside_a_schema_error(tmp_path):
+    """A schema error (an unknown top-level key, a misspelt `input:`) is the diagnostic; the nodes still get
+    their shapes from the document loaded without the schema check (was: hover null anywhere in the file)."""
+    good = BROKEN.replace("out_feature:", "out_features:")
+    state = _state(tmp_path, good.replace("name: broken\n", "name: broken\nbogus: 3\n"))
+    assert len(state.errors) == 1 and "bogus" in state.errors[0].message
+    assert "- output: (8, 32, 32)" in _hover(state, "a") and "- output: (10,)" in _hover(state, "d")
+    assert _hint_lines(state) == {5, 6, 7, 8, 9}
+    broken_types = _state(tmp_path, good.replace("input: [3, 32, 32]", "input: {x: nope}"))
+    assert broken_types.errors and broken_types.analysis is None  # nothing to show, and no crash

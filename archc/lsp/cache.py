@@ -11,10 +11,10 @@ from typing import Any
 
 from archc.analyze.lint import lint
 from archc.api import analyse_graph
-from archc.errors import ArchcError, rel
+from archc.errors import ArchcError, SchemaError, rel
 from archc.load import LocDict, load_text
 from archc.lsp.index import _file_refs, _index, _index_values
-from archc.lsp.recover import recover
+from archc.lsp.recover import Recovered, recover
 from archc.lsp.state import DocState
 from archc.resolve import Limits, build
 from archc.resolve.spec import SpecSource, load_spec
@@ -52,16 +52,15 @@ def analyse_text(text: str, path: Path, limits: Limits | None = None, previous: 
     found: list[ArchcError] = []
     started = time.time_ns()
     try:
-        state.source = load_spec(path, text)
-        top = state.source.top
-        assert top is not None
-        _index(state, state.source.data)
-        _file_refs(state, top)
-        _index_values(state, state.source.data)
+        _load(state, path, text)
+        assert state.source is not None
         analysis = analyse_graph(build(state.source, limits=limits), limits)
         state.analysis = analysis
         found = list(analysis.errors)
         state.warnings = lint(analysis, state.source)
+    except SchemaError as e:
+        found = [e]
+        _load_unchecked(state, path, text)
     except ArchcError as e:
         found = [e]
     seen: set[tuple[Any, str]] = set()
@@ -70,13 +69,50 @@ def analyse_text(text: str, path: Path, limits: Limits | None = None, previous: 
     if state.source is not None:
         state.source.add_chains([*state.errors, *state.warnings])
         state.bases = _read_bases(state.source, state.display, started)
-        recovered = recover(state, limits) if state.errors else None
+        recovered = _recover(state, limits) if state.errors else None
         if recovered is not None:  # hover and inlay hints beside the errors (the diagnostics are above)
             state.analysis, state.stand_ins, state.assumed = recovered.analysis, recovered.stand_ins, recovered.assumed
     return state
 
 
+def _recover(state: DocState, limits: Limits) -> Any:
+    """recover(), which may meet anything when the document failed its schema check (see _load_unchecked)."""
+    if not any(isinstance(e, SchemaError) for e in state.errors):
+        return recover(state, limits)
+    try:  # the schema error lies outside the nodes: build as loaded, standing in the nodes that fail there
+        try:
+            analysis = analyse_graph(build(state.source, limits=limits), limits)
+            errors = list(analysis.errors)
+        except ArchcError as e:
+            analysis, errors = None, [e, *e.others]
+        if analysis is not None and not errors:
+            return Recovered(analysis)
+        return recover(replace(state, errors=errors), limits)
+    except Exception:  # noqa: BLE001 - an unvalidated spec: no shapes rather than a crash in the server
+        return None
+
+
 _MTIME_MARGIN_NS = 2_000_000_000  # a base modified this close to (or after) the analysis start is not trusted
+
+
+def _load(state: DocState, path: Path, text: str, schema: bool = True) -> None:
+    """Load the document (and what it extends) and index its sites for hover, hints and definitions."""
+    state.source = load_spec(path, text, schema)
+    top = state.source.top
+    assert top is not None
+    _index(state, state.source.data)
+    _file_refs(state, top)
+    _index_values(state, state.source.data)
+
+
+def _load_unchecked(state: DocState, path: Path, text: str) -> None:
+    """After a schema error (already a diagnostic): the document loaded without the schema check, so that
+    hover and inlay hints still work beside it (recover builds from it). Best effort: the schema is what
+    makes a spec's types safe to read, so any failure here just leaves the document without shapes."""
+    try:
+        _load(state, path, text, schema=False)
+    except Exception:  # noqa: BLE001 - an unvalidated spec may break anything; the diagnostics stand
+        state.source = None
 
 
 def _reusable(previous: DocState, text: str, path: Path, display: str) -> bool:

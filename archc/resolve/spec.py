@@ -198,9 +198,11 @@ def _validate_once(path: Path, data: Any, display: str) -> None:
         _VALIDATED.add(key)
 
 
-def load_spec(path: Path, text: str | None = None) -> SpecSource:
+def load_spec(path: Path, text: str | None = None, schema: bool = True) -> SpecSource:
     """Load a spec and everything it extends (depth, cycles and folders checked). With ``text``, the
-    top file is that text (an editor's unsaved document); what it extends or imports comes from disk."""
+    top file is that text (an editor's unsaved document); what it extends or imports comes from disk.
+    ``schema=False`` skips the schema check of that text: only the editor does it, to show shapes beside
+    a schema error it has already reported (never for a spec that is built or run)."""
     roots = [path.resolve().parent, builtin_dir().resolve()]
     includes: dict[str, tuple[Loc, ...]] = {}
     tops: list[LocDict] = []
@@ -210,7 +212,8 @@ def load_spec(path: Path, text: str | None = None) -> SpecSource:
         includes.setdefault(display, chain)
         if not tops and text is not None:
             data = load_text(text, display)
-            validate(data, display)
+            if schema:
+                validate(data, display)
         else:
             data = load_file(p, display)
             _validate_once(p, data, display)
