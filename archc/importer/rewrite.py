@@ -25,6 +25,7 @@ from archc.errors import UsageError
 
 Args = dict[str, Any]
 SIZE_KEY, BATCH_KEY, SHAPE_KEY = "archc_size", "archc_batch", "archc_shape"
+FULL_SHAPE_KEY = "archc_full_shape"  # with the first dim: what a value with no batch (batchless.py) has
 
 
 def parameter_node(x: Any, *, name: str, op: str, args: Args) -> Any:  # pragma: no cover - a marker, never run
@@ -81,7 +82,7 @@ def sizes(gm: fx.GraphModule, shape: tuple[int, ...]) -> None:
     """Fold the sizes the forward reads (see the module docstring); records each tensor's shape in meta."""
     one = _run(gm, shape, 1)
     for n, s in one.shapes.items():
-        n.meta[SHAPE_KEY] = s[1:]
+        n.meta[SHAPE_KEY], n.meta[FULL_SHAPE_KEY] = s[1:], s
     calls = [n for n in gm.graph.nodes if n.op in ("call_function", "call_method") and n in one.values]
     if not calls:
         return
@@ -314,8 +315,12 @@ def parameters(gm: fx.GraphModule) -> None:
 
 def rewrite(gm: fx.GraphModule, shape: tuple[int, ...]) -> None:
     """Every rewrite, in order."""
+    from archc.importer.batchless import batchless, einsums  # it builds on this module's markers
+
     sizes(gm, shape)
     aliases(gm)
+    einsums(gm)
+    batchless(gm)
     splits(gm)
     unbinds(gm)
     parameters(gm)

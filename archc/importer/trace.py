@@ -227,6 +227,13 @@ def _index(a: tuple[Any, ...], k: Args) -> tuple[str, list[Any], Args]:
     return "slice", [a[0]], {"dim": d, "start": s.start, "end": s.stop, "step": s.step or 1}
 
 
+def _swap(a: tuple[Any, ...], k: Args) -> tuple[str, list[Any], Args]:
+    """torch.swapaxes / swapdims (MaxViT's SwapAxes): transpose."""
+    names = ("axis0", "axis1") if "axis0" in k else ("dim0", "dim1")
+    dims = [k.get(n, a[i + 1] if len(a) > i + 1 else None) for i, n in enumerate(names)]
+    return "transpose", [a[0]], {"dim0": dims[0], "dim1": dims[1]}
+
+
 def _dims(a: tuple[Any, ...], k: Args, key: str = "dims") -> list[Any]:
     return list(a[1] if len(a) == 2 and isinstance(a[1], (tuple, list)) else a[1:]) or list(k.get(key, ()))
 
@@ -261,6 +268,7 @@ FUNCTION_OPS: dict[Any, tuple[str, Handler]] = {
     nn.functional.dropout: ("dropout", _simple("dropout", "p")),
     torch.chunk: ("chunk", _chunk), torch.split: ("split", _split),
     torch.transpose: ("transpose", _simple("transpose", "dim0", "dim1")),
+    torch.swapaxes: ("transpose", _swap), torch.swapdims: ("transpose", _swap),
     torch.permute: ("permute", lambda a, k: ("permute", [a[0]], {"dims": _dims(a, k)})),
     torch.softmax: ("softmax", _simple("softmax", "dim")),
     nn.functional.softmax: ("softmax", _simple("softmax", "dim")),
@@ -394,6 +402,9 @@ def _defaults(module: nn.Module) -> dict[str, Any] | None:
     return {p.name: p.default for p in extra} or None
 
 
+ROOT_KEY = "archc_root"
+
+
 def trace(module: nn.Module) -> fx.GraphModule:
     """The fx graph of ``module`` (call it in ``eval_mode``); data-dependent control flow is a UsageError
     naming it."""
@@ -404,7 +415,9 @@ def trace(module: nn.Module) -> fx.GraphModule:
         raise UsageError(f"torch.fx cannot trace {type(module).__name__}: {type(e).__name__}: {e}",
                          hint="data-dependent control flow (an `if` on a tensor's values) cannot be imported; "
                               "make the branch a constructor argument") from None
-    return fx.GraphModule(module, graph)
+    gm = fx.GraphModule(module, graph)
+    gm.meta[ROOT_KEY] = module  # the buffers fx read as constants are looked up in it (batchless.py)
+    return gm
 
 
 def unmapped(what: str, path: str, name: str) -> UsageError:
