@@ -25,37 +25,23 @@ definition. The schema refuses a silence without a reason.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable
 from math import prod
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from archc.analyze.inplace import tags_of
+from archc.analyze.lint_codes import CODES, LintWarning
+from archc.analyze.lint_spec import _constant_whens, _unused, unsilenced
 from archc.analyze.shapes import Analysis
 from archc.errors import ArchcError, Loc
-from archc.expr import is_expr, parse
 from archc.ir import Graph
 from archc.ir.refs import output_ref
-from archc.load import LocDict, LocList
 
 if TYPE_CHECKING:
     from archc.resolve.spec import SpecSource
 
 __all__ = ["LintWarning", "lint", "CODES"]
-
-CODES = {
-    "W001": "dead branch: a node that nothing reads and that is not an output",
-    "W002": "a channel-sized vector broadcast along a spatial axis",
-    "W003": "repeat: 0",
-    "W004": "stride larger than the kernel",
-    "W005": "an input that looks channels-last",
-    "W006": "a linear layer applied to a (C, H, W) map",
-    "W007": "a biased convolution feeding a batchnorm",
-    "W008": "a param never used",
-    "W009": "a block never used",
-    "W010": "a block argument never used",
-    "W011": "a `when:` constant in every instance",
-}
 
 BROADCAST_OPS = frozenset({"add", "mul", "sub", "div"})
 WINDOW_OPS = frozenset({"conv2d", "max_pool2d", "avg_pool2d"})
@@ -66,17 +52,6 @@ MAP_OPS = frozenset({"conv2d", "conv_transpose2d", "max_pool2d", "avg_pool2d", "
                      "pixel_unshuffle", "interpolate", "channel_shuffle", "resize_to"})
 BIASED_OPS = frozenset({"conv2d", "conv1d", "conv_transpose2d"})
 NORM_OPS = frozenset({"batchnorm2d", "batchnorm1d"})
-
-
-class LintWarning(ArchcError):
-    """A located warning; ``code`` is one of :data:`CODES`. Never raised, only returned."""
-
-    kind = "warning"
-
-    def __init__(self, code: str, message: str, loc: Loc | None, *, node: str | None = None,
-                 hint: str | None = None) -> None:
-        super().__init__(f"{message} [{code}]", loc, node=node, hint=hint)  # as gcc: warning: ... [-Wunused]
-        self.code = code
 
 
 def lint(analysis: Analysis, source: SpecSource | None = None,
@@ -282,182 +257,4 @@ def _bias_before_norm(graph: Graph) -> list[LintWarning]:
                 w.notes.append(f"its weights are also called by {', '.join(u.path for u in also)} (`share:`), "
                                "each read by batchnorms only")
             out.append(w)
-    return out
-
-
-# -- W008-W010: definitions nothing uses -------------------------------------------------------
-def _walk(value: Any) -> Iterator[Any]:
-    """Every scalar and mapping inside a loaded value (mappings first, then their values)."""
-    stack = [value]
-    while stack:
-        v = stack.pop()
-        yield v
-        if isinstance(v, dict):
-            stack.extend(v.values())
-        elif isinstance(v, list):
-            stack.extend(v)
-
-
-def _expr_names(text: str) -> tuple[set[str], set[str]]:
-    """(names read, string constants) of every ``${...}`` in a spec string; ({}, {}) if it does not parse."""
-    names: set[str] = set()
-    consts: set[str] = set()
-    for body in text.split("${")[1:]:
-        try:
-            tree = parse(body.split("}", 1)[0])
-        except ArchcError:
-            continue
-        stack: list[Any] = [tree]
-        while stack:
-            t = stack.pop()
-            if isinstance(t, tuple) and len(t) == 2 and t[0] in ("name", "const") and isinstance(t[1], str):
-                (names if t[0] == "name" else consts).add(t[1])
-            elif isinstance(t, tuple):
-                stack.extend(t)
-    return names, consts
-
-
-def names_read(value: Any) -> tuple[set[str], set[str]]:
-    """(names read by expressions, plain strings and string constants) anywhere inside a value."""
-    names: set[str] = set()
-    strings: set[str] = set()
-    for v in _walk(value):
-        if is_expr(v):
-            n, c = _expr_names(v)
-            names |= n
-            strings |= c
-        elif isinstance(v, str):
-            strings.add(v)
-    return names, strings
-
-
-def _unused(source: SpecSource) -> list[LintWarning]:
-    """W008-W010 for what this file defines (not a base or an import: their own check reports them)."""
-    data = source.data
-    top = source.top if source.top is not None else data  # written here (a param set here that nothing reads too)
-    here = top.loc.file
-    names, strings = names_read(data)
-    names |= {v for v in data.get("input") or [] if isinstance(v, str)}  # input: [3, H, W] reads params H, W
-    out = []
-    params = top.get("params")
-    merged = data.get("params")
-    if isinstance(params, LocDict):  # `p: null` under `extends:` deletes an inherited param: nothing to read
-        out += [LintWarning("W008", f"param '{p}' is never read", loc, hint=f"delete it, or read it as ${{{p}}}")
-                for p, loc in params.key_locs.items() if loc.file == here and p not in names
-                and not (params[p] is None and isinstance(merged, LocDict) and p not in merged)]
-    blocks = top.get("blocks")
-    every = data.get("blocks")
-    if isinstance(blocks, LocDict):
-        for b, bdef in blocks.items():
-            if blocks.key_locs[b].file != here:
-                continue
-            if b not in strings:
-                out.append(LintWarning("W009", f"block '{b}' is never used", blocks.key_locs[b],
-                                       hint=f"use it as `op: {b}`, or delete it"))
-            if isinstance(bdef, LocDict):  # read in the merged block: under `extends:` its body may be inherited
-                whole = every.get(b) if isinstance(every, LocDict) else None
-                out += _unused_args(b, bdef, whole if isinstance(whole, LocDict) else bdef)
-    return out
-
-
-def _unused_args(name: str, bdef: LocDict, whole: LocDict) -> list[LintWarning]:
-    """W010 for the arguments ``bdef`` (as written in this file) declares, read anywhere in ``whole``
-    (the block after `extends:` merging)."""
-    args = bdef.get("args")
-    if not isinstance(args, LocDict):
-        return []
-    read, _ = names_read({k: v for k, v in whole.items() if k != "args"})
-    every = whole.get("args")
-    for decl in (every if isinstance(every, LocDict) else args).values():  # another argument's default may read it
-        if isinstance(decl, LocDict):
-            read |= names_read(decl.get("default"))[0]
-    return [LintWarning("W010", f"argument '{a}' of block '{name}' is never read in its body", args.key_locs.get(a),
-                        hint=f"read it as ${{{a}}} in the block, or delete it") for a in args if a not in read]
-
-
-# -- W011: constant `when:` ----------------------------------------------------------------
-def _constant_whens(graph: Graph, data: LocDict) -> list[LintWarning]:
-    """W011: a `when:` written `true` or with no names, or one value in every instance (>= 2) of its
-    block while reading no spec param (a param-driven switch is a configuration, not a mistake)."""
-    out = []
-    for holder in _walk(data):
-        if not isinstance(holder, LocDict) or "when" not in holder:
-            continue
-        when, loc = holder["when"], holder.val_locs.get("when")
-        if when is True or (is_expr(when) and not _expr_names(when)[0]):
-            out.append(LintWarning("W011", f"`when: {when}` is the same for every instance", loc,
-                                   hint="delete the `when:` (always true) or the node (always false)"))
-    blocks = data.get("blocks")
-    if isinstance(blocks, LocDict):
-        for b, bdef in blocks.items():
-            if isinstance(bdef, LocDict) and isinstance(bdef.get("nodes"), LocDict):
-                out += _constant_in_instances(graph, b, bdef["nodes"])
-    return out
-
-
-def _constant_in_instances(graph: Graph, block: str, body: LocDict) -> list[LintWarning]:
-    instances = [g.path for g in graph.groups if g.kind == "block" and g.label == block]
-    if len(instances) < 2:
-        return []
-    made = {n.path for n in graph.nodes} | {g.path for g in graph.groups}
-    out = []
-    for name, spec in body.items():
-        when = spec.get("when") if isinstance(spec, LocDict) else None
-        if not isinstance(when, str) or not is_expr(when) or _expr_names(when)[0] & set(graph.params):
-            continue
-        built = sum(f"{p}.{name}" in made for p in instances)
-        if built in (0, len(instances)):
-            value = "true" if built else "false"
-            out.append(LintWarning("W011", f"`when:` of '{name}' is {value} in all {len(instances)} instances of "
-                                   f"block '{block}'", spec.val_locs.get("when"), node=f"{instances[0]}.{name}",
-                                   hint="delete the `when:` (always true) or the node (always false), or pass "
-                                        "the condition as a block argument"))
-    return out
-
-
-# -- silences ---------------------------------------------------------------------------------
-def _locs(value: Any) -> Iterator[Loc]:
-    for v in _walk(value):
-        if isinstance(v, LocDict):
-            yield v.loc
-            yield from v.key_locs.values()
-            yield from v.val_locs.values()
-        elif isinstance(v, LocList):
-            yield from v.locs
-
-
-def silences(data: LocDict) -> tuple[set[str], dict[str, set[Loc]]]:
-    """(codes silenced for the whole spec, code -> the locations inside a node or block that silences it)."""
-    whole: set[str] = set()
-    inside: dict[str, set[Loc]] = {}
-    blocks = data.get("blocks")
-    block_keys = {id(v): blocks.key_locs[k] for k, v in blocks.items()} if isinstance(blocks, LocDict) else {}
-    for holder in _walk(data):
-        lint_ = holder.get("lint") if isinstance(holder, LocDict) else None
-        ignore = lint_.get("ignore") if isinstance(lint_, dict) else None
-        if not isinstance(ignore, dict):
-            continue
-        if holder is data:
-            whole |= set(ignore)
-            continue
-        where = {*_locs(holder), *([block_keys[id(holder)]] if id(holder) in block_keys else [])}
-        for code in ignore:
-            inside.setdefault(code, set()).update(where)
-    return whole, inside
-
-
-def unsilenced(found: list[LintWarning], graph: Graph, data: LocDict) -> list[LintWarning]:
-    """The warnings that no `lint: {ignore: ...}` covers: by code for the spec, by location inside a
-    silencing node or block, or inside a group or block instance made from a silencing node."""
-    whole, inside = silences(data)
-    groups: dict[str, set[str]] = {code: {g.path for g in graph.groups if g.loc in locs}
-                                   for code, locs in inside.items()}
-    out = []
-    for w in found:
-        if w.code in whole or w.loc in inside.get(w.code, ()):
-            continue
-        parts = (w.node or "").split(".")
-        if any(".".join(parts[:k]) in groups.get(w.code, ()) for k in range(1, len(parts) + 1)):
-            continue
-        out.append(w)
     return out
