@@ -32,6 +32,9 @@ TORCHVISION = {
     "googlenet": ({"init_weights": False}, (3, 64, 64), r"^outputs: \[fc, {node: aux2, train_only: true}, "
                                                          r"{node: aux1, train_only: true}\]$"),
     "swin_t": ({}, (3, 64, 64), r"{op: swin_transformer_block, repeat: 6, "),
+    # the smallest input: every stage's map divides by the partition size 7 (224 / 32 = 7)
+    "maxvit_t": ({}, (3, 224, 224), r"^      relative_position_index: {op: buffer, table: relative_position_index, "
+                                    r"window: \[7, 7\], flatten: false, in: matmul}$"),
 }
 
 

@@ -88,7 +88,7 @@ def _root(gm: fx.GraphModule, n: fx.Node) -> tuple[str, str, Args] | None:
     for key, buf in mods[owner].named_buffers(recurse=False) if owner in mods else []:
         same = buf.shape == const.shape or buf.dim() == 2 and const.dim() == 1 and buf.numel() == const.numel()
         if same and torch.equal(buf.reshape(const.shape), const) and (window := _window(buf)) is not None:
-            return f"{owner}.{key}", "buffer", {"table": "relative_position_index", "window": window,
+            return f"{owner}.{key}" if owner else key, "buffer", {"table": "relative_position_index", "window": window,
                                                    "flatten": False}  # stored (N, N), as the buffer
     return None
 
