@@ -1,5 +1,5 @@
 """The structure rules of issue 28, checked: no import cycle between archc's modules, no import from a lower
-stage to a higher one (the order is in archc/README.md), and no file of the listed folders over 450 lines.
+stage to a higher one (the order is in archc/README.md), and no file in archc/ over 450 lines.
 
     python tools/check_layers.py          # prints every violation; exit 1 if any
     python tools/check_layers.py --graph  # also prints the stage-to-stage imports
@@ -41,8 +41,12 @@ LAYERS: list[tuple[str, ...]] = [
     ("__main__",),
 ]
 RANK = {stage: rank for rank, stages in enumerate(LAYERS) for stage in stages}
-FOLDERS_UNDER_450 = ("cli", "lsp")  # issue 28: no file there over 450 lines (the rest of archc/ follows)
-MAX_LINES = 450
+MAX_LINES = 450  # issue 28: no file in archc/ over this many lines
+# Files known to be longer (path under the repository: why, and who splits them); an entry for a file that is
+# no longer too long is an error too, so the list only shrinks.
+LONG_KNOWN: dict[str, str] = {
+    "archc/importer/trace.py": "457 lines: the importer owner splits it (issue 28)",
+}
 
 # (importing module, imported module): why it is allowed for now, and who removes it.
 KNOWN: dict[tuple[str, str], str] = {
@@ -167,12 +171,12 @@ def upward(deps: dict[str, dict[str, int]]) -> list[tuple[str, str, int]]:
 
 
 def long_files() -> list[tuple[str, int]]:
+    """(path, lines) of every file in archc/ over MAX_LINES."""
     out = []
-    for folder in FOLDERS_UNDER_450:
-        for p in sorted((PACKAGE / folder).rglob("*.py")):
-            n = len(p.read_text(encoding="utf-8").splitlines())
-            if n > MAX_LINES:
-                out.append((str(p.relative_to(ROOT)), n))
+    for p in sorted(PACKAGE.rglob("*.py")):
+        n = len(p.read_text(encoding="utf-8").splitlines())
+        if n > MAX_LINES:
+            out.append((p.relative_to(ROOT).as_posix(), n))
     return out
 
 
@@ -194,7 +198,11 @@ def problems() -> list[str]:
                          "a stage above it (archc/README.md lists the order)")
     found += [f"KNOWN lists {m} -> {t}, which no longer occurs: delete the entry"
               for m, t in KNOWN if (m, t) not in seen]
-    found += [f"{path}: {n} lines (at most {MAX_LINES})" for path, n in long_files()]
+    long = long_files()
+    found += [f"{path}: {n} lines (at most {MAX_LINES}): split it by concern" for path, n in long
+              if path not in LONG_KNOWN]
+    found += [f"LONG_KNOWN lists {path}, which is no longer over {MAX_LINES} lines: delete the entry"
+              for path in LONG_KNOWN if path not in {q for q, _ in long}]
     return found
 
 
