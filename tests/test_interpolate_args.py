@@ -10,6 +10,7 @@ import torch
 from torch.nn import functional
 
 import archc
+from archc import blocks as library
 from archc.blocks.interpolate import MODES
 from archc.errors import ArchcError
 
@@ -36,3 +37,23 @@ def test_archc_accepts_what_torch_runs(mode, align, tmp_path):
         archc_ok = False
         assert "align_corners" in e.message and e.loc is not None
     assert archc_ok == torch_ok
+
+
+STRING_CHOICES = [(name, key) for name in library.names() for key, p in library.get(name).params.items()
+                  if p.kind == "str" and p.choices]
+
+
+@pytest.mark.parametrize(("op", "key"), STRING_CHOICES)
+def test_string_arguments_take_only_their_choices(op, key):
+    """A misspelt mode (`bilinearr`, `reflct`) passed `archc check` and failed in torch, or met a wrong error."""
+    param = library.get(op).params[key]
+    assert all(param.check(c) is None for c in param.choices)
+    assert param.check(str(param.choices[0]) + "x") == "one of " + ", ".join(repr(c) for c in param.choices)
+
+
+def test_a_misspelt_mode_is_located_at_its_value(tmp_path):
+    path = tmp_path / "t.yaml"
+    path.write_text(_spec("bilinearr", None))
+    with pytest.raises(ArchcError) as info:
+        archc.check(str(path))
+    assert "mode should be one of" in info.value.message and info.value.loc.line == 5

@@ -60,6 +60,8 @@ class Param:
         if not _KINDS[self.kind](value):
             alts = " or ".join(repr(c) for c in self.choices)
             return _EXPECT[self.kind] + (f" or {alts}" if alts else "")
+        if self.kind == "str" and self.choices:  # a string argument with choices takes only those
+            return "one of " + ", ".join(repr(c) for c in self.choices)
         nums = value if isinstance(value, list) else [value]
         if self.min is not None and any(isinstance(n, (int, float)) and n < self.min for n in nums):
             return f"a value >= {self.min:g}"
