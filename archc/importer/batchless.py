@@ -182,8 +182,12 @@ def _chain(gm: fx.GraphModule, root: fx.Node) -> None:
                 inside.add(s)
         inside.add(n)
         steps.append(n)
-    if not ends or any(r.op != "get_attr" or _root(gm, r) is None for r in roots):
+    found = [_root(gm, r) if r.op == "get_attr" else None for r in roots]
+    if not ends or any(f is None for f in found):
         return
+    if all(f is not None and f[1] == "parameter" for f in found) and \
+            all(str(n.target) in ("view", "reshape") for n in steps):
+        return  # a parameter used as it is or viewed: ``parameters`` (rewrite.py) makes layer_scale, pos_embedding...
     for n in inside:
         if any(u not in inside and u not in ends for u in n.users):
             return
