@@ -8,6 +8,8 @@
 - ``parameters``: a parameter read in the forward (``get_attr``) and combined with one tensor becomes one
   node named after its attribute: ``layer_scale`` (x * p, p (C, 1, 1) or (C,)), ``pos_embedding``
   (x + p, p (1, *x)), ``class_token`` (cat([p.expand(B, -1, -1), x], 1)) or ``parameter``.
+- ``einsums`` and ``batchless`` (batchless.py, after ``aliases``): einsum as matmul; values with no batch built
+  from a parameter or a relative_position_index buffer (MaxViT's bias) as parameter/buffer nodes.
 - ``dense_chains``: DenseNet's growing lists, ``cat([f0..fk])`` after ``cat([f0..fk-1])``, become
   ``cat(previous, fk)`` run at the end of the module that made ``fk``, so every module reads one value.
 """
