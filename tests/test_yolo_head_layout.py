@@ -4,6 +4,8 @@ weights both give the same tensor (archc/detect/README.md, "The anchor head's la
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 import torch
 from torch import nn
@@ -41,3 +43,19 @@ def test_shipped_head_returns_the_guides_layout():
     x = torch.randn(2, 64, 13, 13)
     with torch.no_grad():
         assert torch.equal(model(x), guide(x))
+
+
+def test_a_channels_first_head_is_refused_not_misread(tmp_path):
+    """(A, 5 + C, H, W) without the permute: refused with a hint, not read as anchor levels of 8 classes."""
+    from archc.detect.head import detection_head
+    from archc.errors import UsageError
+
+    root = Path(__file__).resolve().parents[1]
+    (tmp_path / "yolo_head.yaml").write_text((root / "specs" / "yolo_head.yaml").read_text().replace(
+        "dims: [0, 1, 3, 4, 2]", "dims: [0, 1, 2, 3, 4]"))
+    (tmp_path / "det.yaml").write_text((root / "specs" / "yolo_resnet18.yaml").read_text().replace(
+        "imports: [yolo_head]", "imports: [./yolo_head.yaml]"))
+    assert detection_head(archc.check(root / "specs" / "yolo_resnet18.yaml")).kind == "anchor"
+    with pytest.raises(UsageError, match="not anchor levels") as info:
+        detection_head(archc.check(tmp_path / "det.yaml"))
+    assert "permute" in (info.value.hint or "")

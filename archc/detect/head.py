@@ -72,6 +72,11 @@ def detection_head(analysis: Any) -> Head:
                     boxes=int(params["boxes"]))
     if all(len(o) == 4 for o in outs) and len({o[-1] for o in outs}) == 1 and first[-1] > 5:
         classes = first[-1] - 5
+        if any(o[1] > h or o[2] > w or h % o[1] or w % o[2] or h // o[1] != w // o[2] for o in outs):
+            raise UsageError(f"{graph.name}'s outputs {outs} are not anchor levels (A, H, W, 5 + C) of a {h}x{w} "
+                             "input: each level's H and W must divide the input by one stride",
+                             hint="a (A, 5 + C, H, W) head (channels before the grid) needs a permute to "
+                                  "(A, H, W, 5 + C), as the seed's YOLOHead forward does")
         anchors = _anchor_sizes(params, len(outs), max(h, w))
         strides = tuple(int(params["strides"][i]) if "strides" in params else h // o[1] for i, o in enumerate(outs))
         if any(len(a) != o[0] for a, o in zip(anchors, outs)) or len(anchors) != len(outs):
