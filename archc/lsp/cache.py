@@ -77,7 +77,7 @@ def analyse_text(text: str, path: Path, limits: Limits | None = None, previous: 
 
 def _recover(state: DocState, limits: Limits) -> Any:
     """recover(), which may meet anything when the document failed its schema check (see _load_unchecked)."""
-    if not any(isinstance(e, SchemaError) for e in state.errors):
+    if state.source is None or not any(isinstance(e, SchemaError) for e in state.errors):
         return recover(state, limits)
     try:  # the schema error lies outside the nodes: build as loaded, standing in the nodes that fail there
         try:
