@@ -24,7 +24,7 @@ import torch
 import torch.fx as fx
 
 from archc.blocks.buffer import _position_index
-from archc.importer.rewrite import FULL_SHAPE_KEY, SHAPE_KEY, op_node, parameter_node
+from archc.importer.markers import FULL_SHAPE_KEY, SHAPE_KEY, op_node, parameter_node
 from archc.importer.trace import ROOT_KEY
 
 Args = dict[str, Any]

@@ -16,7 +16,8 @@ import torch.fx as fx
 from torch import nn
 
 from archc.errors import UsageError
-from archc.importer.rewrite import SIZE_KEY, op_node, parameter_node, rewrite
+from archc.importer.markers import SIZE_KEY, op_node, parameter_node
+from archc.importer.rewrite import rewrite
 from archc.importer.trace import MODULE_TAILS, eval_mode, function_op, is_batch_size, module_op, trace
 
 Node = dict[str, Any]

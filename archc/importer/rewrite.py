@@ -24,20 +24,8 @@ import torch.fx as fx
 from torch import nn
 
 from archc.errors import UsageError
-
-Args = dict[str, Any]
-SIZE_KEY, BATCH_KEY, SHAPE_KEY = "archc_size", "archc_batch", "archc_shape"
-FULL_SHAPE_KEY = "archc_full_shape"  # with the first dim: what a value with no batch (batchless.py) has
-
-
-def parameter_node(x: Any, *, name: str, op: str, args: Args) -> Any:  # pragma: no cover - a marker, never run
-    """Marks a parameter combined with ``x`` (built by ``parameters``); emit maps it to ``op``."""
-    raise NotImplementedError
-
-
-def op_node(x: Any, *more: Any, op: str, args: Args) -> Any:  # pragma: no cover - a marker, never run
-    """Marks a node already mapped to an archc op (made by the rewrites); emit takes it as it is."""
-    raise NotImplementedError
+from archc.importer.batchless import batchless, einsums
+from archc.importer.markers import BATCH_KEY, FULL_SHAPE_KEY, SHAPE_KEY, SIZE_KEY, Args, op_node, parameter_node
 
 
 def _static(v: Any) -> bool:
@@ -317,7 +305,6 @@ def parameters(gm: fx.GraphModule) -> None:
 
 def rewrite(gm: fx.GraphModule, shape: tuple[int, ...]) -> None:
     """Every rewrite, in order."""
-    from archc.importer.batchless import batchless, einsums  # it builds on this module's markers
 
     sizes(gm, shape)
     aliases(gm)
