@@ -202,8 +202,8 @@ def _node(nodes: str, shape: str = "[6, 8, 4]") -> str:
 ERRORS = [
     ("{op: window_partition, size: 3}", "does not divide into 3x3 windows"),
     ("{op: window_attention_mask, size: 2, shift: 2}", "must be smaller than the window"),
-    ("{op: window_partition, size: 2, mode: ring}", "neither window nor grid"),
-    ("{op: buffer, table: relative_bias, window: 2}", "no table 'relative_bias'"),
+    ("{op: window_partition, size: 2, mode: ring}", "mode should be one of 'window', 'grid', got 'ring'"),
+    ("{op: buffer, table: relative_bias, window: 2}", "table should be one of 'relative_position_index'"),
     ("{op: buffer, table: relative_coords_table, window: [1, 4]}", "needs a window of at least 2"),
     ("{op: buffer, table: relative_position_index, window: 200}", "elements"),  # 1.6e9 > the limit
     ("{op: normalize, dim: 0}", "the batch"),
