@@ -80,24 +80,11 @@ def analyse_graph(graph: Any, limits: Limits | None = None) -> Analysis:
 
 
 def _symbolic(graph: Any, limits: Limits) -> Analysis:
-    """Solve the symbolic sizes (analyze.symbolic); the analysis returned is the concrete one at
-    the hint sizes, with the formulas and constraints in ``Analysis.symbolic``."""
-    from dataclasses import replace
+    """Solve the symbolic sizes (archc.analyze.symbolic.analyse, its one entry): the analysis at the hint
+    sizes, with the formulas and constraints in ``Analysis.symbolic``."""
+    from archc.analyze.symbolic import analyse as symbolic_analyse
 
-    from archc.analyze.symbolic import at_sizes, solve
-    from archc.errors import ShapeError
-
-    symbols = graph.meta["symbols"]
-    result = solve(graph, symbols, limits)
-    if result.method == "none" or (result.method == "sweep" and not result.sampled):
-        raise ShapeError(f"no input size works: {result.constraint}", graph.meta.get("input_loc"),
-                         hint=result.breaks or None)
-    name, shape = graph.inputs[0]
-    concrete = replace(graph, inputs=((name, tuple(result.hint[symbols[i]] if i in symbols else d
-                                                   for i, d in enumerate(shape))),))
-    analysis = at_sizes(result, concrete, result.hint) if result.analysis else analyze(concrete, limits)
-    analysis.symbolic = result
-    return analysis
+    return symbolic_analyse(graph, limits)
 
 
 def check(spec: str | Path, params: Mapping[str, Any] | None = None, input_shape: Any = None,
