@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.util
 import re
 from pathlib import Path
 
@@ -19,23 +20,31 @@ SPECS = Path(__file__).resolve().parent.parent / "specs"
 SHAPE = (3, 64, 64)
 
 
-def _lines_with_bases(name: str) -> int:
-    """Lines of a hand-written spec and of the specs it extends."""
-    total, path = 0, SPECS / f"{name}.yaml"
-    while True:
-        text = path.read_text()
-        total += len(text.splitlines())
-        m = re.search(r"^extends: (\w+)$", text, re.M)
-        if not m:
-            return total
-        path = SPECS / f"{m.group(1)}.yaml"
+# the benchmark's own helpers (tools/bench_import.py), so that the tests and the table count and randomise alike
+_spec = importlib.util.spec_from_file_location("bench_import", SPECS.parent / "tools" / "bench_import.py")
+assert _spec is not None and _spec.loader is not None
+bench_import = importlib.util.module_from_spec(_spec)
+_spec.loader.exec_module(bench_import)
+_lines_with_bases = bench_import.hand_lines  # lines of a hand-written spec and of the specs it extends
+_randomise = bench_import.randomise  # weights and BatchNorm statistics that make the comparison bite
 
 
-def _randomise(model: torch.nn.Module) -> None:
+def assert_exact(source: torch.nn.Module, spec: Path, shape: tuple[int, ...], *, batch: int = 2, seed: int = 1,
+                 atol: float | None = None) -> torch.nn.Module:
+    """The imported spec is exact: the source's parameter count, its randomised state_dict loads strict=True,
+    and the outputs agree (rtol 1e-5; atol ``atol``, else 1e-5 of the largest output) on a reference that is
+    not zero. Returns the compiled twin."""
+    source.eval()
+    assert archc.check(spec).params == sum(p.numel() for p in source.parameters())
+    _randomise(source)
+    twin = archc.compile(spec).eval()
+    twin.load_state_dict(source.state_dict(), strict=True)
+    x = torch.randn(batch, *shape, generator=torch.Generator().manual_seed(seed))
     with torch.no_grad():
-        for key, v in model.state_dict().items():
-            if v.is_floating_point():
-                v.copy_(torch.rand_like(v) + 0.5 if key.endswith("running_var") else torch.randn_like(v) * 0.2)
+        want, got = source(x), twin(x)
+    assert want.abs().max() > 1e-3  # not a comparison of zeros
+    torch.testing.assert_close(got, want, rtol=1e-5, atol=1e-5 * float(want.abs().max()) if atol is None else atol)
+    return twin
 
 
 def _imported(name: str, tmp_path: Path) -> tuple[torch.nn.Module, Path, str]:
@@ -52,16 +61,7 @@ def _imported(name: str, tmp_path: Path) -> tuple[torch.nn.Module, Path, str]:
 def test_torchvision_imports_exact(name: str, tmp_path: Path) -> None:
     torch.set_num_threads(1)
     source, path, _ = _imported(name, tmp_path)
-    analysis = archc.check(path)
-    assert analysis.params == sum(p.numel() for p in source.parameters())
-    _randomise(source)
-    model = archc.compile(path).eval()
-    model.load_state_dict(source.state_dict(), strict=True)
-    x = torch.randn(2, *SHAPE, generator=torch.Generator().manual_seed(1))
-    with torch.no_grad():
-        want, got = source(x), model(x)
-    assert want.abs().max() > 1e-3  # not a comparison of zeros
-    torch.testing.assert_close(got, want, rtol=1e-5, atol=1e-5 * float(want.abs().max()))
+    assert_exact(source, path, SHAPE)
 
 
 def test_resnet_basic_blocks_fold_into_one_block_with_repeat(tmp_path: Path) -> None:
@@ -168,12 +168,7 @@ def test_user_file_factory_imports(tmp_path: Path, capsys: pytest.CaptureFixture
     assert re.search(r"^  unit:  # archc_user_net\.Unit$", text, re.M)  # gated and plain units: one block
     assert 'units: {op: unit, repeat: 4, gate: "${[true, false, true, false][i]}"}' in text
     source, _ = load_source(f"{src}:Factory", {"classes": 7})
-    _randomise(source)
-    model = archc.compile(out).eval()
-    model.load_state_dict(source.eval().state_dict(), strict=True)
-    x = torch.randn(3, 3, 16, 16, generator=torch.Generator().manual_seed(2))
-    with torch.no_grad():
-        torch.testing.assert_close(model(x), source(x), rtol=1e-5, atol=1e-6)
+    assert_exact(source, out, (3, 16, 16), batch=3, seed=2, atol=1e-6)
     assert main(["import", f"{src}:Nope"]) == 2
     assert "defines no 'Nope'" in capsys.readouterr().err
 
@@ -326,10 +321,4 @@ def test_user_file_with_its_own_residual_and_gate_modules(tmp_path: Path) -> Non
                                                                                     ("residual", "Residual")]
     assert re.search(r'^      - {op: residual, repeat: 3, .*short: "\$\{i == 0\}"', text, re.M), text
     source, _ = load_source(f"{src}:Net", {})
-    _randomise(source)
-    model = archc.compile(out).eval()
-    model.load_state_dict(source.eval().state_dict(), strict=True)
-    x = torch.randn(2, 3, 16, 16, generator=torch.Generator().manual_seed(3))
-    with torch.no_grad():
-        want = source(x)
-        torch.testing.assert_close(model(x), want, rtol=1e-5, atol=1e-5 * float(want.abs().max()))
+    assert_exact(source, out, (3, 16, 16), seed=3)

@@ -13,7 +13,7 @@ pytest.importorskip("torchvision")
 import archc  # noqa: E402
 from archc.errors import UsageError  # noqa: E402
 from archc.importer.fold import over_i  # noqa: E402
-from tests.test_import import _randomise  # noqa: E402
+from tests.test_import import assert_exact  # noqa: E402
 
 nn = torch.nn
 
@@ -25,15 +25,7 @@ def _roundtrip(module: torch.nn.Module, shape: tuple[int, ...], tmp_path: Path) 
     text = archc.from_module(module, shape)
     path = tmp_path / "m.yaml"
     path.write_text(text)
-    assert archc.check(path).params == sum(p.numel() for p in module.parameters())
-    _randomise(module)
-    twin = archc.compile(path).eval()
-    twin.load_state_dict(module.state_dict(), strict=True)
-    x = torch.randn(3, *shape, generator=torch.Generator().manual_seed(1))
-    with torch.no_grad():
-        want, got = module(x), twin(x)
-    assert want.abs().max() > 1e-3
-    torch.testing.assert_close(got, want, rtol=1e-5, atol=1e-6)
+    assert_exact(module, path, shape, batch=3, atol=1e-6)
     return text
 
 

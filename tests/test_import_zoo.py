@@ -18,7 +18,7 @@ torch = pytest.importorskip("torch")
 torchvision = pytest.importorskip("torchvision")
 
 import archc  # noqa: E402
-from tests.test_import import _lines_with_bases, _randomise  # noqa: E402
+from tests.test_import import _lines_with_bases, assert_exact  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -50,16 +50,7 @@ def build(source: str, name: str, kwargs: dict[str, object]) -> torch.nn.Module:
 def exact(model: torch.nn.Module, text: str, shape: tuple[int, ...], tmp_path: Path) -> torch.nn.Module:
     path = tmp_path / "imported.yaml"
     path.write_text(text)
-    assert archc.check(path).params == sum(p.numel() for p in model.parameters())
-    _randomise(model)
-    twin = archc.compile(path).eval()
-    twin.load_state_dict(model.state_dict(), strict=True)
-    x = torch.randn(2, *shape, generator=torch.Generator().manual_seed(1))
-    with torch.no_grad():
-        want, got = model(x), twin(x)
-    assert want.abs().max() > 1e-3  # not a comparison of zeros
-    torch.testing.assert_close(got, want, rtol=1e-5, atol=1e-5 * float(want.abs().max()))
-    return twin
+    return assert_exact(model, path, shape)
 
 
 @pytest.mark.parametrize("name", list(TORCHVISION))
