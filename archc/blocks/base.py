@@ -154,6 +154,15 @@ def need_rank(shape: Shape, rank: int, what: str) -> None:
                          hint="shapes here leave out the batch dimension")
 
 
+def channels_last(shape: Shape, what: str) -> tuple[Any, Any, Any]:
+    """(H, W, C) of a channels-last map (Swin, MaxViT), or a located hint to permute a (C, H, W) one."""
+    if len(shape) != 3:
+        raise ShapeError(f"{what} expects a channels-last map (H, W, C) but got {shape}",
+                         hint="permute a (C, H, W) map with {op: permute, dims: [0, 2, 3, 1]}; "
+                              "shapes here leave out the batch dimension")
+    return shape[0], shape[1], shape[2]
+
+
 def conv_size(size: int, kernel: int, stride: int, pad: int, dilation: int = 1, ceil_mode: bool = False,
               what: str = "window", pad_right: int | None = None, taps: bool = True, axis: str = "") -> int:
     """Output length of a convolution or pooling window along one axis (PyTorch's formula).

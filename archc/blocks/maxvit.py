@@ -30,7 +30,7 @@ from fractions import Fraction
 from functools import cache
 from typing import Any
 
-from archc.blocks.base import Args, Block, Param, Shape, Window
+from archc.blocks.base import Args, Block, Param, Shape, Window, channels_last
 from archc.blocks.registry import register
 from archc.errors import ShapeError
 
@@ -42,11 +42,7 @@ PARAMS = {
 
 
 def shape(args: Args, ins: Sequence[Shape]) -> Shape:
-    if len(ins[0]) != 3:
-        raise ShapeError(f"partition_attention expects a channels-last 3-D input (H, W, C) but got {ins[0]}",
-                         hint="permute a (C, H, W) map with {op: permute, dims: [0, 2, 3, 1]}; "
-                              "shapes here leave out the batch dimension")
-    h, w, c = ins[0]
+    h, w, c = channels_last(ins[0], "partition_attention")
     size, head_dim = args["partition_size"], args["head_dim"]
     if c % head_dim:
         raise ShapeError(f"{c} channels are not divisible by head_dim={head_dim}",

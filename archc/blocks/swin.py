@@ -25,7 +25,7 @@ from collections.abc import Sequence
 from fractions import Fraction
 from typing import Any
 
-from archc.blocks.base import Args, Block, Param, Shape, Window, pair
+from archc.blocks.base import Args, Block, Param, Shape, Window, channels_last, pair
 from archc.blocks.registry import register
 from archc.errors import ShapeError
 
@@ -45,20 +45,12 @@ ATTN_PARAMS = {
 MERGE_PARAMS = {"version": _VERSION}
 
 
-def _channels_last(shape: Shape, what: str) -> tuple[int, int, int]:
-    if len(shape) != 3:
-        raise ShapeError(f"{what} expects a channels-last 3-D input (H, W, C) but got {shape}",
-                         hint="permute a (C, H, W) map with {op: permute, dims: [0, 2, 3, 1]}; "
-                              "shapes here leave out the batch dimension")
-    return shape[0], shape[1], shape[2]
-
-
 def _padded(size: int, window: int) -> int:
     return -(-size // window) * window
 
 
 def attn_shape(args: Args, ins: Sequence[Shape]) -> Shape:
-    _, _, c = _channels_last(ins[0], "shifted_window_attention")
+    _, _, c = channels_last(ins[0], "shifted_window_attention")
     window, shift = pair(args["window_size"]), pair(args["shift_size"])
     if c % args["num_heads"]:
         raise ShapeError(f"{c} channels are not divisible by num_heads={args['num_heads']}",
@@ -123,7 +115,7 @@ def attn_build(args: Args, ins: Sequence[Shape]) -> Any:
 
 
 def merge_shape(args: Args, ins: Sequence[Shape]) -> Shape:
-    h, w, c = _channels_last(ins[0], "patch_merging")
+    h, w, c = channels_last(ins[0], "patch_merging")
     return ((h + 1) // 2, (w + 1) // 2, 2 * c)
 
 

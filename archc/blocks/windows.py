@@ -21,7 +21,7 @@ from collections.abc import Sequence
 from fractions import Fraction
 from typing import Any
 
-from archc.blocks.base import Args, Block, Param, Shape, Window, pair
+from archc.blocks.base import Args, Block, Param, Shape, Window, channels_last, pair
 from archc.blocks.registry import register
 from archc.errors import ShapeError
 
@@ -32,20 +32,12 @@ MASK_PARAMS = {"size": _SIZE, "shift": Param("int2", 0, min=0, doc="the roll (-s
                "value": Param("float", -100.0, doc="added where two positions may not attend (torchvision: -100)")}
 
 
-def _map(s: Shape, what: str) -> tuple[Any, Any, Any]:
-    if len(s) != 3:
-        raise ShapeError(f"{what} expects a channels-last map (H, W, C) but got {s}",
-                         hint="permute a (C, H, W) map with {op: permute, dims: [0, 2, 3, 1]}; "
-                              "shapes here leave out the batch dimension")
-    return s[0], s[1], s[2]
-
-
 def _groups(args: Args, s: Shape, what: str) -> tuple[Any, int]:
     """The number of groups and the positions per group of a map that divides by `size`."""
     if args.get("mode", "window") not in ("window", "grid"):
         raise ShapeError(f"{what}: mode {args['mode']!r} is neither window nor grid",
                          hint="window: blocks of neighbours (Swin); grid: positions spread over the map (MaxViT)")
-    h, w, _ = _map(s, what)
+    h, w, _ = channels_last(s, what)
     sh, sw = pair(args["size"])
     if h % sh or w % sw:
         raise ShapeError(f"{what}: the map {h}x{w} does not divide into {sh}x{sw} {args.get('mode', 'window')}s",
