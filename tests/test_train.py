@@ -164,10 +164,13 @@ def _shard_alone(cfg: TrainConfig, rank: int, world: int) -> dict[str, torch.Ten
     """One process training on the images that rank `rank` of `world` sees, without DDP."""
     from torch.utils.data import DataLoader, DistributedSampler
 
-    run = loop._setup(cfg, Path(archc.resolve.find_spec(cfg.spec)), 0, 1, False)
+    from archc.train.engine import train_pass
+
+    run = loop.ImageTask(cfg).setup(Path(archc.resolve.find_spec(cfg.spec)), 0, 1, False)
     data = run.loader.dataset
     run.loader = DataLoader(data, cfg.batch_size, sampler=DistributedSampler(data, world, rank, seed=cfg.seed))
-    loop._epoch(run, cfg, torch.nn.CrossEntropyLoss(), 1, "")
+    run.task.start_epoch(run, 0)
+    train_pass(run, 1, "")
     return run.model.state_dict()
 
 

@@ -19,8 +19,9 @@ from PIL import Image
 
 from archc.train import TrainConfig, train
 from archc.train.data import data_config, make_datasets, prepare
-from archc.train.loop import MARKERS_UP_TO, _progress, chance_hint, figure
+from archc.train.loop import MARKERS_UP_TO, chance_hint, figure
 from archc.train.predict import predict, run_data_config
+from archc.train.runs import progress
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -36,12 +37,12 @@ class _Terminal(io.StringIO):
 
 def test_progress_bar_on_a_terminal_and_quiet_in_a_pipe():
     tty, pipe = _Terminal(), io.StringIO()
-    assert list(_progress(list(range(5)), 0, "epoch 1/3", file=tty)) == list(range(5))
+    assert list(progress(list(range(5)), 0, "epoch 1/3", file=tty)) == list(range(5))
     assert "epoch 1/3:" in tty.getvalue() and "0/5 [" in tty.getvalue() and "batch/s" in tty.getvalue()
-    assert list(_progress(list(range(5)), 0, "epoch 1/3", file=pipe)) == list(range(5))
+    assert list(progress(list(range(5)), 0, "epoch 1/3", file=pipe)) == list(range(5))
     assert pipe.getvalue() == ""
     batches = [1, 2]
-    assert _progress(batches, 1, "epoch 1/3") is batches  # other ranks draw nothing
+    assert progress(batches, 1, "epoch 1/3") is batches  # other ranks draw nothing
 
 
 def _read_all(fd: int) -> bytes:
@@ -61,7 +62,7 @@ def test_progress_bar_draws_on_a_terminal_that_reports_no_size():
     """A fresh pseudo-terminal reports 0 rows and 0 columns (docker exec, script, some IDEs): tqdm by itself drew
     nothing there; the bar takes 80x24 instead."""
     main_fd, child_fd = pty.openpty()  # never sized: 0x0
-    code = ("from archc.train.loop import _progress\nfor _ in _progress(list(range(3)), 0, 'epoch 1/1'): pass\n"
+    code = ("from archc.train.runs import progress\nfor _ in progress(list(range(3)), 0, 'epoch 1/1'): pass\n"
             "print('end', flush=True)")
     env = {**os.environ, "COLUMNS": "", "LINES": ""}
     proc = subprocess.Popen([sys.executable, "-c", code], stdin=subprocess.DEVNULL, stdout=child_fd, stderr=child_fd,

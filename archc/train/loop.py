@@ -20,7 +20,7 @@ from torch.utils.data import DataLoader, DistributedSampler
 from archc.errors import UsageError
 from archc.fileio import atomic_write
 from archc.train.data import check_mask_classes, class_names, data_config, data_task, describe, make_datasets
-from archc.train.engine import Run, RunConfig, autocast, run_task, train_pass
+from archc.train.engine import Run, RunConfig, autocast, run_task
 from archc.train.losses import class_dice, class_iou, make_loss, mean_present
 from archc.train.runs import dist_info, load_safetensors, progress
 from archc.train.task import check_input, check_output, choose_task, split_outputs
@@ -338,20 +338,6 @@ def segment_row(confusion: torch.Tensor, names: list[str]) -> dict[str, float]:
             **{f"iou_{n}": v for n, v in zip(names, iou)}}
 
 
-def _setup(cfg: TrainConfig, spec_path: Path, rank: int, world: int, resume: bool) -> Run:
-    """The run `fit` trains (kept for tests that train one pass by hand)."""
-    return ImageTask(cfg).setup(spec_path, rank, world, resume)
-
-
-def _epoch(run: Run, cfg: TrainConfig, loss_fn: nn.Module, rank: int, desc: str) -> tuple[float, float]:
-    """One pass over the training data with ``loss_fn``; returns (mean loss, accuracy)."""
-    task = cast(ImageTask, run.task)
-    task.loss_fn = loss_fn
-    task.start_epoch(run, 0)
-    row = task.train_row(*train_pass(run, rank, desc))
-    return row["train_loss"], row["train_acc"]
-
-
 def train(cfg: TrainConfig, resume: str | None = None) -> list[dict[str, float]]:
     """Train (or continue training) a spec; returns the metrics history."""
     return fit(cfg, resume)[1]
@@ -363,7 +349,6 @@ def fit(cfg: TrainConfig, resume: str | None = None) -> tuple[nn.Module, list[di
     return run.model, history
 
 
-_progress = progress  # the name tests/test_train_explain.py imports
 
 
 def chance_hint(history: list[dict[str, float]], confusion: torch.Tensor, lr: float) -> str | None:
