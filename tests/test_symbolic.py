@@ -1,4 +1,4 @@
-"""Symbolic sizes by algebra (analyze.algebra, analyze.symbolic): exact formulas and constraints.
+"""Symbolic sizes by algebra (ir.algebra, analyze.symbolic): exact formulas and constraints.
 
 Constraints are golden texts here; tests/test_symbolic_exact.py compares every built-in spec with
 concrete analyses at sizes drawn independently of what the symbolic result claims."""
@@ -15,8 +15,8 @@ import pytest
 
 import archc
 from archc.analyze.shapes import analyze
-from archc.analyze.symbolic.algebra import Guards, guarding, symbol
 from archc.cli import main
+from archc.ir.algebra import Guards, guarding, symbol
 from archc.resolve import Limits, resolve
 
 SPECS = Path(__file__).parent / "specs"
@@ -175,19 +175,20 @@ def test_the_entry_refuses_a_graph_no_size_fits(tmp_path):
 
 
 def test_the_algebra_imports_nothing_above_it():
-    """sizes/guards/forms import only each other (the walk, resolve and the solver import them), and the
-    package loads its solver on first use only, so importing the walk does not import the solver."""
+    """sizes/guards/forms (archc/ir/algebra/) import only each other (the walk, resolve and the solver import
+    them), and the package loads its solver on first use only, so importing the walk does not import the solver."""
     import subprocess
     import sys
-    root = Path(archc.__file__).parent / "analyze" / "symbolic"
-    algebra = {"sizes", "guards", "forms", "algebra"}
+    root = Path(archc.__file__).parent / "ir" / "algebra"
+    algebra = {"sizes", "guards", "forms", "__init__"}  # the package gathers the three
     for name in algebra:
         tree = ast.parse((root / f"{name}.py").read_text(encoding="utf-8"))
         for node in ast.walk(tree):
             if isinstance(node, ast.ImportFrom) and (node.module or "").startswith("archc"):
-                assert node.module.rpartition(".")[2] in algebra and node.module.startswith("archc.analyze.symbolic"), \
+                assert node.module.rpartition(".")[2] in algebra and node.module.startswith("archc.ir.algebra."), \
                     (name, node.module)
             assert not isinstance(node, ast.Import) or not any(a.name.startswith("archc") for a in node.names), name
-    code = "import sys, archc.analyze.shapes; print(sorted(m for m in sys.modules if 'symbolic' in m))"
+    code = ("import sys, archc.analyze.shapes; "
+            "print(sorted(m for m in sys.modules if 'symbolic' in m or 'algebra' in m))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
-    assert "archc.analyze.symbolic.sizes" in out and "archc.analyze.symbolic.solver" not in out, out
+    assert "archc.ir.algebra.sizes" in out and "archc.analyze.symbolic.solver" not in out, out

@@ -19,9 +19,9 @@ import archc
 from archc.analyze.memory import memory
 from archc.analyze.shapes import analyze
 from archc.analyze.symbolic import AxisSet, SymbolicResult, at_sizes, solve
-from archc.analyze.symbolic.algebra import Guard, condition, piece, symbol, value_at
 from archc.cli import main
 from archc.errors import ArchcError
+from archc.ir.algebra import Guard, condition, piece, symbol, value_at
 from archc.resolve import Limits, builtin_dir, builtin_names, resolve
 
 SPECS = Path(__file__).parent / "specs"
@@ -213,7 +213,7 @@ def test_axis_sets_print_exactly_and_briefly():
 
 def test_pieces_are_affine_and_guards_hold_on_intervals():
     """`piece` against plain evaluation, for floors, nested floors, max, negative slopes and products."""
-    from archc.analyze.symbolic.algebra import smax
+    from archc.ir.algebra import smax
     H, W = symbol("H"), symbol("W")
     exprs = [(H + 1) // 2, 2 * ((H + 1) // 2) - H, ((H + 3) // 4 + 5) // 3 * W - 7 * H, smax(H // 2, 40 - H),
              -(H // 7) + 3 * H, (H // 3) * (H // 5) + 1, (H + 1998999) // 1999000 - 1, -((-H + 3) // 2)]

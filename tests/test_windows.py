@@ -393,7 +393,7 @@ def test_symbolic_sizes_exclude_the_sizes_with_an_empty_window(tmp_path):
 def test_symbolic_valid_sizes_match_concrete_analysis_for_gapped_windows():
     """Dilated windows whose taps straddle small inputs: the symbolic valid set (guards) equals the
     concrete verdict at every size 1..40, including non-prefix patterns."""
-    from archc.analyze.symbolic.algebra import Guards, guarding, symbol
+    from archc.ir.algebra import Guards, guarding, symbol
 
     cases = [("max_pool2d", {"kernel_size": 2, "stride": 1, "padding": 1, "dilation": 2}),
              ("max_pool2d", {"kernel_size": 3, "stride": 2, "padding": 1, "dilation": 3, "ceil_mode": True}),

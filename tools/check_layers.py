@@ -57,8 +57,6 @@ KNOWN: dict[tuple[str, str], str] = {
     ("archc.blocks.reshape", "archc.backend.modules"): "as above",
     ("archc.blocks.tokens", "archc.backend.modules"): "as above",
     ("archc.blocks.parameter", "archc.backend.init"): "as above: the init rules a parameter node's builder applies",
-    ("archc.resolve.shapes_so_far", "archc.analyze.algebra"): "`in_shape` with symbolic sizes reads the symbolic "
-       "algebra, which belongs below resolve (issue 28: the symbolic-size machinery becomes one module)",
     ("archc.api", "archc.train.weights"): "archc.compile(weights=...) loads weights with train's loader, which "
        "belongs in backend (train owner)",
 }

@@ -18,9 +18,9 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from archc import blocks as library
-from archc.analyze.symbolic.algebra import shape_key
 from archc.errors import ArchcError, SpecError
 from archc.ir import Graph, Node
+from archc.ir.algebra import shape_key
 from archc.ir.refs import output_ref
 
 __all__ = ["tags_of", "shares_input", "keeps_output", "adds_in_place", "storage_parents", "check_inplace"]

@@ -26,10 +26,10 @@ from math import prod
 from typing import Any
 
 from archc import blocks as library
-from archc.analyze.algebra import shape_key, smax
 from archc.analyze.inplace import adds_in_place, keeps_output, storage_parents, storage_roots, tags_of
 from archc.analyze.shapes import Analysis
 from archc.ir import Node
+from archc.ir.algebra import shape_key, smax
 from archc.ir.refs import output_ref
 
 __all__ = ["DTYPE_BYTES", "INDEX_BYTES", "memory"]

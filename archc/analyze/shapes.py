@@ -14,9 +14,9 @@ from typing import Any
 
 from archc import blocks as library
 from archc.analyze.inplace import check_inplace
-from archc.analyze.symbolic.algebra import Guards, NotSymbolic, evaluate, shape_key
 from archc.errors import ArchcError, LimitError, ShapeError
 from archc.ir import Graph, Node
+from archc.ir.algebra import Guards, NotSymbolic, evaluate, shape_key
 from archc.ir.refs import output_ref
 from archc.resolve import Limits
 
@@ -225,7 +225,7 @@ def _block_notes(graph: Graph, path: str) -> list[str]:
 def analyze(graph: Graph, limits: Limits | None = None, guards: Guards | None = None) -> Analysis:
     """Infer shapes and costs of every node; problems go to ``Analysis.errors`` (nothing raised).
 
-    With ``guards`` the input sizes may be symbolic (``analyze.symbolic.algebra``): shapes and costs come
+    With ``guards`` the input sizes may be symbolic (``archc.ir.algebra``): shapes and costs come
     out as expressions, comparisons the rules make on them are recorded as guards (under the
     node's path), limits are checked at the hint sizes, and receptive fields are left out."""
     limits = limits or Limits()

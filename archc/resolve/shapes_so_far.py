@@ -39,7 +39,7 @@ class ShapesSoFar:
         self.symbolic: dict[str, tuple[Any, ...] | None] = {}
         self.size_read: tuple[str, Loc | None] | None = None
         if symbols:
-            from archc.analyze.algebra import symbol
+            from archc.ir.algebra import symbol
             name, shape = inputs[0]
             self.symbolic[name] = tuple(symbol(symbols[i]) if i in symbols else d for i, d in enumerate(shape))
         self.failed: dict[str, ArchcError] = {}
@@ -47,6 +47,8 @@ class ShapesSoFar:
         self.done = 0  # pending nodes already inferred
         self.reads = 0  # how many times an expression read a shape
         self.watchers: list[Callable[[str, Any], None]] = []  # told of each read (path, shape): resolve/memo.py
+        # first pending index of a memoised instance -> (end, its shape table, input refs): see _next
+        self.spans: dict[int, tuple[int, dict[Any, Any], list[Ref]]] = {}
 
     def of(self, ex: Expander, ref: Ref, loc: Loc | None, node: str = "") -> list[int]:
         """The shape (batch left out) of what ``ref`` names, as a list for expressions (with symbolic
@@ -60,8 +62,7 @@ class ShapesSoFar:
         except ArchcError as e:  # e.g. NAME[K] on a single output: at the reference, else at the expression
             raise e.located(loc) from None
         while path not in self.known and path not in self.failed and self.done < len(ex.pending):
-            self._infer(ex, ex.pending[self.done])
-            self.done += 1
+            self._next(ex)
         if path in self.known:
             for watch in self.watchers:
                 watch(path, self.known[path])
@@ -83,15 +84,73 @@ class ShapesSoFar:
         without counting as an expression's read (`share:` compares the widths its nodes get)."""
         path = ex.follow(ref)
         while path not in self.known and path not in self.failed and self.done < len(ex.pending):
-            self._infer(ex, ex.pending[self.done])
-            self.done += 1
+            self._next(ex)
         return self.known.get(path)
 
     def infer_to(self, ex: Expander, n: int) -> None:
         """Infer the first ``n`` pending nodes (what a read of a node after them infers first)."""
         while self.done < n:
+            self._next(ex)
+
+    def _next(self, ex: Expander) -> None:
+        """Infer the next pending node; at the start of a memoised instance (memo.py) whose input shapes
+        were seen before, copy the shapes of all its nodes from its entry's table instead (and fill the
+        table when they are new: the nodes of an instance depend only on its inputs' shapes)."""
+        span = self.spans.get(self.done) if not self.hint else None
+        if span is None:
             self._infer(ex, ex.pending[self.done])
             self.done += 1
+            return
+        end, table, refs = span
+        start = self.done
+        key = self._span_key(ex, refs)
+        got = table.get(key) if key is not None else None
+        if got is not None:
+            for p, (shape, outs) in zip(ex.pending[start:end], got):
+                self._put(p.path, shape, outs)
+            self.done = end
+            return
+        while self.done < end:
+            self._infer(ex, ex.pending[self.done])
+            self.done += 1
+        shapes = self._span_shapes(ex.pending[start:end]) if key is not None and len(table) < 16 else None
+        if shapes is not None:
+            table[key] = shapes
+
+    def _span_key(self, ex: Expander, refs: list[Ref]) -> Any:
+        """The instance's input shapes (None unless each input has one already)."""
+        key = []
+        for r in refs:
+            try:
+                path = ex.follow(r)
+            except ArchcError:
+                return None
+            if path not in self.known:
+                return None
+            key.append(self.known[path])
+        return tuple(key)
+
+    def _span_shapes(self, nodes: list[Any]) -> list[tuple[Any, Any]] | None:
+        out: list[tuple[Any, Any]] = []
+        for p in nodes:
+            if p.path in self.multi:
+                n = self.multi[p.path]
+                out.append((None, tuple(self.known[f"{p.path}[{k}]"] for k in range(n))))
+            elif p.path in self.known:
+                out.append((self.known[p.path], None))
+            else:
+                return None  # a failed node: its error is the one a fresh inference raises
+        return out
+
+    def _put(self, path: str, shape: Any, outs: Any) -> None:
+        if outs is None:
+            self.known[path] = shape
+            self.symbolic[path] = None
+            return
+        self.multi[path] = len(outs)
+        for k, s in enumerate(outs):
+            self.known[f"{path}[{k}]"] = s
+            self.symbolic[f"{path}[{k}]"] = None
 
     def _infer(self, ex: Expander, p: Any) -> None:
         try:
@@ -111,7 +170,7 @@ class ShapesSoFar:
 
     def _symbolic(self, ex: Expander, p: Any, block: Any) -> list[tuple[Any, ...]] | None:
         """The node's output shapes as expressions in the symbolic input sizes (None: not known)."""
-        from archc.analyze.algebra import Guards, NotSymbolic, guarding
+        from archc.ir.algebra import Guards, NotSymbolic, guarding
         ins = [self.symbolic.get(ex.follow(r)) for r in p.refs]
         if any(s is None for s in ins):
             return None

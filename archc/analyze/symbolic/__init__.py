@@ -1,7 +1,7 @@
 """Symbolic input sizes (`--input 3xHxW`): every node's shape, and the model's parameters, MACs,
 activations and memory, as exact expressions in H and W, with exactly the sizes for which they hold.
 
-1. One analysis runs on symbolic sizes (`algebra.py`) at a hint size (224 unless that fails):
+1. One analysis runs on symbolic sizes (`archc.ir.algebra`) at a hint size (224 unless that fails):
    the unchanged shape rules compute expressions, and every comparison they make that depends on
    the size is recorded as a *guard*. Wherever every guard holds, the rules take the branches they
    took at the hint, so the formulas are exact there. Such a set of guards, with what the graph
@@ -36,11 +36,11 @@ depending on both H and W) does the whole spec fall back to a sweep of sizes.
 The entry is `analyse(graph, limits)`: what `archc.check` gives for such an input (the concrete
 analysis at the hint sizes, the formulas and valid sizes in ``Analysis.symbolic``). `solve` gives the
 `SymbolicResult` alone, and `at_sizes` reads an analysis at other valid sizes from it. These names are
-imported on first use: the analysis walk (analyze/shapes.py) runs on the algebra of this package, and
+imported on first use: the analysis walk (analyze/shapes.py) runs on the algebra (archc/ir/algebra/), and
 the solver runs the walk. The files, by concern:
 
-- the algebra (imports nothing else of archc; the walk, resolve and the solver import it through
-  `algebra.py`): `sizes.py`, `Expr`, exact integer expressions in the size symbols, and its comparisons;
+- the algebra, in archc/ir/algebra/ (below resolve, which reads it; it imports nothing else of archc; import
+  it as `archc.ir.algebra`): `sizes.py`, `Expr`, exact integer expressions in the size symbols, and its comparisons;
   `guards.py`, the guards recorded where a comparison depends on the size; `forms.py`, reading sizes
   (at a point, as keys, ``max``, partial substitution, bounds over a box, affine pieces).
 - the valid sets: `runs.py`, sets of sizes on one axis (`AxisSet`); `axes.py`, one axis's guards, their

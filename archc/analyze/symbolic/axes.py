@@ -9,7 +9,6 @@ from fractions import Fraction
 from math import floor, lcm
 from typing import Any
 
-from archc.analyze.symbolic.algebra import Expr, Guard, piece
 from archc.analyze.symbolic.runs import (
     AxisSet,
     Point,
@@ -23,6 +22,7 @@ from archc.analyze.symbolic.runs import (
     _rotate,
     _shift,
 )
+from archc.ir.algebra import Expr, Guard, piece
 
 _SCAN = 4096  # sizes examined when a guard is not quasi-affine (e.g. H * H): nothing is claimed past it
 _WINDOW = 8  # members of a class tried when looking for a size with a given truth combination

@@ -8,11 +8,11 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from archc.analyze.shapes import Analysis, NodeInfo, node_info
-from archc.analyze.symbolic.algebra import Expr, Guard, bounds, condition, symbol, value_at
 from archc.analyze.symbolic.axes import _key
 from archc.analyze.symbolic.runs import Point, Runs, _merge
 from archc.errors import ArchcError
 from archc.ir import Node
+from archc.ir.algebra import Expr, Guard, bounds, condition, symbol, value_at
 
 
 @dataclass

@@ -10,10 +10,10 @@ from typing import Any
 from archc import blocks as library
 from archc.analyze.shapes import RF, Analysis, NodeInfo
 from archc.analyze.shapes import _receptive as receptive  # same package: one receptive-field rule
-from archc.analyze.symbolic.algebra import Guard, value_at
 from archc.analyze.symbolic.paths import _Path
 from archc.analyze.symbolic.runs import AxisSet
 from archc.ir import Graph
+from archc.ir.algebra import Guard, value_at
 
 __all__ = ["SymbolicResult", "at_sizes"]
 

@@ -10,11 +10,11 @@ from typing import Any
 
 from archc import blocks as library
 from archc.analyze.shapes import Analysis, NodeInfo, analyze
-from archc.analyze.symbolic.algebra import Guards, NotSymbolic, symbol
 from archc.analyze.symbolic.paths import _at
 from archc.analyze.symbolic.result import SymbolicResult
 from archc.errors import ShapeError
 from archc.ir import Graph, Node
+from archc.ir.algebra import Guards, NotSymbolic, symbol
 
 __all__ = ["sweep"]
 

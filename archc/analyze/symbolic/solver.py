@@ -9,16 +9,6 @@ from itertools import product
 from typing import Any
 
 from archc.analyze.shapes import Analysis, NodeInfo, analyze, node_info
-from archc.analyze.symbolic.algebra import (
-    Expr,
-    Guard,
-    Guards,
-    NotSymbolic,
-    condition,
-    guarding,
-    substitute,
-    symbol,
-)
 from archc.analyze.symbolic.axes import _Axis, _axis_set, _Class, _key, _OverBudget, _Work
 from archc.analyze.symbolic.paths import (
     _agrees,
@@ -36,6 +26,16 @@ from archc.analyze.symbolic.runs import AxisSet, Point, Runs
 from archc.analyze.symbolic.sampling import _sampler, sweep
 from archc.errors import ArchcError, ShapeError
 from archc.ir import Graph
+from archc.ir.algebra import (
+    Expr,
+    Guard,
+    Guards,
+    NotSymbolic,
+    condition,
+    guarding,
+    substitute,
+    symbol,
+)
 from archc.resolve import SYMBOL_PLACEHOLDER, Limits
 
 __all__ = ["STEPS_PER_LIMIT_STEP", "solve"]

@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from archc.analyze.symbolic.sizes import _ACTIVE, Atom, Expr, NotSymbolic, Num, _floordiv
+from archc.ir.algebra.sizes import _ACTIVE, Atom, Expr, NotSymbolic, Num, _floordiv
 
 __all__ = ["bounds", "evaluate", "piece", "shape_key", "smax", "substitute", "value_at"]
 

@@ -11,7 +11,7 @@ from fractions import Fraction
 from math import gcd, lcm
 from typing import Any
 
-from archc.analyze.symbolic.sizes import _ACTIVE, _REL, Expr, Monomial, NotSymbolic, _guard_text
+from archc.ir.algebra.sizes import _ACTIVE, _REL, Expr, Monomial, NotSymbolic, _guard_text
 
 __all__ = ["Guard", "Guards", "condition", "guarding"]
 
