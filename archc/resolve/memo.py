@@ -34,7 +34,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from archc.load import LocDict, LocList
-from archc.resolve.memo_entry import Ref, _Entry, _Recorder, _replay, _Uncacheable
+from archc.resolve.memo_entry import Ref, _Entry, _Recorder, _replay, _Uncacheable, span
 
 __all__ = ["ENABLED", "STATS", "disabled", "expand_instance", "clear"]
 
@@ -183,6 +183,7 @@ def expand_instance(ex: Any, op: str, sid: int, name: str, bspec: LocDict, body:
         STATS["uncacheable"] += 1
         return None
     STATS["record"] += 1
+    span(ex, entry, rec.p0, refs)
     with _LOCK:
         kept = table.entries.setdefault(key, [])
         kept.append(entry)

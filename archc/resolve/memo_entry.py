@@ -5,7 +5,7 @@ with paths and scopes relative to the instance (`_Recorder`), and replayed under
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from itertools import islice
 from typing import Any
 
@@ -40,6 +40,7 @@ class _Entry:
     nodes: int  # nodes it needs room for, beyond the pending ones when it starts
     depth: int  # block nesting below the instance's own depth, its own level included
     reads_n: int
+    shapes: dict[Any, Any] = field(default_factory=dict)  # input shapes -> the shapes of its nodes (shapes_so_far)
 
 
 class _Recorder:
@@ -205,9 +206,18 @@ def _replay(ex: Any, e: _Entry, sid: int, name: str, path: str, refs: list[Ref],
     if (len(ex.pending) + e.nodes > lim.max_nodes or ex.budget.used + e.steps > ex.budget.limit
             or ex.depth + e.depth > lim.max_block_depth):
         return False
+    p0 = len(ex.pending)
     _apply(ex, e, path, refs, use)
+    span(ex, e, p0, refs)
     ex.define(sid, name, _target(e.outer, len(ex.scopes) - len(e.scopes), path, refs, use), use)
     return True
+
+
+def span(ex: Any, e: _Entry, p0: int, refs: list[Ref]) -> None:
+    """Let a later shape read copy the shapes of the instance's nodes (no read inside: they depend only on
+    the input shapes) from the entry's table."""
+    if e.states is None and e.pending and ex.shapes.done <= p0:
+        ex.shapes.spans[p0] = (p0 + len(e.pending), e.shapes, refs)
 
 
 def _apply(ex: Any, e: _Entry, path: str, refs: list[Ref], use: Loc) -> None:
