@@ -140,7 +140,7 @@ def test_cli_exports_self_attention_as_torchscript(tmp_path, capsys):
 
 def test_module_classes_script_and_equal_eager():
     """torch.jit.script compiles archc's own module classes (groups, channels-first layernorm, self-attention)."""
-    from archc.backend.modules import SelfAttention
+    from archc.blocks.nn.modules import SelfAttention
 
     torch.manual_seed(0)
     attention = SelfAttention(16, 4, batch_first=True).eval()

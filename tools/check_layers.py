@@ -50,13 +50,6 @@ LONG_KNOWN: dict[str, str] = {
 
 # (importing module, imported module): why it is allowed for now, and who removes it.
 KNOWN: dict[tuple[str, str], str] = {
-    **{(f"archc.blocks.{m}", "archc.backend.modules"): "a block's torch builder constructs a module of "
-       "backend/modules.py: those modules belong beside the builders (blocks and backend owners)"
-       for m in ("adaptive_pool", "arange", "attention", "full", "grid", "interpolate", "layer_scale", "layernorm",
-                 "merge", "reshape_as", "scalar")},
-    ("archc.blocks.reshape", "archc.backend.modules"): "as above",
-    ("archc.blocks.tokens", "archc.backend.modules"): "as above",
-    ("archc.blocks.parameter", "archc.backend.init"): "as above: the init rules a parameter node's builder applies",
     ("archc.api", "archc.train.weights"): "archc.compile(weights=...) loads weights with train's loader, which "
        "belongs in backend (train owner)",
 }

@@ -2,46 +2,21 @@
 constructors do: nodes in execution order, each parameter set by the first rule that names it.
 
 Draws come from torch's global generator, so `torch.manual_seed` makes them repeatable. Tensors on
-the meta device are skipped (there is nothing to fill).
+the meta device are skipped (there is nothing to fill). The methods by name are the blocks' (archc/blocks/nn/init.py).
 """
 
 from __future__ import annotations
-
-from collections.abc import Callable
-from typing import Any
 
 import torch
 from torch import nn
 
 from archc import blocks as library
+from archc.blocks.nn.init import METHODS, NEEDS_2D
 from archc.errors import ResolveError
 from archc.ir import Graph
 from archc.resolve.init_rules import InitRule, InitSetting
 
 __all__ = ["apply_init"]
-
-
-def _arange_(tensor: torch.Tensor, start: float = 0.0, step: float = 1.0) -> torch.Tensor:
-    """start, start + step, ... over the tensor's elements in order (YOLOv8's DFL weight: arange(reg_max))."""
-    with torch.no_grad():
-        values = torch.arange(tensor.numel(), dtype=torch.float64) * step + start
-        return tensor.copy_(values.view(tensor.shape))
-
-
-_METHODS: dict[str, Callable[..., Any]] = {
-    "kaiming_normal": nn.init.kaiming_normal_,
-    "kaiming_uniform": nn.init.kaiming_uniform_,
-    "trunc_normal": nn.init.trunc_normal_,
-    "normal": nn.init.normal_,
-    "uniform": nn.init.uniform_,
-    "xavier_uniform": nn.init.xavier_uniform_,
-    "xavier_normal": nn.init.xavier_normal_,
-    "zeros": nn.init.zeros_,
-    "ones": nn.init.ones_,
-    "constant": nn.init.constant_,
-    "arange": _arange_,
-}
-_NEEDS_2D = {"kaiming_normal", "kaiming_uniform", "xavier_uniform", "xavier_normal"}
 
 
 def _parameter(owner: nn.Module, name: str, setting: InitSetting, path: str) -> torch.Tensor | None:
@@ -60,12 +35,12 @@ def _parameter(owner: nn.Module, name: str, setting: InitSetting, path: str) -> 
 
 
 def _fill(tensor: torch.Tensor, setting: InitSetting, path: str, name: str) -> None:
-    if setting.method in _NEEDS_2D and tensor.dim() < 2:
+    if setting.method in NEEDS_2D and tensor.dim() < 2:
         raise ResolveError(f"init: {setting.method} needs a weight of 2 or more dimensions; "
                            f"'{path}.{name}' has shape {tuple(tensor.shape)}", setting.loc,
                            hint="use normal, uniform, trunc_normal, zeros, ones or constant for biases and norms")
     args = {("val" if k == "value" else k): v for k, v in setting.args.items()}  # constant_(tensor, val)
-    _METHODS[setting.method](tensor, **args)
+    METHODS[setting.method](tensor, **args)
 
 
 def _targets(module: nn.Module, graph: Graph) -> list[tuple[str, str, nn.Module, str | None]]:

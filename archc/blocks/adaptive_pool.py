@@ -44,7 +44,7 @@ def global_shape(args: Args, ins: Sequence[Shape]) -> Shape:
 
 
 def global_fn(args: Args) -> tuple[Any, dict[str, Any]]:
-    from archc.backend.modules import global_avg_pool
+    from archc.blocks.nn.modules import global_avg_pool
 
     return global_avg_pool, {}
 

@@ -39,7 +39,7 @@ def shape(args: Args, ins: Sequence[Shape]) -> Shape:
 
 
 def function(args: Args) -> tuple[Any, dict[str, Any]]:
-    from archc.backend.modules import arange_like
+    from archc.blocks.nn.modules import arange_like
 
     end = args["end"]
     return arange_like, {"start": float(args["start"]), "step": float(args["step"]),

@@ -30,7 +30,7 @@ def macs(args: Args, ins: Sequence[Shape], out: Shape) -> int:
 
 
 def build(args: Args, ins: Sequence[Shape]) -> Any:
-    from archc.backend.modules import SelfAttention
+    from archc.blocks.nn.modules import SelfAttention
 
     return SelfAttention(ins[0][1], args["num_heads"], dropout=args["dropout"], bias=args["bias"],
                          batch_first=True)

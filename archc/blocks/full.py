@@ -29,7 +29,7 @@ def shape(args: Args, ins: Sequence[Shape]) -> Shape:
 
 
 def function(args: Args) -> tuple[Any, dict[str, Any]]:
-    from archc.backend.modules import full_like
+    from archc.blocks.nn.modules import full_like
 
     channels = args["channels"]
     return full_like, {"value": float(args["value"]), "channels": None if channels == -1 else channels}

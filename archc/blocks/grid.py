@@ -28,7 +28,7 @@ def shape(args: Args, ins: Sequence[Shape]) -> Shape:
 
 
 def function(args: Args) -> tuple[Any, dict[str, Any]]:
-    from archc.backend.modules import grid_coords
+    from archc.blocks.nn.modules import grid_coords
 
     return grid_coords, {"offset": float(args["offset"]), "scale": float(args["scale"])}
 

@@ -55,7 +55,7 @@ def resize_shape(args: Args, ins: Sequence[Shape]) -> Shape:
 
 
 def resize_fn(args: Args) -> tuple[Any, dict[str, Any]]:
-    from archc.backend.modules import resize_to
+    from archc.blocks.nn.modules import resize_to
 
     return resize_to, {"mode": args["mode"]}
 

@@ -23,7 +23,7 @@ def build(args: Args, ins: Sequence[Shape]) -> Any:
 
 
 def function(args: Args) -> tuple[Any, dict[str, Any]]:
-    from archc.backend.modules import scale_by_param
+    from archc.blocks.nn.modules import scale_by_param
 
     return scale_by_param, {}
 

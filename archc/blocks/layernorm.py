@@ -38,7 +38,7 @@ def count_params(args: Args, ins: Sequence[Shape]) -> int:
 def build(args: Args, ins: Sequence[Shape]) -> Any:
     from torch import nn
 
-    from archc.backend.modules import LayerNorm2d
+    from archc.blocks.nn.modules import LayerNorm2d
 
     cls = LayerNorm2d if args["channels"] == "first" else nn.LayerNorm
     return cls(_dim(args, ins), eps=args["eps"], elementwise_affine=args["elementwise_affine"], bias=args["bias"])

@@ -86,7 +86,7 @@ register(Block("concat", "concat: join inputs along dim (default 1, the channels
 
 
 def _identity(args: Args) -> tuple[Any, dict[str, Any]]:
-    from archc.backend.modules import identity
+    from archc.blocks.nn.modules import identity
 
     return identity, {}
 

@@ -88,7 +88,7 @@ def stored_shape(args: Args) -> tuple[int, ...]:
 def build(args: Args, ins: Sequence[Shape]) -> Any:
     import torch
 
-    from archc.backend.init import _METHODS  # the spec's init methods, so both fill alike
+    from archc.blocks.nn.init import METHODS as _METHODS  # the spec's init methods, so both fill alike
 
     tensor = torch.empty(stored_shape(args))
     kwargs = {("val" if k == "value" else k): v for k, v in init_args(args).items()}

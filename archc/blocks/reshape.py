@@ -81,7 +81,7 @@ def _fn(name: str) -> Any:
     def function(args: Args) -> tuple[Any, dict[str, Any]]:
         import torch
 
-        from archc.backend import modules
+        from archc.blocks.nn import modules
 
         table: dict[str, tuple[Any, dict[str, Any]]] = {
                  "flatten": (torch.flatten, {"start_dim": args.get("start_dim"), "end_dim": args.get("end_dim")}),

@@ -22,7 +22,7 @@ def shape(args: Args, ins: Sequence[Shape]) -> Shape:
 
 
 def function(args: Args) -> tuple[Any, dict[str, Any]]:
-    from archc.backend.modules import reshape_as
+    from archc.blocks.nn.modules import reshape_as
 
     return reshape_as, {}
 

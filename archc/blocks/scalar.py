@@ -23,7 +23,7 @@ def shape(args: Args, ins: Sequence[Shape]) -> Shape:
 
 
 def function(args: Args) -> tuple[Any, dict[str, Any]]:
-    from archc.backend.modules import scalar_arith
+    from archc.blocks.nn.modules import scalar_arith
 
     return scalar_arith, {k: float(args[k]) for k in ("mul", "div", "add")}
 

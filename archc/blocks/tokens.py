@@ -37,7 +37,7 @@ def pos_build(args: Args, ins: Sequence[Shape]) -> Any:
 
 def _fn(name: str) -> Any:
     def function(args: Args) -> tuple[Any, dict[str, Any]]:
-        from archc.backend import modules
+        from archc.blocks.nn import modules
 
         return getattr(modules, name), {}
 
