@@ -14,7 +14,9 @@ The compiled model also runs some residual adds in place (``adds_in_place``), as
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Callable, Mapping
+from itertools import chain
 from typing import Any
 
 from archc import blocks as library
@@ -145,8 +147,44 @@ def _conflicts(node: Node, graph: Graph, parents: dict[str, str], roots: dict[st
     return sorted(set(seen), key=seen.index)
 
 
+def _plainly_safe(graph: Graph, writers: list[Node]) -> bool:
+    """Whether no in-place write can conflict, decided in linear time: each writer is a one-output node whose
+    storage chain (its first input, then that value's own storage parent while it shares one: a flatten or
+    other view) is made of one-output nodes that only the next link reads, that no backward needs and that the
+    caller never sees. Then the writer's family (``_families``) is that chain and what the writer's output
+    feeds, and ``_conflicts`` finds nobody; ``check_inplace`` runs in full otherwise."""
+    held = {*graph.outputs, *graph.train_outputs, *(name for name, _ in graph.inputs)}
+    index, reads = graph._index(), Counter(chain.from_iterable(n.inputs for n in graph.nodes))
+    facts: dict[str, tuple[frozenset[str], bool]] = {}
+
+    def of(op: str) -> tuple[frozenset[str], bool]:  # (tags, several outputs), once per op
+        if op not in facts:
+            facts[op] = (tags_of(op), library.is_registered(op) and library.get(op).outputs is not None)
+        return facts[op]
+
+    for writer in writers:
+        if of(writer.op)[1]:
+            return False
+        src = writer.inputs[0]
+        while True:
+            producer = index.get(src)
+            if producer is None or src in held or reads[src] != 1:
+                return False
+            tags, multi = of(producer.op)
+            inplace = producer.args.get("inplace")
+            if multi or "keeps_output" in tags or ("keeps_output_inplace" in tags and inplace):  # keeps_output()
+                return False
+            if not (("alias" in tags and producer.inputs) or inplace):  # shares_input()
+                break
+            src = producer.inputs[0]
+    return True
+
+
 def check_inplace(graph: Graph, errors: list[ArchcError]) -> None:
     """Refuse, located, every `inplace: true` that would corrupt a value something else still reads."""
+    writers = [n for n in graph.nodes if n.inputs and n.args.get("inplace")]
+    if not writers or _plainly_safe(graph, writers):
+        return
     parents, readers = storage_parents(graph), graph.consumers()
     roots, families = _families(graph, parents)
     inputs, nodes = {n for n, _ in graph.inputs}, {n.path for n in graph.nodes}  # once, not per node

@@ -13,6 +13,7 @@ from math import ceil, prod
 from typing import Any
 
 from archc import blocks as library
+from archc.analyze import node_memo
 from archc.analyze.inplace import check_inplace
 from archc.errors import ArchcError, LimitError, ShapeError
 from archc.ir import Graph, Node
@@ -23,14 +24,15 @@ from archc.resolve import Limits
 __all__ = ["NodeInfo", "Analysis", "analyze"]
 
 Shape = tuple[int, ...]
+Num = Fraction | int  # the concrete walk keeps whole values as ints (Fraction arithmetic costs several times more)
 
 
 @dataclass(frozen=True)
 class RF:
     """Receptive field along one spatial axis: size and jump (stride) in input pixels."""
 
-    size: Fraction
-    jump: Fraction
+    size: Num
+    jump: Num
     whole: bool = False  # a global branch (a gate, attention over the map) also feeds this node
 
     @property
@@ -150,10 +152,7 @@ def node_info(node: Node, ins: tuple[Shape, ...], in_rf: list[RF | None] | None 
     return NodeInfo(node, ins, outs[0], params, macs, other_ops, rf, outs if block.outputs is not None else ())
 
 
-def _info(node: Node, ins: tuple[Shape, ...], fields: dict[str, RF | None], guards: Guards | None,
-          memo: Memo) -> NodeInfo:
-    if guards is None:  # plain ints: the rule is cheaper than a memo key
-        return node_info(node, ins, [fields[s] for s in node.inputs])
+def _info(node: Node, ins: tuple[Shape, ...], guards: Guards, memo: Memo) -> NodeInfo:
     try:
         return node_info(node, ins, None, memo)
     except NotSymbolic as e:  # a rule with no exact form on symbolic sizes: the caller's fallback
@@ -231,52 +230,9 @@ def analyze(graph: Graph, limits: Limits | None = None, guards: Guards | None = 
     limits = limits or Limits()
     result = Analysis(graph)
     result.shapes.update(dict(graph.inputs))
-    fields: dict[str, RF | None] = {name: RF(Fraction(1), Fraction(1)) for name, _ in graph.inputs}
-    total = 0
-    memo: Memo = {}  # used on symbolic sizes only
-    walked = {name for name, _ in graph.inputs}
-    for node in graph.nodes:
-        walked.add(node.path)
-        missing = [src for src in node.inputs if src not in result.shapes]
-        early = [src for src in missing if output_ref(src)[0] not in walked]
-        if early:  # a bug in the execution order, never a spec's fault: say so rather than skip silently
-            raise AssertionError(f"'{node.path}' reads {early} before they are analysed")
-        if missing:  # an input failed (already reported), or names an output that does not exist
-            result.errors.extend(e.located(node.loc, node.path) for e in
-                                 filter(None, (_missing_input(result, src) for src in missing)))
-            continue
-        ins = tuple(result.shapes[s] for s in node.inputs)
-        if guards is not None:
-            guards.node = node.path
-        try:
-            info = _info(node, ins, fields, guards, memo)
-        except ArchcError as e:
-            result.errors.append(_skip_hint(graph, node, e.located(node.loc, node.path)))
-            continue
-        total += evaluate(info.params)
-        if total > limits.max_params:
-            result.errors.append(LimitError(f"the model reaches {total:,} parameters here, over the limit of "
-                                            f"{limits.max_params:,}", node.loc, node=node.path,
-                                            hint="raise it with --max-params if this is intended"))
-            return result
-        elements = prod(evaluate(d) for d in info.shape)
-        if elements > limits.max_activation:
-            result.errors.append(LimitError(f"output {info.shape} has {elements:,} elements per sample, "
-                                            f"over the limit of {limits.max_activation:,}", node.loc,
-                                            node=node.path, hint="raise the limit with --max-activation "
-                                            "(Limits.max_activation) if this is intended"))
-            return result
-        if any(d < 1 for d in info.shape):
-            result.errors.append(ShapeError(f"output shape {info.shape} is empty", node.loc, node=node.path,
-                                            hint="the input is too small for this many downsamplings"))
-            continue
-        result.info[node.path] = info
-        if info.outputs:
-            result.shapes.update({f"{node.path}[{k}]": shape for k, shape in enumerate(info.outputs)})
-            fields.update({f"{node.path}[{k}]": info.rf for k in range(len(info.outputs))})
-        else:
-            result.shapes[node.path] = info.shape
-        fields[node.path] = info.rf
+    whole = _walk(graph, limits, result) if guards is None else _walk_symbolic(graph, limits, result, guards)
+    if not whole:  # a limit stopped the walk: that error alone
+        return result
     for out in (*graph.outputs, *graph.train_outputs):
         absent = _missing_input(result, out) if out not in result.shapes else None
         if absent is not None:
@@ -289,3 +245,155 @@ def analyze(graph: Graph, limits: Limits | None = None, guards: Guards | None = 
         if err.node and not err.notes:
             err.notes.extend(_block_notes(graph, err.node))
     return result
+
+
+_UNIT = RF(1, 1)  # a graph input's field
+_new = object.__new__
+_set = object.__setattr__
+
+
+def _rf(size: Num, jump: Num, whole: bool) -> RF:
+    rf = _new(RF)
+    _set(rf, "__dict__", {"size": size, "jump": jump, "whole": whole})
+    return rf  # type: ignore[no-any-return]
+
+
+def _field(window: Any, out: Shape, inputs: tuple[str, ...], fields: dict[str, RF | None]) -> RF | None:
+    """``_receptive`` from a memo entry's window (see node_memo.Entry)."""
+    if window is node_memo.POINTWISE:
+        if len(out) != 3 or not inputs:
+            return None
+        if len(inputs) == 1:
+            return fields[inputs[0]]  # RF(r.size, r.jump, r.whole): the same value
+        in_rf = [fields[s] for s in inputs]
+        known = [r for r in in_rf if r is not None]
+        if not known:
+            return None
+        return _rf(max(r.size for r in known), max(r.jump for r in known),
+                   any(r.whole for r in known) or len(known) < len(in_rf))
+    src = fields[inputs[0]] if window is not None else None
+    if src is None:
+        return None
+    span1, stride = window
+    return _rf(src.size + span1 * src.jump, src.jump * stride, src.whole)
+
+
+def _walk(graph: Graph, limits: Limits, result: Analysis) -> bool:
+    """The concrete walk: each node's rules come from the node memo (node_memo.py) or run once and are kept.
+    False when a limit stopped it."""
+    shapes, infos, errors = result.shapes, result.info, result.errors
+    fields: dict[str, RF | None] = {name: _UNIT for name, _ in graph.inputs}
+    memo, blocks = node_memo.table(), dict[str, library.Block]()
+    total = hits = misses = 0
+    max_params, max_activation, pointwise = limits.max_params, limits.max_activation, node_memo.POINTWISE
+    rank: dict[str, int] = {}
+    for i, node in enumerate(graph.nodes):
+        path, inputs = node.path, node.inputs
+        try:
+            ins = (shapes[inputs[0]],) if len(inputs) == 1 else tuple([shapes[s] for s in inputs])
+        except KeyError:
+            rank = rank or {n.path: k for k, n in enumerate(graph.nodes)}
+            _report_missing(result, node, lambda base, i=i, rank=rank: base in shapes or rank.get(base, i + 1) <= i)
+            continue
+        try:
+            block = blocks.get(node.op) or blocks.setdefault(node.op, library.get(node.op))
+        except ArchcError as e:
+            errors.append(_skip_hint(graph, node, e.located(node.loc, path)))
+            continue
+        key = (node.op, repr(node.args), ins)
+        entry = memo.get(key) if memo is not None else None
+        if entry is not None and entry[0] is block:
+            hits += 1
+        else:
+            misses += 1
+            entry = node_memo.compute(block, node.args, ins)
+            if memo is not None:
+                node_memo.store(key, entry)
+        _, outs, params, macs, other, window, elements, empty, multi, error = entry
+        if error is not None:
+            errors.append(_skip_hint(graph, node, error.copy().located(node.loc, path)))
+            continue
+        params = 0 if node.shares else params  # `share:`: the weights are another node's, counted there
+        total += params
+        if total > max_params or elements > max_activation:
+            errors.append(_limit(node, total, outs[0], elements, limits))
+            return False
+        if empty:
+            errors.append(ShapeError(f"output shape {outs[0]} is empty", node.loc, node=path,
+                                     hint="the input is too small for this many downsamplings"))
+            continue
+        out = outs[0]
+        if window is pointwise and len(inputs) == 1:  # the common case of _field, inline
+            rf = fields[inputs[0]] if len(out) == 3 else None
+        else:
+            rf = _field(window, out, inputs, fields)
+        info = _new(NodeInfo)  # NodeInfo(...) without the frozen dataclass's field-by-field __init__
+        _set(info, "__dict__", {"node": node, "in_shapes": ins, "shape": out, "params": params, "macs": macs,
+                                "other_ops": other, "rf": rf, "outputs": outs if multi else ()})
+        infos[path] = info
+        if multi:
+            for k, shape in enumerate(outs):
+                shapes[f"{path}[{k}]"] = shape
+                fields[f"{path}[{k}]"] = rf
+        else:
+            shapes[path] = out
+        fields[path] = rf
+    node_memo.STATS["hit"] += hits
+    node_memo.STATS["miss"] += misses
+    return True
+
+
+def _limit(node: Node, total: Any, shape: Shape, elements: Any, limits: Limits) -> LimitError:
+    """The limit a node breaks: parameters first (a walk stops there)."""
+    if total > limits.max_params:
+        return LimitError(f"the model reaches {total:,} parameters here, over the limit of {limits.max_params:,}",
+                          node.loc, node=node.path, hint="raise it with --max-params if this is intended")
+    return LimitError(f"output {shape} has {elements:,} elements per sample, over the limit of "
+                      f"{limits.max_activation:,}", node.loc, node=node.path,
+                      hint="raise the limit with --max-activation (Limits.max_activation) if this is intended")
+
+
+def _report_missing(result: Analysis, node: Node, walked: Any) -> None:
+    """A node with an input that has no shape: an input failed (already reported), or it names an output
+    that does not exist. ``walked(base)``: whether that producer's turn has come."""
+    missing = [src for src in node.inputs if src not in result.shapes]
+    early = [src for src in missing if not walked(output_ref(src)[0])]
+    if early:  # a bug in the execution order, never a spec's fault: say so rather than skip silently
+        raise AssertionError(f"'{node.path}' reads {early} before they are analysed")
+    result.errors.extend(e.located(node.loc, node.path) for e in
+                         filter(None, (_missing_input(result, src) for src in missing)))
+
+
+def _walk_symbolic(graph: Graph, limits: Limits, result: Analysis, guards: Guards) -> bool:
+    """The walk on symbolic sizes: rules memoised within the walk only (they record guards as they run).
+    False when a limit stopped it."""
+    total = 0
+    memo: Memo = {}
+    walked = {name for name, _ in graph.inputs}
+    for node in graph.nodes:
+        walked.add(node.path)
+        if any(src not in result.shapes for src in node.inputs):
+            _report_missing(result, node, walked.__contains__)
+            continue
+        ins = tuple(result.shapes[s] for s in node.inputs)
+        guards.node = node.path
+        try:
+            info = _info(node, ins, guards, memo)
+        except ArchcError as e:
+            result.errors.append(_skip_hint(graph, node, e.located(node.loc, node.path)))
+            continue
+        total += evaluate(info.params)
+        elements = prod(evaluate(d) for d in info.shape)
+        if total > limits.max_params or elements > limits.max_activation:
+            result.errors.append(_limit(node, total, info.shape, elements, limits))
+            return False
+        if any(d < 1 for d in info.shape):
+            result.errors.append(ShapeError(f"output shape {info.shape} is empty", node.loc, node=node.path,
+                                            hint="the input is too small for this many downsamplings"))
+            continue
+        result.info[node.path] = info
+        if info.outputs:
+            result.shapes.update({f"{node.path}[{k}]": shape for k, shape in enumerate(info.outputs)})
+        else:
+            result.shapes[node.path] = info.shape
+    return True
