@@ -117,7 +117,7 @@ def compile(spec: str | Path, *, device: str | torch.device | None = None, input
     module = build_module(analysis.graph, analysis, device)
     module.archc_graph = analysis.graph  # type: ignore[assignment]
     if weights is not None:
-        from archc.train.weights import is_torchvision, load_any, run_weights
+        from archc.backend.weights import is_torchvision, load_any, run_weights
 
         load_any(module, weights if is_torchvision(weights) else run_weights(weights)[0])
     return module

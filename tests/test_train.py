@@ -131,7 +131,7 @@ def test_unsafe_pickle_refused(tmp_path):
     path = tmp_path / "evil.pth"
     torch.save({"weights": torch.zeros(1), "payload": Path("/etc/passwd")}, path)
     with pytest.raises(UsageError, match="plain tensors"):
-        from archc.train.weights import read_state_dict
+        from archc.backend.weights import read_state_dict
 
         read_state_dict(path)
 
@@ -260,7 +260,7 @@ def torch_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 
 def _cache(member: object, model: torch.nn.Module) -> Path:
     """Save ``model``'s state_dict where torchvision's cache keeps ``member``'s file."""
-    from archc.train.weights import torchvision_cache_file
+    from archc.backend.weights import torchvision_cache_file
 
     path = torchvision_cache_file(member)
     path.parent.mkdir(parents=True, exist_ok=True)

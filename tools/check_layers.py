@@ -50,8 +50,6 @@ LONG_KNOWN: dict[str, str] = {
 
 # (importing module, imported module): why it is allowed for now, and who removes it.
 KNOWN: dict[tuple[str, str], str] = {
-    ("archc.api", "archc.train.weights"): "archc.compile(weights=...) loads weights with train's loader, which "
-       "belongs in backend (train owner)",
 }
 # Import cycles known and owned elsewhere (sorted module names): why, and the way out.
 KNOWN_CYCLES: dict[tuple[str, ...], str] = {

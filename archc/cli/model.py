@@ -16,7 +16,7 @@ def _build(args: argparse.Namespace) -> int:
 
     params, weights = _parse_set(args.set), args.weights
     if weights:
-        from archc.train.weights import is_torchvision, run_weights
+        from archc.backend.weights import is_torchvision, run_weights
 
         if not is_torchvision(weights):
             weights, trained_with = run_weights(weights)  # a run's num_classes etc., unless --set says otherwise
@@ -25,7 +25,7 @@ def _build(args: argparse.Namespace) -> int:
                      **params)
     left_out = ""
     if weights:
-        from archc.train.weights import load_any
+        from archc.backend.weights import load_any
 
         report = load_any(module, weights, strict=not args.no_strict)
         left_out = "; ".join(f"{k}: {len(v)}" for k, v in report.items() if v)
@@ -78,7 +78,7 @@ def _export(args: argparse.Namespace) -> int:
 
     params, weights = _parse_set(args.set), None
     if args.weights:
-        from archc.train.weights import load_weights, run_weights
+        from archc.backend.weights import load_weights, run_weights
 
         weights, trained_with = run_weights(args.weights)  # a run's num_classes etc., unless --set says otherwise
         params = {**trained_with, **params}

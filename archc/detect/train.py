@@ -23,12 +23,12 @@ import torch
 from torch import nn
 from torch.utils.data import DataLoader, DistributedSampler
 
+from archc.backend.weights import load_any
 from archc.detect.head import Head, detection_head
 from archc.errors import UsageError
 from archc.fileio import atomic_write
 from archc.train.engine import ModelEMA, Run, RunConfig, autocast, run_task
 from archc.train.runs import dist_info, load_safetensors
-from archc.train.weights import load_any
 
 __all__ = ["DetectConfig", "DetectTask", "ModelEMA", "lr_at", "train_detection"]
 

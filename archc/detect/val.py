@@ -119,7 +119,7 @@ def load_run_model(run: str | Path, weights: str | None = None, device: str = "c
     BatchNorm folded into its conv), head and run.json."""
     import archc
     from archc.backend.fuse import fuse_conv_bn
-    from archc.train.weights import load_weights
+    from archc.backend.weights import load_weights
 
     run = Path(run)
     head, info = run_head(run)

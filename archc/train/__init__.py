@@ -1,6 +1,6 @@
 """Training, fine-tuning and weight loading for compiled specs (`archc train`)."""
 
+from archc.backend.weights import load_weights
 from archc.train.loop import TrainConfig, fit, train
-from archc.train.weights import load_weights
 
 __all__ = ["TrainConfig", "fit", "train", "load_weights"]

@@ -17,6 +17,7 @@ import torch
 from torch import nn
 from torch.utils.data import DataLoader, DistributedSampler
 
+from archc.backend.weights import load_any
 from archc.errors import UsageError
 from archc.fileio import atomic_write
 from archc.train.data import check_mask_classes, class_names, data_config, data_task, describe, make_datasets
@@ -24,7 +25,6 @@ from archc.train.engine import Run, RunConfig, autocast, run_task
 from archc.train.losses import class_dice, class_iou, make_loss, mean_present
 from archc.train.runs import dist_info, load_safetensors, progress
 from archc.train.task import check_input, check_output, choose_task, split_outputs
-from archc.train.weights import load_any
 
 __all__ = ["SHAPES_TRAIN_SIZE", "ImageTask", "TrainConfig", "chance_hint", "figure", "fit", "segment_row", "train"]
 

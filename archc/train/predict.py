@@ -13,11 +13,11 @@ from typing import Any, cast
 import torch
 from torch import nn
 
+from archc.backend.weights import is_torchvision, load_any, load_weights, run_weights, torchvision_enum
 from archc.errors import UsageError
 from archc.fileio import atomic_write
 from archc.train.data import data_config, image_uint8, prepare
 from archc.train.task import SUPPORTED, output_task, split_outputs
-from archc.train.weights import is_torchvision, load_any, load_weights, run_weights, torchvision_enum
 
 __all__ = ["Prediction", "predict", "palette", "run_data_config"]
 
