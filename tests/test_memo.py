@@ -266,3 +266,61 @@ def test_tables_are_bounded(monkeypatch: pytest.MonkeyPatch) -> None:
         assert outcome(name) == fresh
     assert len(memo._TABLES) == 2
     assert all(len(t.entries) <= 3 for t in memo._TABLES.values())
+
+
+ZOO = sorted(ROOT.glob("specs/*.yaml")) + sorted(ROOT.glob("specs/examples/*.yaml"))
+
+
+def test_the_zoo_shares_tables_across_specs() -> None:
+    """Tables are per block (its definition and those it may use, with locations): one memo kept across the
+    whole zoo, in order and then reversed, gives every spec exactly its fresh graph; a spec extending
+    resnet50 replays resnet50's recordings instead of making its own."""
+    with memo.disabled():
+        fresh = {p: outcome(p) for p in ZOO}
+    memo.clear()
+    for order in (ZOO, ZOO[::-1]):
+        for p in order:
+            assert outcome(p) == fresh[p], p.stem
+    memo.clear()
+    outcome("resnet50")
+    memo.STATS.clear()
+    assert outcome("resnet101") == fresh[ROOT / "specs/resnet101.yaml"]
+    assert memo.STATS["record"] == 0 and memo.STATS["hit"] > 30, memo.STATS
+
+
+BASE = """\
+archc: 1
+name: base
+input: [3, 32, 32]
+params: {w: 8}
+blocks:
+  unit:
+    args: {c: int}
+    seq:
+      - {op: conv2d, out_channels: "${c}", kernel_size: 3, padding: 1}
+      - {op: relu}
+nodes:
+  a: {op: unit, c: "${w}", repeat: 3}
+"""
+
+
+def test_a_base_file_edited_between_checks(tmp_path: Path) -> None:
+    """Two specs extending one base share its block's table; editing the base on disk (a body, or a line
+    that moves every location) gives the fresh graph at once, never the old recording."""
+    (tmp_path / "base.yaml").write_text(BASE)
+    kids = []
+    for k, w in enumerate((8, 16)):
+        kids.append(tmp_path / f"kid{k}.yaml")
+        kids[-1].write_text(f"extends: base.yaml\nname: kid{k}\nparams: {{w: {w}}}\n")
+    memo.clear()
+    for base in (BASE, BASE.replace("kernel_size: 3, padding: 1", "kernel_size: 5, padding: 2"), "\n" + BASE):
+        (tmp_path / "base.yaml").write_text(base)
+        for kid in kids:
+            with memo.disabled():
+                fresh = outcome(kid)
+            assert fresh[0] == "graph"
+            assert outcome(kid) == fresh, (base, kid.name)
+    memo.STATS.clear()
+    (tmp_path / "other.yaml").write_text("extends: base.yaml\nname: other\nparams: {w: 16}\n")
+    outcome(tmp_path / "other.yaml")
+    assert memo.STATS["record"] == 0 and memo.STATS["hit"] == 3, memo.STATS

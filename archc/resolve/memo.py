@@ -3,11 +3,12 @@
 An instance's expansion depends on the spec's blocks, the values of the names its body reads, and the
 shapes it reads through `in_shape`/`in_shapes`. The key holds the first two as plain values:
 
-- a fingerprint of the whole `blocks:` mapping, contents and locations (a nested instance may use any
-  block; locations end up in nodes, groups and messages), so an edit of a block or of an extended file
-  that moves or changes it is a different table;
-- the block's name, its number of inputs, and the value (type-tagged: ``1``, ``1.0`` and ``True`` differ)
-  of every name of the environment that some `${...}` in `blocks:` mentions (a superset of the reads).
+- the table: fingerprints (contents and locations) of the block and of every block it may use, transitively
+  (a nested instance may use them; locations end up in nodes, groups and messages), so an edit of a block
+  or of an extended file that moves or changes it is a different table, and a block of a base file has
+  the same table in every spec that extends or imports it (the zoo's ResNets share `bottleneck`);
+- its number of inputs, and the value (type-tagged: ``1``, ``1.0`` and ``True`` differ)
+  of every name of the environment that some `${...}` in those blocks mentions (a superset of the reads).
 
 An entry is one successful expansion recorded as what it added to the Expander (scopes, bindings,
 pending nodes, groups, `else:` checks, `share:` requests, repeat units, steps), with paths relative to
@@ -16,7 +17,9 @@ are replayed in the order it read them: each read of an input infers what the fr
 must give the recorded shape; the first read of a node inside the instance infers every node before it
 (as the fresh read does), then every input's state must be the recorded one, and the shapes the
 recording inferred inside are copied. A replay that would break a limit (nodes, steps, block depth)
-falls back to a fresh expansion, which raises where it would. Failing instances are never recorded,
+falls back to a fresh expansion, which raises where it would. An instance that read no shape inside leaves
+its nodes uninferred; the entry keeps a table (input shapes -> its nodes' shapes) that a later read copies
+(shapes_so_far `_next`). Failing instances are never recorded,
 and with symbolic input sizes (where reads are tracked by entry) nothing is memoised.
 
 ``ARCHC_MEMO=0`` (or ``ENABLED = False``) turns it off; ``STATS`` counts hits, misses and recordings.
@@ -40,7 +43,7 @@ __all__ = ["ENABLED", "STATS", "disabled", "expand_instance", "clear"]
 
 ENABLED = os.environ.get("ARCHC_MEMO", "1") != "0"
 STATS: Counter[str] = Counter()  # hit, miss, record, uncacheable
-TABLES = 8  # blocks fingerprints kept (the LSP's last few texts)
+TABLES = 1024  # block tables kept (a block and those it may use, by contents and locations)
 PER_KEY = 16  # entries kept per key (instances that read different shapes)
 KEYS = 4096  # keys kept per table (a long editing session types many values): the oldest go first
 _NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
@@ -49,7 +52,7 @@ _LOCK = threading.Lock()
 
 @dataclass
 class _Table:
-    names: dict[str, tuple[str, ...]]  # block -> the names its expansion may read, sorted
+    names: tuple[str, ...]  # the names the block's expansion may read, sorted
     entries: dict[Any, list[_Entry]] = field(default_factory=dict)
 
 
@@ -113,13 +116,16 @@ def _names(v: Any, out: set[str], uses: set[str], op: bool = False) -> None:
             _names(x, out, uses, True)  # a seq item may be an op name
 
 
-def _reads(blocks: LocDict) -> dict[str, frozenset[str]]:
-    """For each block, the names its expansion may read: its own, and those of every block it may use."""
+def _tables(blocks: LocDict) -> dict[str, Any]:
+    """For each block, its table key and the names its expansion may read: the key holds the fingerprints
+    (contents and locations) of the block and of every block it may use, transitively, so a block defined
+    in a base file has the same key in every spec that extends or imports it, unchanged."""
     own: dict[str, set[str]] = {}
     uses: dict[str, set[str]] = {}
     for name, bdef in blocks.items():
         own[name], uses[name] = set(), set()
         _names(bdef, own[name], uses[name])
+    fps = {name: _fp(bdef) for name, bdef in blocks.items()}
     out = {}
     for name in blocks:
         seen, todo, names = {name}, [name], set()
@@ -129,28 +135,35 @@ def _reads(blocks: LocDict) -> dict[str, frozenset[str]]:
             more = set(blocks) if "*" in uses[b] else uses[b] & set(blocks)
             todo.extend(more - seen)
             seen |= more
-        out[name] = frozenset(names - {"in_shape", "in_shapes"})
+        key = (name, tuple((b, fps[b]) for b in sorted(seen)))
+        out[name] = (key, tuple(sorted(names - {"in_shape", "in_shapes"})))
     return out
 
 
-def _table(ex: Any) -> _Table:
-    got: _Table | None = getattr(ex, "memo_table", None)
-    if got is not None:
-        return got
-    fp = _fp(ex.blocks)
+def _table(ex: Any, op: str) -> _Table:
+    got: dict[str, _Table] | None = getattr(ex, "memo_tables", None)
+    if got is None:
+        got = ex.memo_tables = {}
+    table = got.get(op)
+    if table is not None:
+        return table
+    keys = getattr(ex, "memo_keys", None)
+    if keys is None:
+        keys = ex.memo_keys = _tables(ex.blocks)
+    key, names = keys[op]
     with _LOCK:
-        table = _TABLES.get(fp)
+        table = _TABLES.get(key)
         if table is None:
-            table = _TABLES[fp] = _Table({b: tuple(sorted(n)) for b, n in _reads(ex.blocks).items()})
+            table = _TABLES[key] = _Table(names)
             while len(_TABLES) > TABLES:
                 _TABLES.popitem(last=False)
-        _TABLES.move_to_end(fp)
-    ex.memo_table = table
+        _TABLES.move_to_end(key)
+    got[op] = table
     return table
 
 
-def _key(table: _Table, op: str, env: dict[str, Any], n_inputs: int) -> Any:
-    return (op, n_inputs, tuple((n, _freeze(env[n])) for n in table.names[op] if n in env))
+def _key(table: _Table, env: dict[str, Any], n_inputs: int) -> Any:
+    return (n_inputs, tuple((n, _freeze(env[n])) for n in table.names if n in env))
 
 
 # -- expansion -----------------------------------------------------------------
@@ -163,8 +176,8 @@ def expand_instance(ex: Any, op: str, sid: int, name: str, bspec: LocDict, body:
     if not ENABLED or ex.shapes.hint:
         return fresh()
     try:
-        table = _table(ex)
-        key = _key(table, op, benv, len(refs))
+        table = _table(ex, op)
+        key = _key(table, benv, len(refs))
     except _Uncacheable:
         return fresh()
     for entry in list(table.entries.get(key, ())):
