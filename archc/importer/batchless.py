@@ -24,8 +24,7 @@ import torch
 import torch.fx as fx
 
 from archc.blocks.buffer import _position_index
-from archc.importer.markers import FULL_SHAPE_KEY, SHAPE_KEY, op_node, parameter_node
-from archc.importer.trace import ROOT_KEY
+from archc.importer.markers import FULL_SHAPE_KEY, ROOT_KEY, SHAPE_KEY, op_node, parameter_node
 
 Args = dict[str, Any]
 _BINARY = {operator.add, operator.mul, operator.sub, operator.truediv, torch.add, torch.mul, torch.sub,

@@ -17,6 +17,8 @@ import re
 from collections import Counter
 from typing import Any
 
+from archc.importer.yaml_scalar import scalar
+
 Node = dict[str, Any]
 Pos = tuple[tuple[str, ...], str]  # (path of a node inside the group, argument key)
 CONTAINERS = ("torch.nn.modules.container.Sequential", "torch.nn.modules.container.ModuleList")
@@ -203,7 +205,7 @@ def _make_block(insts: list[tuple[Node, str, Node]], template: Node, blocks: dic
         else:
             args[name] = typ
         for u, v in zip(uses, vec, strict=True):
-            if v is not _WILD:  # values equal to the default are left out when written (emit.render)
+            if v is not _WILD:  # values equal to the default are left out when written (spec_text.render)
                 u[name] = v
     for name in [n for n in args if n not in defaults]:  # a neutral commonest value (false, 0, 1) is the default
         common, count = Counter(repr(u[name]) for u in uses if name in u).most_common(1)[0]
@@ -220,8 +222,6 @@ def _make_block(insts: list[tuple[Node, str, Node]], template: Node, blocks: dic
 
 
 def _lit(v: Any) -> str:
-    from archc.importer.emit import scalar
-
     return scalar(v)
 
 
