@@ -13,6 +13,7 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from archc.errors import ExprError, Loc
+from archc.expr.compiled import compiled
 from archc.expr.functions import FUNCTIONS
 from archc.expr.lazy import Lazy
 from archc.expr.limits import (
@@ -206,9 +207,12 @@ class _Eval:
         self.scope.update(zip(names, item))
 
     def compare(self, n: Node) -> bool:
-        left = self.run(n[1])
-        for op, rnode in n[2]:
-            right = self.run(rnode)
+        return self.chain(self.run(n[1]), [(op, _walker(r)) for op, r in n[2]])
+
+    def chain(self, left: Any, rest: list[tuple[str, Callable[[_Eval], Any]]]) -> bool:
+        """A chained comparison: each right operand evaluated (``right(self)``) only while the chain holds."""
+        for op, rfn in rest:
+            right = rfn(self)
             self.touch(left)  # comparing lists reads them
             self.touch(right)
             try:
@@ -223,10 +227,13 @@ class _Eval:
         seq = self.run(n[1])
         if not isinstance(seq, list):
             raise self.fail(f"only lists can be indexed, not {type(seq).__name__}")
-        idx: list[Any] = [self.run(x) if x is not None else None for x in n[2:]]
+        return self.pick(seq, [self.run(x) if x is not None else None for x in n[2:]], n[0] == "slice")
+
+    def pick(self, seq: list[Any], idx: list[Any], slicing: bool) -> Any:
+        """``seq[i]`` or ``seq[lo:hi]`` once the operands are evaluated."""
         if any(i is not None and (isinstance(i, bool) or not isinstance(i, int)) for i in idx):
             raise self.fail("list indices must be integers")
-        if n[0] == "slice":
+        if slicing:
             return self.check(seq[idx[0]:idx[1]])
         if not -len(seq) <= idx[0] < len(seq):
             raise self.fail(f"index {idx[0]} out of range for a list of {len(seq)}")
@@ -243,6 +250,10 @@ class _Eval:
         raise self.fail(f"{name}() got an argument of the wrong type")
 
 
+def _walker(n: Node) -> Callable[[_Eval], Any]:
+    return lambda ev: ev.run(n)
+
+
 def is_expr(value: Any) -> bool:
     return isinstance(value, str) and "${" in value
 
@@ -251,7 +262,18 @@ _INTERP = re.compile(r"\$\{([^{}]*)\}")
 
 
 def evaluate(text: str, env: Mapping[str, Any], loc: Loc | None = None, budget: Budget | None = None) -> Any:
-    """Evaluate an expression (without ``${}``) in ``env``, charging its work to ``budget``."""
+    """Evaluate an expression (without ``${}``) in ``env``, charging its work to ``budget``: through its
+    closure tree (compiled.py, built once per text)."""
+    ev = _Eval(env, text, loc)
+    value = compiled(text, loc)(ev)
+    if budget is not None:
+        budget.spend(1 + ev.work // WORK_PER_STEP, loc)
+    return value
+
+
+def evaluate_walk(text: str, env: Mapping[str, Any], loc: Loc | None = None, budget: Budget | None = None) -> Any:
+    """``evaluate`` by walking the parsed tree (``_Eval.run``): the reference the compiled form is tested
+    against."""
     ev = _Eval(env, text, loc)
     value = ev.run(parse(text, loc))
     if budget is not None:
