@@ -17,7 +17,7 @@ from archc.analyze import node_memo
 from archc.analyze.inplace import check_inplace
 from archc.errors import ArchcError, LimitError, ShapeError
 from archc.ir import Graph, Node
-from archc.ir.algebra import Guards, NotSymbolic, evaluate, shape_key
+from archc.ir.algebra import Guards, NotSymbolic, shape_key, value_at
 from archc.ir.refs import output_ref
 from archc.resolve import Limits
 
@@ -369,6 +369,7 @@ def _walk_symbolic(graph: Graph, limits: Limits, result: Analysis, guards: Guard
     False when a limit stopped it."""
     total = 0
     memo: Memo = {}
+    hint, at_hint = guards.hint, dict[str, int]()  # the atoms' values at the hint, shared by the walk
     walked = {name for name, _ in graph.inputs}
     for node in graph.nodes:
         walked.add(node.path)
@@ -382,8 +383,8 @@ def _walk_symbolic(graph: Graph, limits: Limits, result: Analysis, guards: Guard
         except ArchcError as e:
             result.errors.append(_skip_hint(graph, node, e.located(node.loc, node.path)))
             continue
-        total += evaluate(info.params)
-        elements = prod(evaluate(d) for d in info.shape)
+        total += value_at(info.params, hint, at_hint)  # evaluate(): the hint is the active guards'
+        elements = prod([value_at(d, hint, at_hint) for d in info.shape])
         if total > limits.max_params or elements > limits.max_activation:
             result.errors.append(_limit(node, total, info.shape, elements, limits))
             return False

@@ -3,6 +3,7 @@ the analysis at concrete sizes read from it (`at_sizes`)."""
 
 from __future__ import annotations
 
+from collections.abc import Callable, Collection, Iterator, Mapping
 from dataclasses import dataclass, field
 from fractions import Fraction
 from typing import Any
@@ -15,7 +16,7 @@ from archc.analyze.symbolic.runs import AxisSet
 from archc.ir import Graph
 from archc.ir.algebra import Guard, value_at
 
-__all__ = ["SymbolicResult", "at_sizes"]
+__all__ = ["SymbolicResult", "Lazy", "at_sizes"]
 
 _MAX_REGIONS = 6  # regions printed (each a set of sizes per axis)
 
@@ -23,10 +24,10 @@ _MAX_REGIONS = 6  # regions printed (each a set of sizes per axis)
 class SymbolicResult:
     symbols: dict[int, str]  # input axis -> symbol
     hint: dict[str, int]  # the sizes that answered the guards (and where concrete figures are taken)
-    shapes: dict[str, tuple[str, ...]]  # node (and NAME[k] output) -> output shape as expressions
+    shapes: Mapping[str, tuple[str, ...]]  # node (and NAME[k] output) -> output shape as expressions
     constraint: str  # where the formulas hold
     breaks: str  # what fails just below the smallest valid size
-    figures: dict[str, Any] = field(default_factory=dict)  # params, macs, ... as Expr or int
+    figures: Mapping[str, Any] = field(default_factory=dict)  # params, macs, ... as Expr or int
     guards: list[Guard] = field(default_factory=list)  # the formulas' guards at the hint
     axes: dict[str, AxisSet] = field(default_factory=dict)  # the formulas' sizes per axis (their first region)
     method: str = "algebra"  # "sweep" (see `note`), or "none" when no hint size works
@@ -65,6 +66,34 @@ class SymbolicResult:
         v = self.figures[name]
         return int(value_at(v, sizes))
 
+
+
+class Lazy(Mapping[str, Any]):
+    """A mapping whose values are made on first read: `archc check` prints a few of the symbolic shapes and
+    one formula, and the memory formulas (a walk of the graph on symbolic sizes) only `archc summary` reads."""
+
+    def __init__(self, make: Callable[[str], Any], keys: Collection[str]) -> None:
+        self._make, self._keys = make, keys
+        self._made: dict[str, Any] = {}
+
+    def __getitem__(self, key: str) -> Any:
+        if key not in self._made:
+            if key not in self._keys:
+                raise KeyError(key)
+            self._made[key] = self._make(key)
+        return self._made[key]
+
+    def __contains__(self, key: object) -> bool:
+        return key in self._keys
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._keys)
+
+    def __len__(self) -> int:
+        return len(self._keys)
+
+    def __repr__(self) -> str:
+        return repr(dict(self))
 
 
 def _regions_text(regions: list[tuple[dict[str, AxisSet], tuple[str, ...]]]) -> str:

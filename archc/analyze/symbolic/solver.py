@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import replace
+from functools import cache
 from itertools import product
 from typing import Any
 
@@ -21,7 +22,7 @@ from archc.analyze.symbolic.paths import (
     _same_info,
     _variable,
 )
-from archc.analyze.symbolic.result import SymbolicResult, _regions_text
+from archc.analyze.symbolic.result import Lazy, SymbolicResult, _regions_text
 from archc.analyze.symbolic.runs import AxisSet, Point, Runs
 from archc.analyze.symbolic.sampling import _sampler, sweep
 from archc.errors import ArchcError, ShapeError
@@ -46,6 +47,7 @@ _NODE_STEPS = 25  # a node analysed costs this many steps (a piece of a guard's 
 _HINT_WORK = 60_000  # node analyses spent looking for a hint size that works
 _MAX_JOINT = 6  # undecided guards tying symbols whose truth combinations are enumerated per class combination
 _RELAXED = {"max_params": 10**30, "max_activation": 10**30}  # limits apply at the hint, not to other sizes
+_MEMORY_FIGURES = ("inference_peak_activation_bytes", "training_activation_bytes")
 
 
 def solve(graph: Graph, symbols: dict[int, str], limits: Limits | None = None) -> SymbolicResult:
@@ -145,12 +147,12 @@ class _Solver:
                   kinds: list[tuple[str, _Path]], complete: bool) -> SymbolicResult:
         from archc.analyze.memory import memory
 
-        shapes = {path: tuple(str(d) for d in shape) for path, shape in a.shapes.items()}
-        mem = memory(a)
-        figures = {"params": a.params, "macs": a.macs, "other_ops": a.other_ops,
-                   "activation_elements": a.activation_elements,
-                   "inference_peak_activation_bytes": mem["inference_peak_activation_bytes"],
-                   "training_activation_bytes": mem["training_activation_bytes"]}
+        shapes = Lazy(lambda path: tuple(str(d) for d in a.shapes[path]), a.shapes.keys())
+        mem = cache(lambda: memory(a))  # one walk for both memory figures, when one is read
+
+        def figure(name: str) -> Any:  # the Analysis property of that name, or a memory figure
+            return mem()[name] if name in _MEMORY_FIGURES else getattr(a, name)
+        figures = Lazy(figure, ("params", "macs", "other_ops", "activation_elements", *_MEMORY_FIGURES))
         axes = regions[0][0] if regions else {}
         breaks = "; ".join(filter(None, (self._breaks(s, axes[s], kinds) for s in self.names if s in axes)))
         return SymbolicResult(self.symbols, dict(self.hint), shapes, _regions_text(regions), breaks, figures,
