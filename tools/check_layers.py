@@ -5,15 +5,18 @@ stage to a higher one (the order is in archc/README.md), and no file in archc/ o
     python tools/check_layers.py --graph  # also prints the stage-to-stage imports
 
 Every import counts, at the top of a module or inside a function (a lazy import is still a dependency),
-and so does one under ``if TYPE_CHECKING:``. The few upward imports that are known and owned elsewhere
-are listed in KNOWN with their reason; an entry that no longer occurs is an error too, so the list only
-shrinks. tests/test_layers.py runs this.
+and so does one under ``if TYPE_CHECKING:``. Exceptions, if one is ever needed, are listed in KNOWN,
+KNOWN_CYCLES and LONG_KNOWN with their reason (all empty today); an entry that no longer occurs is an error
+too, so the lists only shrink. The READMEs cannot drift from LAYERS: archc/README.md's table has one row per
+entry of LAYERS, and each stage folder's README has an "Owns / may import" section whose "May import:"
+paragraph names exactly the stages before it. tests/test_layers.py runs this.
 """
 
 from __future__ import annotations
 
 import argparse
 import ast
+import re
 import sys
 from collections.abc import Iterator
 from pathlib import Path
@@ -167,6 +170,76 @@ def long_files() -> list[tuple[str, int]]:
     return out
 
 
+SECTION = "## Owns / may import"  # the heading of each stage folder README's section
+MAY_IMPORT = re.compile(r"^May import:(.*?)(?:\n\s*\n|\Z)", re.M | re.S)  # the paragraph, to a blank line
+
+
+def allowed(stage: str) -> list[str]:
+    """The stages ``stage`` may import (besides itself), in LAYERS order: every stage on an earlier row."""
+    return [s for stages in LAYERS[:RANK[stage]] for s in stages]
+
+
+def may_import_line(stage: str) -> str:
+    """The paragraph a stage README's section must start with (what the check expects, to copy)."""
+    names = ", ".join(f"`{s}`" for s in allowed(stage)) or "nothing of archc"
+    return f"May import: {names}."
+
+
+def readme_names(text: str) -> list[str] | None:
+    """The stage names in backticks of the "May import:" paragraph of the README's section (None: no
+    section or no such paragraph)."""
+    start = text.find("\n" + SECTION + "\n")
+    if start < 0:
+        return None
+    body = text[start + len(SECTION) + 2:]
+    end = body.find("\n## ")
+    match = MAY_IMPORT.search(body if end < 0 else body[:end])
+    return None if match is None else re.findall(r"`([^`]+)`", match.group(1))
+
+
+def stage_readme_problems(root: Path = PACKAGE) -> list[str]:
+    """Each stage that is a folder of archc/ has a README whose section names exactly the stages LAYERS
+    allows below it."""
+    found = []
+    for stage in sorted(RANK, key=lambda s: (RANK[s], s)):
+        folder = root / stage
+        if not folder.is_dir():
+            continue
+        readme = folder / "README.md"
+        where = readme.relative_to(root.parent).as_posix()
+        names = readme_names(readme.read_text(encoding="utf-8")) if readme.is_file() else None
+        if names is None:
+            found.append(f"{where}: no '{SECTION}' section with a 'May import:' paragraph; "
+                         f"add one (expected: {may_import_line(stage)})")
+            continue
+        want = allowed(stage)
+        extra = [n for n in names if n not in want]
+        missing = [n for n in want if n not in names]
+        if extra or missing or len(names) != len(set(names)):
+            found.append(f"{where}: 'May import:' names {', '.join(names) or 'nothing'}; LAYERS "
+                         f"(tools/check_layers.py) allows {', '.join(want) or 'nothing'}"
+                         + (f" (not allowed: {', '.join(extra)})" if extra else "")
+                         + (f" (missing: {', '.join(missing)})" if missing else "")
+                         + f"; expected: {may_import_line(stage)}")
+    return found
+
+
+def table_problems(readme: Path = PACKAGE / "README.md") -> list[str]:
+    """archc/README.md's stage table: row K names the stages of LAYERS[K] and may import rows 0..K-1."""
+    rows = [line.split("|")[1:-1] for line in readme.read_text(encoding="utf-8").splitlines()
+            if re.match(r"^\| *\d+ *\|", line)]
+    found = []
+    if len(rows) != len(LAYERS):
+        found.append(f"archc/README.md: the stage table has {len(rows)} rows; LAYERS has {len(LAYERS)}")
+    for k, (row, stages) in enumerate(zip(rows, LAYERS)):
+        names = re.findall(r"`([^`]+)`", row[1])
+        want = "nothing of archc" if k == 0 else "row 0" if k == 1 else f"rows 0-{k - 1}"
+        if row[0].strip() != str(k) or names != list(stages) or row[3].strip() != want:
+            found.append(f"archc/README.md: table row {k} reads '|{'|'.join(row)}|'; LAYERS row {k} is "
+                         f"{', '.join(stages)}, which may import {want}")
+    return found
+
+
 def problems() -> list[str]:
     deps = graph()
     unknown = set(map(stage_of, deps)) - set(RANK)
@@ -190,7 +263,7 @@ def problems() -> list[str]:
               if path not in LONG_KNOWN]
     found += [f"LONG_KNOWN lists {path}, which is no longer over {MAX_LINES} lines: delete the entry"
               for path in LONG_KNOWN if path not in {q for q, _ in long}]
-    return found
+    return found + table_problems() + stage_readme_problems()
 
 
 def module_file(module: str) -> str:
