@@ -18,58 +18,68 @@ from __future__ import annotations
 import argparse
 import os
 import sys
-from collections.abc import Callable
+from importlib import import_module
 from typing import Any
 
-from archc.cli import analysis, drawing, library, lsp, model, training
-from archc.cli.analysis import _check, _diff, _summary
-from archc.cli.drawing import _render, _report
-from archc.cli.library import _blocks, _list, _schema
-from archc.cli.lsp import _lsp
-from archc.cli.model import _bench, _build, _export
-from archc.cli.options import _int_from, _limits, _parse_input, _parse_set, _real, _weights_options  # noqa: F401
-from archc.cli.training import _predict, _train, _val
 from archc.errors import ArchcError, UsageError, format_error
 
 __all__ = ["main"]
 
-# The option types above are re-exported for older importers; the commands by name, so that patching
-# ``archc.cli._summary`` (as a test does) replaces the command that runs.
-_COMMANDS = {"check": _check, "build": _build, "summary": _summary, "diff": _diff, "render": _render,
-             "report": _report, "train": _train, "predict": _predict, "val": _val, "export": _export,
-             "bench": _bench, "list": _list, "blocks": _blocks, "schema": _schema, "lsp": _lsp}
+# Each command: the module (under archc.cli) that holds its parser (`add_NAME`) and its code (`_NAME`), in the
+# order `archc --help` lists them. Only the chosen command's module is imported (start-up: `archc summary`
+# never imports the training, drawing or LSP code); `archc import` registers itself from archc.importer.cli.
+_MODULES = {"check": "analysis", "build": "model", "summary": "analysis", "diff": "analysis", "render": "drawing",
+            "report": "drawing", "train": "training", "predict": "training", "val": "training", "export": "model",
+            "bench": "model", "list": "library", "blocks": "library", "schema": "library", "lsp": "lsp"}
+# The option types, re-exported for older importers (archc.cli._limits ...), from archc.cli.options.
+_OPTIONS = ("_int_from", "_limits", "_parse_input", "_parse_set", "_real", "_weights_options")
+
+
+def _module(command: str) -> Any:
+    return import_module(f"archc.cli.{_MODULES[command]}")
+
+
+def __getattr__(name: str) -> Any:
+    """``archc.cli._summary`` and the other commands by name (so that patching one, as a test does, replaces
+    the command that runs), and the option types, each imported on first use."""
+    if name.startswith("_") and name[1:] in _MODULES:
+        return getattr(_module(name[1:]), name)
+    if name in _OPTIONS:
+        return getattr(import_module("archc.cli.options"), name)
+    raise AttributeError(f"module 'archc.cli' has no attribute '{name}'")
 
 
 def _add_import(sub: Any) -> None:
-    __import__("archc.importer.cli", fromlist=["add_parser"]).add_parser(sub)  # `archc import` (issue 27)
+    import_module("archc.importer.cli").add_parser(sub)  # `archc import` (issue 27)
 
 
-# Each command's parser, in the order `archc --help` lists them.
-_PARSERS: dict[str, Callable[[Any], None]] = {
-    "check": analysis.add_check, "build": model.add_build, "summary": analysis.add_summary, "diff": analysis.add_diff,
-    "render": drawing.add_render, "report": drawing.add_report, "train": training.add_train,
-    "predict": training.add_predict, "val": training.add_val, "export": model.add_export, "bench": model.add_bench,
-    "list": library.add_list, "blocks": library.add_blocks, "schema": library.add_schema, "lsp": lsp.add_lsp,
-    "import": _add_import}
+def _add(sub: Any, command: str) -> None:
+    if command == "import":
+        _add_import(sub)
+    else:
+        getattr(_module(command), f"add_{command}")(sub)
+
+
+_PARSERS = (*_MODULES, "import")
 
 
 def _parser(command: str | None = None) -> argparse.ArgumentParser:
-    """The whole command line; with ``command`` (a known name), only that command's parser: argparse
-    spends more on building the sixteen than `archc check` on a small spec."""
+    """The whole command line; with ``command``, only that command's parser (none for a name that is no
+    command): argparse spends more on building the sixteen than `archc check` on a small spec."""
     from archc import __version__
 
     p = argparse.ArgumentParser(prog="archc", description="Compile YAML architecture specs into PyTorch models.")
     p.add_argument("--version", action="version", version=f"archc {__version__}")
     sub = p.add_subparsers(dest="command", required=True)
-    for name, add in _PARSERS.items():
+    for name in _PARSERS:
         if command is None or name == command:
-            add(sub)
+            _add(sub, name)
     return p
 
 
 def _command(args: argparse.Namespace) -> int:
     """Run the parsed command, looked up in this module by name (`archc import` registers its own)."""
-    fn = globals()[f"_{args.command}"] if args.command in _COMMANDS else args.fn
+    fn = globals().get(f"_{args.command}", args.fn) if args.command in _MODULES else args.fn
     return int(fn(args))
 
 
@@ -111,7 +121,8 @@ def _stdout_gone() -> bool:
 
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
-    args = _parser(argv[0] if argv and argv[0] in _PARSERS else None).parse_args(argv)
+    # only the named command's parser (and none for `archc --version`); `archc --help`, a typo: all of them
+    args = _parser(argv[0] if argv and (argv[0] in _PARSERS or argv == ["--version"]) else None).parse_args(argv)
     try:
         return _command(args)
     except UsageError as e:

@@ -1,0 +1,74 @@
+"""Start-up: each command imports what it uses and nothing else (counted, never timed). The whole-process
+timings against torchinfo are tools/bench_startup.py's."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import pytest
+
+# Run a command in a fresh interpreter; print the modules it added to those of a bare one (site included).
+_CODE = """
+import contextlib, io, json, sys
+before = set(sys.modules)
+from archc.cli import main
+with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()):
+    try:
+        code = main(sys.argv[1:])
+    except SystemExit as e:
+        code = e.code
+print(json.dumps([code, sorted(set(sys.modules) - before)]))
+"""
+_NEVER = ("torch", "networkx", "jsonschema", "importlib.metadata", "pkgutil", "archc.importer", "archc.lsp",
+          "archc.render", "archc.train", "archc.backend")  # on any of the commands below
+
+
+def _imported(*argv: str) -> list[str]:
+    done = subprocess.run([sys.executable, "-c", _CODE, *argv], capture_output=True, text=True, check=True)
+    code, modules = json.loads(done.stdout)
+    assert code == 0, done.stderr
+    return list(modules)
+
+
+def _never(modules: list[str]) -> list[str]:
+    return [m for m in modules if m.split(".")[0] in _NEVER or any(m.startswith(f"{n}.") or m == n for n in _NEVER)]
+
+
+@pytest.mark.parametrize("argv", [("summary", "resnet18"), ("check", "mobilenet_v3_small")])
+def test_analysis_commands_import_only_their_command_and_the_blocks_they_use(argv):
+    modules = _imported(*argv)
+    assert _never(modules) == []
+    cli = [m for m in modules if m.startswith("archc.cli")]
+    assert cli == ["archc.cli", "archc.cli.analysis", "archc.cli.options"]  # not training, drawing, lsp ...
+    blocks = {m.rpartition(".")[2] for m in modules if m.startswith("archc.blocks.")}
+    # the registry's infrastructure and the modules of the ops these specs use, not the ~50 block modules
+    assert {"base", "registry", "table", "conv2d", "batchnorm2d"} <= blocks and len(blocks) <= 14, sorted(blocks)
+    assert len(modules) <= 125, len(modules)  # 114 today (522 -> 180 -> 114 in issue 28), of which yaml's 19
+
+
+def test_version_imports_no_analysis():
+    assert sorted(m for m in _imported("--version") if m.startswith("archc")) == ["archc", "archc.cli", "archc.errors"]
+
+
+def test_schema_imports_no_analysis():
+    modules = _imported("schema")
+    assert _never(modules) == []
+    assert not [m for m in modules if m.startswith(("archc.api", "archc.analyze", "archc.resolve", "archc.blocks"))]
+
+
+def test_lazy_names_still_resolve():
+    """`archc.check` and friends, the command functions of `archc.cli`, and the option types it re-exports."""
+    import archc
+    import archc.cli as cli
+    from archc.cli.analysis import _summary
+    from archc.cli.options import _limits
+
+    assert archc.check.__module__ == "archc.api" and archc.Limits.__name__ == "Limits"
+    assert archc.analyze.Analysis.__name__ == "Analysis"  # a subpackage after a bare `import archc`
+    assert cli._summary is _summary and cli._limits is _limits
+    with pytest.raises(AttributeError):
+        archc.no_such_name  # noqa: B018
+    with pytest.raises(AttributeError):
+        cli._no_such_command  # noqa: B018
