@@ -22,12 +22,18 @@ from archc.resolve.expand_base import (
 )
 from archc.resolve.names import UnknownName, written_name
 
+_PLAIN = ("node", "input")  # bindings that are a producer themselves (follow's short way)
+
 
 class RefsMixin(ExpanderBase):
     def follow(self, ref: Ref, via: list[tuple[str, Loc | None]] | None = None) -> str:
         """The concrete producer of a reference: a node path or graph input name, with `[K]` when
         it reads output K of a multi-output node or block. ``via`` collects the skipped (`when:`
         false) nodes passed on the way: (path, location of the `when:`)."""
+        if "]" not in ref[1]:  # the common case: a name bound to a node or a graph input
+            target = self.bind.get(ref[:2])
+            if target is not None and target[0] in _PLAIN:
+                return str(target[1])
         seen: list[Ref] = []
         skips: list[tuple[str, Loc | None]] = [] if via is None else via
         index: int | None = None
@@ -147,11 +153,15 @@ class RefsMixin(ExpanderBase):
 
     def finish(self) -> list[Node]:
         """Follow every reference to its producer and freeze the nodes."""
-        nodes, errors = [], []
+        nodes, errors, bind = [], [], self.bind
         for p in self.pending:
             try:
-                nodes.append(Node(p.path, p.op, p.args, tuple(self._follow_input(p, k) for k in range(len(p.refs))),
-                                  p.loc))
+                ins = []
+                for k, r in enumerate(p.refs):
+                    target = bind.get(r[:2]) if "]" not in r[1] else None  # follow's short way, inlined
+                    ins.append(str(target[1]) if target is not None and target[0] in _PLAIN
+                               else self._follow_input(p, k))
+                nodes.append(Node(p.path, p.op, p.args, tuple(ins), p.loc))
             except ArchcError as e:
                 errors.append(e.located(p.loc, p.path))
         for ref in self.checks:  # an `else:` of a node that runs: its name is checked all the same

@@ -229,15 +229,18 @@ def _apply(ex: Any, e: _Entry, path: str, refs: list[Ref], use: Loc) -> None:
     for prefix, first in e.scopes:
         ex.scopes.append(path + prefix)
         ex.first.append(first)
-    for (s, n), t in e.bind:
-        ex.bind[(s + s0, n)] = _target(t, s0, path, refs, use)
+    bind = ex.bind
+    for (s, n), t in e.bind:  # inlined for bindings to a node, most of them
+        bind[(s + s0, n)] = ("node", path + t[1]) if t[0] == "node" else _target(t, s0, path, refs, use)
+    pending, ops = ex.pending, ex.ops
     for p, plain in e.pending:
         new = object.__new__(type(p))  # a copy of every field, then the ones that move
         new.__dict__.update(p.__dict__)
-        new.path, new.refs = path + p.path, [ref(r) for r in p.refs]
+        new.path = path + p.path
+        new.refs = [refs[-1 - s] if s < 0 else (s + s0, n, use if loc is _USE else loc) for s, n, loc in p.refs]
         new.args = dict(p.args) if plain else _copy(p.args)
-        ex.pending.append(new)
-        ex.ops[new.path] = p.op
+        pending.append(new)
+        ops[new.path] = p.op
     ex.groups.extend(replace(g, path=path + g.path, loc=use if g.path == "" else g.loc) for g in e.groups)
     ex.checks.extend(ref(r) for r in e.checks)
     ex.shares.extend(replace(h, path=path + h.path) for h in e.shares)
