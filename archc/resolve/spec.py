@@ -7,6 +7,7 @@ import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from difflib import get_close_matches
+from functools import lru_cache
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -43,6 +44,12 @@ def builtin_dir() -> Path:
     env = os.environ.get("ARCHC_SPECS")
     if env:
         return Path(env)
+    return _package_specs()
+
+
+@lru_cache(maxsize=1)
+def _package_specs() -> Path:
+    """Where the package's specs are (found once: importlib.resources costs more than loading a spec)."""
     shipped = Path(str(resources.files("archc").joinpath("specs")))
     return shipped if shipped.is_dir() else Path(__file__).resolve().parents[2] / "specs"
 
@@ -223,11 +230,12 @@ def load_spec(path: Path, text: str | None = None, schema: bool = True) -> SpecS
             return data
         loc = data.val_locs["extends"]
         target = _extends_target(data["extends"], loc, p, roots)
-        if target.resolve() in seen:
+        real = target.resolve()
+        if real in seen:
             raise ResolveError(f"extends cycle: {' -> '.join(rel(s) for s in (*seen, target))}", loc)
         if len(chain) >= MAX_EXTENDS:
             raise ResolveError(f"extends chain deeper than {MAX_EXTENDS}", loc)
-        base = load(target, (*chain, loc), (*seen, target.resolve()))
+        base = load(target, (*chain, loc), (*seen, real))
         child = LocDict(data.loc)
         for k, v in data.items():
             if k != "extends":
