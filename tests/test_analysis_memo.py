@@ -125,7 +125,21 @@ SYMBOLIC = ["resnet18", "densenet121", "mobilenet_v3_small", "vit_b_16"]
 
 @pytest.mark.parametrize("name", SYMBOLIC)
 def test_symbolic_inputs_analyse_the_same(name: str) -> None:
+    """The symbolic walk keeps the rule runs that recorded and relied on no guard (they hold at every hint)."""
+    node_memo.STATS.clear()
     assert_same(lambda: snapshot(analyse(name, input_shape=[3, "H", "W"])), name)
+    assert node_memo.STATS["symbolic_hit"] > 0, node_memo.STATS  # the warm run used them
+
+
+def test_a_guarded_rule_run_is_not_kept() -> None:
+    """A convolution whose output exists only from some size on records a guard: it runs again in the next
+    analysis (at another hint its answer, and the guards it records, differ), and the result stays exact."""
+    text = "name: g\ninput: [3, H, W]\nnodes:\n  a: {op: conv2d, out_channels: 4, kernel_size: 5}\n"
+    node_memo.clear()
+    node_memo.STATS.clear()
+    fresh = snapshot(analyse(text, input_shape=[3, "H", "W"]))
+    assert snapshot(analyse(text, input_shape=[3, "H", "W"])) == fresh
+    assert node_memo.STATS["symbolic_hit"] == 0, node_memo.STATS
 
 
 B7 = "extends: efficientnet_b7\nname: b7\nparams: {{num_classes: {}}}\n"

@@ -9,7 +9,8 @@ hit whose block was registered again since is a miss.
 
 A rule's error is kept too, as raised (before it is located): every hit re-raises a copy, located at the
 node that hit. Entries are tuples of immutable values (shapes are tuples of ints), shared read-only.
-Symbolic sizes never come here (the rules record guards as they run).
+On symbolic sizes the rules record guards as they run (comparisons answered at the hint): only a run that
+recorded and relied on none is kept (``symbolic_table``), since its results then hold at every hint.
 
 ``ARCHC_ANALYSIS_MEMO=0`` (or ``ENABLED = False``, ``disabled()``) turns it off; ``STATS`` counts the rules
 run (``miss``) and the nodes served from the table (``hit``). The table keeps ``SIZE`` entries; when it is
@@ -30,7 +31,8 @@ from typing import Any
 from archc.blocks.base import Block
 from archc.errors import ArchcError
 
-__all__ = ["ENABLED", "STATS", "SIZE", "POINTWISE", "Entry", "table", "compute", "store", "clear", "disabled"]
+__all__ = ["ENABLED", "STATS", "SIZE", "POINTWISE", "Entry", "table", "symbolic_table", "compute", "store", "clear",
+           "disabled"]
 
 ENABLED = os.environ.get("ARCHC_ANALYSIS_MEMO", "1") != "0"
 STATS: Counter[str] = Counter()  # hit, miss
@@ -44,6 +46,9 @@ POINTWISE = "pointwise"  # the entry's window for a block without a window rule 
 Entry = tuple[Block, Any, Any, Any, Any, Any, int, bool, bool, "ArchcError | None"]
 
 _TABLE: dict[tuple[Any, ...], Entry] = {}
+# symbolic sizes: (op, repr(sorted(args)), input shape keys) -> (block, node_info's (outputs, params, macs, other
+# ops)), for rule runs that recorded and relied on no guard (analyze/shapes.py `_info`): those hold at every hint
+_SYMBOLIC: dict[tuple[Any, ...], Any] = {}
 _LOCK = threading.Lock()
 
 
@@ -52,9 +57,15 @@ def table() -> dict[tuple[Any, ...], Entry] | None:
     return _TABLE if ENABLED else None
 
 
+def symbolic_table() -> dict[tuple[Any, ...], Any] | None:
+    """The process-wide table of guard-free rule runs on symbolic sizes, or None when the memo is off."""
+    return _SYMBOLIC if ENABLED else None
+
+
 def clear() -> None:
     with _LOCK:
         _TABLE.clear()
+        _SYMBOLIC.clear()
 
 
 @contextmanager
@@ -93,9 +104,9 @@ def compute(block: Block, args: Any, ins: tuple[Any, ...]) -> Entry:
             None)
 
 
-def store(key: tuple[Any, ...], entry: Entry) -> None:
-    if len(_TABLE) >= SIZE:
+def store(key: tuple[Any, ...], entry: Any, into: dict[tuple[Any, ...], Any] = _TABLE) -> None:
+    if len(into) >= SIZE:
         with _LOCK:
-            for old in list(_TABLE)[: SIZE // 4]:
-                _TABLE.pop(old, None)
-    _TABLE[key] = entry
+            for old in list(into)[: SIZE // 4]:
+                into.pop(old, None)
+    into[key] = entry

@@ -132,19 +132,19 @@ Memo = dict[tuple[Any, ...], tuple[Any, ...]]  # (op, args, input shapes) -> out
 
 
 def node_info(node: Node, ins: tuple[Shape, ...], in_rf: list[RF | None] | None = None,
-              memo: Memo | None = None) -> NodeInfo:
+              memo: Memo | None = None, key: tuple[Any, ...] | None = None) -> NodeInfo:
     """One node's shapes and costs from its input shapes (``in_rf`` None: no receptive field).
     Rules are pure, so ``memo`` serves the many identical nodes of a deep stack from one call (worth
-    it on symbolic sizes, where the arithmetic is costly)."""
+    it on symbolic sizes, where the arithmetic is costly); ``key``: the node's ``_symbolic_key``, if known."""
     block = library.get(node.op)
-    key = (node.op, repr(sorted(node.args.items())),
-           tuple(shape_key(s) for s in ins)) if memo is not None else ()
-    hit = memo.get(key) if memo is not None else None
+    if memo is not None and key is None:
+        key = _symbolic_key(node, ins)
+    hit = memo.get(key) if memo is not None and key is not None else None
     if hit is None:
         outs = block.out_shapes(node.args, ins)
         hit = (outs, block.count_params(node.args, ins), block.macs(node.args, ins, outs[0]),
                block.other_ops(node.args, ins, outs[0]))
-        if memo is not None:
+        if memo is not None and key is not None:
             memo[key] = hit
     outs, params, macs, other_ops = hit
     params = 0 if node.shares else params  # `share:`: the weights are another node's, counted there
@@ -152,9 +152,38 @@ def node_info(node: Node, ins: tuple[Shape, ...], in_rf: list[RF | None] | None 
     return NodeInfo(node, ins, outs[0], params, macs, other_ops, rf, outs if block.outputs is not None else ())
 
 
+def _symbolic_key(node: Node, ins: tuple[Shape, ...]) -> tuple[Any, ...]:
+    return node.op, repr(sorted(node.args.items())), tuple(shape_key(s) for s in ins)
+
+
+def _touches(guards: Guards) -> tuple[int, int, int]:
+    """What grows when a rule records a guard or relies on one (``Guards.record``, ``use``, ``answers``)."""
+    return len(guards.items), len(guards.answers), sum(map(len, guards.users.values()))
+
+
 def _info(node: Node, ins: tuple[Shape, ...], guards: Guards, memo: Memo) -> NodeInfo:
+    """node_info on symbolic sizes. A rule run that made no size-dependent comparison (recorded or relied on
+    no guard) gives the same results at every hint: those are also kept process-wide (node_memo.py)."""
+    key = _symbolic_key(node, ins)
+    kept = node_memo.symbolic_table()
+    if kept is None or key in memo:
+        return _run(node, ins, guards, memo, key)
+    entry = kept.get(key)
+    block = library.get(node.op)
+    if entry is not None and entry[0] is block:
+        node_memo.STATS["symbolic_hit"] += 1
+        memo[key] = entry[1]
+        return _run(node, ins, guards, memo, key)
+    before = _touches(guards)
+    info = _run(node, ins, guards, memo, key)
+    if key in memo and _touches(guards) == before:
+        node_memo.store(key, (block, memo[key]), kept)
+    return info
+
+
+def _run(node: Node, ins: tuple[Shape, ...], guards: Guards, memo: Memo, key: tuple[Any, ...]) -> NodeInfo:
     try:
-        return node_info(node, ins, None, memo)
+        return node_info(node, ins, None, memo, key)
     except NotSymbolic as e:  # a rule with no exact form on symbolic sizes: the caller's fallback
         if guards.fallback is None:
             raise
