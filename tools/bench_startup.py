@@ -35,17 +35,26 @@ def _env(cache: str) -> dict[str, str]:
     return env
 
 
-def _seconds(cmd: list[str], env: dict[str, str], runs: int) -> float:
-    """Median wall seconds of a whole process, after one warm-up run (file cache, bytecode cache)."""
+def _times(cmd: list[str], env: dict[str, str], runs: int, warm_up: bool = True) -> list[float]:
+    """Wall seconds of each run of a whole process, after one warm-up run (file cache, bytecode cache)."""
     times = []
-    for k in range(runs + 1):
+    for k in range(runs + warm_up):
         start = time.perf_counter()
         done = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True)
         if done.returncode:
             raise SystemExit(f"{' '.join(cmd)} failed:\n{done.stderr.decode()[-2000:]}")
-        if k:
+        if k or not warm_up:
             times.append(time.perf_counter() - start)
-    return statistics.median(times)
+    return times
+
+
+def _seconds(cmd: list[str], env: dict[str, str], runs: int) -> float:
+    """Median wall seconds of a whole process, after one warm-up run."""
+    return statistics.median(_times(cmd, env, runs))
+
+
+def _load() -> str:
+    return "load average " + ", ".join(f"{x:.2f}" for x in os.getloadavg())
 
 
 def _models(requested: str | None) -> list[str]:
@@ -68,14 +77,17 @@ def startup(models: list[str], runs: int, anchor_runs: int, skip_torchinfo: bool
     import archc
 
     env = _env(cache)
+    print(_load())
     floor = _seconds([sys.executable, "-c", "pass"], env, runs)
     print(f"python -c pass (the floor of any Python command): {floor * 1000:.0f} ms")
     print(f"{'model':<22} {'nodes':>6} {'archc ms':>9} {'torchinfo ms':>13} {'ratio':>7}")
     ratios = []
     for name in models:
         graph = archc.check(name).graph
-        ours = _seconds([sys.executable, "-m", "archc", "summary", name], env, runs)
+        cmd = [sys.executable, "-m", "archc", "summary", name]
+        before = _times(cmd, env, (runs + 1) // 2)  # half the runs before torchinfo's, half after: the same load
         theirs = None if skip_torchinfo else _seconds(_torchinfo(name, graph.inputs[0][1]), env, anchor_runs)
+        ours = statistics.median(before + _times(cmd, env, runs // 2, warm_up=False))
         ratio = "" if theirs is None else f"{theirs / ours:6.1f}x"
         if theirs is not None:
             ratios.append(theirs / ours)
@@ -83,6 +95,7 @@ def startup(models: list[str], runs: int, anchor_runs: int, skip_torchinfo: bool
               f"{'-' if theirs is None else f'{theirs * 1000:.0f}':>13} {ratio:>7}", flush=True)
     if ratios:
         print(f"ratio: min {min(ratios):.1f}x, median {statistics.median(ratios):.1f}x (goal >= 25x on every model)")
+    print(_load())
 
 
 def _median_ms(fn: Callable[[], object], runs: int) -> float:
