@@ -95,7 +95,7 @@ def test_work_and_errors_are_located_the_same() -> None:
 
 
 def test_compiled_once_per_text() -> None:
-    assert compiled("n + 1") is compiled("n + 1")
+    assert compiled("n + 1") is compiled("n + 1")  # kept per text
     with pytest.raises(ArchcError) as e:
         compiled("n +", LOC)
     assert str(e.value.loc) == "spec.yaml:3:7"

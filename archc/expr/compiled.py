@@ -11,7 +11,6 @@ expression of the zoo and on the error cases).
 from __future__ import annotations
 
 from collections.abc import Callable
-from functools import lru_cache
 from typing import Any
 
 from archc.errors import Loc
@@ -25,14 +24,18 @@ Fn = Callable[[Any], Any]  # evaluation state -> value
 
 
 def compiled(text: str, loc: Loc | None = None) -> Fn:
-    """The closure tree of an expression (parse errors raise located, as ``parse``)."""
-    parse(text, loc)  # bounds and syntax, located; cached per text
-    return _compiled(text)
+    """The closure tree of an expression (parse errors raise located, as ``parse``), kept per text."""
+    fn = _DONE.get(text)
+    if fn is None:
+        fn = _node(parse(text, loc))  # bounds and syntax, located
+        if len(_DONE) >= KEPT:
+            _DONE.clear()
+        _DONE[text] = fn
+    return fn
 
 
-@lru_cache(maxsize=4096)
-def _compiled(text: str) -> Fn:
-    return _node(parse(text))
+KEPT = 4096  # texts kept compiled
+_DONE: dict[str, Fn] = {}
 
 
 def _node(n: Node) -> Fn:

@@ -259,6 +259,7 @@ def is_expr(value: Any) -> bool:
 
 
 _INTERP = re.compile(r"\$\{([^{}]*)\}")
+_WHOLE: dict[str, str | None] = {}  # a spec string -> the expression it is whole (None: not one), kept per text
 
 
 def evaluate(text: str, env: Mapping[str, Any], loc: Loc | None = None, budget: Budget | None = None) -> Any:
@@ -283,9 +284,15 @@ def evaluate_walk(text: str, env: Mapping[str, Any], loc: Loc | None = None, bud
 
 def interpolate(value: str, env: Mapping[str, Any], loc: Loc | None = None, budget: Budget | None = None) -> Any:
     """Resolve a spec string: ``"${e}"`` gives e's value (any type); ``"a${e}b"`` gives a string."""
-    whole = _INTERP.fullmatch(value.strip())
-    if whole:
-        return evaluate(whole.group(1), env, loc, budget)
+    whole = _WHOLE.get(value, "")
+    if whole == "":
+        m = _INTERP.fullmatch(value.strip())
+        whole = m.group(1) if m else None
+        if len(_WHOLE) >= 4096:
+            _WHOLE.clear()
+        _WHOLE[value] = whole
+    if whole is not None:
+        return evaluate(whole, env, loc, budget)
     if "${" in _INTERP.sub("", value):
         raise ExprError(f"unterminated or nested '${{' in '{value}'", loc)
     out = _INTERP.sub(lambda m: str(evaluate(m.group(1), env, loc, budget)), value)
