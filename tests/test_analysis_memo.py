@@ -20,6 +20,7 @@ from archc.analyze.lint import lint
 from archc.analyze.shapes import Analysis, analyze
 from archc.api import SPEC_TEXT, analyse
 from archc.errors import ArchcError
+from archc.ir import Node
 from archc.resolve import Limits, build, builtin_names, find_spec, load_spec
 
 sys.path.insert(0, str(Path(__file__).parent))
@@ -205,3 +206,32 @@ def test_memo_stays_bounded() -> None:
         assert snapshot(analyze(graph)) == fresh
     finally:
         node_memo.SIZE = was
+
+
+def _lexicographic(nodes: list[Any], inputs: list[str]) -> list[str]:
+    """networkx's lexicographical topological sort by spec index (what execution_order computes)."""
+    import networkx as nx
+
+    from archc.ir.order import to_digraph
+
+    rank = {n.path: i for i, n in enumerate(nodes)}
+    return [p for p in nx.lexicographical_topological_sort(to_digraph(nodes, inputs), key=lambda p: rank.get(p, -1))
+            if p in rank]
+
+
+def test_execution_order_in_spec_order_and_shuffled() -> None:
+    """archc/ir/order.py returns a spec whose nodes read only earlier ones as it is (no heap): the same order as
+    the lexicographical sort, on every built-in spec as resolved and with its nodes shuffled (the heap)."""
+    import random
+
+    from archc.ir.order import execution_order
+
+    rng = random.Random(0)
+    for name in builtin_names()[::4]:
+        graph = build(load_spec(find_spec(name)), None, None, Limits())
+        inputs = [n for n, _ in graph.inputs]
+        for nodes in (list(graph.nodes), rng.sample(list(graph.nodes), len(graph.nodes))):
+            assert [n.path for n in execution_order(nodes, inputs)] == _lexicographic(nodes, inputs), name
+    # a reader of one output of a later multi-output node (NAME[K] waits for NAME) is not in spec order
+    nodes = [Node("b", "relu", {}, ("s[0]",)), Node("s", "chunk", {"chunks": 2}, ("input",))]
+    assert [n.path for n in execution_order(nodes, ["input"])] == ["s", "b"]
