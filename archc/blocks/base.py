@@ -140,7 +140,7 @@ def pair(v: int | Sequence[int]) -> tuple[int, int]:
 
 def common_size(sizes: Sequence[int]) -> int | None:
     """The size a column of operand sizes broadcasts to (torch stretches a 1), None on a conflict.
-    Only a literal 1 stretches: a symbolic size (analyze.algebra) is compared with the others."""
+    Only a literal 1 stretches: a symbolic size (archc.ir.algebra) is compared with the others."""
     rest = [n for n in sizes if not (isinstance(n, int) and n == 1)]
     if any(n != rest[0] for n in rest[1:]):
         return None
@@ -273,7 +273,7 @@ _SCAN_SIZES = 4096  # sizes only_sizes checks one by one; past that a symbolic s
 def only_sizes(size: Any, fits: Callable[[int], bool], upto: int, beyond: bool = True,
                why: Callable[[], ShapeError] | None = None) -> None:
     """Hold a symbolic ``size`` to the sizes where ``fits`` holds, given that every size >= ``upto``
-    does iff ``beyond``. The comparisons made here become the analysis's guards (analyze.algebra):
+    does iff ``beyond``. The comparisons made here become the analysis's guards (archc.ir.algebra):
     ``size >= n0`` and ``size != v`` for each failing v above n0, or ``size == v`` for a single
     valid size; any other pattern (or ``upto`` past _SCAN_SIZES) samples the node instead."""
     def fail() -> ShapeError:
