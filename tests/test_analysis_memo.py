@@ -235,3 +235,30 @@ def test_execution_order_in_spec_order_and_shuffled() -> None:
     # a reader of one output of a later multi-output node (NAME[K] waits for NAME) is not in spec order
     nodes = [Node("b", "relu", {}, ("s[0]",)), Node("s", "chunk", {"chunks": 2}, ("input",))]
     assert [n.path for n in execution_order(nodes, ["input"])] == ["s", "b"]
+
+
+def test_resolve_side_helpers_are_the_rules() -> None:
+    """node_memo.out_shapes and symbolic_out_shapes (for resolve's shape inference) give what the rule gives,
+    raise a fresh copy of its error each time, and keep symbolic answers per hint (a guarded rule differs)."""
+    from archc import blocks as library
+    from archc.ir.algebra import Guards, guarding, symbol
+
+    conv = library.get("conv2d")
+    args = {"out_channels": 4, "kernel_size": 5, "stride": 1, "padding": 0, "dilation": 1, "groups": 1, "bias": True,
+            "padding_mode": "zeros"}
+    node_memo.clear()
+    for _ in range(2):
+        assert node_memo.out_shapes("conv2d", conv, args, [(3, 16, 16)]) == conv.out_shapes(args, [(3, 16, 16)])
+    errors = []
+    for _ in range(2):
+        with pytest.raises(ArchcError) as info:
+            node_memo.out_shapes("conv2d", conv, args, [(3, 4, 4)])
+        errors.append(info.value)
+    assert errors[0] is not errors[1] and errors[0].message == errors[1].message and errors[0].loc is None
+    h = (3, symbol("H"), symbol("H"))
+    with guarding(Guards({"H": 64})):
+        want = conv.out_shapes(args, [h])
+    for _ in range(2):
+        got = node_memo.symbolic_out_shapes("conv2d", conv, args, [h], {"H": 64})
+        assert [tuple(map(str, s)) for s in got] == [tuple(map(str, s)) for s in want]
+        assert node_memo.symbolic_out_shapes("conv2d", conv, args, [h], {"H": 3}) is None  # at 3 the rule fails

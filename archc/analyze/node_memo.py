@@ -22,7 +22,7 @@ from __future__ import annotations
 import os
 import threading
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from fractions import Fraction
 from math import prod
@@ -31,8 +31,8 @@ from typing import Any
 from archc.blocks.base import Block
 from archc.errors import ArchcError
 
-__all__ = ["ENABLED", "STATS", "SIZE", "POINTWISE", "Entry", "table", "symbolic_table", "compute", "store", "clear",
-           "disabled"]
+__all__ = ["ENABLED", "STATS", "SIZE", "POINTWISE", "Entry", "table", "symbolic_table", "compute", "out_shapes",
+           "symbolic_out_shapes", "store", "clear", "disabled"]
 
 ENABLED = os.environ.get("ARCHC_ANALYSIS_MEMO", "1") != "0"
 STATS: Counter[str] = Counter()  # hit, miss
@@ -49,6 +49,7 @@ _TABLE: dict[tuple[Any, ...], Entry] = {}
 # symbolic sizes: (op, repr(sorted(args)), input shape keys) -> (block, node_info's (outputs, params, macs, other
 # ops)), for rule runs that recorded and relied on no guard (analyze/shapes.py `_info`): those hold at every hint
 _SYMBOLIC: dict[tuple[Any, ...], Any] = {}
+_OUTS: dict[tuple[Any, ...], Any] = {}  # symbolic_out_shapes
 _LOCK = threading.Lock()
 
 
@@ -66,6 +67,7 @@ def clear() -> None:
     with _LOCK:
         _TABLE.clear()
         _SYMBOLIC.clear()
+        _OUTS.clear()
 
 
 @contextmanager
@@ -85,7 +87,9 @@ def _exact(x: Any) -> Any:
 
 
 def compute(block: Block, args: Any, ins: tuple[Any, ...]) -> Entry:
-    """Run the node's rules: a new entry (errors other than ArchcError are archc bugs and propagate)."""
+    """Run the node's rules: a new entry (errors other than ArchcError are archc bugs and propagate). When a rule
+    after the shape rule fails, the entry keeps the output shapes too (``out_shapes`` gives them)."""
+    outs = None
     try:
         outs = block.out_shapes(args, ins)
         out = outs[0]
@@ -99,9 +103,46 @@ def compute(block: Block, args: Any, ins: tuple[Any, ...]) -> Entry:
             window = None if w is None else (_exact(w.span - 1), _exact(w.stride))
     except ArchcError as e:
         e.__traceback__ = None  # kept: its frames would keep every local alive
-        return (block, None, None, None, None, None, 0, False, False, e)
+        return (block, outs, None, None, None, None, 0, False, False, e)
     return (block, outs, params, macs, other, window, prod(out), any(d < 1 for d in out), block.outputs is not None,
             None)
+
+
+def out_shapes(op: str, block: Block, args: Any, ins: Sequence[Any]) -> tuple[Any, ...]:
+    """``block.out_shapes(args, ins)`` on concrete shapes through the table, for resolve's shape inference (the
+    same rules on the same shapes as the analysis after it): raises a copy of the rule's error."""
+    key = (op, repr(args), tuple(ins))
+    try:
+        entry = _TABLE.get(key) if ENABLED else None
+    except TypeError:  # a shape given as a list: not a key
+        return block.out_shapes(args, ins)
+    if entry is None or entry[0] is not block:
+        entry = compute(block, args, key[2])
+        if ENABLED:
+            store(key, entry)
+    if entry[1] is None:
+        assert entry[9] is not None
+        raise entry[9].copy()
+    return entry[1]  # type: ignore[no-any-return]
+
+
+def symbolic_out_shapes(op: str, block: Block, args: Any, ins: Sequence[Any], hint: dict[str, int]) -> Any:
+    """resolve's inference on symbolic sizes: ``block.out_shapes`` on expressions, its comparisons answered at
+    ``hint`` by guards that are then dropped, so a function of (op, args, input shapes, hint) and kept by them.
+    None where the rule has no exact form or fails."""
+    from archc.ir.algebra import Guards, NotSymbolic, guarding, shape_key
+
+    key = (op, repr(args), tuple(shape_key(s) for s in ins), tuple(sorted(hint.items())))
+    kept = _OUTS.get(key) if ENABLED else None
+    if kept is None or kept[0] is not block:
+        try:
+            with guarding(Guards(dict(hint))):
+                kept = (block, block.out_shapes(args, ins))
+        except (NotSymbolic, ArchcError):
+            kept = (block, None)
+        if ENABLED:
+            store(key, kept, _OUTS)
+    return kept[1]
 
 
 def store(key: tuple[Any, ...], entry: Any, into: dict[tuple[Any, ...], Any] = _TABLE) -> None:
