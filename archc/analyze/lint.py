@@ -30,6 +30,7 @@ from math import prod
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from archc import blocks as library
 from archc.analyze.inplace import tags_of
 from archc.analyze.lint_codes import CODES, LintWarning
 from archc.analyze.lint_spec import _constant_whens, _unused, unsilenced
@@ -43,15 +44,9 @@ if TYPE_CHECKING:
 
 __all__ = ["LintWarning", "lint", "CODES"]
 
-BROADCAST_OPS = frozenset({"add", "mul", "sub", "div"})
-WINDOW_OPS = frozenset({"conv2d", "max_pool2d", "avg_pool2d"})
-# ops whose output is a (C, H, W) map (W006 also traces through the ops that keep their input's layout:
-# tags `elementwise` and `pass_through`, see _keeps_layout)
-MAP_OPS = frozenset({"conv2d", "conv_transpose2d", "max_pool2d", "avg_pool2d", "adaptive_avg_pool2d",
-                     "adaptive_max_pool2d", "batchnorm2d", "groupnorm", "local_response_norm", "pixel_shuffle",
-                     "pixel_unshuffle", "interpolate", "channel_shuffle", "resize_to"})
-BIASED_OPS = frozenset({"conv2d", "conv1d", "conv_transpose2d"})
-NORM_OPS = frozenset({"batchnorm2d", "batchnorm1d"})
+# What each op is comes from its block's tags (blocks/README.md, "Facts"): `broadcast` (W002), `strided`
+# (W004), `map` (its output is a (C, H, W) map; W006 also traces through `elementwise` and `pass_through` ops,
+# see _keeps_layout), `projects` with a `mixes` rule (W006), `biased` and `norm` (W007).
 
 
 def lint(analysis: Analysis, source: SpecSource | None = None,
@@ -141,7 +136,7 @@ def _broadcasts(graph: Graph, shapes: dict[str, tuple[int, ...]]) -> list[LintWa
     out = []
     for n in graph.nodes:
         ins = [shapes.get(s) for s in n.inputs]
-        if n.op not in BROADCAST_OPS or any(s is None or len(s) != 3 for s in ins):
+        if "broadcast" not in tags_of(n.op) or any(s is None or len(s) != 3 for s in ins):
             continue
         channels = max(s[0] for s in ins if s is not None)
         for src, s in zip(n.inputs, ins):
@@ -176,7 +171,7 @@ def _strides(graph: Graph) -> list[LintWarning]:
     """W004: a window that jumps further than it sees leaves input pixels unread."""
     out = []
     for n in graph.nodes:
-        if n.op not in WINDOW_OPS:
+        if "strided" not in tags_of(n.op):
             continue
         kernel, stride = _pair(n.args.get("kernel_size")), _pair(n.args.get("stride"))
         dilation = _pair(n.args.get("dilation", 1)) or (1, 1)
@@ -199,10 +194,12 @@ def _origin(path: str, graph: Graph, by_path: dict[str, Any]) -> str | None:
         if path in inputs:
             return "map"
         node = by_path.get(path)
-        if node is None or not (node.op in MAP_OPS or _keeps_layout(node.op)):
+        if node is None:
             return None
-        if node.op in MAP_OPS:
+        if "map" in tags_of(node.op):
             return "map"
+        if not _keeps_layout(node.op):
+            return None
         path = output_ref(node.inputs[0])[0]
     return None
 
@@ -212,15 +209,24 @@ def _keeps_layout(op: str) -> bool:
     return bool(tags_of(op) & {"elementwise", "pass_through"})
 
 
+def _projects_last(node: Any) -> bool:
+    """Whether the op projects the last axis of a (C, H, W) map into new features (tag `projects`, `mixes`: linear)."""
+    if not library.is_registered(node.op):
+        return False
+    block = library.get(node.op)
+    return "projects" in block.tags and block.mixes is not None and block.mixes(node.args, 3) == (2,)
+
+
 def _linear_on_maps(graph: Graph, shapes: dict[str, tuple[int, ...]]) -> list[LintWarning]:
-    """W006: torch's linear mixes the last axis only: on a (C, H, W) map that is W."""
+    """W006: torch's linear (any `projects` op mixing the last axis) mixes the last axis only: on a (C, H, W)
+    map that is W."""
     by_path = {n.path: n for n in graph.nodes}
     out = []
     for n in graph.nodes:
-        shape = shapes.get(n.inputs[0]) if n.op == "linear" and n.inputs else None
+        shape = shapes.get(n.inputs[0]) if n.inputs and _projects_last(n) else None
         if shape is None or len(shape) != 3 or _origin(output_ref(n.inputs[0])[0], graph, by_path) is None:
             continue
-        out.append(LintWarning("W006", f"linear applied to the (C, H, W) map {shape}: it mixes the last axis "
+        out.append(LintWarning("W006", f"{n.op} applied to the (C, H, W) map {shape}: it mixes the last axis "
                                f"(W = {shape[2]}) only, separately for every channel and row", n.loc, node=n.path,
                                hint="flatten first (`flatten`), or pool to a vector (`adaptive_avg_pool2d` with "
                                     "output_size 1, then `flatten`)"))
@@ -241,11 +247,11 @@ def _bias_before_norm(graph: Graph) -> list[LintWarning]:
 
     def into_norms(node: Any) -> bool:
         got = readers.get(node.path, [])
-        return bool(got) and all(r.op in NORM_OPS for r in got)
+        return bool(got) and all("norm" in tags_of(r.op) for r in got)
 
     out = []
     for n in graph.nodes:
-        if n.op not in BIASED_OPS or n.args.get("bias") is not True or n.shares is not None:
+        if "biased" not in tags_of(n.op) or n.args.get("bias") is not True or n.shares is not None:
             continue
         also = users.get(n.path, [])
         if into_norms(n) and all(into_norms(u) for u in also):

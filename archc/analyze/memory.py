@@ -5,17 +5,17 @@ The inference peak models storages as torch does in the compiled eval-mode forwa
 shares its first input's storage (inplace.py: views, pass-through ops, `inplace: true`, the adds
 the model runs in place) allocates nothing; a storage is freed once no value that uses it is read
 again. The caller holds the graph inputs for the whole forward, and the outputs live to its end.
-While a node runs its inputs are still alive. flatten and reshape copy when the strides of their
-input do not allow a view, so strides are followed through the graph as torch lays them out:
-views permute and drop strides, element-wise ops follow their inputs' order (TensorIterator), other
+While a node runs its inputs are still alive. The per-op facts are the blocks' own (blocks/README.md,
+"Facts"); nothing here names an op. A reshape (flatten, reshape) copies when the strides of its input do not
+allow a view, so strides are followed through the graph as torch lays them out: views move and drop
+strides (each block's ``view`` rule), element-wise ops follow their inputs' order (TensorIterator), other
 ops give contiguous outputs (channels-last in, channels-last out for 4-D maps). Max pooling also
-returns int64 indices (tag ``indices``), alive while it runs. unfold and fold write into a storage
-allocated like their input and resized, so it holds max(input, output) elements (ATen's im2col/col2im).
-Alive while their node runs (``_temporaries``): rms_norm's squared input, per-row mean and scale (with
-weights: the scaled input before the weight multiplies it), instance_norm's
-per-(sample, channel) statistics and repeated weights and running statistics, masked_fill's and where's bool
-mask (and where's scalar `other` as a tensor). Not counted: what other kernels allocate inside
-themselves (attention's projections and scores, layer and group norm statistics, im2col buffers).
+returns int64 indices (tag ``indices``), alive while it runs. ``resized`` ops (unfold, fold) write into a
+storage allocated like their input and resized, so it holds max(input, output) elements (ATen's
+im2col/col2im). Alive while their node runs: what the block's ``scratch`` rule counts (rms_norm's squared
+input, per-row mean and scale; instance_norm's statistics; masked_fill's and where's bool mask). Not counted:
+what other kernels allocate inside themselves (attention's projections and scores, layer and group norm
+statistics, im2col buffers).
 """
 
 from __future__ import annotations
@@ -28,6 +28,7 @@ from typing import Any
 from archc import blocks as library
 from archc.analyze.inplace import adds_in_place, keeps_output, storage_parents, storage_roots, tags_of
 from archc.analyze.shapes import Analysis
+from archc.blocks.base import Strides, ViewRule
 from archc.ir import Node
 from archc.ir.algebra import shape_key, smax
 from archc.ir.refs import output_ref
@@ -36,7 +37,6 @@ __all__ = ["DTYPE_BYTES", "INDEX_BYTES", "memory"]
 
 DTYPE_BYTES = {"fp32": 4, "bf16": 2, "fp16": 2}
 INDEX_BYTES = 8  # torch's int64 indices, whatever the dtype
-Strides = tuple[Any, ...]  # per dim, the batch first; ints, or expressions on symbolic sizes
 
 
 def memory(analysis: Analysis, batch: int = 1, dtype: str = "fp32") -> dict[str, Any]:
@@ -55,7 +55,7 @@ def memory(analysis: Analysis, batch: int = 1, dtype: str = "fp32") -> dict[str,
         info = analysis.info.get(node.path)
         if info is not None and "view" not in tags_of(node.op) and not (node.args.get("inplace")
                                                                         and keeps_output(node)):
-            kept += _stored(node, info, nbytes) if node.op in _RESIZED else sum(
+            kept += _stored(node, info, nbytes) if "resized" in tags_of(node.op) else sum(
                 nbytes(s) for s in (info.outputs or (info.shape,)))
     return {"batch": batch, "dtype": dtype, "param_bytes": analysis.params * size,
             "inference_peak_activation_bytes": _inference_peak(analysis, batch, nbytes, size),
@@ -69,10 +69,13 @@ def _inference_peak(analysis: Analysis, batch: int, nbytes: Any, dtype_bytes: in
     order = [n for n in graph.nodes if n.path in analysis.info]
     step = {n.path: i for i, n in enumerate(order)}
     shares, scratch = _eval_sharing(analysis, order, batch)
+    rules: dict[str, Any] = {}  # op -> its block's scratch rule (None: no temporaries)
     for node in order:
-        if node.op in _TEMPORARIES and node.path not in skip:
-            scratch[node.path] = scratch.get(node.path, 0) + _temporaries(node, analysis.info[node.path], batch,
-                                                                          dtype_bytes)
+        rule = rules[node.op] if node.op in rules else rules.setdefault(node.op, library.get(node.op).scratch)
+        if rule is not None and node.path not in skip:
+            info = analysis.info[node.path]
+            scratch[node.path] = scratch.get(node.path, 0) + rule(node.args, info.in_shapes, info.shape, batch,
+                                                                  dtype_bytes)
     roots = storage_roots(graph, storage_parents(graph, lambda n: n.path in shares))
     end = len(order)
     last: dict[str, int] = {}  # each storage's last step (``end``: held by the caller)
@@ -93,7 +96,7 @@ def _inference_peak(analysis: Analysis, batch: int, nbytes: Any, dtype_bytes: in
     dying: dict[int, list[str]] = defaultdict(list)
     for root, i in last.items():
         dying[i].append(root)
-    stored = {n.path: _stored(n, analysis.info[n.path], nbytes) for n in order if n.op in _RESIZED}
+    stored = {n.path: _stored(n, analysis.info[n.path], nbytes) for n in order if "resized" in tags_of(n.op)}
 
     def size(value: str) -> Any:
         return stored[value] if value in stored else nbytes(analysis.shapes[value])
@@ -112,30 +115,9 @@ def _inference_peak(analysis: Analysis, batch: int, nbytes: Any, dtype_bytes: in
     return smax(*peaks)  # with symbolic sizes, a max() of expressions
 
 
-_RESIZED = ("unfold", "fold")  # output written into a storage made like the input, then resized
-STATS_BYTES = 4  # normalisation statistics: fp32
-_TEMPORARIES = ("rms_norm", "instance_norm", "masked_fill", "where")
-
-
 def _stored(node: Node, info: Any, nbytes: Any) -> Any:
-    """unfold's and fold's output storage: max(input, output) elements (at::empty_like(input).resize_)."""
+    """A `resized` node's output storage (unfold, fold): max(input, output) elements (at::empty_like(input).resize_)."""
     return smax(nbytes(info.in_shapes[0]), nbytes(info.shape))
-
-
-def _temporaries(node: Node, info: Any, batch: int, size: int) -> Any:
-    """Bytes a node allocates beside its output while it runs (none: 0), as torch's CPU kernels do."""
-    if node.op == "rms_norm":  # x.pow(2), its mean per row and the rsqrt; affine: x * rsqrt before * weight
-        rows = prod(info.shape[:len(info.shape) - node.args["dims"]])
-        return batch * (prod(info.shape) + rows if node.args["elementwise_affine"] else 2 * rows) * size
-    if node.op == "instance_norm":  # batch_norm over (1, B*C, ...): repeated weight/bias/running stats
-        stats = (2 * node.args["affine"] + 2 * node.args["track_running_stats"]
-                 + 2 * (not node.args["track_running_stats"]))  # save_mean/invstd when it uses the batch's
-        return batch * info.shape[0] * stats * STATS_BYTES
-    if node.op == "masked_fill":  # mask != 0
-        return batch * prod(info.in_shapes[1])
-    if node.op == "where":  # condition != 0, and `other` as a 0-dim tensor
-        return batch * prod(info.in_shapes[0]) + (size if len(node.inputs) < 3 else 0)
-    return 0
 
 
 def _folds(node: Node) -> bool:
@@ -186,7 +168,7 @@ def _eval_sharing(analysis: Analysis, order: Sequence[Node], batch: int) -> tupl
             continue  # contiguous inputs, contiguous output
         outs = [(batch, *s) for s in (info.outputs or (info.shape,))]
         if "view" in tags:
-            views = _view(node, ins[0], outs)
+            views = _view(node, library.get(node.op).view, ins[0], outs)
             if views is not None:
                 shares.add(node.path)
             result = views if views is not None else [None] * len(outs)
@@ -265,31 +247,19 @@ def _view_strides(sizes: Sequence[Any], strides: Strides, new: Sequence[Any]) ->
     return tuple(out) if view_d == -1 else None
 
 
-def _dim(d: int, rank: int) -> int:
-    return d + rank if d < 0 else d
-
-
-def _view(node: Node, src: tuple[tuple[Any, ...], Strides | None], outs: list[tuple[Any, ...]]) \
-        -> list[Strides | None] | None:
-    """The strides of each output of a view op, None when it copies (flatten, reshape)."""
+def _view(node: Node, rule: ViewRule | None, src: tuple[tuple[Any, ...], Strides | None],
+          outs: list[tuple[Any, ...]]) -> list[Strides | None] | None:
+    """The strides of each output of a view op (its block's `view` rule), None when it copies (a reshape
+    whose strides torch cannot view). Without a rule: the input's strides where the shape is kept."""
     sizes, strides = src[0], _strides(*src)
-    args, rank = node.args, len(sizes)
-    if node.op == "permute":
-        return [tuple(strides[d] for d in args["dims"])]
-    if node.op == "transpose":
-        a, b = _dim(args["dim0"], rank), _dim(args["dim1"], rank)
-        swapped = list(strides)
-        swapped[a], swapped[b] = strides[b], strides[a]
-        return [tuple(swapped)]
-    if node.op == "select":
-        a = _dim(args["dim"], rank)
-        return [strides[:a] + strides[a + 1:]]
-    if node.op in ("split", "chunk"):
-        return [strides] * len(outs)
-    if node.op == "flatten" and _dim(args["start_dim"], rank) == _dim(args["end_dim"], rank):
-        return [src[1]]  # torch.flatten returns its input
-    if shape_key(sizes) == shape_key(outs[0]) and node.op not in ("flatten", "reshape", "unflatten"):
-        return [src[1]]  # identity, and a view op this model does not know that keeps the shape
+    if rule is None:
+        if shape_key(sizes) == shape_key(outs[0]):
+            return [src[1]]  # identity, reshape_as to the same shape, a user's view op
+        kept = None
+    else:
+        kept = rule(node.args, strides, sizes, outs[0])
+    if kept is not None:
+        return [kept] * len(outs)
     view = _view_strides(sizes, strides, outs[0])
     return None if view is None else [view]
 

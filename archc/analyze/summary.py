@@ -8,6 +8,7 @@ from typing import Any, NamedTuple
 
 from archc import blocks as library
 from archc.analyze.shapes import RF, Analysis, NodeInfo, _receptive
+from archc.blocks.base import Layout, positional
 
 __all__ = ["Row", "rows", "to_json", "to_text", "fmt_count"]
 
@@ -69,11 +70,8 @@ def rows(analysis: Analysis, depth: int | None = None) -> list[Row]:
 # The analysis follows receptive fields on (C, H, W) maps only; a flatten to tokens and an unflatten back lost
 # them ("global" after a plain flatten/unflatten). Here every tensor that holds one window per element keeps
 # its field with its layout: per dim, the input axes it holds, each with its size ("h" and "w" the map's rows
-# and columns, "c" anything else), so an unflatten that restores (C, H, W) gives a map again.
-
-Dim = tuple[tuple[str, int], ...]
-Layout = tuple[Dim, ...]
-_LAYOUT_OPS = ("flatten", "unflatten", "permute", "transpose", "reshape", "select")
+# and columns, "c" anything else), so an unflatten that restores (C, H, W) gives a map again. Where a layout op
+# moves positions is its block's `layout` rule; which dims a token op mixes, its `mixes` rule (blocks/README.md).
 
 
 class Field(NamedTuple):
@@ -85,68 +83,10 @@ def _map_layout(shape: tuple[int, ...]) -> Layout:
     return ((("c", shape[0]),), (("h", shape[1]),), (("w", shape[2]),))
 
 
-def _positional(dim: Dim) -> bool:
-    return any(axis != "c" for axis, _ in dim)
-
-
-def _regroup(parts: list[tuple[str, int]], sizes: tuple[int, ...]) -> Layout | None:
-    """Consecutive parts grouped into dims of ``sizes`` (a channel part may split); None where a row or column
-    axis would be cut (the elements' positions no longer follow the layout)."""
-    todo = [p for p in parts if p[1] != 1]
-    out: list[Dim] = []
-    for size in sizes:
-        dim: list[tuple[str, int]] = []
-        n = 1
-        while n < size:
-            if not todo:
-                return None
-            axis, m = todo[0]
-            if size % (n * m) == 0:
-                dim.append(todo.pop(0))
-                n *= m
-            elif axis == "c" and size % n == 0 and m % (size // n) == 0:
-                dim.append(("c", size // n))
-                todo[0] = ("c", m // (size // n))
-                n = size
-            else:
-                return None
-        out.append(tuple(dim))
-    return tuple(out) if not todo else None
-
-
-def _axis(d: int, rank: int) -> int:
-    """A torch dim (0 = batch, negatives from the end) as an index into the batch-less shape."""
-    return (d + rank + 1 if d < 0 else d) - 1
-
-
-def _moved(op: str, args: Any, dims: Layout, out: tuple[int, ...]) -> Layout | None:
-    """The layout after a layout op, or None where it cannot be followed."""
-    rank = len(dims)
-    if op == "flatten":
-        a, b = _axis(args["start_dim"], rank), _axis(args["end_dim"], rank)
-        return (*dims[:a], tuple(p for d in dims[a:b + 1] for p in d), *dims[b + 1:])
-    if op == "unflatten":
-        a = _axis(args["dim"], rank)
-        k = len(args["sizes"])
-        inner = _regroup(list(dims[a]), out[a:a + k])
-        return None if inner is None else (*dims[:a], *inner, *dims[a + 1:])
-    if op == "select":  # one index of a dim that holds no position
-        a = _axis(args["dim"], rank)
-        return None if _positional(dims[a]) else (*dims[:a], *dims[a + 1:])
-    if op == "permute":
-        return tuple(dims[d - 1] for d in args["dims"][1:])
-    if op == "transpose":
-        a, b = _axis(args["dim0"], rank), _axis(args["dim1"], rank)
-        swapped = list(dims)
-        swapped[a], swapped[b] = swapped[b], swapped[a]
-        return tuple(swapped)
-    return _regroup([p for d in dims for p in d], out)  # reshape
-
-
 def _pointwise(info: NodeInfo, block: Any, fields: list[Field | None]) -> Field | None:
-    """A node that keeps each position apart on a non-map layout (tokens): element-wise ops, and linear,
-    layernorm, rms_norm and softmax over dims that hold no position."""
-    first, op, args = (fields[0] if fields else None), info.node.op, info.node.args
+    """A node that keeps each position apart on a non-map layout (tokens): element-wise ops, and the ops whose
+    `mixes` rule names only dims that hold no position (linear, layernorm, rms_norm, softmax)."""
+    first = fields[0] if fields else None
     elementwise = "elementwise" in block.tags or "pass_through" in block.tags
     if first is not None and elementwise and len(fields) == 1:
         return first
@@ -159,25 +99,25 @@ def _pointwise(info: NodeInfo, block: Any, fields: list[Field | None]) -> Field 
             return None
         return Field(RF(max(f.rf.size for f in known), max(f.rf.jump for f in known),
                         any(f.rf.whole for f in known) or len(known) < len(fields)), dims)
-    if op == "linear":
-        return None if _positional(dims[-1]) else Field(first.rf, (*dims[:-1], (("c", info.shape[-1]),)))
-    if op == "layernorm":
-        return None if _positional(dims[0] if args.get("channels") == "first" else dims[-1]) else first
-    if op == "rms_norm":
-        return None if any(_positional(d) for d in dims[-args["dims"]:]) else first
-    if op == "softmax":
-        return None if _positional(dims[_axis(args["dim"], len(dims))]) else first
-    return None
+    if block.mixes is None or not dims:
+        return None
+    mixed = {d % len(dims) for d in block.mixes(info.node.args, len(dims))}
+    if any(positional(dims[d]) for d in mixed):
+        return None
+    if "projects" not in block.tags:
+        return first
+    # its mixed dims come out as new features: one channel dim each, of the output's size
+    return Field(first.rf, tuple((("c", info.shape[d]),) if d in mixed else dims[d] for d in range(len(dims))))
 
 
 def _field(info: NodeInfo, fields: list[Field | None]) -> Field | None:
     block = library.get(info.node.op)
-    op, out = info.node.op, info.shape
-    if op in _LAYOUT_OPS:  # each output element is one input element: its field, whatever the layout
+    out = info.shape
+    if block.layout is not None:  # each output element is one input element: its field, whatever the layout
         first = fields[0]
         if first is None:
             return None
-        return Field(first.rf, None if first.dims is None else _moved(op, info.node.args, first.dims, out))
+        return Field(first.rf, None if first.dims is None else block.layout(info.node.args, first.dims, out))
     if len(out) == 3 and all(f is None or len(s) == 3 and f.dims == _map_layout(s)
                              for f, s in zip(fields, info.in_shapes)):  # maps in, a map out
         rf = _receptive(block, info.node, info.in_shapes, out, [f.rf if f is not None else None for f in fields])

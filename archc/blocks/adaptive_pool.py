@@ -54,9 +54,10 @@ def _input_ops(args: Args, ins: Sequence[Shape], out: Shape) -> int:
 
 
 register(Block("adaptive_avg_pool2d", "adaptive_avg_pool2d: average pooling to output_size.", PARAMS, shape,
-               build=_builder("AdaptiveAvgPool2d"), other_ops=_input_ops, window=window, category="pool"))
+               build=_builder("AdaptiveAvgPool2d"), other_ops=_input_ops, window=window, category="pool",
+               tags=frozenset({"map"})))
 register(Block("adaptive_max_pool2d", "adaptive_max_pool2d: max pooling to output_size.", PARAMS, shape,
                build=_builder("AdaptiveMaxPool2d"), other_ops=_input_ops, window=window, category="pool",
-               tags=frozenset({"indices"})))
+               tags=frozenset({"indices", "map"})))
 register(Block("global_avg_pool", "global_avg_pool: mean over H and W, giving a (C,) vector.", {}, global_shape,
                kind="function", function=global_fn, other_ops=_input_ops, window=_global, category="pool"))

@@ -28,7 +28,7 @@ def _torch_fn(name: str) -> Any:
 
 register(Block("sub", "sub: element-wise difference of two inputs, first minus second (broadcasting).", {},
                shape, kind="function", function=_torch_fn("sub"), other_ops=elementwise, arity=(2, 2),
-               category="merge", tags=frozenset({"elementwise"})))
+               category="merge", tags=frozenset({"elementwise", "broadcast"})))
 register(Block("div", "div: element-wise quotient of two inputs, first over second (broadcasting).", {},
                shape, kind="function", function=_torch_fn("div"), other_ops=elementwise, arity=(2, 2),
-               category="merge", tags=frozenset({"elementwise"})))
+               category="merge", tags=frozenset({"elementwise", "broadcast"})))

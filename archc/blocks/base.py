@@ -86,6 +86,22 @@ class Window:
 PASS = Window()
 WindowRule = Callable[[Any, Sequence[Shape], Shape], "Window | None"]  # None: every output sees everything
 
+# -- facts analysis reads from a block (blocks/README.md, "Facts") ---------------------------------------------
+Strides = tuple[Any, ...]  # per dim, the batch first; ints, or expressions on symbolic sizes
+# a view's output strides from (args, input strides, input sizes, output sizes), batch first; None: a reshape
+# (torch's view rule decides, copying where the strides do not allow a view)
+ViewRule = Callable[[Any, Strides, Shape, Shape], "Strides | None"]
+Dim = tuple[tuple[str, int], ...]  # the input axes one dim holds, each with its size: "h", "w" or "c" (anything else)
+Layout = tuple[Dim, ...]  # per batch-less dim
+LayoutRule = Callable[[Any, Layout, Shape], "Layout | None"]  # (args, input layout, output shape); None: lost
+MixRule = Callable[[Any, int], tuple[int, ...]]  # (args, rank) -> the batch-less dims the op combines
+ScratchRule = Callable[[Any, Sequence[Shape], Shape, int, int], Any]  # (args, ins, out, batch, dtype bytes) -> bytes
+
+
+def positional(dim: Dim) -> bool:
+    """Whether a dim of a layout holds a row or column axis of a map."""
+    return any(axis != "c" for axis, _ in dim)
+
 
 def no_params(args: Args, ins: Sequence[Shape]) -> int:
     return 0
@@ -126,6 +142,12 @@ class Block:
     # `shape` gives the first output's shape and the MAC/window rules receive it as `out`
     outputs: Callable[[Args, Sequence[Shape]], tuple[Shape, ...]] | None = None
     tags: frozenset[str] = field(default_factory=frozenset)  # "inplace", "list_input", "alias" (see README)
+    # facts analysis reads (README "Facts"): a view's strides, how a layout op moves positions, the dims a
+    # token op mixes, what it allocates beside its output while it runs
+    view: ViewRule | None = None  # with tag "view"; None: the input's strides if the shape is kept, else a reshape
+    layout: LayoutRule | None = None  # each output element is one input element: where positions go
+    mixes: MixRule | None = None  # keeps positions apart except along these dims (tag "projects": new features)
+    scratch: ScratchRule | None = None  # temporaries alive while it runs (bytes), beside its output
 
     def out_shapes(self, args: Args, ins: Sequence[Shape]) -> tuple[Shape, ...]:
         """Every output's shape: one for most blocks, several for split and chunk."""

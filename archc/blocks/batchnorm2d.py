@@ -33,4 +33,4 @@ def build(args: Args, ins: Sequence[Shape]) -> Any:
 
 register(Block("batchnorm2d", __doc__ or "", PARAMS, shape, build=build,
                count_params=count_params,
-               other_ops=elementwise, category="norm"))
+               other_ops=elementwise, category="norm", tags=frozenset({"map", "norm"})))

@@ -27,4 +27,4 @@ def function(args: Args) -> tuple[Any, dict[str, Any]]:
 
 
 register(Block("channel_shuffle", __doc__ or "", {"groups": Param("int", min=1)}, shape, kind="function",
-               function=function, category="layout"))
+               function=function, category="layout", tags=frozenset({"map"})))

@@ -79,4 +79,4 @@ def window(args: Args, ins: Sequence[Shape], out: Shape) -> Window:
 
 
 register(Block("conv1d", __doc__ or "", PARAMS, shape, build=build, count_params=count_params, macs=macs,
-               window=window, category="conv"))
+               window=window, category="conv", tags=frozenset({"biased"})))

@@ -105,4 +105,4 @@ def window(args: Args, ins: Sequence[Shape], out: Shape) -> Window:
 
 
 register(Block("conv2d", __doc__ or "", PARAMS, shape, build=build, count_params=count_params,
-               macs=macs, window=window, category="conv"))
+               macs=macs, window=window, category="conv", tags=frozenset({"map", "strided", "biased"})))

@@ -116,4 +116,4 @@ def window(args: Args, ins: Sequence[Shape], out: Shape) -> Window:
 
 
 register(Block("conv_transpose2d", __doc__ or "", PARAMS, shape, build=build, count_params=count_params,
-               macs=macs, window=window, category="conv"))
+               macs=macs, window=window, category="conv", tags=frozenset({"map", "biased"})))

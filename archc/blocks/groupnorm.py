@@ -30,4 +30,4 @@ def build(args: Args, ins: Sequence[Shape]) -> Any:
 
 register(Block("groupnorm", __doc__ or "", PARAMS, shape, build=build,
                count_params=lambda a, s: 2 * s[0][0] if a["affine"] else 0, other_ops=elementwise,
-               category="norm"))
+               category="norm", tags=frozenset({"map"})))

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from fractions import Fraction
+from math import prod
 from typing import Any
 
 from archc.blocks.base import Args, Block, Param, Shape, Window, elementwise
@@ -186,6 +187,14 @@ def where_fn(args: Args) -> tuple[Any, dict[str, Any]]:
     return (where_by, {} if args["other"] is None else {"value": float(args["other"])})
 
 
+def masked_fill_scratch(args: Args, ins: Sequence[Shape], out: Shape, batch: int, size: int) -> Any:
+    return batch * prod(ins[1])  # mask != 0 (bool)
+
+
+def where_scratch(args: Args, ins: Sequence[Shape], out: Shape, batch: int, size: int) -> Any:
+    return batch * prod(ins[0]) + (size if len(ins) < 3 else 0)  # condition != 0, and `other` as a 0-dim tensor
+
+
 _DIM = {"dim": Param("int", doc="the torch dim (not the batch)")}
 
 register(Block("slice", "slice: x[start:end:step] along dim (torch.narrow with a step; negatives count from the end; "
@@ -203,8 +212,8 @@ register(Block("gather", "gather: torch.gather(input, dim, index) with the index
 register(Block("masked_fill", "masked_fill: the input with `value` where the second input (the mask) is non-zero "
                "(broadcasting like add).", {"value": Param("float")}, masked_fill_shape, kind="function",
                function=lambda a: (masked_fill_by, {"value": float(a["value"])}), other_ops=elementwise,
-               arity=(2, 2), category="merge", tags=frozenset({"elementwise"})))
+               arity=(2, 2), category="merge", tags=frozenset({"elementwise"}), scratch=masked_fill_scratch))
 register(Block("where", "where: input 1 where input 0 (the condition) is non-zero, else input 2 or the number "
                "`other` (torch.where, broadcasting).", {"other": Param("float|none", None)}, where_shape,
                kind="function", function=where_fn, other_ops=elementwise, arity=(2, 3), category="merge",
-               tags=frozenset({"elementwise", "list_input"})))
+               tags=frozenset({"elementwise", "list_input"}), scratch=where_scratch))

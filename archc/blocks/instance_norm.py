@@ -41,7 +41,16 @@ def build(args: Args, ins: Sequence[Shape]) -> Any:
     return cls(ins[0][0], args["eps"], args["momentum"], args["affine"], args["track_running_stats"])
 
 
+STATS_BYTES = 4  # its statistics are fp32
+
+
+def scratch(args: Args, ins: Sequence[Shape], out: Shape, batch: int, size: int) -> Any:
+    """batch_norm over (1, B*C, ...): repeated weight/bias/running stats, save_mean/invstd when it uses the batch's."""
+    stats = (2 * args["affine"] + 2 * args["track_running_stats"] + 2 * (not args["track_running_stats"]))
+    return batch * out[0] * stats * STATS_BYTES
+
+
 register(Block("instance_norm", "instance_norm: per-sample, per-channel normalisation over the map "
                "(torch.nn.InstanceNorm2d / InstanceNorm1d; affine and track_running_stats off by default).",
                PARAMS, shape, build=build, count_params=lambda a, s: 2 * s[0][0] if a["affine"] else 0,
-               other_ops=elementwise, category="norm"))
+               other_ops=elementwise, category="norm", scratch=scratch))

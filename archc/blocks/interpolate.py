@@ -67,8 +67,8 @@ def window(args: Args, ins: Sequence[Shape], out: Shape) -> Window:
 register(Block("interpolate", "interpolate: resize a (C, H, W) map to `size` or by `scale_factor` "
                "(torch.nn.functional.interpolate); align_corners only with bilinear and bicubic.", PARAMS,
                shape, kind="function", function=function,
-               window=window, category="resize"))
+               window=window, category="resize", tags=frozenset({"map"})))
 register(Block("resize_to", "resize_to: resize input 0 to the H, W of input 1 when they differ (U-Net skips).",
                {"mode": Param("str", "nearest", choices=MODES)}, resize_shape, kind="function",
                function=resize_fn, arity=(2, 2), window=window, category="resize",
-               tags=frozenset({"alias", "pass_through"})))  # returns input 0 itself when sizes already match
+               tags=frozenset({"alias", "pass_through", "map"})))  # returns input 0 itself when sizes already match

@@ -44,5 +44,9 @@ def build(args: Args, ins: Sequence[Shape]) -> Any:
     return cls(_dim(args, ins), eps=args["eps"], elementwise_affine=args["elementwise_affine"], bias=args["bias"])
 
 
+def _mixes(args: Args, rank: int) -> tuple[int, ...]:
+    return (0,) if args.get("channels") == "first" else (rank - 1,)  # the normalised dim
+
+
 register(Block("layernorm", __doc__ or "", PARAMS, shape, build=build, count_params=count_params,
-               other_ops=elementwise, category="norm"))
+               other_ops=elementwise, category="norm", mixes=_mixes))

@@ -36,5 +36,6 @@ def build(args: Args, ins: Sequence[Shape]) -> Any:
     return nn.Linear(ins[0][-1], args["out_features"], args["bias"])
 
 
+# mixes the last dim into new features (tag "projects"), every other dim's positions kept apart
 register(Block("linear", __doc__ or "", PARAMS, shape, build=build, count_params=count_params, macs=macs,
-               category="linear"))
+               category="linear", mixes=lambda a, rank: (rank - 1,), tags=frozenset({"projects"})))

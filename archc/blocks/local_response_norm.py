@@ -29,4 +29,4 @@ def build(args: Args, ins: Sequence[Shape]) -> Any:
 
 
 register(Block("local_response_norm", __doc__ or "", PARAMS, shape, build=build, other_ops=elementwise,
-               category="norm"))
+               category="norm", tags=frozenset({"map"})))

@@ -76,10 +76,11 @@ def _concat(args: Args) -> tuple[Any, dict[str, Any]]:
 
 register(Block("add", "add: element-wise sum of two or more inputs (broadcasting).", {}, broadcast,
                kind="function", function=_binary(operator.add), other_ops=elementwise, arity=(2, None),
-               category="merge", tags=frozenset({"elementwise"})))
+               category="merge", tags=frozenset({"elementwise", "broadcast"})))
 register(Block("mul", "mul: element-wise product of two or more inputs (broadcasting, e.g. attention gates).", {},
                broadcast, kind="function", function=_binary(operator.mul), other_ops=elementwise,
-               arity=(2, None), category="merge", tags=frozenset({"elementwise"})))
+               arity=(2, None), category="merge",
+               tags=frozenset({"elementwise", "broadcast"})))
 register(Block("concat", "concat: join inputs along dim (default 1, the channels).", {"dim": Param("int", 1)},
                concat_shape, kind="function", function=_concat, arity=(2, None), category="merge",
                tags=frozenset({"list_input"})))

@@ -54,9 +54,10 @@ def _function(name: str, key: str) -> Any:
 register(Block("pixel_shuffle", "pixel_shuffle: (C*r*r, H, W) -> (C, H*r, W*r) with r = upscale_factor.",
                {"upscale_factor": Param("int", min=1)}, shuffle_shape, kind="function",
                function=_function("pixel_shuffle", "upscale_factor"),
-               window=lambda a, s, o: Window(stride=Fraction(1, a["upscale_factor"])), category="layout"))
+               window=lambda a, s, o: Window(stride=Fraction(1, a["upscale_factor"])), category="layout",
+               tags=frozenset({"map"})))
 register(Block("pixel_unshuffle", "pixel_unshuffle: (C, H, W) -> (C*r*r, H/r, W/r) with r = downscale_factor.",
                {"downscale_factor": Param("int", min=1)}, unshuffle_shape, kind="function",
                function=_function("pixel_unshuffle", "downscale_factor"),
                window=lambda a, s, o: Window(Fraction(a["downscale_factor"]), Fraction(a["downscale_factor"])),
-               category="layout"))
+               category="layout", tags=frozenset({"map"})))

@@ -59,6 +59,8 @@ def build_avg(args: Args, ins: Sequence[Shape]) -> Any:
 
 
 register(Block("max_pool2d", "max_pool2d: max pooling (stride defaults to kernel_size).", MAX_PARAMS, shape,
-               build=build_max, other_ops=window_ops, window=window, category="pool", tags=frozenset({"indices"})))
+               build=build_max, other_ops=window_ops, window=window, category="pool",
+               tags=frozenset({"indices", "map", "strided"})))
 register(Block("avg_pool2d", "avg_pool2d: average pooling (stride defaults to kernel_size).", AVG_PARAMS, shape,
-               build=build_avg, other_ops=window_ops, window=window, category="pool"))
+               build=build_avg, other_ops=window_ops, window=window, category="pool",
+               tags=frozenset({"map", "strided"})))

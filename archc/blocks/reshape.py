@@ -6,7 +6,7 @@ from collections.abc import Sequence
 from math import prod
 from typing import Any
 
-from archc.blocks.base import Args, Block, Param, Shape
+from archc.blocks.base import Args, Block, Layout, Param, Shape, Strides, positional
 from archc.blocks.registry import register
 from archc.errors import ShapeError
 
@@ -95,16 +95,113 @@ def _fn(name: str) -> Any:
     return function
 
 
-for _name, _params, _shape, _doc in (
+# -- facts (blocks/README.md): a view's output strides (batch first, as torch computes them) and where a layout
+# op moves the positions of a map's rows and columns (batch-less dims, for the summary's receptive fields)
+def _dim(d: int, rank: int) -> int:
+    """A torch dim (negatives from the end) as an index into a batch-first shape of ``rank`` dims."""
+    return d + rank if d < 0 else d
+
+
+def _at(d: int, rank: int) -> int:
+    """A torch dim (0 = batch, negatives from the end) as an index into a batch-less layout of ``rank`` dims."""
+    return (d + rank + 1 if d < 0 else d) - 1
+
+
+def _reshaped(args: Args, strides: Strides, sizes: Shape, out: Shape) -> Strides | None:
+    return None  # torch's view rule: a view where the strides allow one, else a copy
+
+
+def _flatten_view(args: Args, strides: Strides, sizes: Shape, out: Shape) -> Strides | None:
+    same = _dim(args["start_dim"], len(strides)) == _dim(args["end_dim"], len(strides))
+    return strides if same else None  # torch.flatten of one dim returns its input
+
+
+def _permute_view(args: Args, strides: Strides, sizes: Shape, out: Shape) -> Strides | None:
+    return tuple(strides[d] for d in args["dims"])
+
+
+def _transpose_view(args: Args, strides: Strides, sizes: Shape, out: Shape) -> Strides | None:
+    a, b = _dim(args["dim0"], len(strides)), _dim(args["dim1"], len(strides))
+    swapped = list(strides)
+    swapped[a], swapped[b] = strides[b], strides[a]
+    return tuple(swapped)
+
+
+def _select_view(args: Args, strides: Strides, sizes: Shape, out: Shape) -> Strides | None:
+    a = _dim(args["dim"], len(strides))
+    return strides[:a] + strides[a + 1:]
+
+
+def regroup(parts: list[tuple[str, int]], sizes: Shape) -> Layout | None:
+    """Consecutive parts grouped into dims of ``sizes`` (a channel part may split); None where a row or column
+    axis would be cut (the elements' positions no longer follow the layout)."""
+    todo = [p for p in parts if p[1] != 1]
+    out: list[tuple[tuple[str, int], ...]] = []
+    for size in sizes:
+        dim: list[tuple[str, int]] = []
+        n = 1
+        while n < size:
+            if not todo:
+                return None
+            axis, m = todo[0]
+            if size % (n * m) == 0:
+                dim.append(todo.pop(0))
+                n *= m
+            elif axis == "c" and size % n == 0 and m % (size // n) == 0:
+                dim.append(("c", size // n))
+                todo[0] = ("c", m // (size // n))
+                n = size
+            else:
+                return None
+        out.append(tuple(dim))
+    return tuple(out) if not todo else None
+
+
+def _flatten_layout(args: Args, dims: Layout, out: Shape) -> Layout | None:
+    a, b = _at(args["start_dim"], len(dims)), _at(args["end_dim"], len(dims))
+    return (*dims[:a], tuple(p for d in dims[a:b + 1] for p in d), *dims[b + 1:])
+
+
+def _unflatten_layout(args: Args, dims: Layout, out: Shape) -> Layout | None:
+    a = _at(args["dim"], len(dims))
+    k = len(args["sizes"])
+    inner = regroup(list(dims[a]), out[a:a + k])
+    return None if inner is None else (*dims[:a], *inner, *dims[a + 1:])
+
+
+def _select_layout(args: Args, dims: Layout, out: Shape) -> Layout | None:
+    a = _at(args["dim"], len(dims))  # one index of a dim that holds no position
+    return None if positional(dims[a]) else (*dims[:a], *dims[a + 1:])
+
+
+def _permute_layout(args: Args, dims: Layout, out: Shape) -> Layout | None:
+    return tuple(dims[d - 1] for d in args["dims"][1:])
+
+
+def _transpose_layout(args: Args, dims: Layout, out: Shape) -> Layout | None:
+    a, b = _at(args["dim0"], len(dims)), _at(args["dim1"], len(dims))
+    swapped = list(dims)
+    swapped[a], swapped[b] = swapped[b], swapped[a]
+    return tuple(swapped)
+
+
+def _reshape_layout(args: Args, dims: Layout, out: Shape) -> Layout | None:
+    return regroup([p for d in dims for p in d], out)
+
+
+for _name, _params, _shape, _doc, _view, _layout in (
     ("flatten", {"start_dim": Param("int", 1), "end_dim": Param("int", -1)}, flatten_shape,
-     "flatten: merge dims start_dim..end_dim (torch.flatten)."),
-    ("reshape", {"shape": Param("ints")}, reshape_shape, "reshape: view each sample as `shape` (batch kept)."),
-    ("permute", {"dims": Param("ints")}, permute_shape, "permute: reorder dims; dims[0] must be 0 (batch)."),
-    ("transpose", {"dim0": Param("int"), "dim1": Param("int")}, transpose_shape, "transpose: swap two dims."),
+     "flatten: merge dims start_dim..end_dim (torch.flatten).", _flatten_view, _flatten_layout),
+    ("reshape", {"shape": Param("ints")}, reshape_shape, "reshape: view each sample as `shape` (batch kept).",
+     _reshaped, _reshape_layout),
+    ("permute", {"dims": Param("ints")}, permute_shape, "permute: reorder dims; dims[0] must be 0 (batch).",
+     _permute_view, _permute_layout),
+    ("transpose", {"dim0": Param("int"), "dim1": Param("int")}, transpose_shape, "transpose: swap two dims.",
+     _transpose_view, _transpose_layout),
     ("unflatten", {"dim": Param("int"), "sizes": Param("ints")}, unflatten_shape,
-     "unflatten: split one dim into several, e.g. channels into (anchors, 5 + classes)."),
+     "unflatten: split one dim into several, e.g. channels into (anchors, 5 + classes).", _reshaped, _unflatten_layout),
     ("select", {"dim": Param("int"), "index": Param("int")}, select_shape,
-     "select: take one index along dim, dropping it (e.g. the class token)."),
+     "select: take one index along dim, dropping it (e.g. the class token).", _select_view, _select_layout),
 ):
     register(Block(_name, _doc, _params, _shape, kind="function", function=_fn(_name), category="layout",
-                   tags=frozenset({"alias", "view"})))  # views share their input's storage
+                   tags=frozenset({"alias", "view"}), view=_view, layout=_layout))  # views share their input's storage

@@ -36,7 +36,17 @@ def build(args: Args, ins: Sequence[Shape]) -> Any:
     return nn.RMSNorm(_normalized(args, ins), args["eps"], args["elementwise_affine"])
 
 
+def _mixes(args: Args, rank: int) -> tuple[int, ...]:
+    return tuple(range(max(rank - args["dims"], 0), rank))  # the normalised dims
+
+
+def scratch(args: Args, ins: Sequence[Shape], out: Shape, batch: int, size: int) -> Any:
+    """x.pow(2), its mean per row and the rsqrt; affine: x * rsqrt before the weight multiplies it."""
+    rows = prod(out[:len(out) - args["dims"]])
+    return batch * (prod(out) + rows if args["elementwise_affine"] else 2 * rows) * size
+
+
 register(Block("rms_norm", "rms_norm: x / sqrt(mean(x^2) + eps) over the last `dims` dims, times a learned scale "
                "(torch.nn.RMSNorm).", PARAMS, shape, build=build,
                count_params=lambda a, s: prod(_normalized(a, s)) if a["elementwise_affine"] else 0,
-               other_ops=elementwise, category="norm"))
+               other_ops=elementwise, category="norm", mixes=_mixes, scratch=scratch))

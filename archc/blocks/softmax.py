@@ -28,4 +28,5 @@ def function(args: Args) -> tuple[Any, dict[str, Any]]:
 
 # autograd computes softmax's gradient from its output (checked in analyze/inplace.py)
 register(Block("softmax", __doc__ or "", {"dim": Param("int")}, shape, kind="function", function=function,
-               other_ops=elementwise, window=window, category="act", tags=frozenset({"keeps_output"})))
+               other_ops=elementwise, window=window, category="act", tags=frozenset({"keeps_output"}),
+               mixes=lambda a, rank: ((a["dim"] + rank + 1 if a["dim"] < 0 else a["dim"]) - 1,)))  # along `dim`

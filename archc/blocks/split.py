@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from archc.blocks.base import Args, Block, Param, Shape
+from archc.blocks.base import Args, Block, Param, Shape, Strides
 from archc.blocks.registry import register
 from archc.blocks.reshape import _axis
 from archc.errors import ShapeError
@@ -60,10 +60,17 @@ def _fn(name: str) -> Any:
 
 
 _TAGS = frozenset({"alias", "view"})
+
+
+def _parts_view(args: Args, strides: Strides, sizes: Shape, out: Shape) -> Strides:
+    return strides  # each part is a view with its input's strides (fact read by analyze/memory.py)
+
+
 register(Block("split", "split: cut dim into pieces of the given sizes; outputs NAME[0], NAME[1], ... "
                "(torch.split).", {"sizes": Param("ints", min=1), "dim": Param("int", 1)},
                lambda a, s: split_shape(a, s)[0], outputs=split_shape, kind="function", function=_fn("split"),
-               category="layout", tags=_TAGS))
+               category="layout", tags=_TAGS, view=_parts_view))
 register(Block("chunk", "chunk: cut dim into `chunks` equal pieces; outputs NAME[0], NAME[1], ... (torch.chunk).",
                {"chunks": Param("int", min=2), "dim": Param("int", 1)}, lambda a, s: chunk_shape(a, s)[0],
-               outputs=chunk_shape, kind="function", function=_fn("chunk"), category="layout", tags=_TAGS))
+               outputs=chunk_shape, kind="function", function=_fn("chunk"), category="layout", tags=_TAGS,
+               view=_parts_view))

@@ -148,9 +148,9 @@ def fold_fn(args: Args) -> tuple[Any, dict[str, Any]]:
 
 register(Block("unfold", "unfold: the sliding kh x kw blocks of a (C, H, W) map as columns (C * kh * kw, L) "
                "(torch.nn.Unfold).", WINDOW, unfold_shape, kind="function", function=unfold_fn, window=_window,
-               category="layout"))
+               category="layout", tags=frozenset({"resized"})))
 register(Block("fold", "fold: sum columns (C * kh * kw, L) back into a (C, H, W) map of output_size, or of a second "
                "input's H and W (torch.nn.Fold).",
                {**WINDOW, "output_size": Param("int2", None, choices=(None,), min=1)},
                fold_shape, kind="function", function=fold_fn, other_ops=lambda a, s, o: prod(s[0]), arity=(1, 2),
-               window=_fold_window, category="layout"))
+               window=_fold_window, category="layout", tags=frozenset({"resized"})))
