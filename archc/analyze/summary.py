@@ -144,14 +144,14 @@ def receptive_fields(analysis: Analysis) -> dict[str, RF | None]:
 
 
 def totals(analysis: Analysis) -> dict[str, Any]:
-    params = analysis.params
+    params, frozen, macs = analysis.params, analysis.frozen_params, analysis.macs  # each a sum over the nodes
     return {
         "name": analysis.graph.name,
         "params": params,
-        "trainable_params": params - analysis.frozen_params,
-        "frozen_params": analysis.frozen_params,
-        "macs": analysis.macs,
-        "flops": 2 * analysis.macs,
+        "trainable_params": params - frozen,
+        "frozen_params": frozen,
+        "macs": macs,
+        "flops": 2 * macs,
         "other_ops": analysis.other_ops,
         "input_shape": [list(s) for _, s in analysis.graph.inputs][0] if len(analysis.graph.inputs) == 1
         else {n: list(s) for n, s in analysis.graph.inputs},
