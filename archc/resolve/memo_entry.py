@@ -241,7 +241,7 @@ def _apply(ex: Any, e: _Entry, path: str, refs: list[Ref], use: Loc) -> None:
         new.args = dict(p.args) if plain else _copy(p.args)
         pending.append(new)
         ops[new.path] = p.op
-    ex.groups.extend(replace(g, path=path + g.path, loc=use if g.path == "" else g.loc) for g in e.groups)
+    ex.groups.extend(_moved(g, path + g.path, use if g.path == "" else g.loc) for g in e.groups)
     ex.checks.extend(ref(r) for r in e.checks)
     ex.shares.extend(replace(h, path=path + h.path) for h in e.shares)
     ex.units.update(((s + s0, n), [ref(r) for r in v]) for (s, n), v in e.units)
@@ -260,6 +260,13 @@ def _apply(ex: Any, e: _Entry, path: str, refs: list[Ref], use: Loc) -> None:
     ex.demand = max(ex.demand, p0 + e.nodes)
     ex.step_demand = max(ex.step_demand, ex.budget.used - e.spent + e.steps)
     ex.deepest = max(ex.deepest, ex.depth + e.depth)
+
+
+def _moved(g: Any, path: str, loc: Loc | None) -> Any:
+    """``replace(g, path=path, loc=loc)`` for a recorded Group, without dataclasses.replace's field walk."""
+    new = object.__new__(type(g))
+    new.__dict__.update(g.__dict__, path=path, loc=loc)
+    return new
 
 
 def _make_ref(r: Ref, s0: int, refs: list[Ref], use: Loc) -> Ref:
