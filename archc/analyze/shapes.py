@@ -399,6 +399,17 @@ def _walk_symbolic(graph: Graph, limits: Limits, result: Analysis, guards: Guard
     total = 0
     memo: Memo = {}
     hint, at_hint = guards.hint, dict[str, int]()  # the atoms' values at the hint, shared by the walk
+    seen: dict[int, tuple[Any, Any]] = {}  # id(params or shape) -> (it, its value at the hint): memo hits share them
+
+    def at(x: Any, value: Any) -> Any:
+        got = seen.get(id(x))
+        if got is None or got[0] is not x:
+            got = seen[id(x)] = (x, value(x))
+        return got[1]
+
+    def elements(shape: Shape) -> Any:
+        return prod([value_at(d, hint, at_hint) for d in shape])
+
     walked = {name for name, _ in graph.inputs}
     for node in graph.nodes:
         walked.add(node.path)
@@ -412,10 +423,11 @@ def _walk_symbolic(graph: Graph, limits: Limits, result: Analysis, guards: Guard
         except ArchcError as e:
             result.errors.append(_skip_hint(graph, node, e.located(node.loc, node.path)))
             continue
-        total += value_at(info.params, hint, at_hint)  # evaluate(): the hint is the active guards'
-        elements = prod([value_at(d, hint, at_hint) for d in info.shape])
-        if total > limits.max_params or elements > limits.max_activation:
-            result.errors.append(_limit(node, total, info.shape, elements, limits))
+        params = info.params
+        total += params if type(params) is int else at(params, lambda x: value_at(x, hint, at_hint))  # evaluate()
+        size = at(info.shape, elements)
+        if total > limits.max_params or size > limits.max_activation:
+            result.errors.append(_limit(node, total, info.shape, size, limits))
             return False
         if any(d < 1 for d in info.shape):
             result.errors.append(ShapeError(f"output shape {info.shape} is empty", node.loc, node=node.path,
