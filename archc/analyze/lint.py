@@ -133,10 +133,10 @@ def _broadcasts(graph: Graph, shapes: dict[str, tuple[int, ...]]) -> list[LintWa
     """W002: in a rank-3 element-wise op, an operand whose one non-1 axis is H or W and has as
     many entries as there are channels: most likely a per-channel vector laid along the wrong axis
     (different ranks are already an error; (C, 1, W) gates such as coordinate attention are fine)."""
-    out = []
+    out, ops = [], _tagged(graph, "broadcast")
     for n in graph.nodes:
         ins = [shapes.get(s) for s in n.inputs]
-        if "broadcast" not in tags_of(n.op) or any(s is None or len(s) != 3 for s in ins):
+        if n.op not in ops or any(s is None or len(s) != 3 for s in ins):
             continue
         channels = max(s[0] for s in ins if s is not None)
         for src, s in zip(n.inputs, ins):
@@ -157,6 +157,11 @@ def _empty_repeats(graph: Graph) -> list[LintWarning]:
             for g in graph.groups if g.kind == "repeat" and g.label.endswith(" x0")]
 
 
+def _tagged(graph: Graph, tag: str) -> set[str]:
+    """The graph's ops whose block has ``tag`` (looked up once per op)."""
+    return {op for op in {n.op for n in graph.nodes} if tag in tags_of(op)}
+
+
 def _pair(v: object) -> tuple[int, int] | None:
     if isinstance(v, bool):
         return None
@@ -169,9 +174,9 @@ def _pair(v: object) -> tuple[int, int] | None:
 
 def _strides(graph: Graph) -> list[LintWarning]:
     """W004: a window that jumps further than it sees leaves input pixels unread."""
-    out = []
+    out, ops = [], _tagged(graph, "strided")
     for n in graph.nodes:
-        if "strided" not in tags_of(n.op):
+        if n.op not in ops:
             continue
         kernel, stride = _pair(n.args.get("kernel_size")), _pair(n.args.get("stride"))
         dilation = _pair(n.args.get("dilation", 1)) or (1, 1)
@@ -239,6 +244,7 @@ def _bias_before_norm(graph: Graph) -> list[LintWarning]:
     is read by batchnorms only (a sharing node owns no parameters to waste)."""
     readers: dict[str, list[Any]] = {}
     users: dict[str, list[Any]] = {}  # owner -> the nodes calling its weights
+    norms, biased = _tagged(graph, "norm"), _tagged(graph, "biased")
     for n in graph.nodes:
         for src in n.inputs:
             readers.setdefault(src, []).append(n)
@@ -247,11 +253,11 @@ def _bias_before_norm(graph: Graph) -> list[LintWarning]:
 
     def into_norms(node: Any) -> bool:
         got = readers.get(node.path, [])
-        return bool(got) and all("norm" in tags_of(r.op) for r in got)
+        return bool(got) and all(r.op in norms for r in got)
 
     out = []
     for n in graph.nodes:
-        if "biased" not in tags_of(n.op) or n.args.get("bias") is not True or n.shares is not None:
+        if n.op not in biased or n.args.get("bias") is not True or n.shares is not None:
             continue
         also = users.get(n.path, [])
         if into_norms(n) and all(into_norms(u) for u in also):

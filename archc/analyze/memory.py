@@ -51,11 +51,12 @@ def memory(analysis: Analysis, batch: int = 1, dtype: str = "fp32") -> dict[str,
         return per_shape[key]
 
     kept = 0  # a training step runs every node, train-only branches included
+    tags_by_op: dict[str, frozenset[str]] = {}
     for node in analysis.graph.nodes:
         info = analysis.info.get(node.path)
-        if info is not None and "view" not in tags_of(node.op) and not (node.args.get("inplace")
-                                                                        and keeps_output(node)):
-            kept += _stored(node, info, nbytes) if "resized" in tags_of(node.op) else sum(
+        tags = tags_by_op[node.op] if node.op in tags_by_op else tags_by_op.setdefault(node.op, tags_of(node.op))
+        if info is not None and "view" not in tags and not (node.args.get("inplace") and keeps_output(node)):
+            kept += _stored(node, info, nbytes) if "resized" in tags else sum(
                 nbytes(s) for s in (info.outputs or (info.shape,)))
     return {"batch": batch, "dtype": dtype, "param_bytes": analysis.params * size,
             "inference_peak_activation_bytes": _inference_peak(analysis, batch, nbytes, size),
@@ -69,9 +70,9 @@ def _inference_peak(analysis: Analysis, batch: int, nbytes: Any, dtype_bytes: in
     order = [n for n in graph.nodes if n.path in analysis.info]
     step = {n.path: i for i, n in enumerate(order)}
     shares, scratch = _eval_sharing(analysis, order, batch)
-    rules: dict[str, Any] = {}  # op -> its block's scratch rule (None: no temporaries)
+    by_op = {op: library.get(op) for op in {n.op for n in order}}
     for node in order:
-        rule = rules[node.op] if node.op in rules else rules.setdefault(node.op, library.get(node.op).scratch)
+        rule = by_op[node.op].scratch  # temporaries (None: none)
         if rule is not None and node.path not in skip:
             info = analysis.info[node.path]
             scratch[node.path] = scratch.get(node.path, 0) + rule(node.args, info.in_shapes, info.shape, batch,
@@ -96,7 +97,7 @@ def _inference_peak(analysis: Analysis, batch: int, nbytes: Any, dtype_bytes: in
     dying: dict[int, list[str]] = defaultdict(list)
     for root, i in last.items():
         dying[i].append(root)
-    stored = {n.path: _stored(n, analysis.info[n.path], nbytes) for n in order if "resized" in tags_of(n.op)}
+    stored = {n.path: _stored(n, analysis.info[n.path], nbytes) for n in order if "resized" in by_op[n.op].tags}
 
     def size(value: str) -> Any:
         return stored[value] if value in stored else nbytes(analysis.shapes[value])
