@@ -97,14 +97,14 @@ class ShapesSoFar:
         were seen before, copy the shapes of all its nodes from its entry's table instead (and fill the
         table when they are new: the nodes of an instance depend only on its inputs' shapes)."""
         span = self.spans.get(self.done) if not self.hint else None
-        if span is None:
+        key = None if span is None else self._span_key(ex, span[2])
+        if span is None or key is None:  # no span, or an input without a shape yet (a forward name): one node
             self._infer(ex, ex.pending[self.done])
             self.done += 1
             return
-        end, table, refs = span
+        end, table, _ = span
         start = self.done
-        key = self._span_key(ex, refs)
-        got = table.get(key) if key is not None else None
+        got = table.get(key)
         if got is not None:
             for p, (shape, outs) in zip(ex.pending[start:end], got):
                 self._put(p.path, shape, outs)
@@ -113,7 +113,7 @@ class ShapesSoFar:
         while self.done < end:
             self._infer(ex, ex.pending[self.done])
             self.done += 1
-        shapes = self._span_shapes(ex.pending[start:end]) if key is not None and len(table) < 16 else None
+        shapes = self._span_shapes(ex.pending[start:end]) if len(table) < 16 else None
         if shapes is not None:
             table[key] = shapes
 
