@@ -234,11 +234,9 @@ def _apply(ex: Any, e: _Entry, path: str, refs: list[Ref], use: Loc) -> None:
         bind[(s + s0, n)] = ("node", path + t[1]) if t[0] == "node" else _target(t, s0, path, refs, use)
     pending, ops = ex.pending, ex.ops
     for p, plain in e.pending:
-        new = object.__new__(type(p))  # a copy of every field, then the ones that move
-        new.__dict__.update(p.__dict__)
-        new.path = path + p.path
-        new.refs = [refs[-1 - s] if s < 0 else (s + s0, n, use if loc is _USE else loc) for s, n, loc in p.refs]
-        new.args = dict(p.args) if plain else _copy(p.args)
+        new = type(p)(path + p.path, p.op, dict(p.args) if plain else _copy(p.args),  # a _Pending; no __dict__
+                      [refs[-1 - s] if s < 0 else (s + s0, n, use if loc is _USE else loc) for s, n, loc in p.refs],
+                      p.loc)
         pending.append(new)
         ops[new.path] = p.op
     ex.groups.extend(_moved(g, path + g.path, use if g.path == "" else g.loc) for g in e.groups)
