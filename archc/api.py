@@ -115,7 +115,6 @@ def compile(spec: str | Path, *, device: str | torch.device | None = None, input
         raise missing from e
     analysis = check(spec, params, input_shape, limits)
     module = build_module(analysis.graph, analysis, device)
-    module.archc_graph = analysis.graph  # type: ignore[assignment]
     if weights is not None:
         from archc.backend.weights import is_torchvision, load_any, run_weights
 

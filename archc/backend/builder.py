@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import operator
 import re
+from collections.abc import Callable
 from contextlib import nullcontext
 from typing import Any
 
@@ -18,7 +19,7 @@ from archc import blocks as library
 from archc.analyze import Analysis
 from archc.analyze.inplace import adds_in_place
 from archc.backend import modules as helpers
-from archc.backend.graph_module import ArchcModule
+from archc.backend.graph_module import ArchcModule, copy_attributes
 from archc.backend.init import apply_init
 from archc.backend.modules import Group
 from archc.ir import Graph
@@ -155,7 +156,34 @@ def build_module(graph: Graph, analysis: Analysis, device: str | torch.device | 
         for p in params:
             p.requires_grad_(False)
     apply_init(module, graph)  # the spec's `init:` rules (none: PyTorch's per-layer defaults)
+    module.archc_graph = graph  # type: ignore[assignment]  # the input errors read it; pickling rebuilds from it
     return module
+
+
+def unpickle(plain: Callable[..., fx.GraphModule], args: tuple[Any, ...], graph: Graph) -> nn.Module:
+    """A pickled ArchcModule: built again from its spec graph, holding the pickled tensors (devices and
+    requires_grad kept) and public attributes. fx's own rebuild (``plain``, which re-traces the generated code
+    and so cannot rebuild every model) only for a module whose weights no longer fit the graph (a layer
+    replaced after compiling): it comes back as a plain GraphModule, as any pickled GraphModule does."""
+    from archc.analyze import analyze
+
+    old = nn.Module()
+    old.__dict__ = dict(args[0])  # the pickled module's attributes: its submodules, tensors, hooks, flags
+    state = old.state_dict(keep_vars=True)
+    flags = {name: p.requires_grad for name, p in old.named_parameters()}  # before load_state_dict resets them
+    device = next((t.device for t in state.values()), None)
+    try:
+        module = build_module(graph, analyze(graph), device)
+        module.load_state_dict(state, strict=True, assign=True)
+    except (RuntimeError, ValueError, KeyError):
+        return plain(*args)
+    for name, p in module.named_parameters():
+        p.requires_grad_(flags[name])
+    copy_attributes(old, module, lambda v: v)
+    return module.train(old.training)
+
+
+ArchcModule.rebuild = unpickle
 
 
 def _groups_indexable(module: nn.Module) -> None:

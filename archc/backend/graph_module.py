@@ -22,9 +22,9 @@ import copy
 import functools
 import re
 from collections.abc import Callable
-from typing import Any
+from typing import Any, ClassVar
 
-from torch import fx
+from torch import fx, nn
 from torch.fx import Proxy
 from torch.utils._pytree import tree_leaves
 
@@ -42,10 +42,36 @@ class ArchcModule(fx.GraphModule):
         cls.forward = _wrap(cls.forward)  # type: ignore[method-assign]
         return code
 
+    # builder.unpickle, set when the builder is imported (it imports this module, not the other way round)
+    rebuild: ClassVar[Callable[..., nn.Module] | None] = None
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        """Pickled as fx pickles a GraphModule (its generated code and attributes) plus the spec graph it was
+        built from, so that it loads back as an ArchcModule (spec paths when re-traced, input errors) with
+        these tensors; see builder.unpickle."""
+        plain, args = super().__reduce__()
+        graph = getattr(self, "archc_graph", None)
+        if graph is None or ArchcModule.rebuild is None:
+            return (plain, args)
+        return (ArchcModule.rebuild, (plain, args, graph))
+
+    def __deepcopy__(self, memo: dict[int, Any]) -> ArchcModule:
+        """fx's deepcopy, keeping the attributes its constructor drops (archc_graph: the input errors)."""
+        res = super().__deepcopy__(memo)
+        copy_attributes(self, res, lambda v: copy.deepcopy(v, memo))
+        return res  # type: ignore[return-value]
+
     def __prepare_scriptable__(self) -> fx.GraphModule:
         """torch.jit.script compiles the plain generated forward (a GraphModule sharing these weights): the
         wrapper is Python that TorchScript need not see."""
         return fx.GraphModule(self, copy.deepcopy(self.graph), class_name=type(self).__name__)
+
+
+def copy_attributes(src: nn.Module, dst: nn.Module, clone: Callable[[Any], Any]) -> None:
+    """The public plain attributes (archc_graph, ...) that GraphModule's constructor does not copy."""
+    for name, value in vars(src).items():
+        if not name.startswith("_") and name not in vars(dst) and not hasattr(type(dst), name):
+            setattr(dst, name, clone(value))
 
 
 def _wrap(generated: Callable[..., Any]) -> Callable[..., Any]:
@@ -86,15 +112,51 @@ def _replay(gm: fx.GraphModule, args: tuple[Any, ...], kwargs: dict[str, Any]) -
     for node in gm.graph.nodes:
         if node.op == "placeholder":
             env[node] = kwargs[node.target] if node.target in kwargs else next(positional)
-        elif node.op == "get_attr":  # parameters and buffers come back as proxies from the tracer's getattr
-            env[node] = functools.reduce(getattr, node.target.split("."), gm)
+        elif node.op == "get_attr":
+            env[node] = _attribute(tracer, gm, node.target)
         elif node.op == "call_module":
-            env[node] = gm.get_submodule(node.target)(*load(node.args), **load(node.kwargs))
+            env[node] = _module(tracer, gm, node.target, load(node.args), load(node.kwargs))
         elif node.op == "call_function":
             env[node] = _function(tracer, node, load(node.args), load(node.kwargs))
         elif node.op == "output":
             return load(node.args[0])
     return None
+
+
+def _module(tracer: Any, gm: fx.GraphModule, target: str, args: Any, kwargs: Any) -> Any:
+    """A module call. One that stands for a torch.nn module (``fx_leaf``: SelfAttention for
+    nn.MultiheadAttention) is one node at its path, as fx makes of a torch.nn module; others go through the
+    tracer, which decides."""
+    module = gm.get_submodule(target)
+    if not getattr(module, "fx_leaf", False):
+        return module(*args, **kwargs)
+    scoped = hasattr(tracer, "current_module_qualname")
+    old = getattr(tracer, "current_module_qualname", None)
+    if scoped:
+        tracer.current_module_qualname = target
+    try:
+        return tracer.create_proxy("call_module", target, args, kwargs)
+    finally:
+        if scoped:
+            tracer.current_module_qualname = old
+
+
+def _attribute(tracer: Any, gm: fx.GraphModule, target: str) -> Any:
+    """A parameter or buffer. torchvision's NodePathTracer gets it as ``PATH.tensor`` (the spec's node at
+    PATH, which reads it, keeps the name PATH: its default ``encoder_pos_embedding`` is matched by the
+    unescaped pattern it makes of ``encoder.pos_embedding`` and breaks its renumbering); other tracers get
+    it from their own getattr."""
+    owner, _, name = target.rpartition(".")
+    holder = gm.get_submodule(owner)
+    tensor = name in holder._parameters or name in holder._buffers
+    if not hasattr(tracer, "current_module_qualname") or not tensor:  # the tracer's getattr: a proxy, or a value
+        return functools.reduce(getattr, target.split("."), gm)
+    old = tracer.current_module_qualname
+    tracer.current_module_qualname = target
+    try:
+        return tracer.create_proxy("get_attr", target, (), {}, name="tensor")
+    finally:
+        tracer.current_module_qualname = old
 
 
 def _function(tracer: Any, node: fx.Node, args: Any, kwargs: Any) -> Any:

@@ -15,6 +15,7 @@ from torch.nn import functional as F
 
 from archc.backend import modules as helpers
 from archc.backend.builder import TRAIN_CALLS
+from archc.blocks.nn.modules import self_attention
 from archc.errors import UsageError
 
 __all__ = ["python_source"]
@@ -213,12 +214,15 @@ def python_source(gm: fx.GraphModule, class_name: str, spec_name: str, weights_f
     classes = []
     if helpers.LayerNorm2d in types:
         classes.append(inspect.getsource(helpers.LayerNorm2d))
-    if helpers.SelfAttention in types:
+    if helpers.SelfAttention in types:  # with the function its general path calls, and the fx test it reads
         classes.append(inspect.getsource(helpers.SelfAttention))
+        helper_defs.append(_helper_source("self_attention", self_attention))
     if any(t.__name__ == "StochasticDepth" for t in types):
         classes.append(_STOCHASTIC_DEPTH.strip() + "\n")
     imports = sorted({f"from torchvision.models.{_TORCHVISION[t.__name__]} import {t.__name__}\n"
                       for t in types if t.__name__ in _TORCHVISION and t.__module__.startswith("torchvision.")})
+    if helpers.SelfAttention in types:
+        imports.append("from torch.fx._symbolic_trace import is_fx_symbolic_tracing\n")
     if any(t.__name__ == "ScaledDotProductAttention" for t in types):
         classes.append(_SDPA.strip() + "\n")
     partition = next((t for t in types if t.__name__ == "PartitionAttention"), None)

@@ -4,11 +4,13 @@ re-exports them for export and for models pickled before they moved here)."""
 from __future__ import annotations
 
 import torch
-from torch import Tensor, nn
+from torch import Tensor, fx, nn
+from torch.fx._symbolic_trace import is_fx_symbolic_tracing
 from torch.nn import functional as F
 
-__all__ = ["LayerNorm2d", "SelfAttention", "global_avg_pool", "reshape", "resize_to", "prepend_token", "add_param",
-           "scale_by_param", "identity", "grid_coords", "full_like", "arange_like", "scalar_arith", "reshape_as"]
+__all__ = ["LayerNorm2d", "SelfAttention", "self_attention", "global_avg_pool", "reshape", "resize_to",
+           "prepend_token", "add_param", "scale_by_param", "identity", "grid_coords", "full_like", "arange_like",
+           "scalar_arith", "reshape_as"]
 
 
 class LayerNorm2d(nn.LayerNorm):
@@ -26,7 +28,10 @@ class SelfAttention(nn.MultiheadAttention):
     Eager, it is nn.MultiheadAttention itself (whose inference fast path runs when no gradient is
     recorded). Traced or scripted, it is always the general path: a trace must not depend on the grad
     mode it was recorded under (torch.jit.trace re-records under no_grad to check itself, and the two
-    paths are different graphs), and TorchScript cannot compile the fast path's checks."""
+    paths are different graphs), and TorchScript cannot compile the fast path's checks. An ArchcModule
+    re-traced by torch.fx calls it as one node (``fx_leaf``), as fx calls the torch.nn module it stands for."""
+
+    fx_leaf = True
 
     def forward(self, x: Tensor) -> Tensor:  # type: ignore[override]
         if torch.jit.is_scripting() or torch.jit.is_tracing():
@@ -35,16 +40,27 @@ class SelfAttention(nn.MultiheadAttention):
 
     @torch.jit.unused
     def eager(self, x: Tensor) -> Tensor:
+        if is_fx_symbolic_tracing():  # nn.MultiheadAttention's checks branch on sizes
+            return self.general(x)
         return super().forward(x, x, x, need_weights=False)[0]
 
     def general(self, x: Tensor) -> Tensor:
         """The general path of nn.MultiheadAttention (batch first, self-attention, no masks)."""
-        t = x.transpose(0, 1)  # (L, B, D)
-        out = F.multi_head_attention_forward(
-            t, t, t, self.embed_dim, self.num_heads, self.in_proj_weight, self.in_proj_bias, self.bias_k,
-            self.bias_v, self.add_zero_attn, self.dropout, self.out_proj.weight, self.out_proj.bias,
-            training=self.training, need_weights=False)[0]
-        return out.transpose(0, 1)
+        return self_attention(x, self.embed_dim, self.num_heads, self.in_proj_weight, self.in_proj_bias,
+                              self.out_proj.weight, self.out_proj.bias, self.dropout, self.training)
+
+
+def self_attention(x: Tensor, embed_dim: int, num_heads: int, in_w: Tensor, in_b: Tensor | None, out_w: Tensor,
+                   out_b: Tensor | None, dropout: float, training: bool) -> Tensor:
+    """SelfAttention's general path on (B, L, D). One call for torch.fx (``fx.wrap``): a SelfAttention is not a
+    torch.nn module to fx's tracers, and nn.MultiheadAttention's checks branch on sizes."""
+    t = x.transpose(0, 1)  # (L, B, D)
+    out = F.multi_head_attention_forward(t, t, t, embed_dim, num_heads, in_w, in_b, None, None, False, dropout,
+                                         out_w, out_b, training=training, need_weights=False)[0]
+    return out.transpose(0, 1)
+
+
+fx.wrap("self_attention")
 
 
 def global_avg_pool(x: Tensor) -> Tensor:
