@@ -1,4 +1,4 @@
-"""The node memo (archc/analyze/node_memo.py, issue 28): a memoised analysis is exactly a fresh one.
+"""The node memo (archc/blocks/rule_memo.py, issue 28): a memoised analysis is exactly a fresh one.
 
 Every built-in spec, the error specs whose problems the analysis finds, symbolic inputs and LSP-like edit
 sequences (value edits back and forth) give, with the memo off, cold and warm, the same analysis field by
@@ -15,10 +15,10 @@ from typing import Any
 
 import pytest
 
-from archc.analyze import node_memo
 from archc.analyze.lint import lint
 from archc.analyze.shapes import Analysis, analyze
 from archc.api import SPEC_TEXT, analyse
+from archc.blocks import rule_memo as node_memo
 from archc.errors import ArchcError
 from archc.ir import Node
 from archc.resolve import Limits, build, builtin_names, find_spec, load_spec

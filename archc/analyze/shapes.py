@@ -13,8 +13,8 @@ from math import ceil, prod
 from typing import Any
 
 from archc import blocks as library
-from archc.analyze import node_memo
 from archc.analyze.inplace import check_inplace
+from archc.blocks import rule_memo as node_memo
 from archc.errors import ArchcError, LimitError, ShapeError
 from archc.ir import Graph, Node
 from archc.ir.algebra import Guards, NotSymbolic, shape_key, value_at
@@ -163,7 +163,7 @@ def _touches(guards: Guards) -> tuple[int, int, int]:
 
 def _info(node: Node, ins: tuple[Shape, ...], guards: Guards, memo: Memo) -> NodeInfo:
     """node_info on symbolic sizes. A rule run that made no size-dependent comparison (recorded or relied on
-    no guard) gives the same results at every hint: those are also kept process-wide (node_memo.py)."""
+    no guard) gives the same results at every hint: those are also kept process-wide (blocks/rule_memo.py)."""
     key = _symbolic_key(node, ins)
     kept = node_memo.symbolic_table()
     if kept is None or key in memo:
@@ -308,7 +308,7 @@ def _field(window: Any, out: Shape, inputs: tuple[str, ...], fields: dict[str, R
 
 
 def _walk(graph: Graph, limits: Limits, result: Analysis) -> bool:
-    """The concrete walk: each node's rules come from the node memo (node_memo.py) or run once and are kept.
+    """The concrete walk: each node's rules come from the node memo (blocks/rule_memo.py) or run once and are kept.
     False when a limit stopped it."""
     shapes, infos, errors = result.shapes, result.info, result.errors
     fields: dict[str, RF | None] = {name: _UNIT for name, _ in graph.inputs}

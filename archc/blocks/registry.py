@@ -18,7 +18,7 @@ __all__ = ["register", "get", "names", "is_registered", "load_plugins", "module_
 
 _BLOCKS: dict[str, Block] = {}
 _ORIGIN: dict[str, str] = {}  # built-in op name -> the module (under archc.blocks) whose import registered it
-_INFRASTRUCTURE = {"base", "registry", "table"}  # every other module in this package defines blocks
+_INFRASTRUCTURE = {"base", "registry", "table", "rule_memo", "nn"}  # every other module in this package defines blocks
 _loaded = False
 
 

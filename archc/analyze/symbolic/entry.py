@@ -28,7 +28,7 @@ def analyse(graph: Graph, limits: Limits | None = None) -> Analysis:
     concrete = replace(graph, inputs=((name, tuple(result.hint[symbols[i]] if i in symbols else d
                                                    for i, d in enumerate(shape))),))
     # the concrete analysis at the hint (what `at_sizes` reads from the formulas there, as the tests check): with
-    # the node memo (analyze/node_memo.py) cheaper than evaluating every formula
+    # the node memo (blocks/rule_memo.py) cheaper than evaluating every formula
     analysis = analyze(concrete, limits)
     analysis.symbolic = result
     return analysis
