@@ -143,6 +143,10 @@ def _warm_up():
     effects. The attacks themselves are never run unrecorded: one that acts only once is caught."""
     for spec in BENIGN:
         archc.compile(spec, device="meta")
+    with pytest.raises(SpecError):  # an invalid spec: the schema's located errors import jsonschema lazily
+        archc.check("name: warm\ninput: [3, 8, 8]\nnodes: {a: {op: relu}}\nunknown_key: 1\n")
+    with pytest.raises(SpecError):  # an op outside the built-in table: the registry reads the entry points once
+        archc.check("name: warm\ninput: [3, 8, 8]\nnodes: {a: {op: no_such_op}}\n")
 
 
 def test_every_attack_has_its_expected_guard():
