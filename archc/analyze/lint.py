@@ -93,13 +93,12 @@ def _once_per_line(found: Iterable[LintWarning]) -> list[LintWarning]:
 def _dead(graph: Graph) -> list[LintWarning]:
     """W001: nodes whose value reaches no output (train-only outputs included); reported at each tip
     (a node nothing reads)."""
-    readers: dict[str, int] = {}
     producers: dict[str, list[str]] = {}
+    read: set[str] = set()
     for n in graph.nodes:
-        producers[n.path] = [output_ref(s)[0] for s in n.inputs]
-        for src in n.inputs:
-            base = output_ref(src)[0]
-            readers[base] = readers.get(base, 0) + 1
+        bases = [output_ref(s)[0] if s.endswith("]") else s for s in n.inputs]
+        producers[n.path] = bases
+        read.update(bases)
     live: set[str] = set()
     stack = [output_ref(o)[0] for o in (*graph.outputs, *graph.train_outputs)]
     while stack:
@@ -109,7 +108,7 @@ def _dead(graph: Graph) -> list[LintWarning]:
             stack.extend(producers.get(p, ()))
     out = []
     for n in graph.nodes:
-        if n.path in live or readers.get(n.path):
+        if n.path in live or n.path in read:
             continue
         size = len(_dead_ancestors(n.path, producers, live))
         branch = f" (a dead branch of {size} nodes)" if size > 1 else ""
@@ -135,8 +134,10 @@ def _broadcasts(graph: Graph, shapes: dict[str, tuple[int, ...]]) -> list[LintWa
     (different ranks are already an error; (C, 1, W) gates such as coordinate attention are fine)."""
     out, ops = [], _tagged(graph, "broadcast")
     for n in graph.nodes:
+        if n.op not in ops:
+            continue
         ins = [shapes.get(s) for s in n.inputs]
-        if n.op not in ops or any(s is None or len(s) != 3 for s in ins):
+        if any(s is None or len(s) != 3 for s in ins):
             continue
         channels = max(s[0] for s in ins if s is not None)
         for src, s in zip(n.inputs, ins):
@@ -214,21 +215,23 @@ def _keeps_layout(op: str) -> bool:
     return bool(tags_of(op) & {"elementwise", "pass_through"})
 
 
-def _projects_last(node: Any) -> bool:
-    """Whether the op projects the last axis of a (C, H, W) map into new features (tag `projects`, `mixes`: linear)."""
-    if not library.is_registered(node.op):
-        return False
-    block = library.get(node.op)
-    return "projects" in block.tags and block.mixes is not None and block.mixes(node.args, 3) == (2,)
+def _projects_last(node: Any, blocks: dict[str, Any]) -> bool:
+    """Whether the node projects the last axis of a (C, H, W) map into new features (tag `projects`, `mixes`:
+    linear); ``blocks``: the graph's projecting ops."""
+    block = blocks.get(node.op)
+    return block is not None and block.mixes(node.args, 3) == (2,)
 
 
 def _linear_on_maps(graph: Graph, shapes: dict[str, tuple[int, ...]]) -> list[LintWarning]:
     """W006: torch's linear (any `projects` op mixing the last axis) mixes the last axis only: on a (C, H, W)
     map that is W."""
+    projecting = {op: library.get(op) for op in _tagged(graph, "projects") if library.get(op).mixes is not None}
+    if not projecting:
+        return []
     by_path = {n.path: n for n in graph.nodes}
     out = []
     for n in graph.nodes:
-        shape = shapes.get(n.inputs[0]) if n.inputs and _projects_last(n) else None
+        shape = shapes.get(n.inputs[0]) if n.inputs and _projects_last(n, projecting) else None
         if shape is None or len(shape) != 3 or _origin(output_ref(n.inputs[0])[0], graph, by_path) is None:
             continue
         out.append(LintWarning("W006", f"{n.op} applied to the (C, H, W) map {shape}: it mixes the last axis "
@@ -245,9 +248,13 @@ def _bias_before_norm(graph: Graph) -> list[LintWarning]:
     readers: dict[str, list[Any]] = {}
     users: dict[str, list[Any]] = {}  # owner -> the nodes calling its weights
     norms, biased = _tagged(graph, "norm"), _tagged(graph, "biased")
+    candidates = {n.path for n in graph.nodes if n.op in biased and n.args.get("bias") is True}
+    if not candidates:
+        return []
     for n in graph.nodes:
         for src in n.inputs:
-            readers.setdefault(src, []).append(n)
+            if src in candidates:
+                readers.setdefault(src, []).append(n)
         if n.shares is not None:
             users.setdefault(n.shares, []).append(n)
 
