@@ -201,7 +201,7 @@ def load_text(text: str, file: str = "<string>") -> Any:
 MAX_CACHED = 100_000  # characters of a text kept parsed (a spec is a few thousand)
 
 
-@lru_cache(maxsize=32)
+@lru_cache(maxsize=256)  # every built-in spec and base (~230 files): a pass over the zoo parses each once
 def _parse_cached(text: str, file: str) -> Any:
     return _parse(text, file)
 

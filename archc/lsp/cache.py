@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from archc.analyze.lint import lint
-from archc.api import analyse_graph
+from archc.api import analyse_graph, collector_paused
 from archc.errors import ArchcError, SchemaError, rel
 from archc.load import LocDict, load_text
 from archc.lsp.index import _file_refs, _index, _index_values
@@ -45,7 +45,11 @@ def analyse_text(text: str, path: Path, limits: Limits | None = None, previous: 
     With ``previous`` (the last state of the same document, same limits), a text that loads to the
     same values at the same positions, with every extended or imported file unchanged on disk, gets
     the previous analysis back (its text replaced): the analysis is a function of those inputs."""
-    limits = limits or Limits()
+    with collector_paused():
+        return _analyse_text(text, path, limits or Limits(), previous)
+
+
+def _analyse_text(text: str, path: Path, limits: Limits, previous: DocState | None) -> DocState:
     state = DocState(text, path, rel(path))
     if previous is not None and _reusable(previous, text, path, state.display):
         return replace(previous, text=text)

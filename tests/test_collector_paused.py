@@ -1,0 +1,54 @@
+"""An analysis runs with the cyclic collector paused and leaves it as it found it (archc.api.collector_paused)."""
+
+from __future__ import annotations
+
+import gc
+import threading
+
+import pytest
+
+import archc
+from archc.api import collector_paused
+
+BAD = "name: bad\ninput: [3, 8, 8]\nnodes: {a: {op: conv2d, out_channels: 4, kernel_size: 9}}\n"
+
+
+def test_paused_during_and_restored_after() -> None:
+    seen: list[bool] = []
+    with collector_paused():
+        seen.append(gc.isenabled())
+        with collector_paused():  # nested: still paused, and the outer one resumes it
+            seen.append(gc.isenabled())
+        seen.append(gc.isenabled())
+    assert seen == [False, False, False] and gc.isenabled()
+
+
+def test_restored_after_an_error_and_left_off_when_it_was_off() -> None:
+    with pytest.raises(archc.ArchcError):
+        archc.check(BAD)
+    assert gc.isenabled()
+    gc.disable()
+    try:
+        archc.check("resnet18")
+        assert not gc.isenabled()  # the caller's choice stands
+    finally:
+        gc.enable()
+
+
+def test_concurrent_analyses_resume_it_once_all_end() -> None:
+    start, release = threading.Barrier(3), threading.Event()
+
+    def hold() -> None:
+        with collector_paused():
+            start.wait()
+            release.wait(10)
+
+    threads = [threading.Thread(target=hold) for _ in range(2)]
+    for t in threads:
+        t.start()
+    start.wait()
+    assert not gc.isenabled()
+    release.set()
+    for t in threads:
+        t.join()
+    assert gc.isenabled()
