@@ -12,6 +12,7 @@ from collections.abc import Callable, Mapping, Sequence
 from typing import Any, Protocol
 
 from archc import blocks as library
+from archc.blocks import rule_memo
 from archc.errors import ArchcError, Loc, ResolveError
 from archc.resolve.names import UnknownName
 
@@ -156,7 +157,7 @@ class ShapesSoFar:
         try:
             ins = [self._input(ex, r) for r in p.refs]
             block = library.get(p.op)
-            outs = block.out_shapes(p.args, ins)
+            outs = rule_memo.out_shapes(p.op, block, p.args, ins)  # the analysis's own table of rule results
             sym = self._symbolic(ex, p, block) if self.hint else None
             if block.outputs is not None:
                 self.multi[p.path] = len(outs)
@@ -170,15 +171,11 @@ class ShapesSoFar:
 
     def _symbolic(self, ex: Expander, p: Any, block: Any) -> list[tuple[Any, ...]] | None:
         """The node's output shapes as expressions in the symbolic input sizes (None: not known)."""
-        from archc.ir.algebra import Guards, NotSymbolic, guarding
         ins = [self.symbolic.get(ex.follow(r)) for r in p.refs]
         if any(s is None for s in ins):
             return None
-        try:
-            with guarding(Guards(dict(self.hint))):
-                return list(block.out_shapes(p.args, ins))
-        except (NotSymbolic, ArchcError):
-            return None
+        got = rule_memo.symbolic_out_shapes(p.op, block, p.args, ins, self.hint)
+        return None if got is None else list(got)
 
     def _read(self, node: str, loc: Loc | None) -> None:
         if self.size_read is None:
