@@ -87,9 +87,9 @@ class _Recorder:
         if not bind or bind[-1][0] != (sid, name) or any(k[0] < self.s0 for k, _ in bind[:-1]):
             raise _Uncacheable
         outer = self._target(bind[-1][1], use)
-        pending = [(replace(p, path=self._suffix(p.path), args=_copy(p.args), refs=[self._ref(r) for r in p.refs]),
+        pending = [(type(p)(self._suffix(p.path), p.op, _copy(p.args), [self._ref(r) for r in p.refs], p.loc),
                     not any(isinstance(v, (list, dict)) for v in p.args.values())) for p in ex.pending[self.p0:]]
-        groups = [replace(g, path=self._suffix(g.path)) for g in ex.groups[self.g0:]]
+        groups = [_moved(g, self._suffix(g.path), g.loc) for g in ex.groups[self.g0:]]
         nodes, steps, deepest = self.peaks
         return _Entry(
             self.reads, self._states() if self.inner else None, self._inferred() if self.inner else [],
