@@ -10,6 +10,10 @@ shapes it reads through `in_shape`/`in_shapes`. The key holds the first two as p
 - its number of inputs, and the value (type-tagged: ``1``, ``1.0`` and ``True`` differ)
   of every name of the environment that some `${...}` in those blocks mentions (a superset of the reads).
 
+A key is recorded the second time it is met (the first expansion is plain): most instances of a spec checked
+once are one-offs, whose recording would be wasted work (a cold `archc check maxvit_t` 25% faster), while
+a repeat's units, and every instance of a spec the language server analyses again, are met again.
+
 An entry is one successful expansion recorded as what it added to the Expander (scopes, bindings,
 pending nodes, groups, `else:` checks, `share:` requests, repeat units, steps), with paths relative to
 the instance and scope ids relative to its first scope, replayed under a new path. The shapes it read
@@ -54,6 +58,7 @@ _LOCK = threading.Lock()
 class _Table:
     names: tuple[str, ...]  # the names the block's expansion may read, sorted
     entries: dict[Any, list[_Entry]] = field(default_factory=dict)
+    seen: set[Any] = field(default_factory=set)  # keys met once, not recorded yet
 
 
 _TABLES: OrderedDict[Any, _Table] = OrderedDict()
@@ -185,6 +190,11 @@ def expand_instance(ex: Any, op: str, sid: int, name: str, bspec: LocDict, body:
             STATS["hit"] += 1
             return None
     STATS["miss"] += 1
+    if key not in table.seen:  # met for the first time: expanded, recorded only when met again (a one-off
+        if len(table.seen) >= KEYS:  # instance, most of a spec checked once, costs no recording)
+            table.seen.clear()
+        table.seen.add(key)
+        return fresh()
     rec = _Recorder(ex, path, refs)
     try:
         fresh()
