@@ -21,7 +21,8 @@ from __future__ import annotations
 import copy
 import functools
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from typing import Any, ClassVar
 
 from torch import fx, nn
@@ -130,15 +131,8 @@ def _module(tracer: Any, gm: fx.GraphModule, target: str, args: Any, kwargs: Any
     module = gm.get_submodule(target)
     if not getattr(module, "fx_leaf", False):
         return module(*args, **kwargs)
-    scoped = hasattr(tracer, "current_module_qualname")
-    old = getattr(tracer, "current_module_qualname", None)
-    if scoped:
-        tracer.current_module_qualname = target
-    try:
+    with _scope(tracer, target):
         return tracer.create_proxy("call_module", target, args, kwargs)
-    finally:
-        if scoped:
-            tracer.current_module_qualname = old
 
 
 def _attribute(tracer: Any, gm: fx.GraphModule, target: str) -> Any:
@@ -151,12 +145,8 @@ def _attribute(tracer: Any, gm: fx.GraphModule, target: str) -> Any:
     tensor = name in holder._parameters or name in holder._buffers
     if not hasattr(tracer, "current_module_qualname") or not tensor:  # the tracer's getattr: a proxy, or a value
         return functools.reduce(getattr, target.split("."), gm)
-    old = tracer.current_module_qualname
-    tracer.current_module_qualname = target
-    try:
+    with _scope(tracer, target):
         return tracer.create_proxy("get_attr", target, (), {}, name="tensor")
-    finally:
-        tracer.current_module_qualname = old
 
 
 def _function(tracer: Any, node: fx.Node, args: Any, kwargs: Any) -> Any:
@@ -181,17 +171,26 @@ def _create(tracer: Any, node: fx.Node, args: Any, kwargs: Any, scope: str, leaf
     whole path in the name. Arguments fx cannot record (the train-only call table) are traced through."""
     scoped = hasattr(tracer, "current_module_qualname")
     name = leaf if scoped or leaf is None else "_".join(p for p in (scope, leaf) if p)
-    old = getattr(tracer, "current_module_qualname", None)
-    if scoped:
-        tracer.current_module_qualname = scope  # type: ignore[attr-defined]
     try:
-        return tracer.create_proxy("call_function", node.target, args, kwargs, name=name)
+        with _scope(tracer, scope):
+            return tracer.create_proxy("call_function", node.target, args, kwargs, name=name)
     except NotImplementedError:  # an argument fx cannot write (modules.TrainCalls): run it on the proxies,
-        if scoped:  # its nodes under the node's path (aux_flat.flatten)
-            tracer.current_module_qualname = ".".join(p for p in (scope, leaf) if p)
-        return node.target(*args, **kwargs)  # type: ignore[operator]
+        with _scope(tracer, ".".join(p for p in (scope, leaf) if p)):  # its nodes under the node's path
+            return node.target(*args, **kwargs)  # type: ignore[operator]  # (aux_flat.flatten)
+
+
+@contextmanager
+def _scope(tracer: Any, qualname: str) -> Iterator[None]:
+    """Run under ``qualname`` as torchvision's NodePathTracer's own call_module does (its
+    ``current_module_qualname``, put back after); nothing for a tracer without one."""
+    if not hasattr(tracer, "current_module_qualname"):
+        yield
+        return
+    old = tracer.current_module_qualname
+    tracer.current_module_qualname = qualname
+    try:
+        yield
     finally:
-        if scoped:
-            tracer.current_module_qualname = old  # type: ignore[attr-defined]
+        tracer.current_module_qualname = old
 
 
