@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 __all__ = ["Loc", "ArchcError", "InputShapeError", "SpecError", "YamlError", "SchemaError", "ExprError",
-           "ResolveError", "ShapeError", "LimitError", "UsageError", "format_error"]
+           "ResolveError", "ShapeError", "LimitError", "UsageError", "format_error", "raise_together"]
 
 
 @dataclass(frozen=True)
@@ -93,6 +93,13 @@ class InputShapeError(ArchcError, ValueError):
 
 class UsageError(ArchcError):
     """Bad command-line usage (exit status 2)."""
+
+
+def raise_together(errors: list[ArchcError]) -> None:
+    """Raise the first of several independent errors with the rest in its ``others`` (none: return)."""
+    if errors:
+        errors[0].others.extend(errors[1:])
+        raise errors[0]
 
 
 def _source_line(loc: Loc) -> str | None:

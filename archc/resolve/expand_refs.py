@@ -8,7 +8,7 @@ from difflib import get_close_matches
 from typing import Any
 
 from archc import blocks as library
-from archc.errors import ArchcError, Loc, ResolveError
+from archc.errors import ArchcError, Loc, ResolveError, raise_together
 from archc.expr.lazy import Lazy
 from archc.ir import Node
 from archc.ir.refs import output_ref
@@ -169,9 +169,7 @@ class RefsMixin(ExpanderBase):
                 self.follow(ref)
             except ArchcError as e:
                 errors.append(e)
-        if errors:
-            errors[0].others.extend(errors[1:])
-            raise errors[0]
+        raise_together(errors)
         return nodes
 
     def _follow_input(self, p: _Pending, k: int) -> str:

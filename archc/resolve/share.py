@@ -16,7 +16,7 @@ from difflib import get_close_matches
 from typing import TYPE_CHECKING
 
 from archc import blocks as library
-from archc.errors import ArchcError, Loc, ResolveError
+from archc.errors import ArchcError, Loc, ResolveError, raise_together
 from archc.ir import Node
 
 if TYPE_CHECKING:
@@ -125,9 +125,7 @@ def link_shares(ex: Expander, nodes: list[Node]) -> list[Node]:
             out.append(replace(n, shares=root))
         except ArchcError as e:
             errors.append(e)
-    if errors:
-        errors[0].others.extend(errors[1:])
-        raise errors[0]
+    raise_together(errors)
     return out
 
 
