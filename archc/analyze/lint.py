@@ -264,7 +264,7 @@ def _bias_before_norm(graph: Graph) -> list[LintWarning]:
 
     out = []
     for n in graph.nodes:
-        if n.op not in biased or n.args.get("bias") is not True or n.shares is not None:
+        if n.path not in candidates or n.shares is not None:
             continue
         also = users.get(n.path, [])
         if into_norms(n) and all(into_norms(u) for u in also):
