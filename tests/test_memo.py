@@ -66,8 +66,9 @@ def test_replays_happen_and_are_exact() -> None:
     memo.STATS.clear()
     for name in ("resnet50", "efficientnet_b7", "efficientnet_v2_l", "regnet_y_16gf", "convnext_base", "densenet201"):
         assert_same(name)
-    assert memo.STATS["hit"] > 500, memo.STATS
-    assert memo.STATS["uncacheable"] == 0, memo.STATS
+    assert memo.STATS["hit"] > 250 and memo.STATS["unit_hit"] > 250, memo.STATS
+    assert memo.STATS["hit"] + memo.STATS["unit_hit"] > 500, memo.STATS
+    assert memo.STATS["uncacheable"] == 0 and memo.STATS["unit_uncacheable"] == 0, memo.STATS
 
 
 LAYERS = {"layers": [3, 4, 90, 3]}
@@ -77,15 +78,24 @@ def test_ninety_identical_units_expand_once() -> None:
     """ResNet-50 [3, 4, 90, 3]: a key is recorded the second time it is met, so layer3's units 1..89 (planes
     256, stride 1, no projection) are two fresh expansions (the second recorded) and 87 replays; each stage's
     first unit (met once) is recorded by the next resolve; the whole model makes 8 recordings for 100
-    instances, and the third resolve replays all 100."""
+    instances. The second resolve also records the four stages (`repeat:` nodes, memo.expand_unit), which the
+    third replays whole, instance by instance no more; a depth edit of layer3 then replays the other three
+    stages whole and layer3's 91 units as instances."""
     memo.clear()
     memo.STATS.clear()
     fresh, cold, _ = three("resnet50", params=LAYERS)
     assert cold == fresh
     assert (memo.STATS["record"], memo.STATS["hit"]) == (4 + 4, 88 + 96), memo.STATS  # cold, then warm
+    assert memo.STATS["unit_record"] == 4 + 4, memo.STATS  # the stages; each stage's first unit's downsample seq
     memo.STATS.clear()
     resolve("resnet50", params=LAYERS)
-    assert (memo.STATS["record"], memo.STATS["hit"]) == (0, 100), memo.STATS
+    assert (memo.STATS["unit_hit"], memo.STATS["record"], memo.STATS["hit"]) == (4, 0, 0), memo.STATS
+    deeper = {"layers": [3, 4, 91, 3]}
+    with memo.disabled():
+        fresh = outcome("resnet50", params=deeper)
+    memo.STATS.clear()
+    assert outcome("resnet50", params=deeper) == fresh
+    assert memo.STATS["unit_hit"] >= 3 and (memo.STATS["record"], memo.STATS["hit"]) == (0, 91), memo.STATS
     off, cold_work, warm_work = calls("resnet50", params=LAYERS)
     assert cold_work * 3 < off * 2  # the units after the first replay
     assert warm_work * 2 < off  # an edit of num_classes: every instance replays
@@ -292,7 +302,9 @@ def test_the_zoo_shares_tables_across_specs() -> None:
     outcome("resnet50")  # a key is recorded when met again: now every resnet50 instance is
     memo.STATS.clear()
     assert outcome("resnet101") == fresh[ROOT / "specs/resnet101.yaml"]
-    assert memo.STATS["record"] == 0 and memo.STATS["hit"] > 30, memo.STATS
+    # layer1, layer2, layer4 repeat as in resnet50 (the same written nodes, the same counts): replayed whole;
+    # layer3 (23 units, not 6) expands, its units replayed as instances
+    assert memo.STATS["record"] == 0 and memo.STATS["unit_hit"] == 3 and memo.STATS["hit"] == 23, memo.STATS
 
 
 BASE = """\
@@ -331,3 +343,63 @@ def test_a_base_file_edited_between_checks(tmp_path: Path) -> None:
     (tmp_path / "other.yaml").write_text("extends: base.yaml\nname: other\nparams: {w: 16}\n")
     outcome(tmp_path / "other.yaml")
     assert memo.STATS["record"] == 0 and memo.STATS["hit"] == 3, memo.STATS
+
+
+UNITS = """\
+archc: 1
+name: units
+input: [8, 16, 16]
+params: {n: 3, k: 2, wide: 16, tail: 10}
+nodes:
+  r: {op: conv2d, out_channels: "${wide}", kernel_size: 3, padding: 1, repeat: "${n}"}
+  fan: {op: concat, in: ["r.*"]}
+  outer:
+    repeat: "${k}"
+    as: j
+    nodes:
+      inner: {op: conv2d, out_channels: "${in_shape[0] // 2 + j}", kernel_size: 1, repeat: 2, name: "c${i}"}
+      act: {op: relu, when: "${j % 2 == 0}"}
+  pair:
+    inputs: [a, b]
+    outputs: [s, t]
+    in: [outer, fan]
+    nodes:
+      s: {op: conv2d, in: a, out_channels: "${wide}", kernel_size: 1}
+      t: {op: adaptive_avg_pool2d, in: b, output_size: 4}
+  mix:
+    in: "pair[0]"
+    seq:
+      - {op: conv2d, out_channels: 8, kernel_size: 3, padding: 1}
+      - each: [1, 2]
+        as: d
+        items: [{op: conv2d, out_channels: "${8 * d}", kernel_size: 1}]
+  pooled: {op: adaptive_avg_pool2d, output_size: 1}
+  flat: flatten
+  head: {op: linear, out_features: "${tail}"}
+"""
+
+
+@pytest.mark.parametrize("edits", [("{n: 3, k: 2, wide: 16, tail: 10}", "{n: 3, k: 2, wide: 16, tail: 11}",
+                                    "{n: 4, k: 2, wide: 16, tail: 11}", "{n: 4, k: 3, wide: 16, tail: 11}",
+                                    "{n: 4, k: 3, wide: 8, tail: 11}", "{n: 2, k: 0, wide: 8, tail: 11}",
+                                    "{n: 3, k: 2, wide: 16, tail: 10}")])
+def test_units_replay_exactly(tmp_path: Path, edits: tuple[str, ...]) -> None:
+    """`repeat:` and `seq:`/`nodes:` nodes memoised whole (memo.expand_unit): a top-level repeat read as
+    `NAME.*`, a repeat with `as:` around a repeat with a `name:` template, a group with declared inputs and
+    `outputs:`, a seq with an `each:` loop; each edit (the tail only, a count, a width) three times in a row,
+    on a memo kept across them, gives the fresh graph, and the unchanged units replay."""
+    f = tmp_path / "units.yaml"
+    memo.clear()
+    memo.STATS.clear()
+    for params in edits:
+        f.write_text(UNITS.replace("params: {n: 3, k: 2, wide: 16, tail: 10}", f"params: {params}"))
+        with memo.disabled():
+            fresh = outcome(f)
+        assert fresh[0] == "graph", fresh
+        for _ in range(3):
+            assert outcome(f) == fresh, params
+    assert memo.STATS["unit_hit"] > 20 and memo.STATS["unit_uncacheable"] == 0, memo.STATS
+    memo.STATS.clear()
+    f.write_text(UNITS.replace("params: {n: 3, k: 2, wide: 16, tail: 10}", "params: {n: 3, k: 2, wide: 16, tail: 12}"))
+    outcome(f)
+    assert (memo.STATS["unit_hit"], memo.STATS["unit_miss"]) == (4, 0), memo.STATS  # r, outer, pair, mix

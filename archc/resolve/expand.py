@@ -34,6 +34,7 @@ from archc.resolve.expand_blocks import BlocksMixin, instance_note
 from archc.resolve.expand_groups import GroupsMixin
 from archc.resolve.expand_refs import RefsMixin
 from archc.resolve.expand_when import WhenMixin
+from archc.resolve.memo import expand_unit
 from archc.resolve.names import written_name
 
 __all__ = ["Expander", "Limits", "RESERVED", "STEPS_HINT", "GROUP_STEPS"]
@@ -104,11 +105,14 @@ class Expander(RefsMixin, AfterMixin, WhenMixin, GroupsMixin, BlocksMixin):
                                    hint="name the children with `nodes:` so that the shared one has a path to name")
             self.shares.append(ShareRequest(path, str(written_name(spec["share"])), spec.val_locs["share"]))
         if "repeat" in spec:
-            return self.repeat(sid, name, spec, env, path, refs)
+            n = self.repeat_count(name, spec, env, path, refs)
+            return expand_unit(self, "repeat", sid, name, spec, env, path, refs, n,
+                               lambda: self.repeat(sid, name, spec, env, path, refs, n))
         if "seq" in spec or "nodes" in spec:
             body = spec["seq"] if "seq" in spec else spec["nodes"]
-            return self.group(sid, name, spec, body, spec.get("inputs"), env, path, refs, "seq" if "seq" in spec
-                              else "group")
+            label = "seq" if "seq" in spec else "group"
+            return expand_unit(self, label, sid, name, spec, env, path, refs, None,
+                               lambda: self.group(sid, name, spec, body, spec.get("inputs"), env, path, refs, label))
         if "op" not in spec:
             raise ResolveError(f"node '{name}' needs an `op` (or `seq`/`nodes`)", spec.loc,
                                hint="an `each:` loop is an item of a `seq:` list, with `items:`" if "each" in spec

@@ -19,8 +19,8 @@ from archc.resolve.names import check_name, written_name
 
 
 class GroupsMixin(ExpanderBase):
-    def repeat(self, sid: int, name: str, spec: LocDict, env: Mapping[str, Any], path: str,
-               refs: list[Ref]) -> None:
+    def repeat_count(self, name: str, spec: LocDict, env: Mapping[str, Any], path: str, refs: list[Ref]) -> int:
+        """How many times a `repeat:` node repeats (checked before its expansion, which memo.py may replay)."""
         n = self.field(spec, "repeat", env)
         loc = spec.val_locs.get("repeat")
         if isinstance(n, bool) or not isinstance(n, int) or n < 0:
@@ -29,6 +29,11 @@ class GroupsMixin(ExpanderBase):
             raise ResolveError(f"'{name}' repeats {n} times but reads {len(refs)} inputs: each copy reads the one "
                                "before, so a repeated node takes one input", spec.val_locs.get("in", loc), node=path,
                                hint="combine the inputs in a node before it (add, concat) and repeat what follows")
+        return n
+
+    def repeat(self, sid: int, name: str, spec: LocDict, env: Mapping[str, Any], path: str,
+               refs: list[Ref], n: int) -> None:
+        loc = spec.val_locs.get("repeat")
         self.count(n, loc, f"repeat: {n}")
         self.budget.room(n, loc, f"repeat: {n}")
         self.budget.spend(GROUP_STEPS, loc)

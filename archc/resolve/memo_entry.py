@@ -41,6 +41,7 @@ class _Entry:
     depth: int  # block nesting below the instance's own depth, its own level included
     reads_n: int
     shapes: dict[Any, Any] = field(default_factory=dict)  # input shapes -> the shapes of its nodes (shapes_so_far)
+    outer_units: list[Ref] | None = None  # a repeat's units, bound to its own name (for `in: ["NAME.*"]`)
 
 
 class _Recorder:
@@ -91,6 +92,7 @@ class _Recorder:
                     not any(isinstance(v, (list, dict)) for v in p.args.values())) for p in ex.pending[self.p0:]]
         groups = [_moved(g, self._suffix(g.path), g.loc) for g in ex.groups[self.g0:]]
         nodes, steps, deepest = self.peaks
+        own_units = ex.units.get((sid, name))
         return _Entry(
             self.reads, self._states() if self.inner else None, self._inferred() if self.inner else [],
             max(ex.shapes.done - self.p0, 0) if self.inner else 0,
@@ -101,7 +103,8 @@ class _Recorder:
             [(s - self.s0, n) for s, n in ex.generated if s >= self.s0],
             [((k[0] - self.s0, k[1]), v) for k, v in ex.originals.items() if k[0] >= self.s0],
             ex.budget.used - self.u0, max(steps - self.u0, ex.budget.used - self.u0), max(nodes - self.p0, 0),
-            deepest - self.d0, ex.shapes.reads - self.r0)
+            deepest - self.d0, ex.shapes.reads - self.r0,
+            outer_units=None if own_units is None else [self._ref(r) for r in own_units])
 
     def _states(self) -> tuple[Any, ...]:
         return tuple(_state(self.ex, r) for r in self.refs)
@@ -207,7 +210,7 @@ def _replay(ex: Any, e: _Entry, sid: int, name: str, path: str, refs: list[Ref],
             or ex.depth + e.depth > lim.max_block_depth):
         return False
     p0 = len(ex.pending)
-    _apply(ex, e, path, refs, use)
+    _apply(ex, e, sid, name, path, refs, use)
     span(ex, e, p0, refs)
     ex.define(sid, name, _target(e.outer, len(ex.scopes) - len(e.scopes), path, refs, use), use)
     return True
@@ -220,7 +223,7 @@ def span(ex: Any, e: _Entry, p0: int, refs: list[Ref]) -> None:
         ex.shapes.spans[p0] = (p0 + len(e.pending), e.shapes, refs)
 
 
-def _apply(ex: Any, e: _Entry, path: str, refs: list[Ref], use: Loc) -> None:
+def _apply(ex: Any, e: _Entry, sid: int, name: str, path: str, refs: list[Ref], use: Loc) -> None:
     s0, p0, sh = len(ex.scopes), len(ex.pending), ex.shapes
 
     def ref(r: Ref) -> Ref:
@@ -243,6 +246,8 @@ def _apply(ex: Any, e: _Entry, path: str, refs: list[Ref], use: Loc) -> None:
     ex.checks.extend(ref(r) for r in e.checks)
     ex.shares.extend(replace(h, path=path + h.path) for h in e.shares)
     ex.units.update(((s + s0, n), [ref(r) for r in v]) for (s, n), v in e.units)
+    if e.outer_units is not None:
+        ex.units[(sid, name)] = [ref(r) for r in e.outer_units]
     ex.generated.update((s + s0, n) for s, n in e.generated)
     ex.originals.update(((s + s0, n), v) for (s, n), v in e.originals)
     if e.states is not None:
