@@ -213,7 +213,7 @@ def _stored(key: Any, names: tuple[str, ...]) -> _Table:
     return table
 
 
-def _key(table: _Table, env: dict[str, Any], n_inputs: int) -> Any:
+def _key(table: _Table, env: Mapping[str, Any], n_inputs: int) -> Any:
     return (n_inputs, tuple((n, _freeze(env[n])) for n in table.names if n in env))
 
 
