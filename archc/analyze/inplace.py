@@ -16,7 +16,6 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Callable, Mapping
-from itertools import chain
 from typing import Any
 
 from archc import blocks as library
@@ -152,26 +151,22 @@ def _plainly_safe(graph: Graph, writers: list[Node]) -> bool:
     storage chain (its first input, then that value's own storage parent while it shares one: a flatten or
     other view) is made of one-output nodes that only the next link reads, that no backward needs and that the
     caller never sees. Then the writer's family (``_families``) is that chain and what the writer's output
-    feeds, and ``_conflicts`` finds nobody; ``check_inplace`` runs in full otherwise."""
+    feeds, and ``_conflicts`` finds nobody; ``check_inplace`` runs in full otherwise. No call per node: the
+    block facts once per op, the reads counted from one list (a graph of 1,000 nodes: ~40 calls)."""
     held = {*graph.outputs, *graph.train_outputs, *(name for name, _ in graph.inputs)}
-    index, reads = graph._index(), Counter(chain.from_iterable(n.inputs for n in graph.nodes))
-    facts: dict[str, tuple[frozenset[str], bool]] = {}
-
-    def of(op: str) -> tuple[frozenset[str], bool]:  # (tags, several outputs), once per op
-        if op not in facts:
-            facts[op] = (tags_of(op), library.is_registered(op) and library.get(op).outputs is not None)
-        return facts[op]
-
+    index, reads = graph._index(), Counter([s for n in graph.nodes for s in n.inputs])
+    facts = {op: (tags_of(op), library.is_registered(op) and library.get(op).outputs is not None)
+             for op in {n.op for n in graph.nodes}}  # (tags, several outputs), once per op
     for writer in writers:
-        if of(writer.op)[1]:
+        if facts[writer.op][1]:
             return False
         src = writer.inputs[0]
         while True:
-            producer = index.get(src)
-            if producer is None or src in held or reads[src] != 1:
+            if src not in index or src in held or reads[src] != 1:
                 return False
-            tags, multi = of(producer.op)
-            inplace = producer.args.get("inplace")
+            producer = index[src]
+            (tags, multi), args = facts[producer.op], producer.args
+            inplace = "inplace" in args and args["inplace"]
             if multi or "keeps_output" in tags or ("keeps_output_inplace" in tags and inplace):  # keeps_output()
                 return False
             if not (("alias" in tags and producer.inputs) or inplace):  # shares_input()
@@ -182,7 +177,7 @@ def _plainly_safe(graph: Graph, writers: list[Node]) -> bool:
 
 def check_inplace(graph: Graph, errors: list[ArchcError]) -> None:
     """Refuse, located, every `inplace: true` that would corrupt a value something else still reads."""
-    writers = [n for n in graph.nodes if n.inputs and n.args.get("inplace")]
+    writers = [n for n in graph.nodes if n.inputs and "inplace" in n.args and n.args["inplace"]]  # no call per node
     if not writers or _plainly_safe(graph, writers):
         return
     parents, readers = storage_parents(graph), graph.consumers()

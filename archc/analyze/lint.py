@@ -33,10 +33,10 @@ from typing import TYPE_CHECKING, Any
 from archc import blocks as library
 from archc.analyze.inplace import tags_of
 from archc.analyze.lint_codes import CODES, LintWarning
-from archc.analyze.lint_spec import _constant_whens, _unused, unsilenced
+from archc.analyze.lint_spec import _constant_whens, _unused, spec_scan, unsilenced
 from archc.analyze.shapes import Analysis
 from archc.errors import ArchcError, Loc
-from archc.ir import Graph
+from archc.ir import Graph, Node
 from archc.ir.refs import output_ref
 
 if TYPE_CHECKING:
@@ -55,12 +55,15 @@ def lint(analysis: Analysis, source: SpecSource | None = None,
     loaded spec (``load_spec``); without it the spec is loaded again from ``graph.file``. ``extra``:
     warnings found elsewhere (the CLI's channels-last input, W005), silenced by the same rules."""
     graph, shapes = analysis.graph, analysis.shapes
-    found = [*extra, *_dead(graph), *_broadcasts(graph, shapes), *_empty_repeats(graph), *_strides(graph),
-             *_linear_on_maps(graph, shapes), *_bias_before_norm(graph)]
+    tags = {op: tags_of(op) for op in {n.op for n in graph.nodes}}  # the block facts, once per op
+    found = [*extra, *_dead(graph), *_broadcasts(_tagged(graph, tags, "broadcast"), shapes),
+             *_empty_repeats(graph), *_strides(_tagged(graph, tags, "strided")),
+             *_linear_on_maps(graph, _tagged(graph, tags, "projects"), shapes), *_bias_before_norm(graph, tags)]
     source = source if source is not None else _load(graph)
     if source is not None:
-        found += [*_unused(source), *_constant_whens(graph, source.data)]
-        found = unsilenced(found, graph, source.data)
+        scan = spec_scan(source.data)
+        found += [*_unused(source, scan), *_constant_whens(graph, source.data, scan)]
+        found = unsilenced(found, graph, source.data, scan)
     return _once_per_line(found)
 
 
@@ -92,24 +95,25 @@ def _once_per_line(found: Iterable[LintWarning]) -> list[LintWarning]:
 
 def _dead(graph: Graph) -> list[LintWarning]:
     """W001: nodes whose value reaches no output (train-only outputs included); reported at each tip
-    (a node nothing reads)."""
-    producers: dict[str, list[str]] = {}
-    read: set[str] = set()
-    for n in graph.nodes:
-        bases = [output_ref(s)[0] if s.endswith("]") else s for s in n.inputs]
-        producers[n.path] = bases
-        read.update(bases)
+    (a node nothing reads). A tip is a node that nothing reads and that is not an output itself (what the
+    outputs reach is read or an output): set comprehensions find them, the walk from the outputs runs
+    only when there is one (for the size of its dead branch)."""
+    refs = {s for n in graph.nodes for s in n.inputs}
+    read = {s for s in refs if s[-1:] != "]"} | {output_ref(s)[0] for s in refs if s[-1:] == "]"}
+    outputs = {output_ref(o)[0] for o in (*graph.outputs, *graph.train_outputs)}
+    tips = [n for n in graph.nodes if n.path not in read and n.path not in outputs]
+    if not tips:
+        return []
+    producers = {n.path: [output_ref(s)[0] if s.endswith("]") else s for s in n.inputs] for n in graph.nodes}
     live: set[str] = set()
-    stack = [output_ref(o)[0] for o in (*graph.outputs, *graph.train_outputs)]
+    stack = list(outputs)
     while stack:
         p = stack.pop()
         if p not in live:
             live.add(p)
             stack.extend(producers.get(p, ()))
     out = []
-    for n in graph.nodes:
-        if n.path in live or n.path in read:
-            continue
+    for n in tips:
         size = len(_dead_ancestors(n.path, producers, live))
         branch = f" (a dead branch of {size} nodes)" if size > 1 else ""
         out.append(LintWarning("W001", f"nothing reads '{n.path}' and it is not an output{branch}", n.loc,
@@ -128,26 +132,35 @@ def _dead_ancestors(tip: str, producers: dict[str, list[str]], live: set[str]) -
     return seen
 
 
-def _broadcasts(graph: Graph, shapes: dict[str, tuple[int, ...]]) -> list[LintWarning]:
-    """W002: in a rank-3 element-wise op, an operand whose one non-1 axis is H or W and has as
-    many entries as there are channels: most likely a per-channel vector laid along the wrong axis
-    (different ranks are already an error; (C, 1, W) gates such as coordinate attention are fine)."""
-    out, ops = [], _tagged(graph, "broadcast")
-    for n in graph.nodes:
-        if n.op not in ops:
-            continue
-        ins = [shapes.get(s) for s in n.inputs]
-        if any(s is None or len(s) != 3 for s in ins):
-            continue
-        channels = max(s[0] for s in ins if s is not None)
-        for src, s in zip(n.inputs, ins):
-            assert s is not None
-            axes = [k for k, d in enumerate(s) if d != 1]
-            if channels > 1 and len(axes) == 1 and axes[0] > 0 and s[axes[0]] == channels and prod(s) == channels:
-                axis = "HW"[axes[0] - 1]
-                out.append(LintWarning("W002", f"'{src}' {s} is spread along {axis}, and has as many entries as "
-                                       f"there are channels ({channels})", n.loc, node=n.path,
-                                       hint=f"a per-channel vector broadcasts as ({channels}, 1, 1)"))
+def _broadcasts(nodes: list[Node], shapes: dict[str, tuple[int, ...]]) -> list[LintWarning]:
+    """W002: in a rank-3 element-wise op (``nodes``: the `broadcast` ones), an operand whose one non-1 axis is
+    H or W and has as many entries as there are channels: most likely a per-channel vector laid along the wrong
+    axis (different ranks are already an error; (C, 1, W) gates such as coordinate attention are fine). Such an
+    operand has one channel: only the nodes that read a one-channel value are looked at."""
+    out: list[LintWarning] = []
+    for n in nodes:
+        for src in n.inputs:
+            if src in shapes and shapes[src][:1] == (1,):
+                out += _spread(n, shapes)
+                break
+    return out
+
+
+def _spread(n: Node, shapes: dict[str, tuple[int, ...]]) -> list[LintWarning]:
+    """W002 at one node."""
+    out = []
+    ins = [shapes.get(s) for s in n.inputs]
+    if any(s is None or len(s) != 3 for s in ins):
+        return []
+    channels = max(s[0] for s in ins if s is not None)
+    for src, s in zip(n.inputs, ins):
+        assert s is not None
+        axes = [k for k, d in enumerate(s) if d != 1]
+        if channels > 1 and len(axes) == 1 and axes[0] > 0 and s[axes[0]] == channels and prod(s) == channels:
+            axis = "HW"[axes[0] - 1]
+            out.append(LintWarning("W002", f"'{src}' {s} is spread along {axis}, and has as many entries as "
+                                   f"there are channels ({channels})", n.loc, node=n.path,
+                                   hint=f"a per-channel vector broadcasts as ({channels}, 1, 1)"))
     return out
 
 
@@ -158,9 +171,10 @@ def _empty_repeats(graph: Graph) -> list[LintWarning]:
             for g in graph.groups if g.kind == "repeat" and g.label.endswith(" x0")]
 
 
-def _tagged(graph: Graph, tag: str) -> set[str]:
-    """The graph's ops whose block has ``tag`` (looked up once per op)."""
-    return {op for op in {n.op for n in graph.nodes} if tag in tags_of(op)}
+def _tagged(graph: Graph, tags: dict[str, frozenset[str]], tag: str) -> list[Node]:
+    """The nodes whose block has ``tag`` (``tags``: each op's, looked up once per op)."""
+    ops = {op for op, t in tags.items() if tag in t}
+    return [n for n in graph.nodes if n.op in ops] if ops else []
 
 
 def _pair(v: object) -> tuple[int, int] | None:
@@ -173,22 +187,35 @@ def _pair(v: object) -> tuple[int, int] | None:
     return None
 
 
-def _strides(graph: Graph) -> list[LintWarning]:
-    """W004: a window that jumps further than it sees leaves input pixels unread."""
-    out, ops = [], _tagged(graph, "strided")
-    for n in graph.nodes:
-        if n.op not in ops:
+def _strides(nodes: list[Node]) -> list[LintWarning]:
+    """W004: a window that jumps further than it sees leaves input pixels unread (``nodes``: the `strided`
+    ones)."""
+    out = []
+    for n in nodes:
+        args = n.args
+        if "kernel_size" not in args or "stride" not in args:
             continue
-        kernel, stride = _pair(n.args.get("kernel_size")), _pair(n.args.get("stride"))
-        dilation = _pair(n.args.get("dilation", 1)) or (1, 1)
-        if kernel is None or stride is None or kernel == (1, 1):  # a 1x1 projection (ResNet's downsample)
-            continue
-        span = tuple((k - 1) * d + 1 for k, d in zip(kernel, dilation))
-        if any(s > k for s, k in zip(stride, span)):
-            out.append(LintWarning("W004", f"stride {n.args['stride']} is larger than the kernel "
-                                   f"{n.args['kernel_size']}: some input pixels are never read", n.loc,
+        kernel, stride = args["kernel_size"], args["stride"]
+        dilation = args.get("dilation", 1)
+        if type(kernel) is int and type(stride) is int and type(dilation) is int:  # the common case, no calls
+            wide = kernel != 1 and stride > (kernel - 1) * dilation + 1
+        else:
+            wide = _wide(kernel, stride, dilation)
+        if wide:
+            out.append(LintWarning("W004", f"stride {args['stride']} is larger than the kernel "
+                                   f"{args['kernel_size']}: some input pixels are never read", n.loc,
                                    node=n.path, hint="use a stride no larger than the kernel, or pool first"))
     return out
+
+
+def _wide(kernel_arg: object, stride_arg: object, dilation_arg: object) -> bool:
+    """Whether a stride jumps over a kernel's span on some axis (ints or pairs; anything else: no)."""
+    kernel, stride = _pair(kernel_arg), _pair(stride_arg)
+    dilation = _pair(dilation_arg) or (1, 1)
+    if kernel is None or stride is None or kernel == (1, 1):  # a 1x1 projection (ResNet's downsample)
+        return False
+    span = tuple((k - 1) * d + 1 for k, d in zip(kernel, dilation))
+    return any(s > k for s, k in zip(stride, span))
 
 
 # -- W006, W007: what a node reads ------------------------------------------------------------
@@ -222,15 +249,15 @@ def _projects_last(node: Any, blocks: dict[str, Any]) -> bool:
     return block is not None and block.mixes(node.args, 3) == (2,)
 
 
-def _linear_on_maps(graph: Graph, shapes: dict[str, tuple[int, ...]]) -> list[LintWarning]:
-    """W006: torch's linear (any `projects` op mixing the last axis) mixes the last axis only: on a (C, H, W)
-    map that is W."""
-    projecting = {op: library.get(op) for op in _tagged(graph, "projects") if library.get(op).mixes is not None}
+def _linear_on_maps(graph: Graph, nodes: list[Node], shapes: dict[str, tuple[int, ...]]) -> list[LintWarning]:
+    """W006: torch's linear (any `projects` op mixing the last axis; ``nodes``: the `projects` ones) mixes the
+    last axis only: on a (C, H, W) map that is W."""
+    projecting = {op: library.get(op) for op in {n.op for n in nodes} if library.get(op).mixes is not None}
     if not projecting:
         return []
-    by_path = {n.path: n for n in graph.nodes}
+    by_path = graph._index()
     out = []
-    for n in graph.nodes:
+    for n in nodes:
         shape = shapes.get(n.inputs[0]) if n.inputs and _projects_last(n, projecting) else None
         if shape is None or len(shape) != 3 or _origin(output_ref(n.inputs[0])[0], graph, by_path) is None:
             continue
@@ -241,20 +268,20 @@ def _linear_on_maps(graph: Graph, shapes: dict[str, tuple[int, ...]]) -> list[Li
     return out
 
 
-def _bias_before_norm(graph: Graph) -> list[LintWarning]:
+def _bias_before_norm(graph: Graph, tags: dict[str, frozenset[str]]) -> list[LintWarning]:
     """W007: a batchnorm subtracts the per-channel mean, so a bias before it is wasted parameters. Weights
     shared (`share:`) are owned once, by the owner: reported there, and only when every node calling them
-    is read by batchnorms only (a sharing node owns no parameters to waste)."""
+    is read by batchnorms only (a sharing node owns no parameters to waste). ``tags``: each op's."""
     readers: dict[str, list[Any]] = {}
     users: dict[str, list[Any]] = {}  # owner -> the nodes calling its weights
-    norms, biased = _tagged(graph, "norm"), _tagged(graph, "biased")
-    candidates = {n.path for n in graph.nodes if n.op in biased and n.args.get("bias") is True}
+    norms = {op for op, t in tags.items() if "norm" in t}
+    biased = [n for n in _tagged(graph, tags, "biased") if n.args.get("bias") is True]
+    candidates = {n.path for n in biased}
     if not candidates:
         return []
+    for src, reader in [(src, n) for n in graph.nodes for src in n.inputs if src in candidates]:
+        readers.setdefault(src, []).append(reader)
     for n in graph.nodes:
-        for src in n.inputs:
-            if src in candidates:
-                readers.setdefault(src, []).append(n)
         if n.shares is not None:
             users.setdefault(n.shares, []).append(n)
 
@@ -263,8 +290,8 @@ def _bias_before_norm(graph: Graph) -> list[LintWarning]:
         return bool(got) and all(r.op in norms for r in got)
 
     out = []
-    for n in graph.nodes:
-        if n.path not in candidates or n.shares is not None:
+    for n in biased:
+        if n.shares is not None:
             continue
         also = users.get(n.path, [])
         if into_norms(n) and all(into_norms(u) for u in also):

@@ -5,6 +5,8 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from dataclasses import dataclass, field
+from functools import lru_cache
 from typing import TYPE_CHECKING, Any
 
 from archc.analyze.lint_codes import LintWarning
@@ -16,7 +18,7 @@ from archc.load import LocDict, LocList
 if TYPE_CHECKING:
     from archc.resolve.spec import SpecSource
 
-__all__ = ["names_read", "silences", "unsilenced"]
+__all__ = ["SpecScan", "names_read", "silences", "spec_scan", "unsilenced"]
 
 
 # -- W008-W010: definitions nothing uses -------------------------------------------------------
@@ -32,8 +34,43 @@ def _walk(value: Any) -> Iterator[Any]:
             stack.extend(v)
 
 
-def _expr_names(text: str) -> tuple[set[str], set[str]]:
-    """(names read, string constants) of every ``${...}`` in a spec string; ({}, {}) if it does not parse."""
+@dataclass
+class SpecScan:
+    """What the lints read of a loaded spec, from one walk (``spec_scan``) instead of one per lint."""
+
+    exprs: list[str] = field(default_factory=list)  # the strings holding a ``${...}``
+    strings: set[str] = field(default_factory=set)  # the plain strings
+    whens: list[LocDict] = field(default_factory=list)  # the mappings with a `when:`, in ``_walk``'s order
+    silencing: list[LocDict] = field(default_factory=list)  # the mappings with a `lint:`
+
+
+def spec_scan(data: Any) -> SpecScan:
+    """Walk a loaded value once, in ``_walk``'s order (W011 is reported in it)."""
+    scan = SpecScan()
+    stack = [data]
+    while stack:
+        v = stack.pop()
+        if isinstance(v, str):
+            if "${" in v:  # is_expr
+                scan.exprs.append(v)
+            else:
+                scan.strings.add(v)
+        elif isinstance(v, dict):
+            if isinstance(v, LocDict):
+                if "when" in v:
+                    scan.whens.append(v)
+                if "lint" in v:
+                    scan.silencing.append(v)
+            stack += v.values()
+        elif isinstance(v, list):
+            stack += v
+    return scan
+
+
+@lru_cache(maxsize=4096)
+def _expr_names(text: str) -> tuple[frozenset[str], frozenset[str]]:
+    """(names read, string constants) of every ``${...}`` in a spec string; ({}, {}) if it does not parse.
+    Kept per text: a spec's expressions are the same from one edit to the next."""
     names: set[str] = set()
     consts: set[str] = set()
     for body in text.split("${")[1:]:
@@ -48,29 +85,29 @@ def _expr_names(text: str) -> tuple[set[str], set[str]]:
                 (names if t[0] == "name" else consts).add(t[1])
             elif isinstance(t, tuple):
                 stack.extend(t)
-    return names, consts
+    return frozenset(names), frozenset(consts)
 
 
-def names_read(value: Any) -> tuple[set[str], set[str]]:
-    """(names read by expressions, plain strings and string constants) anywhere inside a value."""
+def names_read(value: Any, scan: SpecScan | None = None) -> tuple[set[str], set[str]]:
+    """(names read by expressions, plain strings and string constants) anywhere inside a value (``scan``: its
+    ``spec_scan``, when already made)."""
+    scan = scan if scan is not None else spec_scan(value)
     names: set[str] = set()
-    strings: set[str] = set()
-    for v in _walk(value):
-        if is_expr(v):
-            n, c = _expr_names(v)
-            names |= n
-            strings |= c
-        elif isinstance(v, str):
-            strings.add(v)
+    strings = set(scan.strings)
+    for text in set(scan.exprs):
+        n, c = _expr_names(text)
+        names |= n
+        strings |= c
     return names, strings
 
 
-def _unused(source: SpecSource) -> list[LintWarning]:
-    """W008-W010 for what this file defines (not a base or an import: their own check reports them)."""
+def _unused(source: SpecSource, scan: SpecScan) -> list[LintWarning]:
+    """W008-W010 for what this file defines (not a base or an import: their own check reports them);
+    ``scan``: the spec's ``spec_scan``."""
     data = source.data
     top = source.top if source.top is not None else data  # written here (a param set here that nothing reads too)
     here = top.loc.file
-    names, strings = names_read(data)
+    names, strings = names_read(data, scan)
     names |= {v for v in data.get("input") or [] if isinstance(v, str)}  # input: [3, H, W] reads params H, W
     out = []
     params = top.get("params")
@@ -110,36 +147,43 @@ def _unused_args(name: str, bdef: LocDict, whole: LocDict) -> list[LintWarning]:
 
 
 # -- W011: constant `when:` ----------------------------------------------------------------
-def _constant_whens(graph: Graph, data: LocDict) -> list[LintWarning]:
+def _constant_whens(graph: Graph, data: LocDict, scan: SpecScan | None = None) -> list[LintWarning]:
     """W011: a `when:` written `true` or with no names, or one value in every instance (>= 2) of its
-    block while reading no spec param (a param-driven switch is a configuration, not a mistake)."""
+    block while reading no spec param (a param-driven switch is a configuration, not a mistake). ``scan``:
+    the spec's ``spec_scan``, when already made."""
     out = []
-    for holder in _walk(data):
-        if not isinstance(holder, LocDict) or "when" not in holder:
-            continue
+    for holder in (scan if scan is not None else spec_scan(data)).whens:
         when, loc = holder["when"], holder.val_locs.get("when")
         if when is True or (is_expr(when) and not _expr_names(when)[0]):
             out.append(LintWarning("W011", f"`when: {when}` is the same for every instance", loc,
                                    hint="delete the `when:` (always true) or the node (always false)"))
     blocks = data.get("blocks")
     if isinstance(blocks, LocDict):
+        instances: dict[str, list[str]] = {}  # block -> the paths of its instances
+        for g in graph.groups:
+            if g.kind == "block":
+                instances.setdefault(g.label, []).append(g.path)
+        made: set[str] = set()  # every node and group path, made when a block first needs it
         for b, bdef in blocks.items():
             if isinstance(bdef, LocDict) and isinstance(bdef.get("nodes"), LocDict):
-                out += _constant_in_instances(graph, b, bdef["nodes"])
+                out += _constant_in_instances(graph, b, bdef["nodes"], instances.get(b, []), made)
     return out
 
 
-def _constant_in_instances(graph: Graph, block: str, body: LocDict) -> list[LintWarning]:
-    instances = [g.path for g in graph.groups if g.kind == "block" and g.label == block]
+def _constant_in_instances(graph: Graph, block: str, body: LocDict, instances: list[str],
+                           made: set[str]) -> list[LintWarning]:
+    """W011 for the `when:`s of one block's body (``instances``: its instances' paths; ``made``: every node
+    and group path, filled here when empty)."""
     if len(instances) < 2:
         return []
-    made = {n.path for n in graph.nodes} | {g.path for g in graph.groups}
     out = []
     for name, spec in body.items():
         when = spec.get("when") if isinstance(spec, LocDict) else None
         if not isinstance(when, str) or not is_expr(when) or _expr_names(when)[0] & set(graph.params):
             continue
-        built = sum(f"{p}.{name}" in made for p in instances)
+        if not made:
+            made |= {n.path for n in graph.nodes} | {g.path for g in graph.groups}
+        built = len([p for p in instances if f"{p}.{name}" in made])
         if built in (0, len(instances)):
             value = "true" if built else "false"
             out.append(LintWarning("W011", f"`when:` of '{name}' is {value} in all {len(instances)} instances of "
@@ -160,14 +204,15 @@ def _locs(value: Any) -> Iterator[Loc]:
             yield from v.locs
 
 
-def silences(data: LocDict) -> tuple[set[str], dict[str, set[Loc]]]:
-    """(codes silenced for the whole spec, code -> the locations inside a node or block that silences it)."""
+def silences(data: LocDict, scan: SpecScan | None = None) -> tuple[set[str], dict[str, set[Loc]]]:
+    """(codes silenced for the whole spec, code -> the locations inside a node or block that silences it);
+    ``scan``: the spec's ``spec_scan``, when already made."""
     whole: set[str] = set()
     inside: dict[str, set[Loc]] = {}
     blocks = data.get("blocks")
     block_keys = {id(v): blocks.key_locs[k] for k, v in blocks.items()} if isinstance(blocks, LocDict) else {}
-    for holder in _walk(data):
-        lint_ = holder.get("lint") if isinstance(holder, LocDict) else None
+    for holder in (scan if scan is not None else spec_scan(data)).silencing:
+        lint_ = holder["lint"]
         ignore = lint_.get("ignore") if isinstance(lint_, dict) else None
         if not isinstance(ignore, dict):
             continue
@@ -180,10 +225,14 @@ def silences(data: LocDict) -> tuple[set[str], dict[str, set[Loc]]]:
     return whole, inside
 
 
-def unsilenced(found: list[LintWarning], graph: Graph, data: LocDict) -> list[LintWarning]:
+def unsilenced(found: list[LintWarning], graph: Graph, data: LocDict,
+               scan: SpecScan | None = None) -> list[LintWarning]:
     """The warnings that no `lint: {ignore: ...}` covers: by code for the spec, by location inside a
-    silencing node or block, or inside a group or block instance made from a silencing node."""
-    whole, inside = silences(data)
+    silencing node or block, or inside a group or block instance made from a silencing node (``scan``: the
+    spec's ``spec_scan``, when already made)."""
+    if not found:
+        return []
+    whole, inside = silences(data, scan)
     groups: dict[str, set[str]] = {code: {g.path for g in graph.groups if g.loc in locs}
                                    for code, locs in inside.items()}
     out = []
