@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import gc
 import re
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -41,6 +42,7 @@ class ArchcServer(LanguageServer):
         self.queued: set[str] = set()  # uris whose change waits for the event loop's next turn
         self.analysed: dict[str, int] = {}  # uri -> analyses started (work, counted by the tests)
         self.worker = ThreadPoolExecutor(1, thread_name_prefix="archc-analysis")  # one analysis at a time
+        self.since_collect = 0  # analyses published since the last full collection (tidy)
 
 
 server = ArchcServer()
@@ -96,6 +98,20 @@ def _finished(ls: ArchcServer, uri: str, text: str, result: DocState | Exception
     if result.source is not None:
         ls.indexed[uri] = result
     publish(ls, uri, diagnostics(ls, uri, result))
+    tidy(ls)
+
+
+COLLECT_EVERY = 256  # analyses between two full collections
+
+
+def tidy(ls: ArchcServer) -> None:
+    """A full collection now and then, after a publish with nothing queued: an analysis leaves what it made
+    in the oldest generation (archc.api.collector_paused), so the few reference cycles an old analysis
+    leaves (a few dozen objects an edit) wait for a full collection, which would otherwise rarely come."""
+    ls.since_collect += 1
+    if ls.since_collect >= COLLECT_EVERY and not ls.running and not ls.queued:
+        ls.since_collect = 0
+        gc.collect()
 
 
 def changed(ls: ArchcServer, uri: str, version: int) -> None:
