@@ -21,7 +21,7 @@ statistics, im2col buffers).
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from math import prod
 from typing import Any
 
@@ -42,77 +42,94 @@ INDEX_BYTES = 8  # torch's int64 indices, whatever the dtype
 def memory(analysis: Analysis, batch: int = 1, dtype: str = "fp32") -> dict[str, Any]:
     """Byte estimates; activations scale with ``batch``, parameters do not."""
     size = DTYPE_BYTES[dtype]
-    per_shape: dict[tuple[Any, ...], Any] = {}  # deep stacks repeat a few shapes (expressions are costly)
-
-    def nbytes(shape: tuple[Any, ...]) -> Any:
-        key = shape_key(shape)
-        if key not in per_shape:
-            per_shape[key] = prod(shape) * batch * size
-        return per_shape[key]
-
+    nbytes = _sizer(analysis, batch * size)
     kept = 0  # a training step runs every node, train-only branches included
-    tags_by_op: dict[str, frozenset[str]] = {}
+    tags_by_op = {op: tags_of(op) for op in {n.op for n in analysis.graph.nodes}}  # once per op, not per node
     for node in analysis.graph.nodes:
         info = analysis.info.get(node.path)
-        tags = tags_by_op[node.op] if node.op in tags_by_op else tags_by_op.setdefault(node.op, tags_of(node.op))
+        tags = tags_by_op[node.op]
         if info is not None and "view" not in tags and not (node.args.get("inplace") and keeps_output(node)):
-            kept += _stored(node, info, nbytes) if "resized" in tags else sum(
-                nbytes(s) for s in (info.outputs or (info.shape,)))
+            kept += _stored(node, info, nbytes) if "resized" in tags else nbytes(info.shape) if not info.outputs \
+                else sum(nbytes(s) for s in info.outputs)
     return {"batch": batch, "dtype": dtype, "param_bytes": analysis.params * size,
             "inference_peak_activation_bytes": _inference_peak(analysis, batch, nbytes, size),
             "training_activation_bytes": kept + sum(nbytes(s) for _, s in analysis.graph.inputs)}
 
 
+def _sizer(analysis: Analysis, scale: int) -> Callable[[tuple[Any, ...]], Any]:
+    """Bytes of a shape: its product times ``scale``; with symbolic sizes (products of expressions are costly, and
+    deep stacks repeat a few shapes) each shape once, keyed by its canonical text."""
+    if all(type(d) is int for s in analysis.shapes.values() for d in s):
+        return lambda shape: prod(shape) * scale  # plain sizes: cheaper than the key (the same bytes either way)
+    per_shape: dict[tuple[Any, ...], Any] = {}
+
+    def nbytes(shape: tuple[Any, ...]) -> Any:
+        key = shape_key(shape)
+        if key not in per_shape:
+            per_shape[key] = prod(shape) * scale
+        return per_shape[key]
+    return nbytes
+
+
 def _inference_peak(analysis: Analysis, batch: int, nbytes: Any, dtype_bytes: int) -> Any:
     """The most bytes live at once in the eval-mode forward (train-only nodes do not run; the fx
     code still passes their inputs to them, so those live until then)."""
-    graph, skip = analysis.graph, analysis.train_only
-    order = [n for n in graph.nodes if n.path in analysis.info]
+    graph, skip, info_of, shapes = analysis.graph, analysis.train_only, analysis.info, analysis.shapes
+    order = [n for n in graph.nodes if n.path in info_of]
     step = {n.path: i for i, n in enumerate(order)}
     shares, scratch = _eval_sharing(analysis, order, batch)
     by_op = {op: library.get(op) for op in {n.op for n in order}}
+    rules = {op: block.scratch for op, block in by_op.items() if block.scratch is not None}  # temporaries
     for node in order:
-        rule = by_op[node.op].scratch  # temporaries (None: none)
-        if rule is not None and node.path not in skip:
-            info = analysis.info[node.path]
-            scratch[node.path] = scratch.get(node.path, 0) + rule(node.args, info.in_shapes, info.shape, batch,
-                                                                  dtype_bytes)
+        if node.op in rules and node.path not in skip:
+            info = info_of[node.path]
+            scratch[node.path] = scratch.get(node.path, 0) + rules[node.op](node.args, info.in_shapes, info.shape,
+                                                                            batch, dtype_bytes)
     roots = storage_roots(graph, storage_parents(graph, lambda n: n.path in shares))
     end = len(order)
     last: dict[str, int] = {}  # each storage's last step (``end``: held by the caller)
     born: dict[str, list[str]] = defaultdict(list)  # the storages each step allocates
     for value, root in roots.items():
-        base = output_ref(value)[0]
-        if value not in analysis.shapes:
+        if value not in shapes:
             continue
-        if base in step and base not in skip and root == value:
+        base = output_ref(value)[0] if value.endswith("]") else value
+        i = step.get(base, -1)
+        if i >= 0 and base not in skip and root == value:
             born[base].append(value)
-        last[root] = max(last.get(root, -1), step.get(base, -1))
-    for node in order:
+        prev = last.get(root)
+        if prev is None or prev < i:  # max(), and -1 kept for a root no step allocates (as the order of `last`)
+            last[root] = i
+    for i, node in enumerate(order):  # step[node.path] is i
         for src in node.inputs:
-            last[roots[src]] = max(last.get(roots[src], -1), step[node.path])
+            root = roots[src]
+            if last.get(root, -1) < i:
+                last[root] = i
     for held in (*(name for name, _ in graph.inputs), *graph.outputs):
         last[roots[held]] = end
     allocated = {v for values in born.values() for v in values}
     dying: dict[int, list[str]] = defaultdict(list)
     for root, i in last.items():
         dying[i].append(root)
-    stored = {n.path: _stored(n, analysis.info[n.path], nbytes) for n in order if "resized" in by_op[n.op].tags}
+    stored = {n.path: _stored(n, info_of[n.path], nbytes) for n in order if "resized" in by_op[n.op].tags}
 
     def size(value: str) -> Any:
-        return stored[value] if value in stored else nbytes(analysis.shapes[value])
+        return stored[value] if value in stored else nbytes(shapes[value])
 
     total = sum(nbytes(shape) for _, shape in graph.inputs)
     peaks = [total]
     for i, node in enumerate(order):
         before = total
-        total += sum(size(v) for v in born.get(node.path, ()))
-        freed = [r for r in dying.get(i, ()) if r in allocated]
-        if _folds(node) and node.path not in skip:
-            peaks += _fold_peaks(node, analysis, roots, freed, before, total - before, nbytes)
+        if node.path in born:
+            total += sum(size(v) for v in born[node.path])
+        freed = [r for r in dying[i] if r in allocated] if i in dying else ()
+        if len(node.inputs) > 2 and _folds(node) and node.path not in skip:
+            peaks += _fold_peaks(node, analysis, roots, list(freed), before, total - before, nbytes)
         else:
-            peaks.append(total + scratch.get(node.path, 0))
-        total -= sum(size(r) for r in freed)
+            peaks.append(total + scratch[node.path] if node.path in scratch else total)
+        if freed:
+            total -= sum(size(r) for r in freed)
+    if all(type(p) is int for p in peaks):
+        return max(peaks)  # what smax gives plain sizes, without its per-entry work
     return smax(*peaks)  # with symbolic sizes, a max() of expressions
 
 
@@ -146,7 +163,7 @@ def _eval_sharing(analysis: Analysis, order: Sequence[Node], batch: int) -> tupl
     transient bytes of each node that has some (max pooling's int64 indices)."""
     shapes, skip = analysis.shapes, analysis.train_only
     adds = adds_in_place(analysis.graph, shapes)
-    tags_by_op: dict[str, frozenset[str]] = {}
+    tags_by_op = {op: tags_of(op) for op in {n.op for n in order}}  # once per op, not per node
     layouts: dict[str, Strides] = {}  # only the values that are not contiguous (few)
     shares: set[str] = set()
     scratch: dict[str, Any] = {}
@@ -154,7 +171,7 @@ def _eval_sharing(analysis: Analysis, order: Sequence[Node], batch: int) -> tupl
         if node.path in skip:
             continue
         info = analysis.info[node.path]
-        tags = tags_by_op.setdefault(node.op, tags_of(node.op))
+        tags = tags_by_op[node.op]
         if "indices" in tags:
             scratch[node.path] = prod(info.shape) * batch * INDEX_BYTES
         first = node.inputs[0] if node.inputs else None
@@ -164,9 +181,9 @@ def _eval_sharing(analysis: Analysis, order: Sequence[Node], batch: int) -> tupl
             if first in layouts:
                 layouts[node.path] = layouts[first]
             continue
-        ins = [((batch, *shapes[s]), layouts.get(s)) for s in node.inputs]
-        if "view" not in tags and all(layout is None for _, layout in ins):
+        if "view" not in tags and not (layouts and any(s in layouts for s in node.inputs)):
             continue  # contiguous inputs, contiguous output
+        ins = [((batch, *shapes[s]), layouts.get(s)) for s in node.inputs]
         outs = [(batch, *s) for s in (info.outputs or (info.shape,))]
         if "view" in tags:
             views = _view(node, library.get(node.op).view, ins[0], outs)
@@ -193,6 +210,8 @@ _PROBE: dict[str, int] = defaultdict(lambda: 1 << 20)
 
 
 def _eq(a: Any, b: Any) -> bool:
+    if type(a) is int and type(b) is int:
+        return a == b
     return shape_key((a,)) == shape_key((b,))
 
 

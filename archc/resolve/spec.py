@@ -2,13 +2,10 @@
 
 from __future__ import annotations
 
-import hashlib
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from difflib import get_close_matches
 from functools import lru_cache
-from importlib import resources
 from pathlib import Path
 from typing import Any
 
@@ -50,6 +47,8 @@ def builtin_dir() -> Path:
 @lru_cache(maxsize=1)
 def _package_specs() -> Path:
     """Where the package's specs are (found once: importlib.resources costs more than loading a spec)."""
+    from importlib import resources
+
     shipped = Path(str(resources.files("archc").joinpath("specs")))
     return shipped if shipped.is_dir() else Path(__file__).resolve().parents[2] / "specs"
 
@@ -76,11 +75,21 @@ def find_spec(spec: str | os.PathLike[str]) -> Path:
         raise UsageError(f"not a spec file or built-in name: {str(spec)[:80]!r} ({e.strerror or e})",
                          hint="a path to a .yaml file, a built-in name, or (from Python) the spec's text") from None
     name = str(spec)
+    cand = builtin_dir() / f"{name}.yaml"
+    if _top_level(name, cand) and cand.is_file():  # the common case, without globbing every folder
+        return cand
     if name in builtin_names():  # only listed names: no path of the user's reaches outside specs/
-        return builtin_dir() / f"{name}.yaml"
+        return cand
     close = get_close_matches(name, builtin_names(), 3)
     raise UsageError(f"unknown spec '{name}'", hint=f"did you mean {', '.join(close)}?" if close else
                      "give a path to a .yaml file or a built-in name (see `archc list`)")
+
+
+def get_close_matches(word: str, possibilities: list[str], n: int) -> list[str]:
+    """difflib's, imported only for an error's hint."""
+    from difflib import get_close_matches as close
+
+    return close(word, possibilities, n)
 
 
 def _top_level(value: str, cand: Path) -> bool:
@@ -192,6 +201,11 @@ def _merged_problem(data: LocDict, includes: dict[str, tuple[Loc, ...]]) -> Reso
     return None
 
 
+try:  # hashlib's own blake2b, without hashlib's import (it loads OpenSSL: ~3 ms of every command's start)
+    from _blake2 import blake2b
+except ImportError:  # a Python built without it
+    from hashlib import blake2b
+
 _VALIDATED: set[tuple[str, bytes, str]] = set()
 
 
@@ -199,7 +213,7 @@ def _validate_once(path: Path, data: Any, display: str) -> None:
     """Schema-check each file once per process (keyed by path and content, not mtime: the language
     server lives long and a base can be rewritten within one mtime tick at the same size): bases
     shared by many specs (resnet50.yaml under resnet18..152) are not re-validated for every child."""
-    key = (str(path.resolve()), hashlib.blake2b(path.read_bytes(), digest_size=16).digest(), display)
+    key = (str(path.resolve()), blake2b(path.read_bytes(), digest_size=16).digest(), display)
     if key not in _VALIDATED:
         validate(data, display)
         _VALIDATED.add(key)
