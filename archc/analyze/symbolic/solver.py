@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import replace
-from functools import cache
+from functools import cache, partial
 from itertools import product
 from typing import Any
 
@@ -25,6 +25,7 @@ from archc.analyze.symbolic.paths import (
 from archc.analyze.symbolic.result import Lazy, SymbolicResult, _regions_text
 from archc.analyze.symbolic.runs import AxisSet, Point, Runs
 from archc.analyze.symbolic.sampling import _sampler, sweep
+from archc.analyze.symbolic.walk import analyse_symbolic, solved
 from archc.errors import ArchcError, ShapeError
 from archc.ir import Graph
 from archc.ir.algebra import (
@@ -65,17 +66,22 @@ def solve(graph: Graph, symbols: dict[int, str], limits: Limits | None = None) -
         guards.fallback = _sampler(guards)
         try:
             with guarding(guards):
-                a = analyze(sym_graph, limits, guards)
+                a, nodes = analyse_symbolic(sym_graph, limits, guards)
         except NotSymbolic as e:
             return replace(sweep(graph, symbols), note=f"[{guards.node}] {e}: sizes fitted to a sweep of 1..512")
         if not a.errors:
-            return _Solver(graph, symbols, limits, a, guards).result()
+            solve_here = partial(_result, graph, symbols, limits, a, guards)
+            return solved(graph, symbols, limits, guards.hint, nodes, solve_here)
         first = first or a
     assert first is not None
     err = first.errors[0]
     return SymbolicResult(symbols, {s: HINTS[0] for s in names}, {}, f"none of the sizes {', '.join(map(str, tried))} "
                           "works", f"at {HINTS[0]}: [{err.node}] {err.message}", method="none", sampled=tuple(tried),
                           complete=False)
+
+
+def _result(graph: Graph, symbols: dict[int, str], limits: Limits, a: Analysis, guards: Guards) -> SymbolicResult:
+    return _Solver(graph, symbols, limits, a, guards).result()
 
 
 class _Solver:
@@ -430,7 +436,7 @@ class _Solver:
         graph = replace(self.graph, inputs=((name, self._dims(pt, pins)),))
         try:
             with guarding(guards):
-                return analyze(graph, self.relaxed, guards), guards
+                return analyse_symbolic(graph, self.relaxed, guards)[0], guards
         except NotSymbolic:
             return None, None
 

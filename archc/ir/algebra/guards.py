@@ -49,11 +49,33 @@ class Guards:
     # comparisons already guarded: answer, and the guards that hold it
     answers: dict[tuple[str, str, int], tuple[bool, tuple[tuple[str, str], ...]]] = field(default_factory=dict)
     users: dict[tuple[str, str], list[str]] = field(default_factory=dict)  # guard (text, rel) -> nodes that rely on it
+    # while a list: the guards recorded or relied on, in order (a rule run's `events`, which `replay` repeats)
+    log: list[tuple[str, str]] | None = None
+    by_key: dict[tuple[str, str], Guard] = field(default_factory=dict)  # the guards recorded, by (text, rel)
 
     def use(self, key: tuple[str, str]) -> None:
         nodes = self.users.setdefault(key, [])
         if not nodes or nodes[-1] != self.node:
             nodes.append(self.node)
+        if self.log is not None:
+            self.log.append(key)
+
+    def events(self, keys: list[tuple[str, str]]) -> tuple[tuple[tuple[str, str], Expr, str], ...]:
+        """The logged ``keys`` with their guards' expressions: what `replay` needs, in any other `Guards`."""
+        return tuple((k, self.by_key[k].expr, k[1]) for k in keys)
+
+    def replay(self, events: tuple[tuple[tuple[str, str], Expr, str], ...]) -> None:
+        """What the rule run that logged ``events`` did to these guards, at this node: each guard recorded
+        where it is new, and relied on (at the same hint the run's comparisons answer alike)."""
+        for key, expr, rel in events:
+            if key not in self.seen:
+                self._add(key, expr, rel)
+            self.use(key)
+
+    def _add(self, key: tuple[str, str], expr: Expr, rel: str) -> None:
+        self.seen.add(key)
+        self.by_key[key] = g = Guard(expr, rel, self.node, len(self.items))
+        self.items.append(g)
 
     def record(self, e: Expr, rel: str) -> tuple[bool, tuple[tuple[str, str], ...]]:
         """An undecided ``e REL 0``: its answer at the hint, and the guards (text, rel) it records or relies on."""
@@ -66,8 +88,7 @@ class Guards:
         for part in _factors(held, held_rel, g.hint) or [held]:
             key = (part.key, held_rel)
             if key not in g.seen:
-                g.seen.add(key)
-                g.items.append(Guard(part, held_rel, g.node, len(g.items)))
+                g._add(key, part, held_rel)
             g.use(key)
             keys.append(key)
         return result, tuple(keys)
