@@ -92,12 +92,18 @@ def disabled() -> Iterator[None]:
 
 # -- keys ----------------------------------------------------------------------
 def _fp(v: Any) -> Any:
-    """A hashable picture of a loaded value, with its locations."""
+    """A hashable picture of a loaded value, with its locations (as plain tuples: a table key is hashed
+    and compared in C, not through Loc's generated __hash__/__eq__)."""
     if isinstance(v, LocDict):
-        return ("D", v.loc, tuple((k, v.key_locs.get(k), v.val_locs.get(k), _fp(x)) for k, x in v.items()))
+        kl, vl = v.key_locs, v.val_locs
+        return ("D", _at(v.loc), tuple((k, _at(kl.get(k)), _at(vl.get(k)), _fp(x)) for k, x in v.items()))
     if isinstance(v, LocList):
-        return ("L", v.loc, tuple(v.locs), tuple(_fp(x) for x in v))
+        return ("L", _at(v.loc), tuple(map(_at, v.locs)), tuple(map(_fp, v)))
     return _freeze(v)
+
+
+def _at(loc: Loc | None) -> tuple[str, int, int] | None:
+    return None if loc is None else (loc.file, loc.line, loc.col)
 
 
 def _freeze(v: Any) -> Any:
