@@ -28,7 +28,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from math import prod
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from archc import blocks as library
 from archc.analyze.inplace import tags_of
@@ -56,9 +56,10 @@ def lint(analysis: Analysis, source: SpecSource | None = None,
     warnings found elsewhere (the CLI's channels-last input, W005), silenced by the same rules."""
     graph, shapes = analysis.graph, analysis.shapes
     tags = {op: tags_of(op) for op in {n.op for n in graph.nodes}}  # the block facts, once per op
-    found = [*extra, *_dead(graph), *_broadcasts(_tagged(graph, tags, "broadcast"), shapes),
-             *_empty_repeats(graph), *_strides(_tagged(graph, tags, "strided")),
-             *_linear_on_maps(graph, _tagged(graph, tags, "projects"), shapes), *_bias_before_norm(graph, tags)]
+    tagged, reads = _tagged(graph, tags), _reads(graph, tags)
+    found = [*extra, *_dead(graph, reads), *_broadcasts(tagged["broadcast"], shapes), *_empty_repeats(graph),
+             *_strides(tagged["strided"]), *_linear_on_maps(graph, tagged["projects"], shapes),
+             *_bias_before_norm(graph, tagged["biased"], reads)]
     source = source if source is not None else _load(graph)
     if source is not None:
         scan = spec_scan(source.data)
@@ -93,13 +94,28 @@ def _once_per_line(found: Iterable[LintWarning]) -> list[LintWarning]:
     return out
 
 
-def _dead(graph: Graph) -> list[LintWarning]:
+class _Reads(NamedTuple):
+    """Every value the nodes read (as written: `NAME[K]` too), split by who reads it (W001, W007)."""
+
+    by_norms: set[str]  # read by a `norm` node
+    by_others: set[str]  # read by any other node
+
+
+def _reads(graph: Graph, tags: dict[str, frozenset[str]]) -> _Reads:
+    """One pass over the nodes' inputs (``tags``: each op's)."""
+    norms = {op for op, t in tags.items() if "norm" in t}
+    by_norms = {s for n in graph.nodes if n.op in norms for s in n.inputs} if norms else set()
+    return _Reads(by_norms, {s for n in graph.nodes if n.op not in norms for s in n.inputs})
+
+
+def _dead(graph: Graph, reads: _Reads) -> list[LintWarning]:
     """W001: nodes whose value reaches no output (train-only outputs included); reported at each tip
     (a node nothing reads). A tip is a node that nothing reads and that is not an output itself (what the
     outputs reach is read or an output): set comprehensions find them, the walk from the outputs runs
     only when there is one (for the size of its dead branch)."""
-    refs = {s for n in graph.nodes for s in n.inputs}
-    read = {s for s in refs if s[-1:] != "]"} | {output_ref(s)[0] for s in refs if s[-1:] == "]"}
+    read = reads.by_norms | reads.by_others
+    if "]" in "".join(read):  # a value read as NAME[K]: NAME is read
+        read = {output_ref(s)[0] if s.endswith("]") else s for s in read}
     outputs = {output_ref(o)[0] for o in (*graph.outputs, *graph.train_outputs)}
     tips = [n for n in graph.nodes if n.path not in read and n.path not in outputs]
     if not tips:
@@ -171,10 +187,15 @@ def _empty_repeats(graph: Graph) -> list[LintWarning]:
             for g in graph.groups if g.kind == "repeat" and g.label.endswith(" x0")]
 
 
-def _tagged(graph: Graph, tags: dict[str, frozenset[str]], tag: str) -> list[Node]:
-    """The nodes whose block has ``tag`` (``tags``: each op's, looked up once per op)."""
-    ops = {op for op, t in tags.items() if tag in t}
-    return [n for n in graph.nodes if n.op in ops] if ops else []
+_RULE_TAGS = frozenset({"broadcast", "strided", "projects", "biased"})  # the nodes the graph rules look at
+
+
+def _tagged(graph: Graph, tags: dict[str, frozenset[str]]) -> dict[str, list[Node]]:
+    """For each of ``_RULE_TAGS``, the nodes whose block has it, in order (``tags``: each op's): one pass over
+    the graph's nodes, then over those that have any."""
+    ops = {op for op, t in tags.items() if t & _RULE_TAGS}
+    ruled = [n for n in graph.nodes if n.op in ops]
+    return {tag: [n for n in ruled if tag in tags[n.op]] for tag in _RULE_TAGS}
 
 
 def _pair(v: object) -> tuple[int, int] | None:
@@ -268,35 +289,25 @@ def _linear_on_maps(graph: Graph, nodes: list[Node], shapes: dict[str, tuple[int
     return out
 
 
-def _bias_before_norm(graph: Graph, tags: dict[str, frozenset[str]]) -> list[LintWarning]:
+def _bias_before_norm(graph: Graph, nodes: list[Node], reads: _Reads) -> list[LintWarning]:
     """W007: a batchnorm subtracts the per-channel mean, so a bias before it is wasted parameters. Weights
     shared (`share:`) are owned once, by the owner: reported there, and only when every node calling them
-    is read by batchnorms only (a sharing node owns no parameters to waste). ``tags``: each op's."""
-    readers: dict[str, list[Any]] = {}
-    users: dict[str, list[Any]] = {}  # owner -> the nodes calling its weights
-    norms = {op for op, t in tags.items() if "norm" in t}
-    biased = [n for n in _tagged(graph, tags, "biased") if n.args.get("bias") is True]
-    candidates = {n.path for n in biased}
-    if not candidates:
+    is read by batchnorms only (a sharing node owns no parameters to waste). ``nodes``: the `biased` ones."""
+    biased = [n for n in nodes if n.path in reads.by_norms and n.args.get("bias") is True]
+    if not biased:
         return []
-    for src, reader in [(src, n) for n in graph.nodes for src in n.inputs if src in candidates]:
-        readers.setdefault(src, []).append(reader)
-    for n in graph.nodes:
-        if n.shares is not None:
-            users.setdefault(n.shares, []).append(n)
-
-    def into_norms(node: Any) -> bool:
-        got = readers.get(node.path, [])
-        return bool(got) and all(r.op in norms for r in got)
-
+    into_norms = {n.path for n in biased} - reads.by_others  # read, and by batchnorms only
+    users: dict[str, list[Node]] | None = None  # owner -> the nodes calling its weights, made when needed
     out = []
     for n in biased:
-        if n.shares is not None:
+        if n.shares is not None or n.path not in into_norms:
             continue
+        if users is None:
+            users = _users(graph)
         also = users.get(n.path, [])
-        if into_norms(n) and all(into_norms(u) for u in also):
-            got = readers[n.path]
-            w = LintWarning("W007", f"a bias before {got[0].op} '{got[0].path}', which subtracts it again "
+        if all(u.path in into_norms for u in also):
+            got = [r for r in graph.nodes if n.path in r.inputs][0]  # the first reader
+            w = LintWarning("W007", f"a bias before {got.op} '{got.path}', which subtracts it again "
                             f"({n.args.get('out_channels', '?')} wasted parameters)",
                             n.loc, node=n.path, hint="set `bias: false` on the convolution")
             if also:
@@ -304,3 +315,12 @@ def _bias_before_norm(graph: Graph, tags: dict[str, frozenset[str]]) -> list[Lin
                                "each read by batchnorms only")
             out.append(w)
     return out
+
+
+def _users(graph: Graph) -> dict[str, list[Node]]:
+    """The owner of shared weights (`share:`) -> the nodes calling them."""
+    users: dict[str, list[Node]] = {}
+    for n in graph.nodes:
+        if n.shares is not None:
+            users.setdefault(n.shares, []).append(n)
+    return users

@@ -159,31 +159,36 @@ def _constant_whens(graph: Graph, data: LocDict, scan: SpecScan | None = None) -
                                    hint="delete the `when:` (always true) or the node (always false)"))
     blocks = data.get("blocks")
     if isinstance(blocks, LocDict):
-        instances: dict[str, list[str]] = {}  # block -> the paths of its instances
-        for g in graph.groups:
-            if g.kind == "block":
-                instances.setdefault(g.label, []).append(g.path)
-        made: set[str] = set()  # every node and group path, made when a block first needs it
+        groups: set[str] | None = None  # every group's path, made when needed
         for b, bdef in blocks.items():
-            if isinstance(bdef, LocDict) and isinstance(bdef.get("nodes"), LocDict):
-                out += _constant_in_instances(graph, b, bdef["nodes"], instances.get(b, []), made)
+            body = bdef.get("nodes") if isinstance(bdef, LocDict) else None
+            whens = _free_whens(graph, body) if isinstance(body, LocDict) else []
+            if whens:
+                groups = groups if groups is not None else {g.path for g in graph.groups}
+                out += _constant_in_instances(graph, b, whens, groups)
     return out
 
 
-def _constant_in_instances(graph: Graph, block: str, body: LocDict, instances: list[str],
-                           made: set[str]) -> list[LintWarning]:
-    """W011 for the `when:`s of one block's body (``instances``: its instances' paths; ``made``: every node
-    and group path, filled here when empty)."""
-    if len(instances) < 2:
-        return []
+def _free_whens(graph: Graph, body: LocDict) -> list[tuple[str, LocDict]]:
+    """The nodes of a block body whose `when:` is an expression that reads no spec param."""
     out = []
     for name, spec in body.items():
         when = spec.get("when") if isinstance(spec, LocDict) else None
-        if not isinstance(when, str) or not is_expr(when) or _expr_names(when)[0] & set(graph.params):
-            continue
-        if not made:
-            made |= {n.path for n in graph.nodes} | {g.path for g in graph.groups}
-        built = len([p for p in instances if f"{p}.{name}" in made])
+        if isinstance(when, str) and is_expr(when) and not _expr_names(when)[0] & set(graph.params):
+            out.append((name, spec))
+    return out
+
+
+def _constant_in_instances(graph: Graph, block: str, whens: list[tuple[str, LocDict]],
+                           groups: set[str]) -> list[LintWarning]:
+    """W011 for the param-free `when:`s of one block's body (``groups``: every group's path)."""
+    instances = [g.path for g in graph.groups if g.kind == "block" and g.label == block]
+    if len(instances) < 2:
+        return []
+    nodes = graph._index()
+    out = []
+    for name, spec in whens:
+        built = len([p for p in instances if (made := f"{p}.{name}") in nodes or made in groups])
         if built in (0, len(instances)):
             value = "true" if built else "false"
             out.append(LintWarning("W011", f"`when:` of '{name}' is {value} in all {len(instances)} instances of "
