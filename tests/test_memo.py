@@ -53,6 +53,7 @@ def assert_same(spec: Any, **kw: Any) -> None:
     fresh, cold, warm = three(spec, **kw)
     assert cold == fresh, f"{spec}: cold memo differs"
     assert warm == fresh, f"{spec}: warm memo differs"
+    assert outcome(spec, **kw) == fresh, f"{spec}: replayed memo differs"  # the third: what the second recorded
 
 
 @pytest.mark.parametrize("path", FILES, ids=lambda p: f"{p.parent.name}/{p.stem}")
