@@ -170,7 +170,7 @@ def _plainly_safe(graph: Graph, writers: list[Node]) -> bool:
                 and p.args["inplace"]]:
             return False
         links = [p.inputs[0] for p in producers
-                 if ops[p.op].alias and p.inputs or "inplace" in p.args and p.args["inplace"]]
+                 if p.inputs and (ops[p.op].alias or "inplace" in p.args and p.args["inplace"])]
     wanted = set(chained)  # each read at least once (by the next link): once each when the reads are as many
     return len([src for n in graph.nodes for src in n.inputs if src in wanted]) == len(wanted)
 
