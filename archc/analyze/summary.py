@@ -42,9 +42,9 @@ def rows(analysis: Analysis, depth: int | None = None) -> list[Row]:
     last: dict[str, str] = {}
     evals: set[str] = set()  # rows with a node of the eval-mode forward
     owners: dict[str, dict[str, None]] = {}  # row -> the rows owning the weights its nodes call, in order
+    skip = analysis.train_only
     for path, info in analysis.info.items():
-        parts = path.split(".")
-        key = ".".join(parts[:depth]) if depth else path
+        key = ".".join(path.split(".")[:depth]) if depth else path
         owner = info.node.shares
         if owner is not None and (mine := ".".join(owner.split(".")[:depth]) if depth else owner) != key:
             owners.setdefault(key, {})[mine] = None
@@ -56,11 +56,11 @@ def rows(analysis: Analysis, depth: int | None = None) -> list[Row]:
         row[2] += info.params
         row[3] += info.macs
         row[4] += info.other_ops
-        row[5] += sum(prod(s) for s in info.outputs or (info.shape,))
+        row[5] += sum(prod(s) for s in info.outputs) if info.outputs else prod(info.shape)
         rf = fields.get(path) if fields is not None else info.rf
         row[6] = "global" if rf is None else f"{rf.pixels}+" if rf.whole else rf.pixels
         last[key] = path
-        if path not in analysis.train_only:
+        if path not in skip:
             evals.add(key)
     return [Row(k, v[0], v[1], v[2], v[3], v[4], v[5], v[6], last[k], k not in evals,
                 ", ".join(owners[k]) if k in owners else None) for k, v in out.items()]
@@ -110,8 +110,7 @@ def _pointwise(info: NodeInfo, block: Any, fields: list[Field | None]) -> Field 
     return Field(first.rf, tuple((("c", info.shape[d]),) if d in mixed else dims[d] for d in range(len(dims))))
 
 
-def _field(info: NodeInfo, fields: list[Field | None]) -> Field | None:
-    block = library.get(info.node.op)
+def _field(info: NodeInfo, block: Any, fields: list[Field | None]) -> Field | None:
     out = info.shape
     if block.layout is not None:  # each output element is one input element: its field, whatever the layout
         first = fields[0]
@@ -131,8 +130,9 @@ def receptive_fields(analysis: Analysis) -> dict[str, RF | None]:
     state: dict[str, Field | None] = {name: Field(RF(Fraction(1), Fraction(1)), _map_layout(shape))
                                       if len(shape) == 3 else None for name, shape in analysis.graph.inputs}
     out: dict[str, RF | None] = {}
+    blocks = {op: library.get(op) for op in {info.node.op for info in analysis.info.values()}}  # once per op
     for path, info in analysis.info.items():
-        f = _field(info, [state.get(src) for src in info.node.inputs])
+        f = _field(info, blocks[info.node.op], [state.get(src) for src in info.node.inputs])
         if info.rf is not None:  # the analysis' field stands (its window rules know channels-last maps too)
             f = Field(info.rf, f.dims if f is not None else None)
         for k, shape in enumerate(info.outputs):  # split, chunk: their parts of a map are maps
@@ -200,7 +200,7 @@ def to_text(analysis: Analysis, depth: int | None = None, batch: int = 1, dtype:
     body = [(r.path, r.block + (" (train only)" if r.train_only else "") + (f" (shares {r.shares})" * bool(r.shares)),
              f"({', '.join(sym.shapes.get(r.last, ('?',)))})" if sym else "x".join(map(str, r.output_shape)),
              f"{r.params:,}", f"{r.macs:,}", str(r.receptive_field), f"{r.activations:,}") for r in table]
-    widths = [max(len(str(x[i])) for x in [head, *body]) for i in range(len(head))]
+    widths = [max(map(len, column)) for column in zip(head, *body)]  # every cell is a str
     line = "  ".join(f"{{:<{w}}}" if i < 3 else f"{{:>{w}}}" for i, w in enumerate(widths))
     t = totals(analysis)
     out = [line.format(*head), "-" * (sum(widths) + 2 * len(widths)), *(line.format(*b) for b in body), ""]
