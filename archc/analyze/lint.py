@@ -217,7 +217,7 @@ def _strides(nodes: list[Node]) -> list[LintWarning]:
         if "kernel_size" not in args or "stride" not in args:
             continue
         kernel, stride = args["kernel_size"], args["stride"]
-        dilation = args.get("dilation", 1)
+        dilation = args["dilation"] if "dilation" in args else 1  # noqa: SIM401 - no call per node
         if type(kernel) is int and type(stride) is int and type(dilation) is int:  # the common case, no calls
             wide = kernel != 1 and stride > (kernel - 1) * dilation + 1
         else:
@@ -293,7 +293,7 @@ def _bias_before_norm(graph: Graph, nodes: list[Node], reads: _Reads) -> list[Li
     """W007: a batchnorm subtracts the per-channel mean, so a bias before it is wasted parameters. Weights
     shared (`share:`) are owned once, by the owner: reported there, and only when every node calling them
     is read by batchnorms only (a sharing node owns no parameters to waste). ``nodes``: the `biased` ones."""
-    biased = [n for n in nodes if n.path in reads.by_norms and n.args.get("bias") is True]
+    biased = [n for n in nodes if n.path in reads.by_norms and "bias" in n.args and n.args["bias"] is True]
     if not biased:
         return []
     into_norms = {n.path for n in biased} - reads.by_others  # read, and by batchnorms only
