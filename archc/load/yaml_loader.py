@@ -122,27 +122,30 @@ class _Composer:
         return next(self.events)
 
     def check(self, event: Any, depth: int) -> None:
-        loc = self.loc(event)
+        """Refuse aliases, anchors, tags and deep nesting (the event's Loc is made only for the error)."""
         if isinstance(event, yaml.AliasEvent) or getattr(event, "anchor", None):
-            raise YamlError("YAML anchors and aliases are not allowed", loc,
+            raise YamlError("YAML anchors and aliases are not allowed", self.loc(event),
                             hint="define a reusable block under `blocks:` instead")
         tag = getattr(event, "tag", None)
         implicit = getattr(event, "implicit", True)
         if tag is not None and not (implicit is True or (isinstance(implicit, tuple) and implicit[0])):
-            raise YamlError(f"YAML tags are not allowed ('{tag}')", loc, hint="remove the tag")
+            raise YamlError(f"YAML tags are not allowed ('{tag}')", self.loc(event), hint="remove the tag")
         if depth > MAX_DEPTH:
-            raise YamlError(f"nesting deeper than {MAX_DEPTH} levels", loc)
+            raise YamlError(f"nesting deeper than {MAX_DEPTH} levels", self.loc(event))
 
-    def node(self, event: Any, depth: int) -> Any:
+    def node(self, event: Any, depth: int, loc: Loc | None = None) -> Any:
+        """The value that starts with ``event`` (``loc``: its position, when the caller has made it)."""
         self.check(event, depth)
-        loc = self.loc(event)
+        if loc is None:
+            loc = self.loc(event)
         if isinstance(event, yaml.ScalarEvent):
             return _scalar(event.value, not event.style and event.implicit[0], loc)
         if isinstance(event, yaml.SequenceStartEvent):
             seq = LocList(loc)
             while not isinstance(ev := self.next(), yaml.SequenceEndEvent):
-                seq.locs.append(self.loc(ev))
-                seq.append(self.node(ev, depth + 1))
+                item = self.loc(ev)
+                seq.locs.append(item)
+                seq.append(self.node(ev, depth + 1, item))
             return seq
         if isinstance(event, yaml.MappingStartEvent):
             return self.mapping(loc, depth)
@@ -162,8 +165,8 @@ class _Composer:
                                 hint="YAML would silently keep the last one; remove or rename one of them")
             val_ev = self.next()
             out.key_locs[key] = kloc
-            out.val_locs[key] = self.loc(val_ev)
-            out[key] = self.node(val_ev, depth + 1)
+            out.val_locs[key] = vloc = self.loc(val_ev)
+            out[key] = self.node(val_ev, depth + 1, vloc)
         return out
 
     def document(self) -> Any:

@@ -31,6 +31,18 @@ class Unsupported(ValueError):
     """The schema uses a keyword this module does not model (validate.py then always runs jsonschema)."""
 
 
+def _search(pattern: str) -> Callable[[str], Any]:
+    """``re.compile(pattern).search``, compiled on first use: most of the schema's 15 patterns check keys a
+    spec seldom has (compiling them all was a tenth of a spec's load)."""
+    found: list[Callable[[str], Any]] = []
+
+    def search(text: str) -> Any:
+        if not found:
+            found.append(re.compile(pattern).search)
+        return found[0](text)
+    return search
+
+
 def _is_number(x: Any) -> bool:
     return isinstance(x, (int, float)) and not isinstance(x, bool)
 
@@ -131,8 +143,15 @@ class _Compiler:
         return lambda x: not sub(x)
 
     def _pattern(self, value: str, schema: dict[str, Any]) -> Check:
-        search = re.compile(value).search
-        return lambda x: not isinstance(x, str) or search(x) is not None
+        found: list[Callable[[str], Any]] = []  # compiled on first use, as _search, with no call more per value
+
+        def check(x: Any) -> bool:
+            if not isinstance(x, str):
+                return True
+            if not found:
+                found.append(re.compile(value).search)
+            return found[0](x) is not None
+        return check
 
     def _minLength(self, value: int, schema: dict[str, Any]) -> Check:  # noqa: N802
         return lambda x: not isinstance(x, str) or len(x) >= value
@@ -182,13 +201,13 @@ class _Compiler:
         return lambda x: not isinstance(x, dict) or all(s(x[k]) for k, s in subs.items() if k in x)
 
     def _patternProperties(self, value: dict[str, Any], schema: dict[str, Any]) -> Check:  # noqa: N802
-        subs = [(re.compile(p).search, self.compile(s)) for p, s in value.items()]
+        subs = [(_search(p), self.compile(s)) for p, s in value.items()]
         return lambda x: not isinstance(x, dict) or all(s(v) for k, v in x.items() for m, s in subs if m(k))
 
     def _additionalProperties(self, value: Any, schema: dict[str, Any]) -> Check:  # noqa: N802
         sub = self.compile(value)
         known = frozenset(schema.get("properties", {}))
-        patterns = [re.compile(p).search for p in schema.get("patternProperties", {})]
+        patterns = [_search(p) for p in schema.get("patternProperties", {})]
 
         def check(x: Any) -> bool:
             if not isinstance(x, dict):
