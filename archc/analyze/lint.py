@@ -28,7 +28,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from math import prod
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, NamedTuple
+from typing import TYPE_CHECKING, Any
 
 from archc import blocks as library
 from archc.analyze.inplace import tags_of
@@ -56,10 +56,11 @@ def lint(analysis: Analysis, source: SpecSource | None = None,
     warnings found elsewhere (the CLI's channels-last input, W005), silenced by the same rules."""
     graph, shapes = analysis.graph, analysis.shapes
     tags = {op: tags_of(op) for op in {n.op for n in graph.nodes}}  # the block facts, once per op
-    tagged, reads = _tagged(graph, tags), _reads(graph, tags)
-    found = [*extra, *_dead(graph, reads), *_broadcasts(tagged["broadcast"], shapes), *_empty_repeats(graph),
+    tagged = _tagged(graph, tags)
+    read = {s for n in graph.nodes for s in n.inputs}  # every value read, as written (`NAME[K]` too)
+    found = [*extra, *_dead(graph, read), *_broadcasts(tagged["broadcast"], shapes), *_empty_repeats(graph),
              *_strides(tagged["strided"]), *_linear_on_maps(graph, tagged["projects"], shapes),
-             *_bias_before_norm(graph, tagged["biased"], reads)]
+             *_bias_before_norm(graph, tagged["biased"], tagged["norm"], tags)]
     source = source if source is not None else _load(graph)
     if source is not None:
         scan = spec_scan(source.data)
@@ -94,32 +95,16 @@ def _once_per_line(found: Iterable[LintWarning]) -> list[LintWarning]:
     return out
 
 
-class _Reads(NamedTuple):
-    """Every value the nodes read (as written: `NAME[K]` too), split by who reads it (W001, W007)."""
-
-    by_norms: set[str]  # read by a `norm` node
-    by_others: set[str]  # read by any other node
-
-
-def _reads(graph: Graph, tags: dict[str, frozenset[str]]) -> _Reads:
-    """One pass over the nodes' inputs (``tags``: each op's; comprehensions: in CPython 3.11 faster than
-    ``map``/``attrgetter``/``compress`` here)."""
-    norms = {op for op, t in tags.items() if "norm" in t}
-    by_norms = {s for n in graph.nodes if n.op in norms for s in n.inputs} if norms else set()
-    return _Reads(by_norms, {s for n in graph.nodes if n.op not in norms for s in n.inputs})
-
-
-def _dead(graph: Graph, reads: _Reads) -> list[LintWarning]:
+def _dead(graph: Graph, read: set[str]) -> list[LintWarning]:
     """W001: nodes whose value reaches no output (train-only outputs included); reported at each tip
     (a node nothing reads). A tip is a node that nothing reads and that is not an output itself (what the
     outputs reach is read or an output): set comprehensions find them, the walk from the outputs runs
-    only when there is one (for the size of its dead branch)."""
+    only when there is one (for the size of its dead branch). ``read``: every value the nodes read, as written."""
     outputs = {output_ref(o)[0] for o in (*graph.outputs, *graph.train_outputs)}
     paths = graph._index().keys()
-    if "]" in "".join(reads.by_norms) or "]" in "".join(reads.by_others):  # a value read as NAME[K]: NAME is read
-        unread = paths - {output_ref(s)[0] if s.endswith("]") else s for s in (*reads.by_norms, *reads.by_others)}
-    else:
-        unread = paths - reads.by_norms - reads.by_others
+    if "]" in "".join(read):  # a value read as NAME[K]: NAME is read
+        read = {output_ref(s)[0] if s.endswith("]") else s for s in read}
+    unread = paths - read
     if not unread - outputs:
         return []
     tips = [n for n in graph.nodes if n.path in unread and n.path not in outputs]
@@ -190,7 +175,7 @@ def _empty_repeats(graph: Graph) -> list[LintWarning]:
             for g in graph.groups if g.kind == "repeat" and g.label.endswith(" x0")]
 
 
-_RULE_TAGS = ("broadcast", "strided", "projects", "biased")  # the nodes the graph rules look at
+_RULE_TAGS = ("broadcast", "strided", "projects", "biased", "norm")  # the nodes the graph rules look at
 
 
 def _tagged(graph: Graph, tags: dict[str, frozenset[str]]) -> dict[str, Sequence[Node]]:
@@ -293,14 +278,19 @@ def _linear_on_maps(graph: Graph, nodes: Sequence[Node], shapes: dict[str, tuple
     return out
 
 
-def _bias_before_norm(graph: Graph, nodes: Sequence[Node], reads: _Reads) -> list[LintWarning]:
+def _bias_before_norm(graph: Graph, nodes: Sequence[Node], norm_nodes: Sequence[Node],
+                      tags: dict[str, frozenset[str]]) -> list[LintWarning]:
     """W007: a batchnorm subtracts the per-channel mean, so a bias before it is wasted parameters. Weights
     shared (`share:`) are owned once, by the owner: reported there, and only when every node calling them
-    is read by batchnorms only (a sharing node owns no parameters to waste). ``nodes``: the `biased` ones."""
-    biased = [n for n in nodes if n.path in reads.by_norms and "bias" in n.args and n.args["bias"] is True]
+    is read by batchnorms only (a sharing node owns no parameters to waste). ``nodes``, ``norm_nodes``: the
+    `biased` and the `norm` ones; ``tags``: each op's. The other readers are looked for only when a biased node
+    feeds a batchnorm."""
+    by_norms = {s for n in norm_nodes for s in n.inputs}
+    biased = [n for n in nodes if n.path in by_norms and "bias" in n.args and n.args["bias"] is True]
     if not biased:
         return []
-    into_norms = {n.path for n in biased} - reads.by_others  # read, and by batchnorms only
+    candidates, norms = {n.path for n in biased}, {op for op, t in tags.items() if "norm" in t}
+    into_norms = candidates - {s for n in graph.nodes if n.op not in norms for s in n.inputs if s in candidates}
     users: dict[str, list[Node]] | None = None  # owner -> the nodes calling its weights, made when needed
     out = []
     for n in biased:
