@@ -22,6 +22,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Callable, Sequence
+from itertools import chain
 from math import prod
 from typing import Any
 
@@ -59,7 +60,7 @@ def memory(analysis: Analysis, batch: int = 1, dtype: str = "fp32") -> dict[str,
 def _sizer(analysis: Analysis, scale: int) -> Callable[[tuple[Any, ...]], Any]:
     """Bytes of a shape: its product times ``scale``; with symbolic sizes (products of expressions are costly, and
     deep stacks repeat a few shapes) each shape once, keyed by its canonical text."""
-    if all(type(d) is int for s in analysis.shapes.values() for d in s):
+    if set(map(type, chain.from_iterable(analysis.shapes.values()))) <= {int}:
         return lambda shape: prod(shape) * scale  # plain sizes: cheaper than the key (the same bytes either way)
     per_shape: dict[tuple[Any, ...], Any] = {}
 
@@ -120,15 +121,16 @@ def _inference_peak(analysis: Analysis, batch: int, nbytes: Any, dtype_bytes: in
     for i, node in enumerate(order):
         before = total
         if node.path in born:
-            total += sum(size(v) for v in born[node.path])
+            made = born[node.path]
+            total += size(made[0]) if len(made) == 1 else sum(size(v) for v in made)
         freed = [r for r in dying[i] if r in allocated] if i in dying else ()
         if len(node.inputs) > 2 and _folds(node) and node.path not in skip:
             peaks += _fold_peaks(node, analysis, roots, list(freed), before, total - before, nbytes)
         else:
             peaks.append(total + scratch[node.path] if node.path in scratch else total)
         if freed:
-            total -= sum(size(r) for r in freed)
-    if all(type(p) is int for p in peaks):
+            total -= size(freed[0]) if len(freed) == 1 else sum(size(r) for r in freed)
+    if set(map(type, peaks)) == {int}:
         return max(peaks)  # what smax gives plain sizes, without its per-entry work
     return smax(*peaks)  # with symbolic sizes, a max() of expressions
 
