@@ -43,6 +43,29 @@ def _search(pattern: str) -> Callable[[str], Any]:
     return search
 
 
+# A conjunction or disjunction of checks (each returns a bool) without a generator for the common short ones:
+# the check runs on every value of every spec a command loads.
+def _every(checks: list[Check]) -> Check:
+    if len(checks) == 1:
+        return checks[0]
+    if len(checks) == 2:
+        a, b = checks
+        return lambda x: a(x) and b(x)
+    if len(checks) == 3:
+        a, b, c = checks
+        return lambda x: a(x) and b(x) and c(x)
+    return lambda x: all(c(x) for c in checks)
+
+
+def _some(checks: list[Check]) -> Check:
+    if len(checks) == 1:
+        return checks[0]
+    if len(checks) == 2:
+        a, b = checks
+        return lambda x: a(x) or b(x)
+    return lambda x: any(c(x) for c in checks)
+
+
 def _is_number(x: Any) -> bool:
     return isinstance(x, (int, float)) and not isinstance(x, bool)
 
@@ -107,9 +130,7 @@ class _Compiler:
             if make is None:
                 raise Unsupported(key)
             checks.append(make(value, schema))
-        if len(checks) == 1:
-            return checks[0]
-        return lambda x: all(c(x) for c in checks)
+        return _every(checks)
 
     # -- keywords (each gets its value and the whole schema) -----------------------------------------
     def _ref(self, value: str, schema: dict[str, Any]) -> Check:
@@ -118,21 +139,22 @@ class _Compiler:
     def _type(self, value: str | list[str], schema: dict[str, Any]) -> Check:
         names = [value] if isinstance(value, str) else list(value)
         tests = [_TYPES[n] for n in names]
-        return lambda x: any(t(x) for t in tests)
+        return _some(tests)
 
     def _enum(self, value: list[Any], schema: dict[str, Any]) -> Check:
+        if value and all(type(v) is str for v in value):  # _equal to a str: a str equal to it
+            names = frozenset(value)
+            return lambda x: type(x) is str and x in names
         return lambda x: any(_equal(x, v) for v in value)
 
     def _const(self, value: Any, schema: dict[str, Any]) -> Check:
         return lambda x: _equal(x, value)
 
     def _anyOf(self, value: list[Any], schema: dict[str, Any]) -> Check:  # noqa: N802
-        subs = [self.compile(s) for s in value]
-        return lambda x: any(s(x) for s in subs)
+        return _some([self.compile(s) for s in value])
 
     def _allOf(self, value: list[Any], schema: dict[str, Any]) -> Check:  # noqa: N802
-        subs = [self.compile(s) for s in value]
-        return lambda x: all(s(x) for s in subs)
+        return _every([self.compile(s) for s in value])
 
     def _oneOf(self, value: list[Any], schema: dict[str, Any]) -> Check:  # noqa: N802
         subs = [self.compile(s) for s in value]
@@ -197,8 +219,8 @@ class _Compiler:
         return lambda x: not isinstance(x, dict) or all(sub(k) for k in x)
 
     def _properties(self, value: dict[str, Any], schema: dict[str, Any]) -> Check:
-        subs = {k: self.compile(s) for k, s in value.items()}
-        return lambda x: not isinstance(x, dict) or all(s(x[k]) for k, s in subs.items() if k in x)
+        subs = {k: self.compile(s) for k, s in value.items()}  # a spec's mapping has a few of them: walk its keys
+        return lambda x: not isinstance(x, dict) or all(subs[k](v) for k, v in x.items() if k in subs)
 
     def _patternProperties(self, value: dict[str, Any], schema: dict[str, Any]) -> Check:  # noqa: N802
         subs = [(_search(p), self.compile(s)) for p, s in value.items()]
