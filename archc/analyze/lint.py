@@ -98,7 +98,7 @@ def _once_per_line(found: Iterable[LintWarning]) -> list[LintWarning]:
 def _dead(graph: Graph, read: set[str]) -> list[LintWarning]:
     """W001: nodes whose value reaches no output (train-only outputs included); reported at each tip
     (a node nothing reads). A tip is a node that nothing reads and that is not an output itself (what the
-    outputs reach is read or an output): set comprehensions find them, the walk from the outputs runs
+    outputs reach is read or an output): set differences find them, the walk from the outputs runs
     only when there is one (for the size of its dead branch). ``read``: every value the nodes read, as written."""
     outputs = {output_ref(o)[0] for o in (*graph.outputs, *graph.train_outputs)}
     paths = graph._index().keys()
