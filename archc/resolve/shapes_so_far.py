@@ -39,6 +39,8 @@ class ShapesSoFar:
         self.hint = {s: inputs[0][1][i] for i, s in (symbols or {}).items()}
         self.symbolic: dict[str, tuple[Any, ...] | None] = {}
         self.size_read: tuple[str, Loc | None] | None = None
+        self.size_watchers: list[Callable[[str, Loc | None], None]] = []  # told of each such read: resolve/memo.py
+        self._hint_key = tuple(sorted(self.hint.items()))
         if symbols:
             from archc.ir.algebra import symbol
             name, shape = inputs[0]
@@ -66,12 +68,12 @@ class ShapesSoFar:
             self._next(ex)
         if path in self.known:
             for watch in self.watchers:
-                watch(path, self.known[path])
+                watch(path, self.identity(path))
             if not self.hint:
                 return list(self.known[path])
             sym = self.symbolic.get(path)
             depends = [True] * len(self.known[path]) if sym is None else [not isinstance(d, int) for d in sym]
-            return _Sizes(self.known[path], depends, lambda: self._read(node, loc))
+            return _Sizes(self.known[path], depends, lambda: self.note_size_read(node, loc))
         if path in self.multi:
             raise ResolveError(f"in_shape: '{path}' has {self.multi[path]} outputs", loc,
                                hint=f"read one with in: [\"{ref[1]}[0]\"]")
@@ -79,6 +81,17 @@ class ShapesSoFar:
             raise self.failed[path].copy()
         raise ResolveError(f"in_shape is not known here: the shape of '{path}' is not inferred yet", loc,
                            hint="in_shape reads the input of this node, which must come before it")
+
+    def identity(self, path: str) -> Any:
+        """What an expression that reads the (known) shape of ``path`` depends on: the shape; with symbolic input
+        sizes also its expressions (which entries depend on them) and the stand-in sizes. A memoised instance
+        (memo.py) is replayed where the shapes it reads have the identities they had when it was recorded."""
+        shape = self.known[path]
+        if not self.hint:
+            return shape
+        from archc.ir.algebra import shape_key
+        sym = self.symbolic.get(path)
+        return shape, None if sym is None else shape_key(sym), self._hint_key
 
     def settled(self, ex: Expander, ref: Ref) -> Shape | None:
         """The concrete shape of what ``ref`` names (None: it failed, or has several outputs), inferred
@@ -97,7 +110,7 @@ class ShapesSoFar:
         """Infer the next pending node; at the start of a memoised instance (memo.py) whose input shapes
         were seen before, copy the shapes of all its nodes from its entry's table instead (and fill the
         table when they are new: the nodes of an instance depend only on its inputs' shapes)."""
-        span = self.spans.get(self.done) if not self.hint else None
+        span = self.spans.get(self.done)
         key = None if span is None else self._span_key(ex, span[2])
         if span is None or key is None:  # no span, or an input without a shape yet (a forward name): one node
             self._infer(ex, ex.pending[self.done])
@@ -107,8 +120,8 @@ class ShapesSoFar:
         start = self.done
         got = table.get(key)
         if got is not None:
-            for p, (shape, outs) in zip(ex.pending[start:end], got):
-                self._put(p.path, shape, outs)
+            for p, (shape, outs, sym) in zip(ex.pending[start:end], got):
+                self._put(p.path, shape, outs, sym)
             self.done = end
             return
         while self.done < end:
@@ -119,7 +132,7 @@ class ShapesSoFar:
             table[key] = shapes
 
     def _span_key(self, ex: Expander, refs: list[Ref]) -> Any:
-        """The instance's input shapes (None unless each input has one already)."""
+        """The instance's input shapes, as `identity` gives them (None unless each input has one already)."""
         key = []
         for r in refs:
             try:
@@ -128,30 +141,31 @@ class ShapesSoFar:
                 return None
             if path not in self.known:
                 return None
-            key.append(self.known[path])
+            key.append(self.identity(path))
         return tuple(key)
 
-    def _span_shapes(self, nodes: list[Any]) -> list[tuple[Any, Any]] | None:
-        out: list[tuple[Any, Any]] = []
+    def _span_shapes(self, nodes: list[Any]) -> list[tuple[Any, Any, Any]] | None:
+        """Each node's (shape, None, its expressions) or (None, its outputs' shapes, their expressions)."""
+        out: list[tuple[Any, Any, Any]] = []
         for p in nodes:
             if p.path in self.multi:
-                n = self.multi[p.path]
-                out.append((None, tuple(self.known[f"{p.path}[{k}]"] for k in range(n))))
+                names = [f"{p.path}[{k}]" for k in range(self.multi[p.path])]
+                out.append((None, tuple(map(self.known.__getitem__, names)), tuple(map(self.symbolic.get, names))))
             elif p.path in self.known:
-                out.append((self.known[p.path], None))
+                out.append((self.known[p.path], None, self.symbolic.get(p.path)))
             else:
                 return None  # a failed node: its error is the one a fresh inference raises
         return out
 
-    def _put(self, path: str, shape: Any, outs: Any) -> None:
+    def _put(self, path: str, shape: Any, outs: Any, sym: Any) -> None:
         if outs is None:
             self.known[path] = shape
-            self.symbolic[path] = None
+            self.symbolic[path] = sym
             return
         self.multi[path] = len(outs)
         for k, s in enumerate(outs):
             self.known[f"{path}[{k}]"] = s
-            self.symbolic[f"{path}[{k}]"] = None
+            self.symbolic[f"{path}[{k}]"] = sym[k]
 
     def _infer(self, ex: Expander, p: Any) -> None:
         try:
@@ -177,9 +191,13 @@ class ShapesSoFar:
         got = rule_memo.symbolic_out_shapes(p.op, block, p.args, ins, self.hint)
         return None if got is None else list(got)
 
-    def _read(self, node: str, loc: Loc | None) -> None:
+    def note_size_read(self, node: str, loc: Loc | None) -> None:
+        """An expression of ``node`` (at ``loc``) read an entry that depends on the symbolic input sizes (a
+        memoised instance that did, replayed, says so too)."""
         if self.size_read is None:
             self.size_read = (node, loc)
+        for watch in self.size_watchers:
+            watch(node, loc)
 
     def _input(self, ex: Expander, ref: Ref) -> Shape:
         path = ex.follow(ref)
@@ -193,6 +211,8 @@ class ShapesSoFar:
 class _Sizes(list):  # type: ignore[type-arg]
     """``in_shape`` when the input sizes are symbolic: reading an entry that depends on them (or the
     whole list: iterating, comparing, printing) calls ``on_read``; reading only the others does not."""
+
+    tracks_reads = True  # not a plain value: a memo key made of it would read it
 
     def __init__(self, values: Sequence[int], depends: list[bool], on_read: Callable[[], None]) -> None:
         super().__init__(values)

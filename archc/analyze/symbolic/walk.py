@@ -30,7 +30,6 @@ from archc.analyze.shapes import (
     _missing_input,
     _report_missing,
     _skip_hint,
-    node_info,
 )
 from archc.analyze.symbolic.result import SymbolicResult
 from archc.blocks import rule_memo as node_memo
@@ -42,7 +41,9 @@ from archc.resolve import Limits
 
 __all__ = ["analyse_symbolic", "solved"]
 
-Memo = dict[tuple[Any, ...], tuple[Any, ...]]  # (op, args, input shapes) -> outputs and costs, within one walk
+# within one walk: (op, args, input shape keys) -> (outputs, params, MACs, other ops, output shape keys)
+Memo = dict[tuple[Any, ...], tuple[Any, ...]]
+_NEW, _SET = object.__new__, object.__setattr__
 
 
 def analyse_symbolic(graph: Graph, limits: Limits, guards: Guards) -> tuple[Analysis, tuple[Any, ...] | None]:
@@ -72,9 +73,12 @@ def _walk(graph: Graph, limits: Limits, result: Analysis, guards: Guards, keys: 
     """The nodes in order (shapes.py's concrete walk, on expressions); False when a limit stopped it."""
     total = 0
     memo: Memo = {}
+    kept = node_memo.symbolic_table()
     hint, at_hint = guards.hint, dict[str, int]()  # the atoms' values at the hint, shared by the walk
     hint_key = tuple(sorted(hint.items()))
     seen: dict[int, tuple[Any, Any]] = {}  # id(params or shape) -> (it, its value at the hint): memo hits share them
+    blocks: dict[str, library.Block] = {}
+    shape_keys = {name: shape_key(shape) for name, shape in graph.inputs}  # every producer's, as in `key`
 
     def at(x: Any, value: Any) -> Any:
         got = seen.get(id(x))
@@ -86,85 +90,121 @@ def _walk(graph: Graph, limits: Limits, result: Analysis, guards: Guards, keys: 
         return prod([value_at(d, hint, at_hint) for d in shape])
 
     walked = {name for name, _ in graph.inputs}
+    shapes = result.shapes
     for node in graph.nodes:
-        walked.add(node.path)
-        if any(src not in result.shapes for src in node.inputs):
+        path, inputs = node.path, node.inputs
+        walked.add(path)
+        try:
+            ins = tuple([shapes[s] for s in inputs])
+        except KeyError:
             _report_missing(result, node, walked.__contains__)
             continue
-        ins = tuple(result.shapes[s] for s in node.inputs)
-        guards.node = node.path
-        key = (node.op, repr(sorted(node.args.items())), tuple(shape_key(s) for s in ins))
-        keys.append((node.path, key, node.inputs, node.loc, node.shares))
+        guards.node = path
+        key = (node.op, repr(sorted(node.args.items())), tuple([shape_keys[s] for s in inputs]))
+        keys.append((path, key, inputs, node.loc, node.shares))
         try:
-            info = _info(node, ins, guards, memo, key, hint_key)
+            block = blocks.get(node.op) or blocks.setdefault(node.op, library.get(node.op))
+            try:
+                outs, params, macs, other, out_keys = _rules(node, block, ins, guards, memo, kept, key, hint_key)
+            except NotSymbolic as e:  # a rule with no exact form on symbolic sizes: the caller's fallback
+                if guards.fallback is None:
+                    raise
+                info = guards.fallback(node, ins, e)
+                out_keys = tuple(shape_key(s) for s in info.outputs or (info.shape,))
+            else:
+                info = _NEW(NodeInfo)  # NodeInfo(...) without the frozen dataclass's field-by-field __init__
+                _SET(info, "__dict__", {"node": node, "in_shapes": ins, "shape": outs[0],
+                                        "params": 0 if node.shares else params, "macs": macs, "other_ops": other,
+                                        "rf": None, "outputs": outs if block.outputs is not None else ()})
         except ArchcError as e:
-            result.errors.append(_skip_hint(graph, node, e.located(node.loc, node.path)))
+            result.errors.append(_skip_hint(graph, node, e.located(node.loc, path)))
             continue
         params = info.params
         total += params if type(params) is int else at(params, lambda x: value_at(x, hint, at_hint))
-        size = at(info.shape, elements)
+        facts = kept.get(("shape", out_keys[0], hint_key)) if kept is not None else None  # (elements, empty, guards)
+        size = at(info.shape, elements) if facts is None else facts[0]
         if total > limits.max_params or size > limits.max_activation:
             result.errors.append(_limit(node, total, info.shape, size, limits))
             return False
-        if any(d < 1 for d in info.shape):
-            result.errors.append(ShapeError(f"output shape {info.shape} is empty", node.loc, node=node.path,
+        if facts is not None:
+            guards.replay(facts[2])
+        else:
+            facts = (size, *_empty(info.shape, guards))
+            if kept is not None:
+                node_memo.store(("shape", out_keys[0], hint_key), facts, kept)
+        if facts[1]:
+            result.errors.append(ShapeError(f"output shape {info.shape} is empty", node.loc, node=path,
                                             hint="the input is too small for this many downsamplings"))
             continue
-        result.info[node.path] = info
+        result.info[path] = info
         if info.outputs:
-            result.shapes.update({f"{node.path}[{k}]": shape for k, shape in enumerate(info.outputs)})
+            for k, shape in enumerate(info.outputs):
+                result.shapes[f"{path}[{k}]"] = shape
+                shape_keys[f"{path}[{k}]"] = out_keys[k]
         else:
-            result.shapes[node.path] = info.shape
+            result.shapes[path] = info.shape
+            shape_keys[path] = out_keys[0]
     return True
 
 
-def _info(node: Node, ins: tuple[Any, ...], guards: Guards, memo: Memo, key: tuple[Any, ...],
-          hint_key: tuple[Any, ...]) -> NodeInfo:
-    """node_info on symbolic sizes, from the walk's memo, the kept runs (their guards replayed), or a run
-    that is kept with the guards it logs."""
-    kept = node_memo.symbolic_table()
-    if kept is None or key in memo:
-        return _run(node, ins, guards, memo, key)
-    block = library.get(node.op)
-    entry = kept.get(key)
-    if entry is not None and entry[0] is block:  # a run that relied on no guard: it holds at every hint
-        node_memo.STATS["symbolic_hit"] += 1
-        memo[key] = entry[1]
-        return _run(node, ins, guards, memo, key)
-    entry = kept.get((*key, hint_key))
-    if entry is not None and entry[0] is block:  # a guarded run at this hint: its guards are this node's too
-        node_memo.STATS["symbolic_hint_hit"] += 1
-        memo[key] = entry[1]
-        guards.replay(entry[2])
-        return _run(node, ins, guards, memo, key)
+def _rules(node: Node, block: library.Block, ins: tuple[Any, ...], guards: Guards, memo: Memo,
+           kept: dict[tuple[Any, ...], Any] | None, key: tuple[Any, ...], hint_key: tuple[Any, ...]) -> tuple[Any, ...]:
+    """The node's outputs, parameters, MACs, other ops and output shape keys: from the walk's memo (a node of
+    a key met before in this walk relies on no guard, as the walk always did), from the kept runs (their
+    guards replayed), or from its rules, kept with the guards they logged. Raises what the rules raise."""
+    hit = memo.get(key)
+    if hit is not None:
+        return hit
+    if kept is not None:
+        entry = kept.get((*key, None))
+        if entry is not None and entry[0] is block:  # a run that relied on no guard: it holds at every hint
+            node_memo.STATS["symbolic_hit"] += 1
+            memo[key] = entry[1]
+            return entry[1]  # type: ignore[no-any-return]
+        entry = kept.get((*key, hint_key))
+        if entry is not None and entry[0] is block:  # a guarded run at this hint: its guards are this node's too
+            node_memo.STATS["symbolic_hint_hit"] += 1
+            guards.replay(entry[2])
+            memo[key] = entry[1]
+            return entry[1]  # type: ignore[no-any-return]
     log, guards.log = guards.log, []
     try:
-        info = node_info(node, ins, None, memo, key)
-    except NotSymbolic as e:  # a rule with no exact form on symbolic sizes: the caller's fallback, not kept
-        guards.log = log
-        if guards.fallback is None:
-            raise
-        return guards.fallback(node, ins, e)  # type: ignore[no-any-return]
-    except BaseException:
-        guards.log = log
-        raise
-    logged, guards.log = guards.log, log
+        args = node.args
+        outs = block.out_shapes(args, ins)
+        hit = (outs, block.count_params(args, ins), block.macs(args, ins, outs[0]), block.other_ops(args, ins, outs[0]),
+               tuple(shape_key(s) for s in outs))
+    finally:
+        logged, guards.log = guards.log, log
     if log is not None:
         log.extend(logged)
-    if logged:
-        node_memo.store((*key, hint_key), (block, memo[key], guards.events(logged)), kept)
+    memo[key] = hit
+    if kept is not None:
+        if logged:
+            node_memo.store((*key, hint_key), (block, hit, guards.events(logged)), kept)
+        else:
+            node_memo.store((*key, None), (block, hit), kept)
+    return hit
+
+
+def _empty(shape: tuple[Any, ...], guards: Guards) -> tuple[bool, tuple[Any, ...]]:
+    """Whether a size of ``shape`` is below 1 at the hint, and the guards that records or relies on (kept with
+    the answer by the walk, by the shape and the hint, and replayed, as for a rule run)."""
+    for d in shape:  # what `d < 1` decides without a guard (Expr.__lt__'s lower bound) first, in order
+        if type(d) is int:
+            if d < 1:
+                return True, ()
+        elif (low := d.low()) is None or low < 1:
+            break
     else:
-        node_memo.store(key, (block, memo[key]), kept)
-    return info
-
-
-def _run(node: Node, ins: tuple[Any, ...], guards: Guards, memo: Memo, key: tuple[Any, ...]) -> NodeInfo:
+        return False, ()
+    log, guards.log = guards.log, []
     try:
-        return node_info(node, ins, None, memo, key)
-    except NotSymbolic as e:
-        if guards.fallback is None:
-            raise
-        return guards.fallback(node, ins, e)  # type: ignore[no-any-return]
+        empty = any(d < 1 for d in shape)
+    finally:
+        logged, guards.log = guards.log, log
+    if log is not None:
+        log.extend(logged)
+    return empty, guards.events(logged)
 
 
 # ---- the solver's results, kept by the walk's nodes ----
