@@ -155,54 +155,52 @@ def _plainly_safe(graph: Graph, writers: list[Node]) -> bool:
     chains' values: a few comprehensions, no call per node."""
     held = {*graph.outputs, *graph.train_outputs, *(name for name, _ in graph.inputs)}
     index, facts = graph._index(), _Facts()
-    if [op for op in {w.op for w in writers} if facts.of(op).multi]:
+    if facts.add({w.op for w in writers}) & facts.multi:
         return False
     links, chained = [w.inputs[0] for w in writers], []
     while links:
-        if [src for src in links if src not in index or src in held]:
+        producers = [index[src] for src in links if src in index and src not in held]
+        if len(producers) != len(links):
             return False
         chained += links
-        producers = [index[src] for src in links]
-        for op in {p.op for p in producers} - facts.ops.keys():
-            facts.of(op)
-        ops = facts.ops  # below, keeps_output() and shares_input() without a call per node
-        if [p for p in producers if ops[p.op].kept or ops[p.op].kept_inplace and "inplace" in p.args
-                and p.args["inplace"]]:
+        facts.add({p.op for p in producers})  # below, keeps_output() and shares_input() without a call per node
+        kept, kept_inplace, alias = facts.kept, facts.kept_inplace, facts.alias
+        if [p for p in producers if p.op in kept or p.op in kept_inplace and "inplace" in p.args and p.args["inplace"]]:
             return False
         links = [p.inputs[0] for p in producers
-                 if p.inputs and (ops[p.op].alias or "inplace" in p.args and p.args["inplace"])]
+                 if p.inputs and (p.op in alias or "inplace" in p.args and p.args["inplace"])]
     wanted = set(chained)  # each read at least once (by the next link): once each when the reads are as many
     return len([src for n in graph.nodes for src in n.inputs if src in wanted]) == len(wanted)
 
 
-class _OpFacts:
-    """What the in-place check reads of one op's block."""
-
-    __slots__ = ("multi", "kept", "kept_inplace", "alias")
-
-    def __init__(self, op: str) -> None:
-        tags = tags_of(op)
-        self.multi = library.is_registered(op) and library.get(op).outputs is not None  # several outputs
-        self.kept = self.multi or "keeps_output" in tags  # a multi-output node is no plain link either
-        self.kept_inplace = "keeps_output_inplace" in tags
-        self.alias = "alias" in tags
-
-
 class _Facts:
-    """Each op's ``_OpFacts``, looked up once."""
+    """What the in-place check reads of the blocks, as sets of ops, each op looked up once (``add``)."""
 
     def __init__(self) -> None:
-        self.ops: dict[str, _OpFacts] = {}
+        self.seen: set[str] = set()
+        self.multi: set[str] = set()  # several outputs
+        self.kept: set[str] = set()  # autograd keeps the output (a multi-output node is no plain link either)
+        self.kept_inplace: set[str] = set()  # ... when run in place
+        self.alias: set[str] = set()  # may return its input or a view of it
 
-    def of(self, op: str) -> _OpFacts:
-        if op not in self.ops:
-            self.ops[op] = _OpFacts(op)
-        return self.ops[op]
+    def add(self, ops: set[str]) -> set[str]:
+        """Look up the ops not seen yet; ``ops`` back."""
+        for op in ops - self.seen:
+            tags = tags_of(op)
+            if library.is_registered(op) and library.get(op).outputs is not None:
+                self.multi.add(op)
+                self.kept.add(op)
+            for tag, into in (("keeps_output", self.kept), ("keeps_output_inplace", self.kept_inplace),
+                              ("alias", self.alias)):
+                if tag in tags:
+                    into.add(op)
+        self.seen |= ops
+        return ops
 
 
 def check_inplace(graph: Graph, errors: list[ArchcError]) -> None:
     """Refuse, located, every `inplace: true` that would corrupt a value something else still reads."""
-    writers = [n for n in graph.nodes if n.inputs and "inplace" in n.args and n.args["inplace"]]  # no call per node
+    writers = [n for n in graph.nodes if "inplace" in n.args and n.args["inplace"] and n.inputs]  # no call per node
     if not writers or _plainly_safe(graph, writers):
         return
     parents, readers = storage_parents(graph), graph.consumers()

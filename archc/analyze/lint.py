@@ -60,7 +60,7 @@ def lint(analysis: Analysis, source: SpecSource | None = None,
     read = {s for n in graph.nodes for s in n.inputs}  # every value read, as written (`NAME[K]` too)
     found = [*extra, *_dead(graph, read), *_broadcasts(tagged["broadcast"], shapes), *_empty_repeats(graph),
              *_strides(tagged["strided"]), *_linear_on_maps(graph, tagged["projects"], shapes),
-             *_bias_before_norm(graph, tagged["biased"], tagged["norm"], tags)]
+             *_bias_before_norm(graph, tagged["biased"], tags)]
     source = source if source is not None else _load(graph)
     if source is not None:
         scan = spec_scan(source.data)
@@ -175,7 +175,7 @@ def _empty_repeats(graph: Graph) -> list[LintWarning]:
             for g in graph.groups if g.kind == "repeat" and g.label.endswith(" x0")]
 
 
-_RULE_TAGS = ("broadcast", "strided", "projects", "biased", "norm")  # the nodes the graph rules look at
+_RULE_TAGS = ("broadcast", "strided", "projects", "biased")  # the nodes the graph rules look at
 
 
 def _tagged(graph: Graph, tags: dict[str, frozenset[str]]) -> dict[str, Sequence[Node]]:
@@ -278,18 +278,19 @@ def _linear_on_maps(graph: Graph, nodes: Sequence[Node], shapes: dict[str, tuple
     return out
 
 
-def _bias_before_norm(graph: Graph, nodes: Sequence[Node], norm_nodes: Sequence[Node],
-                      tags: dict[str, frozenset[str]]) -> list[LintWarning]:
+def _bias_before_norm(graph: Graph, nodes: Sequence[Node], tags: dict[str, frozenset[str]]) -> list[LintWarning]:
     """W007: a batchnorm subtracts the per-channel mean, so a bias before it is wasted parameters. Weights
     shared (`share:`) are owned once, by the owner: reported there, and only when every node calling them
-    is read by batchnorms only (a sharing node owns no parameters to waste). ``nodes``, ``norm_nodes``: the
-    `biased` and the `norm` ones; ``tags``: each op's. The other readers are looked for only when a biased node
-    feeds a batchnorm."""
-    by_norms = {s for n in norm_nodes for s in n.inputs}
-    biased = [n for n in nodes if n.path in by_norms and "bias" in n.args and n.args["bias"] is True]
+    is read by batchnorms only (a sharing node owns no parameters to waste). ``nodes``: the `biased` ones;
+    ``tags``: each op's. The readers are looked at only when a node has a bias, the other readers only when
+    a batchnorm reads one."""
+    biased = [n for n in nodes if "bias" in n.args and n.args["bias"] is True]
+    norms = {op for op, t in tags.items() if "norm" in t} if biased else set()
+    by_norms = {s for n in graph.nodes if n.op in norms for s in n.inputs} if norms else set()
+    biased = [n for n in biased if n.path in by_norms]
     if not biased:
         return []
-    candidates, norms = {n.path for n in biased}, {op for op, t in tags.items() if "norm" in t}
+    candidates = {n.path for n in biased}
     into_norms = candidates - {s for n in graph.nodes if n.op not in norms for s in n.inputs if s in candidates}
     users: dict[str, list[Node]] | None = None  # owner -> the nodes calling its weights, made when needed
     out = []
