@@ -45,6 +45,8 @@ the solver runs the walk. The files, by concern:
   (at a point, as keys, ``max``, partial substitution, bounds over a box, affine pieces).
 - the valid sets: `runs.py`, sets of sizes on one axis (`AxisSet`); `axes.py`, one axis's guards, their
   truth piece by piece and the classes they make.
+- the walk: `walk.py`, the analysis on symbolic sizes at a hint (step 1), every rule run kept with the guards
+  it recorded (replayed on a hit: a warm check runs no rule), and the solver's results kept by the graph.
 - the solver: `paths.py`, guards with what the graph does under them; `solver.py`, `solve` (steps 1-4);
   `sampling.py`, a rule with no exact form sampled at its node, and the whole-spec `sweep`.
 - the result and the entry: `result.py`, `SymbolicResult` and `at_sizes`; `entry.py`, `analyse`.

@@ -211,7 +211,7 @@ def _empty(shape: tuple[Any, ...], guards: Guards) -> tuple[bool, tuple[Any, ...
 
 _SOLVED: deque[Any] = deque()  # the keys of the results kept in the node memo's symbolic table, oldest first
 _LOCK = threading.Lock()
-KEPT = 64  # results kept
+KEPT = 16  # results kept (1-2 MB each on the largest built-in specs, with the runs they keep)
 
 
 def solved(graph: Graph, symbols: dict[int, str], limits: Limits, hint: dict[str, int], nodes: tuple[Any, ...] | None,
