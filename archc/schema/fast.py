@@ -18,7 +18,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
-__all__ = ["Unsupported", "compile_schema", "is_valid"]
+__all__ = ["Unsupported", "compile_schema", "is_valid", "schema_doc"]
 
 Check = Callable[[Any], bool]
 
@@ -260,9 +260,16 @@ def compile_schema(schema: dict[str, Any]) -> Check:
 
 
 @lru_cache(maxsize=1)
+def schema_doc() -> dict[str, Any]:
+    """``archc.schema.json``, read and parsed once per process (shared: never change what it returns)."""
+    doc: dict[str, Any] = json.loads(Path(__file__).with_name("archc.schema.json").read_text(encoding="utf-8"))
+    return doc
+
+
+@lru_cache(maxsize=1)
 def _check() -> Check | None:
     try:
-        return compile_schema(json.loads(Path(__file__).with_name("archc.schema.json").read_text(encoding="utf-8")))
+        return compile_schema(schema_doc())
     except Unsupported:
         return None  # the schema grew a keyword modelled nowhere here: jsonschema decides every time
 

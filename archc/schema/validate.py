@@ -11,14 +11,14 @@ from typing import Any
 
 from archc.errors import ArchcError, Loc, SchemaError
 from archc.load import LocDict, LocList
-from archc.schema.fast import is_valid
+from archc.schema.fast import is_valid, schema_doc
 
 __all__ = ["RESERVED_KEYS", "SCHEMA_PATH", "schema_text", "validate"]
 
 SCHEMA_PATH = Path(__file__).with_name("archc.schema.json")
 MAX_ERRORS = 20
-_IDENT = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,63}$")
-_NODE_NAME = re.compile(r"^([A-Za-z_][A-Za-z0-9_]{0,63}|0|[1-9][0-9]{0,8})$")  # $defs.node_name: numbers too
+_IDENT = r"^[A-Za-z_][A-Za-z0-9_]{0,63}$"  # compiled where an error needs them (re caches them)
+_NODE_NAME = r"^([A-Za-z_][A-Za-z0-9_]{0,63}|0|[1-9][0-9]{0,8})$"  # $defs.node_name: numbers too
 
 
 def schema_text() -> str:
@@ -27,7 +27,7 @@ def schema_text() -> str:
 
 def _reserved_keys() -> frozenset[str]:
     """Keys that structure nodes and cannot name a block argument: the schema's own list."""
-    args = json.loads(schema_text())["$defs"]["block"]["properties"]["args"]
+    args = schema_doc()["$defs"]["block"]["properties"]["args"]  # the parse the fast check uses too
     return frozenset(args["propertyNames"]["not"]["enum"])
 
 
@@ -110,7 +110,7 @@ def _to_error(err: Any, data: Any) -> SchemaError:
         return SchemaError(f"{where}: {err.message}", loc)
     if err.validator == "propertyNames" and isinstance(inst, LocDict):
         nodes = err.validator_value == {"$ref": "#/$defs/node_name"}
-        bad = [k for k in inst if not (_NODE_NAME if nodes else _IDENT).match(k)]
+        bad = [k for k in inst if not re.match(_NODE_NAME if nodes else _IDENT, k)]
         if not bad:
             return _reserved(next((k for k in inst if k in RESERVED_KEYS), "?"), inst, where, loc)
         return SchemaError(f"'{bad[0]}' is not a valid name in {where}", inst.key_locs.get(bad[0], loc),
