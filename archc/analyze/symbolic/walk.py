@@ -41,8 +41,8 @@ from archc.resolve import Limits
 
 __all__ = ["analyse_symbolic", "solved"]
 
-# within one walk: (op, args, input shape keys) -> (outputs, params, MACs, other ops, output shape keys)
-Memo = dict[tuple[Any, ...], tuple[Any, ...]]
+# within one walk: (op, args, input shape keys) -> the node's slot (`_rules`)
+Memo = dict[tuple[Any, ...], list[Any]]
 _NEW, _SET = object.__new__, object.__setattr__
 
 
@@ -92,7 +92,7 @@ def _walk(graph: Graph, limits: Limits, result: Analysis, guards: Guards, keys: 
     walked = {name for name, _ in graph.inputs}
     shapes = result.shapes
     for node in graph.nodes:
-        path, inputs = node.path, node.inputs
+        path, inputs, loc = node.path, node.inputs, node.loc
         walked.add(path)
         try:
             ins = tuple([shapes[s] for s in inputs])
@@ -100,28 +100,32 @@ def _walk(graph: Graph, limits: Limits, result: Analysis, guards: Guards, keys: 
             _report_missing(result, node, walked.__contains__)
             continue
         guards.node = path
-        key = (node.op, repr(sorted(node.args.items())), tuple([shape_keys[s] for s in inputs]))
-        keys.append((path, key, inputs, node.loc, node.shares))
+        key = (node.op, repr(node.args), tuple([shape_keys[s] for s in inputs]))
+        keys.append((path, key, inputs, loc and (loc.file, loc.line, loc.col), node.shares))
+        slot: list[Any] | None = None
         try:
             block = blocks.get(node.op) or blocks.setdefault(node.op, library.get(node.op))
             try:
-                outs, params, macs, other, out_keys = _rules(node, block, ins, guards, memo, kept, key, hint_key)
+                slot = memo.get(key)
+                if slot is None:
+                    slot = memo[key] = _rules(node, block, ins, guards, kept, key, hint_key)
             except NotSymbolic as e:  # a rule with no exact form on symbolic sizes: the caller's fallback
                 if guards.fallback is None:
                     raise
                 info = guards.fallback(node, ins, e)
                 out_keys = tuple(shape_key(s) for s in info.outputs or (info.shape,))
             else:
+                outs, params, macs, other, out_keys = slot[0]
                 info = _NEW(NodeInfo)  # NodeInfo(...) without the frozen dataclass's field-by-field __init__
                 _SET(info, "__dict__", {"node": node, "in_shapes": ins, "shape": outs[0],
                                         "params": 0 if node.shares else params, "macs": macs, "other_ops": other,
                                         "rf": None, "outputs": outs if block.outputs is not None else ()})
         except ArchcError as e:
-            result.errors.append(_skip_hint(graph, node, e.located(node.loc, path)))
+            result.errors.append(_skip_hint(graph, node, e.located(loc, path)))
             continue
         params = info.params
         total += params if type(params) is int else at(params, lambda x: value_at(x, hint, at_hint))
-        facts = kept.get(("shape", out_keys[0], hint_key)) if kept is not None else None  # (elements, empty, guards)
+        facts = None if slot is None else slot[2]  # the output's (elements, empty, guards) at the hint
         size = at(info.shape, elements) if facts is None else facts[0]
         if total > limits.max_params or size > limits.max_activation:
             result.errors.append(_limit(node, total, info.shape, size, limits))
@@ -130,43 +134,41 @@ def _walk(graph: Graph, limits: Limits, result: Analysis, guards: Guards, keys: 
             guards.replay(facts[2])
         else:
             facts = (size, *_empty(info.shape, guards))
-            if kept is not None:
-                node_memo.store(("shape", out_keys[0], hint_key), facts, kept)
+            if slot is not None:
+                slot[2] = facts
         if facts[1]:
-            result.errors.append(ShapeError(f"output shape {info.shape} is empty", node.loc, node=path,
+            result.errors.append(ShapeError(f"output shape {info.shape} is empty", loc, node=path,
                                             hint="the input is too small for this many downsamplings"))
             continue
         result.info[path] = info
         if info.outputs:
             for k, shape in enumerate(info.outputs):
-                result.shapes[f"{path}[{k}]"] = shape
+                shapes[f"{path}[{k}]"] = shape
                 shape_keys[f"{path}[{k}]"] = out_keys[k]
         else:
-            result.shapes[path] = info.shape
+            shapes[path] = info.shape
             shape_keys[path] = out_keys[0]
     return True
 
 
-def _rules(node: Node, block: library.Block, ins: tuple[Any, ...], guards: Guards, memo: Memo,
-           kept: dict[tuple[Any, ...], Any] | None, key: tuple[Any, ...], hint_key: tuple[Any, ...]) -> tuple[Any, ...]:
-    """The node's outputs, parameters, MACs, other ops and output shape keys: from the walk's memo (a node of
-    a key met before in this walk relies on no guard, as the walk always did), from the kept runs (their
-    guards replayed), or from its rules, kept with the guards they logged. Raises what the rules raise."""
-    hit = memo.get(key)
-    if hit is not None:
-        return hit
-    if kept is not None:
-        entry = kept.get((*key, None))
-        if entry is not None and entry[0] is block:  # a run that relied on no guard: it holds at every hint
+def _rules(node: Node, block: library.Block, ins: tuple[Any, ...], guards: Guards,
+           kept: dict[tuple[Any, ...], Any] | None, key: tuple[Any, ...], hint_key: tuple[Any, ...]) -> list[Any]:
+    """The node's slot at this hint: [(outputs, params, MACs, other ops, output shape keys), the guards the run
+    relies on, the output's facts (None until the walk finds them)], from the kept runs (the guards replayed)
+    or from its rules, kept with the guards they logged. Raises what the rules raise.
+
+    The table's entry is [block, the outputs etc. of a run that relied on no guard (None: it relied on some),
+    hint -> slot]: a guard-free run holds at every hint, a guarded one at its own (all its runs are guarded)."""
+    entry = kept.get(key) if kept is not None else None
+    if entry is not None and entry[0] is block:
+        slot = entry[2].get(hint_key)
+        if entry[1] is not None:  # a run that relied on no guard: it holds at every hint
             node_memo.STATS["symbolic_hit"] += 1
-            memo[key] = entry[1]
-            return entry[1]  # type: ignore[no-any-return]
-        entry = kept.get((*key, hint_key))
-        if entry is not None and entry[0] is block:  # a guarded run at this hint: its guards are this node's too
+            return slot if slot is not None else entry[2].setdefault(hint_key, [entry[1], (), None])  # type: ignore
+        if slot is not None:  # a guarded run at this hint: its guards are this node's too
             node_memo.STATS["symbolic_hint_hit"] += 1
-            guards.replay(entry[2])
-            memo[key] = entry[1]
-            return entry[1]  # type: ignore[no-any-return]
+            guards.replay(slot[1])
+            return slot  # type: ignore[no-any-return]
     log, guards.log = guards.log, []
     try:
         args = node.args
@@ -177,13 +179,15 @@ def _rules(node: Node, block: library.Block, ins: tuple[Any, ...], guards: Guard
         logged, guards.log = guards.log, log
     if log is not None:
         log.extend(logged)
-    memo[key] = hit
+    slot = [hit, guards.events(logged), None]
     if kept is not None:
-        if logged:
-            node_memo.store((*key, hint_key), (block, hit, guards.events(logged)), kept)
-        else:
-            node_memo.store((*key, None), (block, hit), kept)
-    return hit
+        if entry is None or entry[0] is not block:
+            entry = [block, None, {}]
+            node_memo.store(key, entry, kept)
+        if not logged:
+            entry[1] = hit
+        entry[2][hint_key] = slot
+    return slot
 
 
 def _empty(shape: tuple[Any, ...], guards: Guards) -> tuple[bool, tuple[Any, ...]]:
