@@ -25,7 +25,7 @@ from archc.analyze.symbolic.paths import (
 from archc.analyze.symbolic.result import Lazy, SymbolicResult, _regions_text
 from archc.analyze.symbolic.runs import AxisSet, Point, Runs
 from archc.analyze.symbolic.sampling import _sampler, sweep
-from archc.analyze.symbolic.walk import analyse_symbolic, solved
+from archc.analyze.symbolic.walk import analyse_symbolic, keep_hint, kept_hint, solved
 from archc.errors import ArchcError, ShapeError
 from archc.ir import Graph
 from archc.ir.algebra import (
@@ -60,7 +60,9 @@ def solve(graph: Graph, symbols: dict[int, str], limits: Limits | None = None) -
     sym_graph = replace(graph, inputs=((name, dims),))
     first: Analysis | None = None
     tried: list[int] = []
-    for size in HINTS[:max(2, _HINT_WORK // max(1, len(graph.nodes)))]:  # bounded work on failing specs
+    sizes, k = HINTS[:max(2, _HINT_WORK // max(1, len(graph.nodes)))], 0  # bounded work on failing specs
+    while k < len(sizes):
+        size = sizes[k]
         tried.append(size)
         guards = Guards({s: size for s in names})
         guards.fallback = _sampler(guards)
@@ -70,9 +72,12 @@ def solve(graph: Graph, symbols: dict[int, str], limits: Limits | None = None) -
         except NotSymbolic as e:
             return replace(sweep(graph, symbols), note=f"[{guards.node}] {e}: sizes fitted to a sweep of 1..512")
         if not a.errors:
+            if k:
+                keep_hint(graph, symbols, limits, size)
             solve_here = partial(_result, graph, symbols, limits, a, guards)
             return solved(graph, symbols, limits, guards.hint, nodes, solve_here)
-        first = first or a
+        first = first or a  # the first fails: the same graph met before says which hint works (those between fail)
+        k = sizes.index(known) if k == 0 and (known := kept_hint(graph, symbols, limits)) in sizes else k + 1
     assert first is not None
     err = first.errors[0]
     return SymbolicResult(symbols, {s: HINTS[0] for s in names}, {}, f"none of the sizes {', '.join(map(str, tried))} "

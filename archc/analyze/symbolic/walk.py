@@ -39,7 +39,7 @@ from archc.ir.algebra import Guards, NotSymbolic, shape_key, value_at
 from archc.ir.refs import output_ref
 from archc.resolve import Limits
 
-__all__ = ["analyse_symbolic", "solved"]
+__all__ = ["analyse_symbolic", "keep_hint", "kept_hint", "solved"]
 
 # within one walk: (op, args, input shape keys) -> the node's slot (`_rules`)
 Memo = dict[tuple[Any, ...], list[Any]]
@@ -243,3 +243,23 @@ def solved(graph: Graph, symbols: dict[int, str], limits: Limits, hint: dict[str
         while len(_SOLVED) > KEPT:
             kept.pop(_SOLVED.popleft(), None)
     return result
+
+
+def _structure(graph: Graph, symbols: dict[int, str], limits: Limits) -> tuple[Any, ...]:
+    """What decides which hint sizes a walk fails at: the nodes, inputs, outputs, symbols and limits."""
+    nodes = tuple([(n.path, n.op, repr(n.args), n.inputs, n.shares) for n in graph.nodes])
+    return ("hint", nodes, graph.inputs, graph.outputs, graph.train_outputs, tuple(sorted(symbols.items())), limits)
+
+
+def kept_hint(graph: Graph, symbols: dict[int, str], limits: Limits) -> int | None:
+    """The hint size the solver found for this graph before, past hints at which the walk failed (None: not met)."""
+    kept = node_memo.symbolic_table()
+    return None if kept is None else kept.get(_structure(graph, symbols, limits))
+
+
+def keep_hint(graph: Graph, symbols: dict[int, str], limits: Limits, size: int) -> None:
+    """Keep the hint size the solver found past failing ones: a graph met again skips their walks (a failing walk
+    at the first hint is all the same graph does there)."""
+    kept = node_memo.symbolic_table()
+    if kept is not None:
+        node_memo.store(_structure(graph, symbols, limits), size, kept)
