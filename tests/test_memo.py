@@ -96,7 +96,9 @@ def test_ninety_identical_units_expand_once() -> None:
         fresh = outcome("resnet50", params=deeper)
     memo.STATS.clear()
     assert outcome("resnet50", params=deeper) == fresh
-    assert memo.STATS["unit_hit"] >= 3 and (memo.STATS["record"], memo.STATS["hit"]) == (0, 91), memo.STATS
+    # layer1, layer2, layer4 replay whole; layer3 replays its 90-unit recording and expands the 91st (a replay)
+    assert (memo.STATS["unit_hit"], memo.STATS["unit_extend"], memo.STATS["record"], memo.STATS["hit"]) == \
+        (3, 1, 0, 1), memo.STATS
     off, cold_work, warm_work = calls("resnet50", params=LAYERS)
     assert cold_work * 3 < off * 2  # the units after the first replay
     assert warm_work * 2 < off  # an edit of num_classes: every instance replays
@@ -304,8 +306,9 @@ def test_the_zoo_shares_tables_across_specs() -> None:
     memo.STATS.clear()
     assert outcome("resnet101") == fresh[ROOT / "specs/resnet101.yaml"]
     # layer1, layer2, layer4 repeat as in resnet50 (the same written nodes, the same counts): replayed whole;
-    # layer3 (23 units, not 6) expands, its units replayed as instances
-    assert memo.STATS["record"] == 0 and memo.STATS["unit_hit"] == 3 and memo.STATS["hit"] == 23, memo.STATS
+    # layer3 (23 units, not 6) replays resnet50's 6 and expands 17 more, each replayed as an instance
+    assert (memo.STATS["record"], memo.STATS["unit_hit"], memo.STATS["unit_extend"], memo.STATS["hit"]) == \
+        (0, 3, 1, 17), memo.STATS
 
 
 BASE = """\
@@ -400,7 +403,46 @@ def test_units_replay_exactly(tmp_path: Path, edits: tuple[str, ...]) -> None:
         for _ in range(3):
             assert outcome(f) == fresh, params
     assert memo.STATS["unit_hit"] > 20 and memo.STATS["unit_uncacheable"] == 0, memo.STATS
+    assert memo.STATS["unit_extend"] >= 2, memo.STATS  # n 3 -> 4 and k 2 -> 3: the longer repeat extends
     memo.STATS.clear()
     f.write_text(UNITS.replace("params: {n: 3, k: 2, wide: 16, tail: 10}", "params: {n: 3, k: 2, wide: 16, tail: 12}"))
     outcome(f)
     assert (memo.STATS["unit_hit"], memo.STATS["unit_miss"]) == (4, 0), memo.STATS  # r, outer, pair, mix
+
+
+def test_a_deeper_stage_extends_the_shorter(tmp_path: Path) -> None:
+    """An editor typing a stage's depth: ResNet-50's layer3 at 6, 7, 9, 8, 12, 2, 0, 13 units, each resolved
+    twice on one memo. The first new count after 6 is recorded (the values were met before with another
+    count), and every deeper count after it replays that recording and expands only the units after it
+    (relabelled `bottleneck xN`); a shallower one expands; each equals the fresh graph."""
+    f = tmp_path / "deep.yaml"
+    memo.clear()
+    memo.STATS.clear()
+    for depth in (6, 7, 9, 8, 12, 2, 0, 13):
+        f.write_text(f"extends: resnet50\nname: deep\nparams: {{layers: [3, 4, {depth}, 3]}}\n")
+        with memo.disabled():
+            fresh = outcome(f)
+        assert fresh[0] == "graph"
+        for _ in range(2):
+            assert outcome(f) == fresh, depth
+    assert memo.STATS["unit_extend"] >= 4, memo.STATS  # 9, 8 and 12 extend 7's recording; 13 too
+    memo.STATS.clear()
+    f.write_text("extends: resnet50\nname: deep\nparams: {layers: [3, 4, 40, 3]}\n")
+    outcome(f)
+    assert (memo.STATS["unit_extend"], memo.STATS["unit_hit"]) == (1, 3), memo.STATS
+    assert memo.STATS["hit"] == 40 - 13, memo.STATS  # the units after the longest recording (13), as instances
+
+
+@pytest.mark.parametrize("limits", [Limits(max_nodes=500), Limits(max_steps=1500), Limits(max_steps=900)])
+def test_an_extended_repeat_breaks_a_limit_where_fresh_does(limits: Limits) -> None:
+    """A deeper stage that extends a recording and breaks a limit on the way gives the fresh error (message
+    and location), the budget being spent in the fresh order."""
+    deep = {"layers": [3, 4, 90, 3]}
+    with memo.disabled():
+        fresh = outcome("resnet50", params=deep, limits=limits)
+    assert fresh[0] == "error"
+    memo.clear()
+    for depth in (20, 21):  # 21 is recorded: its values were met with 20
+        outcome("resnet50", params={"layers": [3, 4, depth, 3]})
+    memo.STATS.clear()
+    assert outcome("resnet50", params=deep, limits=limits) == fresh

@@ -44,11 +44,12 @@ __all__ += ["Consequence", "Entry", "Ref", "ShareRequest", "Skip", "UNITS", "ins
 class Expander(RefsMixin, AfterMixin, WhenMixin, GroupsMixin, BlocksMixin):
     # -- expansion -----------------------------------------------------------
     def entries(self, sid: int, items: Sequence[Entry], prefix: str, charged: bool = False,
-                ordered: bool = True) -> str:
-        """Expand a scope's entries in order; each defaults to the previous one's output.
-        Each costs a step of the budget unless ``charged`` (seq items are charged when flattened)."""
-        prev: Ref = (sid, self.first[sid], None)
-        last = self.first[sid]
+                ordered: bool = True, after: Ref | None = None) -> str:
+        """Expand a scope's entries in order; each defaults to the previous one's output (the first, to the
+        scope's first input, or to ``after``: the entries already there). Each costs a step of the budget
+        unless ``charged`` (seq items are charged when flattened)."""
+        prev: Ref = after or (sid, self.first[sid], None)
+        last = prev[1]
         errors: list[ArchcError] = []
         dropped: Consequence | None = None
         if ordered and not charged:  # a `nodes:` mapping (a seq's and a repeat's children carry no `after:`)
@@ -107,7 +108,7 @@ class Expander(RefsMixin, AfterMixin, WhenMixin, GroupsMixin, BlocksMixin):
         if "repeat" in spec:
             n = self.repeat_count(name, spec, env, path, refs)
             return expand_unit(self, "repeat", sid, name, spec, env, path, refs, n,
-                               lambda: self.repeat(sid, name, spec, env, path, refs, n))
+                               lambda resume=None: self.repeat(sid, name, spec, env, path, refs, n, resume))
         if "seq" in spec or "nodes" in spec:
             body = spec["seq"] if "seq" in spec else spec["nodes"]
             label = "seq" if "seq" in spec else "group"

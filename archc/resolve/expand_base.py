@@ -127,7 +127,7 @@ class ExpanderBase:
 
     # -- defined in expand.py, called by the mixins -------------------------------
     def entries(self, sid: int, items: Sequence[Entry], prefix: str, charged: bool = False,
-                ordered: bool = True) -> str:
+                ordered: bool = True, after: Ref | None = None) -> str:
         raise NotImplementedError
 
     def node(self, sid: int, name: str, spec: Any, loc: Loc | None, env: Mapping[str, Any],

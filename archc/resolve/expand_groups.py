@@ -32,22 +32,27 @@ class GroupsMixin(ExpanderBase):
         return n
 
     def repeat(self, sid: int, name: str, spec: LocDict, env: Mapping[str, Any], path: str,
-               refs: list[Ref], n: int) -> None:
+               refs: list[Ref], n: int, resume: tuple[int, int] | None = None) -> None:
+        """Expand `repeat: n`. With ``resume`` (child scope, m), memo.py has just replayed a recording of the
+        first m units (a shorter repeat of the same node and values): the units m..n-1 follow them."""
         loc = spec.val_locs.get("repeat")
-        self.count(n, loc, f"repeat: {n}")
-        self.budget.room(n, loc, f"repeat: {n}")
-        self.budget.spend(GROUP_STEPS, loc)
         var = spec.get("as", "i")
         inner = LocDict(spec.loc)
         for k, v in spec.items():
             if k not in ("repeat", "as", "name", "in", "when", "else", "share", "after"):
                 inner[k], inner.key_locs[k], inner.val_locs[k] = v, spec.key_locs[k], spec.val_locs[k]
-        child = self.new_scope(path + ".", {"input": ("ref", refs[0])})
-        op = self.field(inner, "op", {**env, var: 0}, "group") if n else "group"
-        self.groups.append(Group(path, f"{op} x{n}", spec.loc, "repeat"))
+        if resume is None:
+            self.count(n, loc, f"repeat: {n}")
+            self.budget.room(n, loc, f"repeat: {n}")
+            self.budget.spend(GROUP_STEPS, loc)
+            child, start = self.new_scope(path + ".", {"input": ("ref", refs[0])}), 0
+            op = self.field(inner, "op", {**env, var: 0}, "group") if n else "group"
+            self.groups.append(Group(path, f"{op} x{n}", spec.loc, "repeat"))
+        else:
+            child, start = resume
         items = []
         nloc = spec.val_locs.get("name", spec.loc)
-        for i in range(n):
+        for i in range(start, n):
             ienv = {**env, var: i}
             cname = self.field(spec, "name", ienv, str(i))
             if isinstance(cname, int) and not isinstance(cname, bool):
@@ -55,8 +60,10 @@ class GroupsMixin(ExpanderBase):
             check_name(cname, nloc, "repeat name ", generated=True)
             self.generated.add((child, cname))  # a generated name obeys the written-name rule
             items.append((cname, inner, spec.loc, ienv))
-        last = self.entries(child, items, path + ".", charged=False, ordered=False)
-        self.units[(sid, name)] = [(child, cname, spec.loc) for cname, *_ in items]
+        last = self.entries(child, items, path + ".", charged=False, ordered=False,
+                            after=(child, str(start - 1), spec.loc) if start else None)
+        before = self.units[(sid, name)] if start else []
+        self.units[(sid, name)] = [*before, *((child, cname, spec.loc) for cname, *_ in items)]
         self.define(sid, name, ("ref", (child, last, spec.loc)), spec.loc)
 
     def group(self, sid: int, name: str, spec: LocDict, body: Any, declared: Any, env: Mapping[str, Any],

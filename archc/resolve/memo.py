@@ -241,13 +241,17 @@ def expand_instance(ex: Any, op: str, sid: int, name: str, bspec: LocDict, body:
 
 
 def expand_unit(ex: Any, kind: str, sid: int, name: str, spec: LocDict, env: Mapping[str, Any], path: str,
-                refs: list[Ref], count: int | None, fresh: Callable[[], None]) -> None:
+                refs: list[Ref], count: int | None, fresh: Callable[..., None]) -> None:
     """``fresh()``, the expansion of a node written with `seq:`/`nodes:` (kind 'seq'/'group') or `repeat:`
     (kind 'repeat', ``count`` times), replayed from a recorded expansion when one fits. A unit is keyed
     like an instance: its table holds the fingerprint (contents and locations) of the node as written and
     the tables of the blocks it may use; its key the values of the names these mention (but for a repeat's
     variable, bound inside) and its count. What is evaluated before (`in:`, `when:`, `else:`, `share:`, the
-    count) stays outside: an edit that changes one stage's depth replays the other stages whole."""
+    count) stays outside: an edit that changes one stage's depth replays the other stages whole.
+
+    A repeat met with more units than one recorded (and no `name:` template) replays that recording and
+    expands only the units after it (``fresh(resume)``, ``_extend``): deepening a stage of 90 units by one
+    replays the 90 as one. The first time a repeat's values are met with a second count, it is recorded."""
     if not (ENABLED and UNITS) or ex.shapes.hint:
         return fresh()
     try:
@@ -255,19 +259,75 @@ def expand_unit(ex: Any, kind: str, sid: int, name: str, spec: LocDict, env: Map
         key = (count, _key(table, env, len(refs)))
     except _Uncacheable:
         return fresh()
-    _expand(ex, table, key, sid, name, path, refs, spec.loc, fresh, "unit_")
+    if kind != "repeat" or "name" in spec:
+        return _expand(ex, table, key, sid, name, path, refs, spec.loc, fresh, "unit_")
+
+    def extend_or_fresh() -> None:
+        if not _extend(ex, table, key, sid, name, path, refs, spec, fresh):
+            fresh()
+
+    _expand(ex, table, key, sid, name, path, refs, spec.loc, extend_or_fresh, "unit_", key[1])
+
+
+def _extend(ex: Any, table: _Table, key: Any, sid: int, name: str, path: str, refs: list[Ref], spec: LocDict,
+            fresh: Callable[..., None]) -> bool:
+    """Replay the recording of the longest shorter repeat with the same values (relabelled: `OP xN`), then
+    let ``fresh`` expand the units after it; False (nothing done) when there is none or none replays. The
+    budget is spent in the fresh order (the count's checks, the group, the op, then the units in turn), so
+    a limit breaks where it would."""
+    n, rest = key
+    best: tuple[int, list[_Entry]] | None = None
+    for (m, other), kept in table.entries.items():
+        if other == rest and 0 < m < n and kept and (best is None or m > best[0]) and _relabels(kept[-1], m):
+            best = (m, kept)
+    if best is None:
+        return False
+    m, kept = best
+    loc = spec.val_locs.get("repeat")
+    ex.count(n, loc, f"repeat: {n}")  # what a fresh expansion checks first
+    ex.budget.room(n, loc, f"repeat: {n}")
+    g0 = len(ex.groups)
+    target = _replay(ex, kept[-1], sid, name, path, refs, spec.loc, define=False)
+    if target is None:
+        return False
+    g = ex.groups[g0]
+    ex.groups[g0] = _relabelled(g, f"{g.label[:-len(f' x{m}')]} x{n}")
+    STATS["unit_extend"] += 1
+    fresh((target[1][0], m))
+    return True
+
+
+def _first_count(table: _Table, rest: Any) -> bool:
+    """Whether a repeat's values were met before with another count and no count of them is recorded: then
+    this one is, so that the next count can extend it (an editor typing a stage's depth)."""
+    return not any(other == rest for (_, other) in table.entries) and any(k[1] == rest for k in table.seen)
+
+
+def _relabels(e: _Entry, m: int) -> bool:
+    """Whether a repeat's recording can be extended: its group first, labelled `OP xm`, its name bound to its
+    last unit."""
+    return bool(e.groups) and e.groups[0].path == "" and e.groups[0].label.endswith(f" x{m}") and \
+        e.outer[0] == "ref" and e.outer_units is not None and len(e.outer_units) == m
+
+
+def _relabelled(g: Any, label: str) -> Any:
+    new = object.__new__(type(g))
+    new.__dict__.update(g.__dict__, label=label)
+    return new
 
 
 def _expand(ex: Any, table: _Table, key: Any, sid: int, name: str, path: str, refs: list[Ref], use: Loc,
-            fresh: Callable[[], None], stat: str) -> None:
+            fresh: Callable[[], None], stat: str, counted: Any = None) -> None:
+    """Replay an entry of ``key``, else expand (``fresh``), recording when the key was met before, or (a
+    repeat's ``counted`` values, met before with another count) when no count of them is recorded yet."""
     for entry in list(table.entries.get(key, ())):
         if _replay(ex, entry, sid, name, path, refs, use):
             STATS[stat + "hit"] += 1
             return None
     STATS[stat + "miss"] += 1
-    if key not in table.seen:  # met for the first time: expanded, recorded only when met again (a one-off
-        if len(table.seen) >= KEYS:  # instance, most of a spec checked once, costs no recording)
-            table.seen.clear()
+    if key not in table.seen and not (counted is not None and _first_count(table, counted)):
+        if len(table.seen) >= KEYS:  # met for the first time: expanded, recorded only when met again (a one-off
+            table.seen.clear()  # instance, most of a spec checked once, costs no recording)
         table.seen.add(key)
         return fresh()
     rec = _Recorder(ex, path, refs)

@@ -191,29 +191,33 @@ def _copy(v: Any) -> Any:
     return v
 
 
-def _replay(ex: Any, e: _Entry, sid: int, name: str, path: str, refs: list[Ref], use: Loc) -> bool:
-    """Apply a recorded expansion under ``path``; False (the Expander unchanged but for the shape
-    inference a fresh expansion does first) when a shape read differs or a limit would break."""
+def _replay(ex: Any, e: _Entry, sid: int, name: str, path: str, refs: list[Ref], use: Loc,
+            define: bool = True) -> tuple[str, Any] | None:
+    """Apply a recorded expansion under ``path`` and bind its name (unless not ``define``); what the name
+    stands for, or None (the Expander unchanged but for the shape inference a fresh expansion does first)
+    when a shape read differs or a limit would break."""
     sh = ex.shapes
     for k, shape in e.reads:
         read = _follow(ex, refs[k])
         if read is None or sh.settled(ex, refs[k]) != shape:
-            return False
+            return None
         _notify(sh, read, shape)
     if e.states is not None:
         sh.infer_to(ex, len(ex.pending))
         if tuple(_state(ex, r) for r in refs) != e.states:
-            return False
+            return None
         _notify(sh, path + ".", ())
     lim = ex.limits
     if (len(ex.pending) + e.nodes > lim.max_nodes or ex.budget.used + e.steps > ex.budget.limit
             or ex.depth + e.depth > lim.max_block_depth):
-        return False
+        return None
     p0 = len(ex.pending)
     _apply(ex, e, sid, name, path, refs, use)
     span(ex, e, p0, refs)
-    ex.define(sid, name, _target(e.outer, len(ex.scopes) - len(e.scopes), path, refs, use), use)
-    return True
+    target = _target(e.outer, len(ex.scopes) - len(e.scopes), path, refs, use)
+    if define:
+        ex.define(sid, name, target, use)
+    return target
 
 
 def span(ex: Any, e: _Entry, p0: int, refs: list[Ref]) -> None:
