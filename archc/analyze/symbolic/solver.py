@@ -60,7 +60,9 @@ def solve(graph: Graph, symbols: dict[int, str], limits: Limits | None = None) -
     sym_graph = replace(graph, inputs=((name, dims),))
     first: Analysis | None = None
     tried: list[int] = []
-    sizes, k = HINTS[:max(2, _HINT_WORK // max(1, len(graph.nodes)))], 0  # bounded work on failing specs
+    sizes = HINTS[:max(2, _HINT_WORK // max(1, len(graph.nodes)))]  # bounded work on failing specs
+    known = kept_hint(graph, symbols, limits)  # the same graph met before: the walks at the sizes before it fail
+    k = sizes.index(known) if known in sizes else 0
     while k < len(sizes):
         size = sizes[k]
         tried.append(size)
@@ -76,8 +78,8 @@ def solve(graph: Graph, symbols: dict[int, str], limits: Limits | None = None) -
                 keep_hint(graph, symbols, limits, size)
             solve_here = partial(_result, graph, symbols, limits, a, guards)
             return solved(graph, symbols, limits, guards.hint, nodes, solve_here)
-        first = first or a  # the first fails: the same graph met before says which hint works (those between fail)
-        k = sizes.index(known) if k == 0 and (known := kept_hint(graph, symbols, limits)) in sizes else k + 1
+        first = first or a
+        k += 1
     assert first is not None
     err = first.errors[0]
     return SymbolicResult(symbols, {s: HINTS[0] for s in names}, {}, f"none of the sizes {', '.join(map(str, tried))} "

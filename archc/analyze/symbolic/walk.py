@@ -252,14 +252,17 @@ def _structure(graph: Graph, symbols: dict[int, str], limits: Limits) -> tuple[A
 
 
 def kept_hint(graph: Graph, symbols: dict[int, str], limits: Limits) -> int | None:
-    """The hint size the solver found for this graph before, past hints at which the walk failed (None: not met)."""
+    """The hint size the solver found for this graph before, past hints at which the walk failed (None: not met).
+    Only a graph of a file, name and size whose walk failed at the first hint before is looked up."""
     kept = node_memo.symbolic_table()
-    return None if kept is None else kept.get(_structure(graph, symbols, limits))
+    if kept is None or ("failed first", graph.file, graph.name, len(graph.nodes)) not in kept:
+        return None
+    return kept.get(_structure(graph, symbols, limits))  # type: ignore[no-any-return]
 
 
 def keep_hint(graph: Graph, symbols: dict[int, str], limits: Limits, size: int) -> None:
-    """Keep the hint size the solver found past failing ones: a graph met again skips their walks (a failing walk
-    at the first hint is all the same graph does there)."""
+    """Keep the hint size the solver found past failing ones: the same graph met again walks there only."""
     kept = node_memo.symbolic_table()
     if kept is not None:
+        node_memo.store(("failed first", graph.file, graph.name, len(graph.nodes)), True, kept)
         node_memo.store(_structure(graph, symbols, limits), size, kept)
