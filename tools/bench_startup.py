@@ -23,10 +23,12 @@ import sys
 import tempfile
 import time
 from collections.abc import Callable
+from functools import partial
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 QUICK = ["resnet18", "efficientnet_b0", "mobilenet_v3_small"]
+SYMBOLIC = ["resnet50", "densenet121", "vgg16", "efficientnet_b0", "inception_v3", "swin_t", "convnext_tiny"]
 
 
 def _env(cache: str) -> dict[str, str]:
@@ -98,8 +100,9 @@ def startup(models: list[str], runs: int, anchor_runs: int, skip_torchinfo: bool
     print(_load())
 
 
-def _median_ms(fn: Callable[[], object], runs: int) -> float:
-    fn()
+def _median_ms(fn: Callable[[], object], runs: int, warm_up: int = 2) -> float:
+    for _ in range(warm_up):
+        fn()
     times = []
     for _ in range(runs):
         start = time.perf_counter()
@@ -133,12 +136,33 @@ def in_process(runs: int, cache: str) -> None:
     n, first, second, warm = json.loads(done.stdout)
     print(f"in-process analysis of the whole zoo ({n} specs, {_load()}): first pass in a fresh process "
           f"{first:.0f} ms, second {second:.0f} ms, warm {warm:.0f} ms (goal < 1000 ms)")
+    symbolic_rows(SYMBOLIC, runs)
+
+
+def symbolic_rows(names: list[str], runs: int) -> None:
+    """Each spec checked in-process with symbolic sizes (its input's channels, H and W) against its own input size,
+    warm (medians, after the warm-up runs: a block instance is recorded the second time it is met)."""
     import archc
-    for name in ("resnet50", "densenet121"):
-        concrete = _median_ms(lambda n=name: archc.check(n, input_shape=[3, 224, 224]), runs)
-        symbolic = _median_ms(lambda n=name: archc.check(n, input_shape=[3, "H", "W"]), runs)
-        print(f"symbolic {name} (3xHxW) {symbolic:.0f} ms vs concrete {concrete:.0f} ms: "
-              f"{symbolic / concrete:.2f}x (goal <= 2x)")
+    ratios = []
+    for name in names:
+        shape = list(archc.check(name).graph.inputs[0][1])
+        dims = [shape[0], "H", "W"]
+        concrete = _median_ms(partial(archc.check, name, input_shape=shape), runs)
+        symbolic = _median_ms(partial(archc.check, name, input_shape=dims), runs)
+        ratios.append(symbolic / concrete)
+        print(f"symbolic {name} ({shape[0]}xHxW) {symbolic:.1f} ms vs concrete {concrete:.1f} ms "
+              f"({'x'.join(map(str, shape))}): {symbolic / concrete:.2f}x (goal <= 2x)", flush=True)
+    if len(ratios) > 1:
+        print(f"symbolic/concrete: median {statistics.median(ratios):.2f}x, max {max(ratios):.2f}x ({_load()})")
+
+
+def _symbolic_names(requested: str) -> list[str]:
+    if requested != "all":
+        return requested.split(",")
+    import archc
+    from archc.resolve import builtin_names
+
+    return [n for n in builtin_names() if "/" not in n and len(archc.check(n).graph.inputs[0][1]) == 3]
 
 
 def main() -> int:
@@ -149,7 +173,12 @@ def main() -> int:
     ap.add_argument("--anchor-runs", type=int, default=1, help="torchinfo runs per model (median; default 1)")
     ap.add_argument("--skip-torchinfo", action="store_true")
     ap.add_argument("--skip-in-process", action="store_true")
+    ap.add_argument("--symbolic", help="comma-separated specs for the symbolic rows alone ('all': every built-in "
+                    f"spec with a (C, H, W) input; default with the other rows: {', '.join(SYMBOLIC)})")
     args = ap.parse_args()
+    if args.symbolic:
+        symbolic_rows(_symbolic_names(args.symbolic), args.runs)
+        return 0
     with tempfile.TemporaryDirectory(prefix="archc-pycache-") as cache:
         startup(_models(",".join(QUICK) if args.quick else args.models), args.runs, args.anchor_runs,
                 args.skip_torchinfo, cache)
