@@ -228,12 +228,14 @@ def test_failing_instances_are_not_recorded(tmp_path: Path) -> None:
     assert cold == fresh and warm == fresh
 
 
-def test_symbolic_inputs_are_not_memoised() -> None:
+@pytest.mark.parametrize("name", ["resnet50", "densenet121", "inception_v3", "efficientnet_b0", "swin_t"])
+def test_symbolic_inputs_are_memoised_exactly(name: str) -> None:
+    """With symbolic input sizes, instances replay too (a read of a symbolic size is part of the key: its
+    shape, expressions and stand-in), and the graph (with `sized_by_stand_in`) equals the fresh one."""
     memo.clear()
     memo.STATS.clear()
-    fresh, cold, warm = three("resnet50", input_shape=[3, "H", "W"])
-    assert cold == fresh and warm == fresh
-    assert memo.STATS["hit"] == memo.STATS["record"] == 0
+    assert_same(name, input_shape=[3, "H", "W"])
+    assert memo.STATS["hit"] + memo.STATS["unit_hit"] > 5, memo.STATS
 
 
 def test_a_changed_block_is_a_new_table(tmp_path: Path) -> None:

@@ -63,16 +63,10 @@ def _check_calls(name: str, dims: list[Any]) -> int:
     return work.calls
 
 
-RESOLVE_CONCRETE_ONLY = pytest.mark.xfail(strict=True, reason="resolve memoises block instances on concrete sizes "
-                                          "only (memo.py refuses `ex.shapes.hint`): a symbolic check resolves afresh")
-
-
 # warm, in calls (before: lenet5 50k symbolic / 2.0k concrete, alexnet 50k / 3.4k, resnet18 16k / 8.1k; now 2.9k,
-# 4.6k, 13.6k); those whose resolving is the larger part wait for resolve's memo on symbolic sizes (strict: they fail,
-# as they should, once it is there: with it every built-in spec is within 2x, inception_v3 1.95x the most)
-@pytest.mark.parametrize("name", ["lenet5", "alexnet", "resnet18", "inception_module",
-                                  pytest.param("densenet121", marks=RESOLVE_CONCRETE_ONLY),
-                                  pytest.param("inception_v3", marks=RESOLVE_CONCRETE_ONLY)])
+# 4.6k, 13.6k); densenet121 and inception_v3, whose resolving is the larger part, since resolve's memo replays
+# block instances on symbolic sizes too (every built-in spec within 2x, inception_v3 the most)
+@pytest.mark.parametrize("name", ["lenet5", "alexnet", "resnet18", "inception_module", "densenet121", "inception_v3"])
 def test_a_warm_symbolic_check_costs_at_most_twice_a_concrete_one(name: str) -> None:
     shape = list(archc.check(name).graph.inputs[0][1])  # the spec's own input size
     concrete, symbolic = _check_calls(name, shape), _check_calls(name, [shape[0], "H", "W"])

@@ -23,8 +23,10 @@ must give the recorded shape; the first read of a node inside the instance infer
 recording inferred inside are copied. A replay that would break a limit (nodes, steps, block depth)
 falls back to a fresh expansion, which raises where it would. An instance that read no shape inside leaves
 its nodes uninferred; the entry keeps a table (input shapes -> its nodes' shapes) that a later read copies
-(shapes_so_far `_next`). Failing instances are never recorded,
-and with symbolic input sizes (where reads are tracked by entry) nothing is memoised.
+(shapes_so_far `_next`). Failing instances are never recorded. With symbolic input sizes a shape read is
+compared by its identity (`ShapesSoFar.identity`: the shape with its expressions and stand-in), a name whose
+value is a symbolic `in_shape` makes the instance uncacheable, and an entry replays the first read of a
+symbolic size inside it (`size_read`: the graph's `sized_by_stand_in`).
 
 Units (``expand_unit``): a node written with `seq:`/`nodes:` or `repeat:` is memoised the same way, as a whole:
 its table holds the node as written (contents and locations) and the tables of the blocks it may use; its key
@@ -112,7 +114,7 @@ def _freeze(v: Any) -> Any:
         return ("float", repr(v))  # -0.0 and 0.0 print differently; nan equals itself
     if v is None or isinstance(v, (bool, int, str)):
         return (type(v).__name__, v)
-    if isinstance(v, (list, tuple)):
+    if isinstance(v, (list, tuple)) and not getattr(v, "tracks_reads", False):  # not in_shape on symbolic sizes
         return (type(v).__name__, tuple(_freeze(x) for x in v))
     if isinstance(v, dict):
         return (type(v).__name__, tuple((_freeze(k), _freeze(x)) for k, x in v.items()))
@@ -230,7 +232,7 @@ def expand_instance(ex: Any, op: str, sid: int, name: str, bspec: LocDict, body:
     def fresh() -> None:
         ex.group(sid, name, bspec, body, declared, benv, path, refs, op)
 
-    if not ENABLED or ex.shapes.hint:
+    if not ENABLED:
         return fresh()
     try:
         table = _table(ex, op)
@@ -252,7 +254,7 @@ def expand_unit(ex: Any, kind: str, sid: int, name: str, spec: LocDict, env: Map
     A repeat met with more units than one recorded (and no `name:` template) replays that recording and
     expands only the units after it (``fresh(resume)``, ``_extend``): deepening a stage of 90 units by one
     replays the 90 as one. The first time a repeat's values are met with a second count, it is recorded."""
-    if not (ENABLED and UNITS) or ex.shapes.hint:
+    if not (ENABLED and UNITS):
         return fresh()
     try:
         table = _unit_table(ex, kind, spec)

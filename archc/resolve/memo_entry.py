@@ -42,6 +42,7 @@ class _Entry:
     reads_n: int
     shapes: dict[Any, Any] = field(default_factory=dict)  # input shapes -> the shapes of its nodes (shapes_so_far)
     outer_units: list[Ref] | None = None  # a repeat's units, bound to its own name (for `in: ["NAME.*"]`)
+    size_read: tuple[str, Loc | None] | None = None  # the first read of a symbolic size inside: (node suffix, where)
 
 
 class _Recorder:
@@ -59,11 +60,14 @@ class _Recorder:
         self.inner = False
         self.ok = True
         self.followed: list[str | None] | None = None
+        self.size_read: tuple[str, Loc | None] | None = None
         ex.shapes.watchers.append(self.on_read)
+        ex.shapes.size_watchers.append(self.on_size_read)
 
     def stop(self) -> None:
         ex = self.ex
         ex.shapes.watchers.remove(self.on_read)
+        ex.shapes.size_watchers.remove(self.on_size_read)
         self.peaks = (ex.demand, ex.step_demand, ex.deepest)
         ex.demand, ex.step_demand, ex.deepest = (max(a, b) for a, b in zip(self.saved, self.peaks))
 
@@ -78,6 +82,10 @@ class _Recorder:
             self.inner = True
         else:
             self.ok = False
+
+    def on_size_read(self, node: str, loc: Loc | None) -> None:
+        if self.size_read is None:
+            self.size_read = (node, loc)
 
     def entry(self, sid: int, name: str, use: Loc) -> _Entry:
         ex = self.ex
@@ -104,7 +112,9 @@ class _Recorder:
             [((k[0] - self.s0, k[1]), v) for k, v in ex.originals.items() if k[0] >= self.s0],
             ex.budget.used - self.u0, max(steps - self.u0, ex.budget.used - self.u0), max(nodes - self.p0, 0),
             deepest - self.d0, ex.shapes.reads - self.r0,
-            outer_units=None if own_units is None else [self._ref(r) for r in own_units])
+            outer_units=None if own_units is None else [self._ref(r) for r in own_units],
+            size_read=None if self.size_read is None else (self._suffix(self.size_read[0]),
+                                                           _USE if self.size_read[1] == use else self.size_read[1]))
 
     def _states(self) -> tuple[Any, ...]:
         return tuple(_state(self.ex, r) for r in self.refs)
@@ -169,7 +179,7 @@ def _state(ex: Any, ref: Ref) -> Any:
     if path is None:
         return ("unbound",)
     if path in sh.known:
-        return ("shape", sh.known[path])
+        return ("shape", sh.identity(path))
     return ("failed",) if path in sh.failed else ("multi", sh.multi[path]) if path in sh.multi else ("none",)
 
 
@@ -199,7 +209,7 @@ def _replay(ex: Any, e: _Entry, sid: int, name: str, path: str, refs: list[Ref],
     sh = ex.shapes
     for k, shape in e.reads:
         read = _follow(ex, refs[k])
-        if read is None or sh.settled(ex, refs[k]) != shape:
+        if read is None or sh.settled(ex, refs[k]) is None or sh.identity(read) != shape:
             return None
         _notify(sh, read, shape)
     if e.states is not None:
@@ -263,6 +273,8 @@ def _apply(ex: Any, e: _Entry, sid: int, name: str, path: str, refs: list[Ref], 
                 sh.symbolic[path + suffix] = sym
         sh.done = p0 + e.done
     sh.reads += e.reads_n
+    if e.size_read is not None:
+        sh.note_size_read(path + e.size_read[0], use if e.size_read[1] is _USE else e.size_read[1])
     ex.budget.used += e.spent
     ex.demand = max(ex.demand, p0 + e.nodes)
     ex.step_demand = max(ex.step_demand, ex.budget.used - e.spent + e.steps)
