@@ -132,9 +132,10 @@ def test_symbolic_inputs_analyse_the_same(name: str) -> None:
     assert node_memo.STATS["symbolic_hit"] > 0, node_memo.STATS  # the warm run used them
 
 
-def test_a_guarded_rule_run_is_not_kept() -> None:
-    """A convolution whose output exists only from some size on records a guard: it runs again in the next
-    analysis (at another hint its answer, and the guards it records, differ), and the result stays exact."""
+def test_a_guarded_rule_run_is_kept_per_hint() -> None:
+    """A convolution whose output exists only from some size on records a guard: it never counts as a hit at
+    every hint (`symbolic_hit`); it is kept under its hint, its guards replayed (symbolic/walk.py), and the
+    result stays exact."""
     text = "name: g\ninput: [3, H, W]\nnodes:\n  a: {op: conv2d, out_channels: 4, kernel_size: 5}\n"
     node_memo.clear()
     node_memo.STATS.clear()

@@ -17,7 +17,6 @@ from archc.analyze.inplace import check_inplace
 from archc.blocks import rule_memo as node_memo
 from archc.errors import ArchcError, LimitError, ShapeError
 from archc.ir import Graph, Node
-from archc.ir.algebra import Guards, NotSymbolic, shape_key, value_at
 from archc.ir.refs import output_ref
 from archc.resolve import Limits
 
@@ -131,63 +130,15 @@ class Analysis:
 Memo = dict[tuple[Any, ...], tuple[Any, ...]]  # (op, args, input shapes) -> outputs and costs
 
 
-def node_info(node: Node, ins: tuple[Shape, ...], in_rf: list[RF | None] | None = None,
-              memo: Memo | None = None, key: tuple[Any, ...] | None = None) -> NodeInfo:
-    """One node's shapes and costs from its input shapes (``in_rf`` None: no receptive field).
-    Rules are pure, so ``memo`` serves the many identical nodes of a deep stack from one call (worth
-    it on symbolic sizes, where the arithmetic is costly); ``key``: the node's ``_symbolic_key``, if known."""
+def node_info(node: Node, ins: tuple[Shape, ...], in_rf: list[RF | None] | None = None) -> NodeInfo:
+    """One node's shapes and costs from its input shapes (``in_rf`` None: no receptive field)."""
     block = library.get(node.op)
-    if memo is not None and key is None:
-        key = _symbolic_key(node, ins)
-    hit = memo.get(key) if memo is not None and key is not None else None
-    if hit is None:
-        outs = block.out_shapes(node.args, ins)
-        hit = (outs, block.count_params(node.args, ins), block.macs(node.args, ins, outs[0]),
-               block.other_ops(node.args, ins, outs[0]))
-        if memo is not None and key is not None:
-            memo[key] = hit
-    outs, params, macs, other_ops = hit
+    outs = block.out_shapes(node.args, ins)
+    params, macs = block.count_params(node.args, ins), block.macs(node.args, ins, outs[0])
+    other_ops = block.other_ops(node.args, ins, outs[0])
     params = 0 if node.shares else params  # `share:`: the weights are another node's, counted there
     rf = _receptive(block, node, ins, outs[0], in_rf) if in_rf is not None else None
     return NodeInfo(node, ins, outs[0], params, macs, other_ops, rf, outs if block.outputs is not None else ())
-
-
-def _symbolic_key(node: Node, ins: tuple[Shape, ...]) -> tuple[Any, ...]:
-    return node.op, repr(sorted(node.args.items())), tuple(shape_key(s) for s in ins)
-
-
-def _touches(guards: Guards) -> tuple[int, int, int]:
-    """What grows when a rule records a guard or relies on one (``Guards.record``, ``use``, ``answers``)."""
-    return len(guards.items), len(guards.answers), sum(map(len, guards.users.values()))
-
-
-def _info(node: Node, ins: tuple[Shape, ...], guards: Guards, memo: Memo) -> NodeInfo:
-    """node_info on symbolic sizes. A rule run that made no size-dependent comparison (recorded or relied on
-    no guard) gives the same results at every hint: those are also kept process-wide (blocks/rule_memo.py)."""
-    key = _symbolic_key(node, ins)
-    kept = node_memo.symbolic_table()
-    if kept is None or key in memo:
-        return _run(node, ins, guards, memo, key)
-    entry = kept.get(key)
-    block = library.get(node.op)
-    if entry is not None and entry[0] is block:
-        node_memo.STATS["symbolic_hit"] += 1
-        memo[key] = entry[1]
-        return _run(node, ins, guards, memo, key)
-    before = _touches(guards)
-    info = _run(node, ins, guards, memo, key)
-    if key in memo and _touches(guards) == before:
-        node_memo.store(key, (block, memo[key]), kept)
-    return info
-
-
-def _run(node: Node, ins: tuple[Shape, ...], guards: Guards, memo: Memo, key: tuple[Any, ...]) -> NodeInfo:
-    try:
-        return node_info(node, ins, None, memo, key)
-    except NotSymbolic as e:  # a rule with no exact form on symbolic sizes: the caller's fallback
-        if guards.fallback is None:
-            raise
-        return guards.fallback(node, ins, e)  # type: ignore[no-any-return]
 
 
 def _missing_input(result: Analysis, src: str) -> ShapeError | None:
@@ -250,16 +201,13 @@ def _block_notes(graph: Graph, path: str) -> list[str]:
             if g.kind == "block" and path.startswith(g.path + ".")]
 
 
-def analyze(graph: Graph, limits: Limits | None = None, guards: Guards | None = None) -> Analysis:
-    """Infer shapes and costs of every node; problems go to ``Analysis.errors`` (nothing raised).
-
-    With ``guards`` the input sizes may be symbolic (``archc.ir.algebra``): shapes and costs come
-    out as expressions, comparisons the rules make on them are recorded as guards (under the
-    node's path), limits are checked at the hint sizes, and receptive fields are left out."""
+def analyze(graph: Graph, limits: Limits | None = None) -> Analysis:
+    """Infer shapes and costs of every node of a graph with concrete input sizes; problems go to
+    ``Analysis.errors`` (nothing raised). Symbolic sizes: archc.analyze.symbolic (its walk.py)."""
     limits = limits or Limits()
     result = Analysis(graph)
     result.shapes.update(dict(graph.inputs))
-    whole = _walk(graph, limits, result) if guards is None else _walk_symbolic(graph, limits, result, guards)
+    whole = _walk(graph, limits, result)
     if not whole:  # a limit stopped the walk: that error alone
         return result
     for out in (*graph.outputs, *graph.train_outputs):
@@ -393,49 +341,3 @@ def _report_missing(result: Analysis, node: Node, walked: Any) -> None:
                          filter(None, (_missing_input(result, src) for src in missing)))
 
 
-def _walk_symbolic(graph: Graph, limits: Limits, result: Analysis, guards: Guards) -> bool:
-    """The walk on symbolic sizes: rules memoised within the walk only (they record guards as they run).
-    False when a limit stopped it."""
-    total = 0
-    memo: Memo = {}
-    hint, at_hint = guards.hint, dict[str, int]()  # the atoms' values at the hint, shared by the walk
-    seen: dict[int, tuple[Any, Any]] = {}  # id(params or shape) -> (it, its value at the hint): memo hits share them
-
-    def at(x: Any, value: Any) -> Any:
-        got = seen.get(id(x))
-        if got is None or got[0] is not x:
-            got = seen[id(x)] = (x, value(x))
-        return got[1]
-
-    def elements(shape: Shape) -> Any:
-        return prod([value_at(d, hint, at_hint) for d in shape])
-
-    walked = {name for name, _ in graph.inputs}
-    for node in graph.nodes:
-        walked.add(node.path)
-        if any(src not in result.shapes for src in node.inputs):
-            _report_missing(result, node, walked.__contains__)
-            continue
-        ins = tuple(result.shapes[s] for s in node.inputs)
-        guards.node = node.path
-        try:
-            info = _info(node, ins, guards, memo)
-        except ArchcError as e:
-            result.errors.append(_skip_hint(graph, node, e.located(node.loc, node.path)))
-            continue
-        params = info.params
-        total += params if type(params) is int else at(params, lambda x: value_at(x, hint, at_hint))  # evaluate()
-        size = at(info.shape, elements)
-        if total > limits.max_params or size > limits.max_activation:
-            result.errors.append(_limit(node, total, info.shape, size, limits))
-            return False
-        if any(d < 1 for d in info.shape):
-            result.errors.append(ShapeError(f"output shape {info.shape} is empty", node.loc, node=node.path,
-                                            hint="the input is too small for this many downsamplings"))
-            continue
-        result.info[node.path] = info
-        if info.outputs:
-            result.shapes.update({f"{node.path}[{k}]": shape for k, shape in enumerate(info.outputs)})
-        else:
-            result.shapes[node.path] = info.shape
-    return True

@@ -46,8 +46,8 @@ POINTWISE = "pointwise"  # the entry's window for a block without a window rule 
 Entry = tuple[Block, Any, Any, Any, Any, Any, int, bool, bool, "ArchcError | None"]
 
 _TABLE: dict[tuple[Any, ...], Entry] = {}
-# symbolic sizes: (op, repr(sorted(args)), input shape keys) -> (block, node_info's (outputs, params, macs, other
-# ops)), for rule runs that recorded and relied on no guard (analyze/shapes.py `_info`): those hold at every hint
+# symbolic sizes: every rule run, with the guards it recorded or relied on (analyze/symbolic/walk.py): one that
+# relied on none holds at every hint, a guarded one is kept under its hint
 _SYMBOLIC: dict[tuple[Any, ...], Any] = {}
 _OUTS: dict[tuple[Any, ...], Any] = {}  # symbolic_out_shapes
 _LOCK = threading.Lock()
