@@ -111,7 +111,8 @@ def _inference_peak(analysis: Analysis, batch: int, nbytes: Any, dtype_bytes: in
     dying: dict[int, list[str]] = defaultdict(list)
     for root, i in last.items():
         dying[i].append(root)
-    stored = {n.path: _stored(n, info_of[n.path], nbytes) for n in order if "resized" in by_op[n.op].tags}
+    resized = {op for op, block in by_op.items() if "resized" in block.tags}  # unfold, fold: seldom any
+    stored = {n.path: _stored(n, info_of[n.path], nbytes) for n in order if n.op in resized} if resized else {}
 
     def size(value: str) -> Any:
         return stored[value] if value in stored else nbytes(shapes[value])
