@@ -1,5 +1,3 @@
-import sys
+from archc.cli import run
 
-from archc.cli import main
-
-sys.exit(main())
+run()

@@ -150,7 +150,7 @@ def test_distributions_carry_specs_and_metadata(dists):
     requires = meta.get_all("Requires-Dist")
     assert 'torch==2.14.1; extra == "torch"' in requires and not any(r.startswith("torch") and ";" not in r
                                                                       for r in requires)
-    assert "archc = archc.cli:main" in entry_points
+    assert "archc = archc.cli:run" in entry_points
 
 
 @pytest.fixture(scope="module")

@@ -9,13 +9,12 @@ that resolving never imports torch; a test checks the list against the installed
 
 from __future__ import annotations
 
-import json
 import re
 from functools import lru_cache
 from typing import Any
 
 from archc.errors import Loc, ResolveError
-from archc.schema import schema_text
+from archc.schema.fast import schema_doc
 
 __all__ = ["MODULE_ATTRIBUTES", "UnknownName", "check_name", "written_name"]
 
@@ -36,7 +35,7 @@ def written_name(value: Any) -> Any:
 
 @lru_cache(maxsize=1)
 def _ident() -> re.Pattern[str]:
-    return re.compile(json.loads(schema_text())["$defs"]["ident"]["pattern"])
+    return re.compile(schema_doc()["$defs"]["ident"]["pattern"])
 
 
 def check_name(name: Any, loc: Loc | None, origin: str = "", generated: bool = False) -> str:
