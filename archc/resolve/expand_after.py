@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from difflib import get_close_matches
 from typing import Any
 
 from archc.errors import ArchcError, Loc, ResolveError
@@ -14,6 +13,7 @@ from archc.resolve.expand_base import (
     Ref,
 )
 from archc.resolve.names import written_name
+from archc.resolve.spec import get_close_matches  # difflib, imported for a hint only
 
 
 class AfterMixin(ExpanderBase):

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from difflib import get_close_matches
 from typing import Any
 
 from archc import blocks as library
@@ -19,6 +18,7 @@ from archc.resolve.expand_base import (
     _Pending,
 )
 from archc.resolve.memo import expand_instance
+from archc.resolve.spec import get_close_matches  # difflib, imported for a hint only
 
 
 class BlocksMixin(ExpanderBase):

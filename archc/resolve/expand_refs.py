@@ -4,7 +4,6 @@ and freezing the nodes at the end."""
 from __future__ import annotations
 
 from collections.abc import Mapping
-from difflib import get_close_matches
 from typing import Any
 
 from archc import blocks as library
@@ -21,6 +20,7 @@ from archc.resolve.expand_base import (
     _Pending,
 )
 from archc.resolve.names import UnknownName, written_name
+from archc.resolve.spec import get_close_matches  # difflib, imported for a hint only
 
 _PLAIN = ("node", "input")  # bindings that are a producer themselves (follow's short way)
 

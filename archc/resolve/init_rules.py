@@ -10,7 +10,6 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from difflib import get_close_matches
 from fnmatch import fnmatchcase
 from typing import Any
 
@@ -18,6 +17,7 @@ from archc import blocks as library
 from archc.errors import Loc, ResolveError
 from archc.expr import Budget, deep_interpolate
 from archc.load import LocDict
+from archc.resolve.spec import get_close_matches  # difflib, imported for a hint only
 
 __all__ = ["InitRule", "InitSetting", "check_parameter_nodes", "init_rules"]
 

@@ -12,12 +12,12 @@ its own path in the graph (its own shapes, MACs, place in diagrams) but owns no 
 from __future__ import annotations
 
 from dataclasses import replace
-from difflib import get_close_matches
 from typing import TYPE_CHECKING
 
 from archc import blocks as library
 from archc.errors import ArchcError, Loc, ResolveError, raise_together
 from archc.ir import Node
+from archc.resolve.spec import get_close_matches  # difflib, imported for a hint only
 
 if TYPE_CHECKING:
     from archc.resolve.expand import Expander, ShareRequest

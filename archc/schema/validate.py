@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import re
-from difflib import get_close_matches
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
@@ -19,6 +18,13 @@ SCHEMA_PATH = Path(__file__).with_name("archc.schema.json")
 MAX_ERRORS = 20
 _IDENT = r"^[A-Za-z_][A-Za-z0-9_]{0,63}$"  # compiled where an error needs them (re caches them)
 _NODE_NAME = r"^([A-Za-z_][A-Za-z0-9_]{0,63}|0|[1-9][0-9]{0,8})$"  # $defs.node_name: numbers too
+
+
+def get_close_matches(word: str, possibilities: list[str], n: int) -> list[str]:
+    """difflib's, imported only for an error's hint (not on every command's start-up)."""
+    from difflib import get_close_matches as close
+
+    return close(word, possibilities, n)
 
 
 def schema_text() -> str:
