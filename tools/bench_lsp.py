@@ -2,7 +2,7 @@
 whole-process `archc check` of the same file, measured in the same run (issue 28's goal: a value edit
 <= 20 ms, <= 0.02x of the check).
 
-    python tools/bench_lsp.py [--edits 10] [--checks 3] [--burst 5] [--memo both|on|off]
+    python tools/bench_lsp.py [--edits 10] [--checks 3] [--burst 5] [--memo both|on|off] [--in-process]
 
 Specs (issue 28): EfficientNet-B7, whose edit is its num_classes, and a ~1,000-node ResNet-50 with layers
 [3, 4, 90, 3], whose edit is the depth of its third stage. Three kinds of change, each timed to the
@@ -119,7 +119,12 @@ def main() -> int:
     ap.add_argument("--burst", type=int, default=5, help="value changes per burst (3 bursts, median)")
     ap.add_argument("--memo", choices=["both", "on", "off"], default="both",
                     help="the block-instance memo (ARCHC_MEMO): off and on in turns, or one of them")
+    ap.add_argument("--in-process", action="store_true",
+                    help="also the same value edits analysed in this process (archc.lsp.cache.analyse_text, "
+                         "CPU time of the thread): the server's cost without the protocol")
     args = ap.parse_args()
+    if args.in_process:
+        in_process(args.edits)
     tmp = Path(tempfile.mkdtemp(prefix="archc-bench-lsp-"))
     ENV["PYTHONPYCACHEPREFIX"] = str(tmp / "pycache")
     whole_process_check(ROOT / "specs" / "lenet5.yaml", 1)  # writes the bytecode caches
@@ -180,6 +185,25 @@ def _measure(clients: dict[str, Client], envs: dict[str, dict[str, str]], tmp: P
     return {mode: (nodes, *(statistics.median(t[kind]) * 1000 for kind in ("open", "comment", "value", "burst",
                                                                             "check")))
             for mode, t in times.items()}
+
+
+def in_process(edits: int) -> None:
+    """The value edits of each spec as the server analyses them, in this process: the open, then ``edits``
+    values, each with the previous state (p50 and min of the thread's CPU time, which leaves out the time the
+    process waits for a core)."""
+    from archc.lsp.cache import analyse_text
+
+    tmp = Path(tempfile.mkdtemp(prefix="archc-bench-lsp-"))
+    for name, template, k0 in SPECS:
+        path = tmp / f"{name.split()[0]}.yaml"
+        state = analyse_text(template.format(k=k0), path)
+        times = []
+        for k in range(edits):
+            start = time.thread_time()
+            state = analyse_text(template.format(k=k0 + 1 + k), path, previous=state)
+            times.append((time.thread_time() - start) * 1000)
+        print(f"in-process value edit, {name}: p50 {statistics.median(times):.1f} ms, min {min(times):.1f} ms "
+              f"(CPU time, {edits} edits)")
 
 
 def _nodes(path: Path) -> int:
