@@ -207,9 +207,14 @@ def analyze(graph: Graph, limits: Limits | None = None) -> Analysis:
     limits = limits or Limits()
     result = Analysis(graph)
     result.shapes.update(dict(graph.inputs))
-    whole = _walk(graph, limits, result)
-    if not whole:  # a limit stopped the walk: that error alone
-        return result
+    if _walk(graph, limits, result):  # else a limit stopped the walk: that error alone
+        finish(graph, result)
+    return result
+
+
+def finish(graph: Graph, result: Analysis) -> None:
+    """After a whole walk (concrete or symbolic): the outputs without a shape, the in-place check, and the
+    block instances each error sits in."""
     for out in (*graph.outputs, *graph.train_outputs):
         absent = _missing_input(result, out) if out not in result.shapes else None
         if absent is not None:
@@ -221,7 +226,6 @@ def analyze(graph: Graph, limits: Limits | None = None) -> Analysis:
     for err in result.errors:
         if err.node and not err.notes:
             err.notes.extend(_block_notes(graph, err.node))
-    return result
 
 
 _UNIT = RF(1, 1)  # a graph input's field

@@ -21,22 +21,19 @@ from math import prod
 from typing import Any
 
 from archc import blocks as library
-from archc.analyze.inplace import check_inplace
 from archc.analyze.shapes import (
     Analysis,
     NodeInfo,
-    _block_notes,
     _limit,
-    _missing_input,
     _report_missing,
     _skip_hint,
+    finish,
 )
 from archc.analyze.symbolic.result import SymbolicResult
 from archc.blocks import rule_memo as node_memo
 from archc.errors import ArchcError, ShapeError
 from archc.ir import Graph, Node
 from archc.ir.algebra import Guards, NotSymbolic, shape_key, value_at
-from archc.ir.refs import output_ref
 from archc.resolve import Limits
 
 __all__ = ["analyse_symbolic", "keep_hint", "kept_hint", "solved"]
@@ -55,17 +52,7 @@ def analyse_symbolic(graph: Graph, limits: Limits, guards: Guards) -> tuple[Anal
     keys: list[Any] = []
     if not _walk(graph, limits, result, guards, keys):  # a limit stopped the walk: that error alone
         return result, None
-    for out in (*graph.outputs, *graph.train_outputs):
-        absent = _missing_input(result, out) if out not in result.shapes else None
-        if absent is not None:
-            base = output_ref(out)[0]
-            result.errors.append(absent.located(graph.node(base).loc, base))
-    if not result.errors and any(o not in result.shapes for o in (*graph.outputs, *graph.train_outputs)):
-        raise AssertionError("an output has no shape and no error says why")
-    check_inplace(graph, result.errors)
-    for err in result.errors:
-        if err.node and not err.notes:
-            err.notes.extend(_block_notes(graph, err.node))
+    finish(graph, result)
     return result, tuple(keys) if len(keys) == len(graph.nodes) else None
 
 
