@@ -92,3 +92,21 @@ def test_the_language_server_collects_now_and_then() -> None:
     for _ in range(COLLECT_EVERY - 1):
         tidy(ls)  # type: ignore[arg-type]
     assert gc.get_stats()[2]["collections"] == full + 1
+
+
+def test_every_aged_max_th_analysis_collects(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A process that only analyses still frees the cycles analyses leave: every AGED_MAX-th one collects."""
+    import weakref
+
+    from archc import api
+
+    monkeypatch.setattr(api, "AGED_MAX", 3)
+    monkeypatch.setattr(api, "_aged", 0)
+    with collector_paused():
+        ref = weakref.ref(_Cycle())
+    with collector_paused():
+        pass
+    assert ref() is not None  # aged twice, not collected
+    with collector_paused():
+        pass
+    assert ref() is None  # the third analysis collected
