@@ -102,6 +102,13 @@ def raise_together(errors: list[ArchcError]) -> None:
         raise errors[0]
 
 
+def get_close_matches(word: str, possibilities: list[str], n: int) -> list[str]:
+    """difflib's, imported only when an error's hint asks (not on every command's start-up)."""
+    from difflib import get_close_matches as close
+
+    return close(word, possibilities, n)
+
+
 def _source_line(loc: Loc) -> str | None:
     try:
         with open(loc.file, encoding="utf-8", errors="replace") as f:

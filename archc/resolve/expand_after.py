@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from archc.errors import ArchcError, Loc, ResolveError
+from archc.errors import ArchcError, Loc, ResolveError, get_close_matches
 from archc.load import LocDict
 from archc.resolve.expand_base import (
     Entry,
@@ -13,7 +13,6 @@ from archc.resolve.expand_base import (
     Ref,
 )
 from archc.resolve.names import written_name
-from archc.resolve.spec import get_close_matches  # difflib, imported for a hint only
 
 
 class AfterMixin(ExpanderBase):

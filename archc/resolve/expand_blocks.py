@@ -6,7 +6,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from archc import blocks as library
-from archc.errors import ArchcError, ResolveError
+from archc.errors import ArchcError, ResolveError, get_close_matches
 from archc.expr import describe, division_hint, fits
 from archc.load import LocDict
 from archc.resolve.expand_base import (
@@ -18,7 +18,6 @@ from archc.resolve.expand_base import (
     _Pending,
 )
 from archc.resolve.memo import expand_instance
-from archc.resolve.spec import get_close_matches  # difflib, imported for a hint only
 
 
 class BlocksMixin(ExpanderBase):

@@ -7,7 +7,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from archc import blocks as library
-from archc.errors import ArchcError, Loc, ResolveError, raise_together
+from archc.errors import ArchcError, Loc, ResolveError, get_close_matches, raise_together
 from archc.expr.lazy import Lazy
 from archc.ir import Node
 from archc.ir.refs import output_ref
@@ -20,7 +20,6 @@ from archc.resolve.expand_base import (
     _Pending,
 )
 from archc.resolve.names import UnknownName, written_name
-from archc.resolve.spec import get_close_matches  # difflib, imported for a hint only
 
 _PLAIN = ("node", "input")  # bindings that are a producer themselves (follow's short way)
 

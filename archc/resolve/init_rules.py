@@ -14,10 +14,9 @@ from fnmatch import fnmatchcase
 from typing import Any
 
 from archc import blocks as library
-from archc.errors import Loc, ResolveError
+from archc.errors import Loc, ResolveError, get_close_matches
 from archc.expr import Budget, deep_interpolate
 from archc.load import LocDict
-from archc.resolve.spec import get_close_matches  # difflib, imported for a hint only
 
 __all__ = ["InitRule", "InitSetting", "check_parameter_nodes", "init_rules"]
 

@@ -15,9 +15,8 @@ from dataclasses import replace
 from typing import TYPE_CHECKING
 
 from archc import blocks as library
-from archc.errors import ArchcError, Loc, ResolveError, raise_together
+from archc.errors import ArchcError, Loc, ResolveError, get_close_matches, raise_together
 from archc.ir import Node
-from archc.resolve.spec import get_close_matches  # difflib, imported for a hint only
 
 if TYPE_CHECKING:
     from archc.resolve.expand import Expander, ShareRequest

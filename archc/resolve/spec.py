@@ -9,7 +9,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
-from archc.errors import ArchcError, Loc, ResolveError, UsageError, rel
+from archc.errors import ArchcError, Loc, ResolveError, UsageError, get_close_matches, rel
 from archc.expr import Budget, deep_interpolate
 from archc.load import LocDict, load_file, load_text
 from archc.schema import validate
@@ -83,13 +83,6 @@ def find_spec(spec: str | os.PathLike[str]) -> Path:
     close = get_close_matches(name, builtin_names(), 3)
     raise UsageError(f"unknown spec '{name}'", hint=f"did you mean {', '.join(close)}?" if close else
                      "give a path to a .yaml file or a built-in name (see `archc list`)")
-
-
-def get_close_matches(word: str, possibilities: list[str], n: int) -> list[str]:
-    """difflib's, imported only for an error's hint."""
-    from difflib import get_close_matches as close
-
-    return close(word, possibilities, n)
 
 
 def _top_level(value: str, cand: Path) -> bool:

@@ -8,7 +8,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
-from archc.errors import ArchcError, Loc, SchemaError
+from archc.errors import ArchcError, Loc, SchemaError, get_close_matches
 from archc.load import LocDict, LocList
 from archc.schema.fast import is_valid, schema_doc
 
@@ -19,12 +19,6 @@ MAX_ERRORS = 20
 _IDENT = r"^[A-Za-z_][A-Za-z0-9_]{0,63}$"  # compiled where an error needs them (re caches them)
 _NODE_NAME = r"^([A-Za-z_][A-Za-z0-9_]{0,63}|0|[1-9][0-9]{0,8})$"  # $defs.node_name: numbers too
 
-
-def get_close_matches(word: str, possibilities: list[str], n: int) -> list[str]:
-    """difflib's, imported only for an error's hint (not on every command's start-up)."""
-    from difflib import get_close_matches as close
-
-    return close(word, possibilities, n)
 
 
 def schema_text() -> str:
