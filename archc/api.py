@@ -105,11 +105,17 @@ def _age() -> None:
     global _aged
     _aged += 1
     if _aged >= AGED_MAX:
-        _aged = 0
-        gc.collect()
+        collect()
         return
     gc.freeze()
     gc.unfreeze()
+
+
+def collect() -> None:
+    """A full collection, which frees the cycles aged analyses left (the next backstop counts from here)."""
+    global _aged
+    _aged = 0
+    gc.collect()
 
 
 def analyse_source(source: SpecSource, params: Mapping[str, Any] | None = None, input_shape: Any = None,

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import gc
 import re
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -14,6 +13,7 @@ from pygls.lsp.server import LanguageServer
 from pygls.workspace.position_codec import ServerTextPosition
 
 from archc import __version__
+from archc.api import collect
 from archc.errors import Loc
 from archc.lsp import document as doc
 from archc.lsp.diagnostics import diagnostics, location, path_of, publish, token_range, uri_of_file
@@ -111,7 +111,7 @@ def tidy(ls: ArchcServer) -> None:
     ls.since_collect += 1
     if ls.since_collect >= COLLECT_EVERY and not ls.running and not ls.queued:
         ls.since_collect = 0
-        gc.collect()
+        collect()
 
 
 def changed(ls: ArchcServer, uri: str, version: int) -> None:

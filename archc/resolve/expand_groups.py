@@ -31,6 +31,12 @@ class GroupsMixin(ExpanderBase):
                                hint="combine the inputs in a node before it (add, concat) and repeat what follows")
         return n
 
+    def repeat_room(self, spec: LocDict, n: int) -> None:
+        """Room for `repeat: n`'s units (nodes, steps): what an expansion of it checks first."""
+        loc = spec.val_locs.get("repeat")
+        self.count(n, loc, f"repeat: {n}")
+        self.budget.room(n, loc, f"repeat: {n}")
+
     def repeat(self, sid: int, name: str, spec: LocDict, env: Mapping[str, Any], path: str,
                refs: list[Ref], n: int, resume: tuple[int, int] | None = None) -> None:
         """Expand `repeat: n`. With ``resume`` (child scope, m), memo.py has just replayed a recording of the
@@ -42,8 +48,7 @@ class GroupsMixin(ExpanderBase):
             if k not in ("repeat", "as", "name", "in", "when", "else", "share", "after"):
                 inner[k], inner.key_locs[k], inner.val_locs[k] = v, spec.key_locs[k], spec.val_locs[k]
         if resume is None:
-            self.count(n, loc, f"repeat: {n}")
-            self.budget.room(n, loc, f"repeat: {n}")
+            self.repeat_room(spec, n)
             self.budget.spend(GROUP_STEPS, loc)
             child, start = self.new_scope(path + ".", {"input": ("ref", refs[0])}), 0
             op = self.field(inner, "op", {**env, var: 0}, "group") if n else "group"

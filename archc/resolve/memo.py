@@ -47,7 +47,7 @@ import threading
 from collections import Counter, OrderedDict
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from archc.errors import Loc
@@ -197,7 +197,7 @@ def _unit_table(ex: Any, kind: str, spec: LocDict) -> _Table:
         names.update(keys[b][1])
     var = spec.get("as", "i") if kind == "repeat" else None
     names -= {"in_shape", "in_shapes", var}
-    table = _stored((kind, _fp(spec), tuple(keys[b][0] for b in used)), tuple(sorted(n for n in names if n)))
+    table = _stored((kind, _fp(spec), tuple(keys[b][0] for b in used)), tuple(sorted(names)))
     got[(id(spec), kind)] = (spec, table)
     return table
 
@@ -285,15 +285,13 @@ def _extend(ex: Any, table: _Table, key: Any, sid: int, name: str, path: str, re
     if best is None:
         return False
     m, kept = best
-    loc = spec.val_locs.get("repeat")
-    ex.count(n, loc, f"repeat: {n}")  # what a fresh expansion checks first
-    ex.budget.room(n, loc, f"repeat: {n}")
+    ex.repeat_room(spec, n)
     g0 = len(ex.groups)
     target = _replay(ex, kept[-1], sid, name, path, refs, spec.loc, define=False)
     if target is None:
         return False
     g = ex.groups[g0]
-    ex.groups[g0] = _relabelled(g, f"{g.label[:-len(f' x{m}')]} x{n}")
+    ex.groups[g0] = replace(g, label=f"{g.label[:-len(f' x{m}')]} x{n}")
     STATS["unit_extend"] += 1
     fresh((target[1][0], m))
     return True
@@ -310,12 +308,6 @@ def _relabels(e: _Entry, m: int) -> bool:
     last unit."""
     return bool(e.groups) and e.groups[0].path == "" and e.groups[0].label.endswith(f" x{m}") and \
         e.outer[0] == "ref" and e.outer_units is not None and len(e.outer_units) == m
-
-
-def _relabelled(g: Any, label: str) -> Any:
-    new = object.__new__(type(g))
-    new.__dict__.update(g.__dict__, label=label)
-    return new
 
 
 def _expand(ex: Any, table: _Table, key: Any, sid: int, name: str, path: str, refs: list[Ref], use: Loc,
